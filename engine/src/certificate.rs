@@ -1,0 +1,824 @@
+//! Signed license certificates.
+//!
+//! A certificate is the offline-verifiable result of an activation, a seat checkout, a borrow or a
+//! trial: the canonical bytes of its [`CertificateClaims`] followed by an Ed25519 signature made
+//! with the vendor's key. Verification needs only the vendor's public key.
+//!
+//! The encoding has exactly one byte string per value, and the signature is checked over the exact
+//! bytes received *before* they are decoded, so nothing is ever re-serialized to be verified:
+//!
+//! ```text
+//! "LICET-CERT" version:u8=1
+//! kind:u8  serial license_key product edition version license_type:str  term:u8
+//! features:map<str,bool>  counters:map<str,i64>  binding:(u8 tag, map<str,str> | str)
+//! issued_at:i64  not_before:i64  expires_at:opt<i64>  offline_until:opt<i64>  policy_hash:[u8;32]
+//! ```
+//!
+//! Strings are a big-endian `u32` length and UTF-8; integers and times (Unix seconds) big-endian
+//! `i64`; booleans and option flags one byte, 0 or 1; maps a `u32` count then entries in strictly
+//! ascending key order. Anything else is rejected. Claims carry whole seconds.
+
+use std::collections::BTreeMap;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey, SIGNATURE_LENGTH};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+const MAGIC: &[u8] = b"LICET-CERT";
+const FORMAT_VERSION: u8 = 1;
+/// The largest certificate accepted, in bytes.
+pub const MAX_CERTIFICATE_BYTES: usize = 64 * 1024;
+/// The most entries a map in a certificate may have.
+pub const MAX_MAP_ENTRIES: usize = 1024;
+const ARMOR_BEGIN: &str = "-----BEGIN LICET CERTIFICATE-----";
+const ARMOR_END: &str = "-----END LICET CERTIFICATE-----";
+const ARMOR_WIDTH: usize = 64;
+
+/// What granted the certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CertificateKind {
+    /// A license bound to a machine, a dongle or a license server.
+    Activation = 1,
+    /// A network seat held by heartbeats.
+    Seat = 2,
+    /// A network seat borrowed until a date.
+    Borrow = 3,
+    /// A trial.
+    Trial = 4,
+}
+
+/// The license term recorded in a certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TermKind {
+    /// Never expires.
+    Perpetual = 1,
+    /// A service period.
+    Rental = 2,
+    /// A trial period.
+    Trial = 3,
+}
+
+/// What a certificate (or an activation) is bound to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Binding {
+    /// Machine fingerprint components (component name -> hashed value).
+    Fingerprint(BTreeMap<String, String>),
+    /// Serial number of a USB dongle.
+    Dongle(String),
+}
+
+/// Everything a certificate asserts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateClaims {
+    /// What granted it.
+    pub kind: CertificateKind,
+    /// Certificate id.
+    pub serial: String,
+    /// The license key; empty for a trial.
+    pub license_key: String,
+    /// Product identifier.
+    pub product: String,
+    /// Edition.
+    pub edition: String,
+    /// Version.
+    pub version: String,
+    /// License type name; empty for a trial.
+    pub license_type: String,
+    /// Perpetual, rental or trial.
+    pub term: TermKind,
+    /// Effective custom features.
+    pub features: BTreeMap<String, bool>,
+    /// Effective custom counters.
+    pub counters: BTreeMap<String, i64>,
+    /// What it is bound to.
+    pub binding: Binding,
+    /// When it was issued.
+    pub issued_at: DateTime<Utc>,
+    /// Start of validity.
+    pub not_before: DateTime<Utc>,
+    /// End of validity; `None` for perpetual.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The client must validate online before this time; `None` for no limit.
+    pub offline_until: Option<DateTime<Utc>>,
+    /// SHA-256 of the policy the decision was made under.
+    pub policy_hash: [u8; 32],
+}
+
+/// Why a certificate or key was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CertificateError {
+    /// The input ends before the certificate does.
+    #[error("certificate is truncated")]
+    Truncated,
+    /// The input is larger than any certificate.
+    #[error("certificate is larger than {MAX_CERTIFICATE_BYTES} bytes")]
+    TooLarge,
+    /// The bytes do not start like a certificate.
+    #[error("not a licet certificate")]
+    BadMagic,
+    /// A format version this build does not read.
+    #[error("unsupported certificate format version `{0}`")]
+    UnsupportedVersion(u8),
+    /// An enumeration, boolean or option byte has no meaning.
+    #[error("invalid value `{tag}` for `{field}`")]
+    InvalidTag {
+        /// The field.
+        field: &'static str,
+        /// The byte found.
+        tag: u8,
+    },
+    /// A string is not UTF-8.
+    #[error("`{field}` is not valid UTF-8")]
+    InvalidUtf8 {
+        /// The field.
+        field: &'static str,
+    },
+    /// Map keys out of order, repeated, or too many.
+    #[error("`{field}` is not a canonical map")]
+    NonCanonicalMap {
+        /// The field.
+        field: &'static str,
+    },
+    /// A time outside the representable range.
+    #[error("`{field}` is out of range")]
+    TimestampOutOfRange {
+        /// The field.
+        field: &'static str,
+    },
+    /// Bytes follow the claims.
+    #[error("{0} unexpected bytes after the certificate")]
+    TrailingBytes(usize),
+    /// The signature does not verify with the vendor key.
+    #[error("certificate signature does not match the vendor key")]
+    BadSignature,
+    /// The text form is malformed.
+    #[error("malformed certificate text: {0}")]
+    Armor(&'static str),
+    /// A key has the wrong length or is not a valid Ed25519 key.
+    #[error("invalid {0} key")]
+    InvalidKey(&'static str),
+}
+
+/// A certificate whose signature has been verified (or that was just signed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Certificate {
+    claims: CertificateClaims,
+    signed_bytes: Vec<u8>,
+    signature: Signature,
+}
+
+/// Signs `claims` with the vendor's key.
+pub fn issue(claims: CertificateClaims, key: &SigningKey) -> Certificate {
+    let signed_bytes = claims.to_canonical_bytes();
+    let signature = key.sign(&signed_bytes);
+    Certificate {
+        claims,
+        signed_bytes,
+        signature,
+    }
+}
+
+impl Certificate {
+    /// The verified claims.
+    pub fn claims(&self) -> &CertificateClaims {
+        &self.claims
+    }
+
+    /// The exact bytes the signature covers.
+    pub fn signed_bytes(&self) -> &[u8] {
+        &self.signed_bytes
+    }
+
+    /// The vendor's signature.
+    pub fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    /// The signed bytes followed by the 64-byte signature.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(self.signed_bytes.len() + SIGNATURE_LENGTH);
+        bytes.extend_from_slice(&self.signed_bytes);
+        bytes.extend_from_slice(&self.signature.to_bytes());
+        bytes
+    }
+
+    /// Verifies the signature over the received bytes, then decodes the claims.
+    pub fn from_bytes(bytes: &[u8], key: &VerifyingKey) -> Result<Certificate, CertificateError> {
+        if bytes.len() > MAX_CERTIFICATE_BYTES {
+            return Err(CertificateError::TooLarge);
+        }
+        let split = bytes
+            .len()
+            .checked_sub(SIGNATURE_LENGTH)
+            .ok_or(CertificateError::Truncated)?;
+        let (signed, signature) = bytes.split_at(split);
+        let signature =
+            Signature::from_slice(signature).map_err(|_| CertificateError::BadSignature)?;
+        key.verify_strict(signed, &signature)
+            .map_err(|_| CertificateError::BadSignature)?;
+        let claims = CertificateClaims::from_canonical_bytes(signed)?;
+        Ok(Certificate {
+            claims,
+            signed_bytes: signed.to_vec(),
+            signature,
+        })
+    }
+
+    /// The armored text form: base64 between BEGIN and END lines.
+    pub fn to_armored(&self) -> String {
+        let encoded = STANDARD.encode(self.to_bytes());
+        let mut text = String::with_capacity(encoded.len() + encoded.len() / ARMOR_WIDTH + 80);
+        text.push_str(ARMOR_BEGIN);
+        text.push('\n');
+        let mut rest = encoded.as_str();
+        while !rest.is_empty() {
+            let (line, tail) = rest.split_at(rest.len().min(ARMOR_WIDTH));
+            text.push_str(line);
+            text.push('\n');
+            rest = tail;
+        }
+        text.push_str(ARMOR_END);
+        text.push('\n');
+        text
+    }
+
+    /// Parses the armored text form and verifies it.
+    pub fn from_armored(text: &str, key: &VerifyingKey) -> Result<Certificate, CertificateError> {
+        if text.len() > MAX_CERTIFICATE_BYTES * 2 {
+            return Err(CertificateError::TooLarge);
+        }
+        let body = text
+            .trim()
+            .strip_prefix(ARMOR_BEGIN)
+            .and_then(|rest| rest.strip_suffix(ARMOR_END))
+            .ok_or(CertificateError::Armor("missing BEGIN or END line"))?;
+        let mut encoded = String::with_capacity(body.len());
+        for line in body.lines() {
+            let line = line.strip_suffix('\r').unwrap_or(line);
+            if line.len() > ARMOR_WIDTH {
+                return Err(CertificateError::Armor("line longer than 64 characters"));
+            }
+            encoded.push_str(line);
+        }
+        let bytes = STANDARD
+            .decode(encoded.as_bytes())
+            .map_err(|_| CertificateError::Armor("invalid base64"))?;
+        Certificate::from_bytes(&bytes, key)
+    }
+}
+
+impl CertificateClaims {
+    /// The canonical encoding that is signed.
+    pub fn to_canonical_bytes(&self) -> Vec<u8> {
+        let mut out = Writer(Vec::with_capacity(256));
+        out.bytes(MAGIC);
+        out.u8(FORMAT_VERSION);
+        out.u8(self.kind as u8);
+        for text in [
+            &self.serial,
+            &self.license_key,
+            &self.product,
+            &self.edition,
+            &self.version,
+            &self.license_type,
+        ] {
+            out.string(text);
+        }
+        out.u8(self.term as u8);
+        out.len(self.features.len());
+        for (name, value) in &self.features {
+            out.string(name);
+            out.u8(u8::from(*value));
+        }
+        out.len(self.counters.len());
+        for (name, value) in &self.counters {
+            out.string(name);
+            out.i64(*value);
+        }
+        match &self.binding {
+            Binding::Fingerprint(components) => {
+                out.u8(1);
+                out.len(components.len());
+                for (name, value) in components {
+                    out.string(name);
+                    out.string(value);
+                }
+            }
+            Binding::Dongle(serial) => {
+                out.u8(2);
+                out.string(serial);
+            }
+        }
+        out.i64(self.issued_at.timestamp());
+        out.i64(self.not_before.timestamp());
+        out.optional_time(self.expires_at);
+        out.optional_time(self.offline_until);
+        out.bytes(&self.policy_hash);
+        out.0
+    }
+
+    /// Decodes canonical bytes, rejecting every non-canonical form.
+    pub fn from_canonical_bytes(bytes: &[u8]) -> Result<CertificateClaims, CertificateError> {
+        if bytes.len() > MAX_CERTIFICATE_BYTES {
+            return Err(CertificateError::TooLarge);
+        }
+        let mut input = Reader(bytes);
+        if input.take(MAGIC.len())? != MAGIC {
+            return Err(CertificateError::BadMagic);
+        }
+        let version = input.u8()?;
+        if version != FORMAT_VERSION {
+            return Err(CertificateError::UnsupportedVersion(version));
+        }
+        let kind = match input.u8()? {
+            1 => CertificateKind::Activation,
+            2 => CertificateKind::Seat,
+            3 => CertificateKind::Borrow,
+            4 => CertificateKind::Trial,
+            tag => return Err(CertificateError::InvalidTag { field: "kind", tag }),
+        };
+        let serial = input.string("serial")?;
+        let license_key = input.string("license_key")?;
+        let product = input.string("product")?;
+        let edition = input.string("edition")?;
+        let version = input.string("version")?;
+        let license_type = input.string("license_type")?;
+        let term = match input.u8()? {
+            1 => TermKind::Perpetual,
+            2 => TermKind::Rental,
+            3 => TermKind::Trial,
+            tag => return Err(CertificateError::InvalidTag { field: "term", tag }),
+        };
+        let features = input.map("features", |input| input.bool("features"))?;
+        let counters = input.map("counters", Reader::i64)?;
+        let binding = match input.u8()? {
+            1 => Binding::Fingerprint(input.map("binding", |input| input.string("binding"))?),
+            2 => Binding::Dongle(input.string("binding")?),
+            tag => {
+                return Err(CertificateError::InvalidTag {
+                    field: "binding",
+                    tag,
+                })
+            }
+        };
+        let issued_at = input.time("issued_at")?;
+        let not_before = input.time("not_before")?;
+        let expires_at = input.optional_time("expires_at")?;
+        let offline_until = input.optional_time("offline_until")?;
+        let policy_hash = input
+            .take(32)?
+            .try_into()
+            .map_err(|_| CertificateError::Truncated)?;
+        if !input.0.is_empty() {
+            return Err(CertificateError::TrailingBytes(input.0.len()));
+        }
+        Ok(CertificateClaims {
+            kind,
+            serial,
+            license_key,
+            product,
+            edition,
+            version,
+            license_type,
+            term,
+            features,
+            counters,
+            binding,
+            issued_at,
+            not_before,
+            expires_at,
+            offline_until,
+            policy_hash,
+        })
+    }
+}
+
+struct Writer(Vec<u8>);
+
+impl Writer {
+    fn bytes(&mut self, bytes: &[u8]) {
+        self.0.extend_from_slice(bytes);
+    }
+
+    fn u8(&mut self, value: u8) {
+        self.0.push(value);
+    }
+
+    fn len(&mut self, len: usize) {
+        // Lengths beyond u32 cannot occur within the size limit; saturate rather than wrap.
+        self.bytes(&u32::try_from(len).unwrap_or(u32::MAX).to_be_bytes());
+    }
+
+    fn string(&mut self, text: &str) {
+        self.len(text.len());
+        self.bytes(text.as_bytes());
+    }
+
+    fn i64(&mut self, value: i64) {
+        self.bytes(&value.to_be_bytes());
+    }
+
+    fn optional_time(&mut self, time: Option<DateTime<Utc>>) {
+        match time {
+            Some(time) => {
+                self.u8(1);
+                self.i64(time.timestamp());
+            }
+            None => self.u8(0),
+        }
+    }
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, count: usize) -> Result<&'a [u8], CertificateError> {
+        let (head, tail) = self
+            .0
+            .split_at_checked(count)
+            .ok_or(CertificateError::Truncated)?;
+        self.0 = tail;
+        Ok(head)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], CertificateError> {
+        self.take(N)?
+            .try_into()
+            .map_err(|_| CertificateError::Truncated)
+    }
+
+    fn u8(&mut self) -> Result<u8, CertificateError> {
+        Ok(u8::from_be_bytes(self.array()?))
+    }
+
+    fn len(&mut self) -> Result<usize, CertificateError> {
+        let len = u32::from_be_bytes(self.array()?);
+        let len = usize::try_from(len).map_err(|_| CertificateError::Truncated)?;
+        // A length can never exceed what is left: reject before anything is allocated.
+        if len > self.0.len() {
+            return Err(CertificateError::Truncated);
+        }
+        Ok(len)
+    }
+
+    fn i64(&mut self) -> Result<i64, CertificateError> {
+        Ok(i64::from_be_bytes(self.array()?))
+    }
+
+    fn bool(&mut self, field: &'static str) -> Result<bool, CertificateError> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            tag => Err(CertificateError::InvalidTag { field, tag }),
+        }
+    }
+
+    fn string(&mut self, field: &'static str) -> Result<String, CertificateError> {
+        let len = self.len()?;
+        let bytes = self.take(len)?;
+        String::from_utf8(bytes.to_vec()).map_err(|_| CertificateError::InvalidUtf8 { field })
+    }
+
+    fn map<V>(
+        &mut self,
+        field: &'static str,
+        mut value: impl FnMut(&mut Self) -> Result<V, CertificateError>,
+    ) -> Result<BTreeMap<String, V>, CertificateError> {
+        let count = u32::from_be_bytes(self.array()?);
+        if usize::try_from(count).map_or(true, |count| count > MAX_MAP_ENTRIES) {
+            return Err(CertificateError::NonCanonicalMap { field });
+        }
+        let mut entries = BTreeMap::new();
+        let mut previous: Option<String> = None;
+        for _ in 0..count {
+            let key = self.string(field)?;
+            if previous.as_ref().is_some_and(|previous| *previous >= key) {
+                return Err(CertificateError::NonCanonicalMap { field });
+            }
+            let entry = value(self)?;
+            previous = Some(key.clone());
+            entries.insert(key, entry);
+        }
+        Ok(entries)
+    }
+
+    fn time(&mut self, field: &'static str) -> Result<DateTime<Utc>, CertificateError> {
+        DateTime::from_timestamp(self.i64()?, 0)
+            .ok_or(CertificateError::TimestampOutOfRange { field })
+    }
+
+    fn optional_time(
+        &mut self,
+        field: &'static str,
+    ) -> Result<Option<DateTime<Utc>>, CertificateError> {
+        match self.u8()? {
+            0 => Ok(None),
+            1 => self.time(field).map(Some),
+            tag => Err(CertificateError::InvalidTag { field, tag }),
+        }
+    }
+}
+
+/// SHA-256 of a policy's source, recorded in certificates.
+pub fn policy_hash(source: &[u8]) -> [u8; 32] {
+    Sha256::digest(source).into()
+}
+
+/// A signing key from its 32 secret bytes.
+pub fn signing_key_from_bytes(bytes: &[u8]) -> Result<SigningKey, CertificateError> {
+    let bytes: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| CertificateError::InvalidKey("signing"))?;
+    Ok(SigningKey::from_bytes(&bytes))
+}
+
+/// A verifying (public) key from its 32 bytes; invalid and weak keys are rejected.
+pub fn verifying_key_from_bytes(bytes: &[u8]) -> Result<VerifyingKey, CertificateError> {
+    let bytes: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| CertificateError::InvalidKey("public"))?;
+    let key =
+        VerifyingKey::from_bytes(&bytes).map_err(|_| CertificateError::InvalidKey("public"))?;
+    if key.is_weak() {
+        return Err(CertificateError::InvalidKey("public"));
+    }
+    Ok(key)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use proptest::prelude::*;
+
+    fn key() -> SigningKey {
+        SigningKey::from_bytes(&[7u8; 32])
+    }
+
+    fn at(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap()
+    }
+
+    fn claims() -> CertificateClaims {
+        CertificateClaims {
+            kind: CertificateKind::Activation,
+            serial: "3f2a9c0d11e4b7a85c6d0e12".into(),
+            license_key: "GCAD-PRO-0001".into(),
+            product: "gstarcad".into(),
+            edition: "professional".into(),
+            version: "2027".into(),
+            license_type: "standalone-key".into(),
+            term: TermKind::Rental,
+            features: BTreeMap::from([("drawing".into(), true), ("lisp".into(), false)]),
+            counters: BTreeMap::from([("plot-sheets".into(), 250)]),
+            binding: Binding::Fingerprint(BTreeMap::from([
+                ("cpu".into(), "c1".into()),
+                ("machine-id".into(), "m1".into()),
+            ])),
+            issued_at: at("2027-01-04T09:00:00Z"),
+            not_before: at("2027-01-04T09:00:00Z"),
+            expires_at: Some(at("2028-01-04T09:00:00Z")),
+            offline_until: Some(at("2027-01-19T09:00:00Z")),
+            policy_hash: [9u8; 32],
+        }
+    }
+
+    #[test]
+    fn round_trips_through_bytes_and_text() {
+        let certificate = issue(claims(), &key());
+        let public = key().verifying_key();
+        let from_bytes = Certificate::from_bytes(&certificate.to_bytes(), &public).unwrap();
+        assert_eq!(from_bytes.claims(), &claims());
+        let from_text = Certificate::from_armored(&certificate.to_armored(), &public).unwrap();
+        assert_eq!(from_text, certificate);
+        let crlf = certificate.to_armored().replace('\n', "\r\n");
+        assert!(Certificate::from_armored(&format!("\n  {crlf}\n"), &public).is_ok());
+    }
+
+    #[test]
+    fn every_single_byte_change_is_rejected() {
+        let bytes = issue(claims(), &key()).to_bytes();
+        let public = key().verifying_key();
+        for index in 0..bytes.len() {
+            let mut tampered = bytes.clone();
+            tampered[index] ^= 0x01;
+            assert!(
+                Certificate::from_bytes(&tampered, &public).is_err(),
+                "byte {index}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_changed_character_of_the_text_is_rejected() {
+        let text = issue(claims(), &key()).to_armored();
+        let public = key().verifying_key();
+        let body_start = ARMOR_BEGIN.len() + 1;
+        let body_end = text.len() - ARMOR_END.len() - 2;
+        for index in body_start..body_end {
+            let original = text.as_bytes()[index];
+            if original == b'\n' || original == b'=' {
+                continue;
+            }
+            let replacement = if original == b'A' { 'B' } else { 'A' };
+            let mut tampered = text.clone();
+            tampered.replace_range(index..=index, &replacement.to_string());
+            assert!(
+                Certificate::from_armored(&tampered, &public).is_err(),
+                "char {index}"
+            );
+        }
+    }
+
+    #[test]
+    fn another_vendor_key_is_rejected() {
+        let bytes = issue(claims(), &key()).to_bytes();
+        let other = SigningKey::from_bytes(&[8u8; 32]).verifying_key();
+        assert_eq!(
+            Certificate::from_bytes(&bytes, &other),
+            Err(CertificateError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn truncation_and_trailing_bytes_are_rejected() {
+        let canonical = claims().to_canonical_bytes();
+        for len in 0..canonical.len() {
+            assert!(
+                CertificateClaims::from_canonical_bytes(&canonical[..len]).is_err(),
+                "length {len}"
+            );
+        }
+        let mut longer = canonical.clone();
+        longer.push(0);
+        assert_eq!(
+            CertificateClaims::from_canonical_bytes(&longer),
+            Err(CertificateError::TrailingBytes(1))
+        );
+        let bytes = issue(claims(), &key()).to_bytes();
+        let public = key().verifying_key();
+        for len in 0..bytes.len() {
+            assert!(Certificate::from_bytes(&bytes[..len], &public).is_err());
+        }
+    }
+
+    #[test]
+    fn hostile_lengths_fail_without_allocating() {
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend([FORMAT_VERSION, 1]);
+        bytes.extend(u32::MAX.to_be_bytes());
+        assert_eq!(
+            CertificateClaims::from_canonical_bytes(&bytes),
+            Err(CertificateError::Truncated)
+        );
+    }
+
+    #[test]
+    fn non_canonical_forms_are_rejected_even_when_signed() {
+        let canonical = claims().to_canonical_bytes();
+        // Swap the two feature entries ("drawing", "lisp") so the keys are out of order.
+        let drawing = [&7u32.to_be_bytes()[..], b"drawing", &[1]].concat();
+        let lisp = [&4u32.to_be_bytes()[..], b"lisp", &[0]].concat();
+        let in_order = [drawing.clone(), lisp.clone()].concat();
+        let swapped = [lisp, drawing].concat();
+        let start = canonical
+            .windows(in_order.len())
+            .position(|w| w == in_order.as_slice())
+            .unwrap();
+        let mut bytes = canonical.clone();
+        bytes[start..start + in_order.len()].copy_from_slice(&swapped);
+        let signature = key().sign(&bytes);
+        let signed = [bytes, signature.to_bytes().to_vec()].concat();
+        assert_eq!(
+            Certificate::from_bytes(&signed, &key().verifying_key()),
+            Err(CertificateError::NonCanonicalMap { field: "features" })
+        );
+        // A boolean that is neither 0 nor 1.
+        let mut two = canonical.clone();
+        two[start + 4 + 7] = 2;
+        assert_eq!(
+            CertificateClaims::from_canonical_bytes(&two),
+            Err(CertificateError::InvalidTag {
+                field: "features",
+                tag: 2
+            })
+        );
+    }
+
+    #[test]
+    fn malformed_armor_is_rejected() {
+        let public = key().verifying_key();
+        let text = issue(claims(), &key()).to_armored();
+        assert!(Certificate::from_armored("", &public).is_err());
+        assert!(Certificate::from_armored(&text.replace(ARMOR_END, ""), &public).is_err());
+        assert!(Certificate::from_armored(&format!("junk{text}"), &public).is_err());
+        assert!(Certificate::from_armored(&text.replacen('\n', "", 2), &public).is_err());
+        assert!(
+            Certificate::from_armored(&"A".repeat(MAX_CERTIFICATE_BYTES * 3), &public).is_err()
+        );
+    }
+
+    #[test]
+    fn keys_are_checked() {
+        assert!(signing_key_from_bytes(&[1u8; 31]).is_err());
+        assert!(verifying_key_from_bytes(&[0u8; 32]).is_err());
+        let public = key().verifying_key();
+        assert_eq!(verifying_key_from_bytes(public.as_bytes()).unwrap(), public);
+    }
+
+    #[test]
+    fn armored_text_is_stable() {
+        insta::assert_snapshot!(issue(claims(), &key()).to_armored());
+    }
+
+    fn time() -> impl Strategy<Value = DateTime<Utc>> {
+        (0i64..4_102_444_800).prop_map(|seconds| DateTime::from_timestamp(seconds, 0).unwrap())
+    }
+
+    fn arbitrary_claims() -> impl Strategy<Value = CertificateClaims> {
+        let strings = proptest::collection::vec(".{0,12}", 6);
+        let features = proptest::collection::btree_map(".{0,8}", any::<bool>(), 0..4);
+        let counters = proptest::collection::btree_map(".{0,8}", any::<i64>(), 0..4);
+        let binding = prop_oneof![
+            proptest::collection::btree_map(".{0,8}", ".{0,8}", 0..5)
+                .prop_map(Binding::Fingerprint),
+            ".{0,16}".prop_map(Binding::Dongle),
+        ];
+        let kind = prop_oneof![
+            Just(CertificateKind::Activation),
+            Just(CertificateKind::Seat),
+            Just(CertificateKind::Borrow),
+            Just(CertificateKind::Trial)
+        ];
+        let term = prop_oneof![
+            Just(TermKind::Perpetual),
+            Just(TermKind::Rental),
+            Just(TermKind::Trial)
+        ];
+        let times = (
+            time(),
+            time(),
+            proptest::option::of(time()),
+            proptest::option::of(time()),
+        );
+        (
+            kind,
+            strings,
+            term,
+            features,
+            counters,
+            binding,
+            times,
+            any::<[u8; 32]>(),
+        )
+            .prop_map(
+                |(kind, strings, term, features, counters, binding, times, policy_hash)| {
+                    let [serial, license_key, product, edition, version, license_type]: [String;
+                        6] = strings.try_into().unwrap();
+                    CertificateClaims {
+                        kind,
+                        serial,
+                        license_key,
+                        product,
+                        edition,
+                        version,
+                        license_type,
+                        term,
+                        features,
+                        counters,
+                        binding,
+                        issued_at: times.0,
+                        not_before: times.1,
+                        expires_at: times.2,
+                        offline_until: times.3,
+                        policy_hash,
+                    }
+                },
+            )
+    }
+
+    proptest! {
+        #[test]
+        fn canonical_bytes_round_trip(claims in arbitrary_claims()) {
+            let bytes = claims.to_canonical_bytes();
+            prop_assert_eq!(CertificateClaims::from_canonical_bytes(&bytes).unwrap(), claims);
+        }
+
+        #[test]
+        fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = CertificateClaims::from_canonical_bytes(&bytes);
+            let mut prefixed = MAGIC.to_vec();
+            prefixed.push(FORMAT_VERSION);
+            prefixed.extend(&bytes);
+            let _ = CertificateClaims::from_canonical_bytes(&prefixed);
+        }
+    }
+}

@@ -1,0 +1,35 @@
+//! Licet's license policy engine.
+//!
+//! Vendors describe licensing in declarative YAML [policies](policy). The engine answers every
+//! request (activate, validate, checkout, heartbeat, borrow, return, transfer, extend, trial, ...)
+//! with a [`Decision`]: allowed or denied, a stable [`Code`], the rule that decided, a sentence, and
+//! the [`Effect`]s the host applies. [`decide`] is a pure function of the policy, the stored
+//! [`State`], the [`Request`] and the time: no I/O, no clock, no randomness, so the same inputs
+//! always give the same decision, and a failing rule denies.
+//!
+//! What a decision grants is carried by a [`certificate`]: the canonical bytes of its claims signed
+//! with the vendor's Ed25519 key, verifiable offline with the public key alone.
+//!
+//! [`scenario`] runs timelines of requests against a policy with an in-memory store, which is how
+//! vendors test their policies (`licet policy test`).
+
+#![deny(missing_docs)]
+
+pub mod calendar;
+pub mod certificate;
+mod decide;
+pub mod decision;
+pub mod fingerprint;
+pub mod offline;
+pub mod policy;
+pub mod request;
+pub mod scenario;
+mod script;
+pub mod state;
+
+pub use decide::decide;
+pub use decision::{Code, Decision, Effect, Verdict};
+pub use fingerprint::Fingerprint;
+pub use policy::{Policy, PolicyError};
+pub use request::{Action, Actor, ProductRef, Request, RequestKind};
+pub use state::State;

@@ -1,0 +1,192 @@
+//! The state a decision is made on: what the host has stored about a license and a machine.
+//!
+//! Hosts load the records relevant to one request into a [`State`], call
+//! [`decide`](crate::decide), and apply the returned effects in one transaction.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::certificate::Binding;
+
+/// Everything the engine may look at for one request.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct State {
+    /// The license named by the request's key, when it exists.
+    #[serde(default)]
+    pub license: Option<License>,
+    /// The order the license belongs to (standard model).
+    #[serde(default)]
+    pub order: Option<Order>,
+    /// The license's current activations.
+    #[serde(default)]
+    pub activations: Vec<Activation>,
+    /// Seat leases and borrows of the license.
+    #[serde(default)]
+    pub leases: Vec<SeatLease>,
+    /// Trial records that may belong to the requesting machine.
+    #[serde(default)]
+    pub trials: Vec<TrialRecord>,
+    /// When the license's past end-user removals and transfers happened.
+    #[serde(default)]
+    pub transfers: Vec<DateTime<Utc>>,
+    /// The serial of the dongle the host's hardware check found, if any.
+    #[serde(default)]
+    pub dongle: Option<String>,
+    /// The latest time this party has seen; a request before it (beyond tolerance) is refused.
+    #[serde(default)]
+    pub last_seen: Option<DateTime<Utc>>,
+}
+
+/// An issued license (a license key or serial number).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct License {
+    /// The license key (serial number).
+    pub key: String,
+    /// Product identifier.
+    pub product: String,
+    /// License type name, a key of the policy's `license_types`.
+    pub license_type: String,
+    /// Edition the key is valid for.
+    pub edition: String,
+    /// Version the key is valid for.
+    pub version: String,
+    /// Perpetual or rental.
+    #[serde(default)]
+    pub term: Term,
+    /// Seats of a network license (the type's default seats when absent).
+    #[serde(default)]
+    pub seats: Option<u32>,
+    /// License-level custom features, the last level of the cascade.
+    #[serde(default)]
+    pub features: BTreeMap<String, bool>,
+    /// License-level custom counters, the last level of the cascade.
+    #[serde(default)]
+    pub counters: BTreeMap<String, i64>,
+    /// Enabled or revoked.
+    #[serde(default)]
+    pub status: LicenseStatus,
+    /// For dongle licenses, the serial of the dongle the license lives on.
+    #[serde(default)]
+    pub dongle: Option<String>,
+    /// The client that owns the license (standard model).
+    #[serde(default)]
+    pub client: Option<String>,
+    /// Terms fixed at the first activation of a limited license.
+    #[serde(default)]
+    pub limited: Option<LimitedTerms>,
+}
+
+/// Perpetual or rental.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Term {
+    /// Never expires.
+    #[default]
+    Perpetual,
+    /// A service period ending at `ends_at`.
+    Rental {
+        /// End of the service period.
+        ends_at: DateTime<Utc>,
+    },
+}
+
+/// Whether a license may be used.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LicenseStatus {
+    /// In use.
+    #[default]
+    Enabled,
+    /// Revoked by an administrator.
+    Revoked,
+}
+
+/// The terms of a limited license, fixed when it is first activated and kept on reactivation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitedTerms {
+    /// Start of the fixed date window.
+    pub not_before: DateTime<Utc>,
+    /// Expiry.
+    pub expires_at: DateTime<Utc>,
+    /// Features at first activation (or as an administrator set them later).
+    pub features: BTreeMap<String, bool>,
+    /// Counters at first activation (or as an administrator set them later).
+    pub counters: BTreeMap<String, i64>,
+}
+
+/// An order of the standard model: one client, one product, several licenses.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Order {
+    /// Order identifier.
+    pub id: String,
+    /// Owning client.
+    pub client: String,
+    /// Order-level custom features, the middle level of the cascade.
+    #[serde(default)]
+    pub features: BTreeMap<String, bool>,
+    /// Order-level custom counters, the middle level of the cascade.
+    #[serde(default)]
+    pub counters: BTreeMap<String, i64>,
+}
+
+/// A license bound to a machine, a dongle or a network license server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Activation {
+    /// What the activation is bound to.
+    pub binding: Binding,
+    /// When it was made.
+    pub activated_at: DateTime<Utc>,
+}
+
+/// A seat held by a client session, leased by heartbeats or borrowed until a date.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeatLease {
+    /// The session holding the seat.
+    pub session: String,
+    /// The client machine.
+    pub binding: Binding,
+    /// When the seat was taken.
+    pub leased_at: DateTime<Utc>,
+    /// When the lease lapses without a heartbeat.
+    pub expires_at: DateTime<Utc>,
+    /// When a borrowed seat comes back by itself.
+    #[serde(default)]
+    pub borrowed_until: Option<DateTime<Utc>>,
+}
+
+impl SeatLease {
+    /// Whether the seat is taken at `now`.
+    pub fn is_held(&self, now: DateTime<Utc>) -> bool {
+        match self.borrowed_until {
+            Some(until) => until > now,
+            None => self.expires_at > now,
+        }
+    }
+
+    /// Whether the seat is borrowed (and the borrow has not ended) at `now`.
+    pub fn is_borrowed(&self, now: DateTime<Utc>) -> bool {
+        self.borrowed_until.is_some_and(|until| until > now)
+    }
+}
+
+/// A trial started on a machine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrialRecord {
+    /// The machine.
+    pub binding: Binding,
+    /// The edition tried.
+    pub edition: String,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// When it ends.
+    pub ends_at: DateTime<Utc>,
+}
