@@ -694,19 +694,25 @@ impl<'a> Ctx<'a> {
                 activated_at: self.now,
             });
         }
-        let limits = self.activation_limits(subject, &mut effects);
-        effects.push(Effect::IssueCertificate(Box::new(self.claims(
-            subject,
-            CertificateKind::Activation,
-            binding,
-            limits,
-        ))));
+        self.push_activation_certificate(subject, binding, &mut effects);
         Ok(Decision::allow(
             Code::Activated,
             "license.activations",
             format!("license `{}` is activated", subject.license.key),
             effects,
         ))
+    }
+
+    /// Appends the activation certificate for `binding` (fixing a limited license's terms first).
+    fn push_activation_certificate(
+        &self,
+        subject: &Subject<'_>,
+        binding: Binding,
+        effects: &mut Vec<Effect>,
+    ) {
+        let limits = self.activation_limits(subject, effects);
+        let claims = self.claims(subject, CertificateKind::Activation, binding, limits);
+        effects.push(Effect::IssueCertificate(Box::new(claims)));
     }
 
     /// Expiry and terms of an activation certificate; fixes a limited license's terms the first time.
@@ -747,13 +753,7 @@ impl<'a> Ctx<'a> {
                 to: binding.clone(),
             });
         }
-        let limits = self.activation_limits(subject, &mut effects);
-        effects.push(Effect::IssueCertificate(Box::new(self.claims(
-            subject,
-            CertificateKind::Activation,
-            binding,
-            limits,
-        ))));
+        self.push_activation_certificate(subject, binding, &mut effects);
         Ok(Decision::allow(
             Code::Valid,
             "license.activations",
@@ -1107,13 +1107,7 @@ impl<'a> Ctx<'a> {
             binding: to.clone(),
             activated_at: self.now,
         });
-        let limits = self.activation_limits(subject, &mut effects);
-        effects.push(Effect::IssueCertificate(Box::new(self.claims(
-            subject,
-            CertificateKind::Activation,
-            to,
-            limits,
-        ))));
+        self.push_activation_certificate(subject, to, &mut effects);
         Ok(Decision::allow(
             Code::Transferred,
             "transfer.max",

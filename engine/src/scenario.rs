@@ -642,20 +642,9 @@ impl<'p> Ledger<'p> {
             self.apply(key.as_deref(), machine.as_deref(), now, &decision.effects);
         }
         if let Some(name) = &machine {
-            let seen = self.last_seen.entry(name.clone()).or_insert(now);
-            *seen = (*seen).max(now);
+            self.observe(name, now);
         }
-        let failures = match &step.expect {
-            Some(expectation) => compare(expectation, &decision),
-            None => vec!["a request step needs `expect`".to_owned()],
-        };
-        Ok(StepReport {
-            step: number,
-            at: now,
-            summary,
-            decision: Some(decision),
-            failures,
-        })
+        Ok(checked_step(number, now, summary, decision, step))
     }
 
     fn request_for(
@@ -829,22 +818,18 @@ impl<'p> Ledger<'p> {
             last_seen: self.last_seen.get(machine).copied(),
         };
         let decision = check_certificate(self.policy, claims, &facts, now);
+        self.observe(machine, now);
+        let summary = format!(
+            "offline check of {} on {machine}",
+            key.unwrap_or("the trial")
+        );
+        Ok(checked_step(number, now, summary, decision, step))
+    }
+
+    /// Records that `machine` has seen the time `now` (clocks only move forward).
+    fn observe(&mut self, machine: &str, now: DateTime<Utc>) {
         let seen = self.last_seen.entry(machine.to_owned()).or_insert(now);
         *seen = (*seen).max(now);
-        let failures = match &step.expect {
-            Some(expectation) => compare(expectation, &decision),
-            None => vec!["an offline check needs `expect`".to_owned()],
-        };
-        Ok(StepReport {
-            step: number,
-            at: now,
-            summary: format!(
-                "offline check of {} on {machine}",
-                key.unwrap_or("the trial")
-            ),
-            decision: Some(decision),
-            failures,
-        })
     }
 
     fn apply(
@@ -1016,6 +1001,27 @@ pub fn apply_update(
             license.features.extend(features.clone());
             license.counters.extend(counters.clone());
         }
+    }
+}
+
+/// The report of a step that made a decision, compared with what the step expects.
+fn checked_step(
+    number: usize,
+    at: DateTime<Utc>,
+    summary: String,
+    decision: Decision,
+    step: &Step,
+) -> StepReport {
+    let failures = match &step.expect {
+        Some(expectation) => compare(expectation, &decision),
+        None => vec!["a step that makes a decision needs `expect`".to_owned()],
+    };
+    StepReport {
+        step: number,
+        at,
+        summary,
+        decision: Some(decision),
+        failures,
     }
 }
 

@@ -88,7 +88,7 @@ fn a_request_without_expectation_fails_its_step() {
     assert!(!report.passed());
     assert_eq!(
         report.steps[0].failures,
-        vec!["a request step needs `expect`".to_owned()]
+        vec!["a step that makes a decision needs `expect`".to_owned()]
     );
 }
 
