@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 
-use crate::certificate::{Binding, CertificateClaims};
+use crate::certificate::CertificateClaims;
 use crate::decide;
 use crate::decision::{Code, Decision, Effect};
 use crate::fingerprint::Fingerprint;
@@ -1107,12 +1107,4 @@ fn compare(expectation: &Expectation, decision: &Decision) -> Vec<String> {
         }
     }
     failures
-}
-
-/// Which binding a certificate is for, for display.
-pub fn describe_binding(binding: &Binding) -> String {
-    match binding {
-        Binding::Fingerprint(components) => format!("machine ({} components)", components.len()),
-        Binding::Dongle(serial) => format!("dongle {serial}"),
-    }
 }
