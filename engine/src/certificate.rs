@@ -175,6 +175,9 @@ pub struct Certificate {
 }
 
 /// Signs `claims` with the vendor's key.
+///
+/// Claims whose encoding exceeds [`MAX_CERTIFICATE_BYTES`] (or whose maps exceed
+/// [`MAX_MAP_ENTRIES`]) still sign, but no verifier will accept the result.
 pub fn issue(claims: CertificateClaims, key: &SigningKey) -> Certificate {
     let signed_bytes = claims.to_canonical_bytes();
     let signature = key.sign(&signed_bytes);
@@ -250,28 +253,54 @@ impl Certificate {
     }
 
     /// Parses the armored text form and verifies it.
+    ///
+    /// Whitespace around the armor and `\r\n` line endings are accepted; anything else must be
+    /// exactly as [`Certificate::to_armored`] writes it (BEGIN and END on their own lines, the
+    /// base64 wrapped at 64 columns), so that no change to the text goes unnoticed.
     pub fn from_armored(text: &str, key: &VerifyingKey) -> Result<Certificate, CertificateError> {
         if text.len() > MAX_CERTIFICATE_BYTES * 2 {
             return Err(CertificateError::TooLarge);
         }
-        let body = text
-            .trim()
-            .strip_prefix(ARMOR_BEGIN)
-            .and_then(|rest| rest.strip_suffix(ARMOR_END))
-            .ok_or(CertificateError::Armor("missing BEGIN or END line"))?;
-        let mut encoded = String::with_capacity(body.len());
-        for line in body.lines() {
-            let line = line.strip_suffix('\r').unwrap_or(line);
-            if line.len() > ARMOR_WIDTH {
-                return Err(CertificateError::Armor("line longer than 64 characters"));
-            }
-            encoded.push_str(line);
-        }
+        let encoded = armored_body(text.trim())?;
         let bytes = STANDARD
             .decode(encoded.as_bytes())
             .map_err(|_| CertificateError::Armor("invalid base64"))?;
         Certificate::from_bytes(&bytes, key)
     }
+}
+
+/// The base64 between the BEGIN and END lines of trimmed armored text, checking the line layout.
+fn armored_body(text: &str) -> Result<String, CertificateError> {
+    let mut lines = text
+        .split('\n')
+        .map(|line| line.strip_suffix('\r').unwrap_or(line));
+    if lines.next() != Some(ARMOR_BEGIN) {
+        return Err(CertificateError::Armor("missing BEGIN line"));
+    }
+    if lines.next_back() != Some(ARMOR_END) {
+        return Err(CertificateError::Armor("missing END line"));
+    }
+    let mut encoded = String::with_capacity(text.len());
+    let mut lines = lines.peekable();
+    while let Some(line) = lines.next() {
+        let width_ok = if lines.peek().is_some() {
+            line.len() == ARMOR_WIDTH
+        } else {
+            (1..=ARMOR_WIDTH).contains(&line.len())
+        };
+        if !width_ok {
+            return Err(CertificateError::Armor(
+                "base64 is not wrapped at 64 columns",
+            ));
+        }
+        encoded.push_str(line);
+    }
+    if encoded.is_empty() {
+        return Err(CertificateError::Armor(
+            "no certificate between BEGIN and END",
+        ));
+    }
+    Ok(encoded)
 }
 
 impl CertificateClaims {
@@ -496,14 +525,16 @@ impl<'a> Reader<'a> {
             return Err(CertificateError::NonCanonicalMap { field });
         }
         let mut entries = BTreeMap::new();
-        let mut previous: Option<String> = None;
         for _ in 0..count {
             let key = self.string(field)?;
-            if previous.as_ref().is_some_and(|previous| *previous >= key) {
+            // Keys must be strictly ascending, so each must sort after the largest so far.
+            if entries
+                .last_key_value()
+                .is_some_and(|(last, _): (&String, _)| *last >= key)
+            {
                 return Err(CertificateError::NonCanonicalMap { field });
             }
             let entry = value(self)?;
-            previous = Some(key.clone());
             entries.insert(key, entry);
         }
         Ok(entries)
@@ -724,6 +755,36 @@ mod tests {
         assert!(
             Certificate::from_armored(&"A".repeat(MAX_CERTIFICATE_BYTES * 3), &public).is_err()
         );
+    }
+
+    #[test]
+    fn armor_layout_changes_are_rejected() {
+        let public = key().verifying_key();
+        let text = issue(claims(), &key()).to_armored();
+        let last = text.len() - 1;
+        // Only whitespace around the armor and CRLF line endings are tolerated: deleting any byte
+        // of the armor itself, or adding a line break or space inside it, is rejected.
+        for index in 0..last {
+            let mut deleted = text.clone();
+            deleted.remove(index);
+            assert!(
+                Certificate::from_armored(&deleted, &public).is_err(),
+                "delete {index}"
+            );
+        }
+        for index in 1..last {
+            for extra in ['\n', '\r', ' '] {
+                if extra == '\r' && text.as_bytes()[index] == b'\n' {
+                    continue; // a CRLF line ending
+                }
+                let mut inserted = text.clone();
+                inserted.insert(index, extra);
+                assert!(
+                    Certificate::from_armored(&inserted, &public).is_err(),
+                    "insert {extra:?} at {index}"
+                );
+            }
+        }
     }
 
     #[test]
