@@ -670,12 +670,7 @@ impl<'a> Ctx<'a> {
         let binding = self.machine_binding(subject, machine);
         let mut effects = Vec::new();
         if let Some(existing) = self.find_activation(&binding) {
-            if existing.binding != binding {
-                effects.push(Effect::RebindActivation {
-                    from: existing.binding.clone(),
-                    to: binding.clone(),
-                });
-            }
+            effects.extend(rebind_if_drifted(existing, &binding));
         } else {
             let limit = self.activation_limit(subject);
             if self.state.activations.len() >= limit {
@@ -746,13 +741,7 @@ impl<'a> Ctx<'a> {
         let Some(existing) = self.find_activation(&binding) else {
             return Err(self.not_activated_here(subject));
         };
-        let mut effects = Vec::new();
-        if existing.binding != binding {
-            effects.push(Effect::RebindActivation {
-                from: existing.binding.clone(),
-                to: binding.clone(),
-            });
-        }
+        let mut effects: Vec<Effect> = rebind_if_drifted(existing, &binding).into_iter().collect();
         self.push_activation_certificate(subject, binding, &mut effects);
         Ok(Decision::allow(
             Code::Valid,
@@ -785,7 +774,7 @@ impl<'a> Ctx<'a> {
         subject
             .license_type
             .lease
-            .unwrap_or_else(|| chrono::Duration::seconds(300))
+            .unwrap_or_else(|| chrono::Duration::seconds(crate::policy::DEFAULT_LEASE_SECONDS))
     }
 
     fn check_free_seat(&self, subject: &Subject<'_>, session: &str) -> Check {
@@ -1335,6 +1324,15 @@ fn seats(subject: &Subject<'_>) -> u32 {
         .seats
         .or(subject.license_type.default_seats)
         .unwrap_or(0)
+}
+
+/// Moves a matched activation to the machine's current components when they drifted within
+/// tolerance, so later drift is measured from today's hardware.
+fn rebind_if_drifted(existing: &Activation, current: &Binding) -> Option<Effect> {
+    (existing.binding != *current).then(|| Effect::RebindActivation {
+        from: existing.binding.clone(),
+        to: current.clone(),
+    })
 }
 
 fn lease_not_found(session: &str) -> Decision {

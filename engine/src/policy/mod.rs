@@ -26,6 +26,9 @@ pub(crate) use resolve::plain_yaml_message;
 use crate::request::RequestKind;
 use crate::script::{Condition, ScriptEngine};
 
+/// Heartbeat lease length of network license types that do not set `lease_seconds`.
+pub const DEFAULT_LEASE_SECONDS: i64 = 300;
+
 /// The current policy format version, the value of the `licet:` key.
 pub const FORMAT_VERSION: u32 = 1;
 

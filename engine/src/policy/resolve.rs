@@ -9,15 +9,14 @@ use super::raw::{RawKind, RawLicenseType, RawMethod, RawModel, RawPolicy, RawRul
 use super::{
     BorrowingPolicy, ClockPolicy, CustomRule, ExtensionPolicy, FingerprintPolicy, LicenseKind,
     LicenseType, LimitedPolicy, Method, Model, Policy, PolicyDiagnostic, PolicyError, Product,
-    RemovalPolicy, RuleEffect, TransferLimit, TrialPolicy, ValidationPolicy, FORMAT_VERSION,
-    MAX_POLICY_BYTES,
+    RemovalPolicy, RuleEffect, TransferLimit, TrialPolicy, ValidationPolicy, DEFAULT_LEASE_SECONDS,
+    FORMAT_VERSION, MAX_POLICY_BYTES,
 };
 use crate::certificate::policy_hash;
 use crate::request::RequestKind;
 use crate::script::ScriptEngine;
 
 const DEFAULT_COMPONENTS: [&str; 4] = ["machine-id", "mac", "cpu", "disk"];
-const DEFAULT_LEASE_SECONDS: i64 = 300;
 const MAX_SEATS: i64 = 100_000;
 
 pub(super) fn load(file: &str, source: &str) -> Result<Policy, PolicyError> {
