@@ -149,6 +149,20 @@ codes! {
     ValidationRequired = "VALIDATION_REQUIRED", false;
     /// The request itself is malformed (a date in the past, an unknown feature, ...).
     InvalidRequest = "INVALID_REQUEST", false;
+    /// A request or response file is not a well-formed exchange file of the expected kind.
+    ExchangeMalformed = "EXCHANGE_MALFORMED", false;
+    /// A response file's signature fails, or its readable fields or layout were changed.
+    ExchangeTampered = "EXCHANGE_TAMPERED", false;
+    /// A response file was issued for another machine.
+    ExchangeWrongMachine = "EXCHANGE_WRONG_MACHINE", false;
+    /// A response file answers no pending request of this machine (unknown or already used).
+    ExchangeUnknownRequest = "EXCHANGE_UNKNOWN_REQUEST", false;
+    /// A response file is older than the last one accepted for the license.
+    ExchangeStale = "EXCHANGE_STALE", false;
+    /// A return response arrived for a license that has no pending return.
+    ExchangeReturnNotPending = "EXCHANGE_RETURN_NOT_PENDING", false;
+    /// A certificate serial presented to the server belongs to a returned activation.
+    ExchangeSerialReturned = "EXCHANGE_SERIAL_RETURNED", false;
 }
 
 impl fmt::Display for Code {

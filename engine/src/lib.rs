@@ -10,6 +10,9 @@
 //! What a decision grants is carried by a [`certificate`]: the canonical bytes of its claims signed
 //! with the vendor's Ed25519 key, verifiable offline with the public key alone.
 //!
+//! [`exchange`] reads and writes the request and response files of manual (offline) activation
+//! and return, and keeps the client's record of pending requests.
+//!
 //! [`scenario`] runs timelines of requests against a policy with an in-memory store, which is how
 //! vendors test their policies (`licet policy test`).
 
@@ -19,6 +22,7 @@ pub mod calendar;
 pub mod certificate;
 mod decide;
 pub mod decision;
+pub mod exchange;
 pub mod fingerprint;
 pub mod offline;
 pub mod policy;

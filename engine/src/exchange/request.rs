@@ -1,0 +1,228 @@
+//! Activation and return request files, written by the client and read by the server.
+
+use chrono::{DateTime, Utc};
+
+use super::xml::{self, XmlWriter};
+use super::{open_root, ExchangeError, Nonce, Role};
+use crate::fingerprint::Fingerprint;
+use crate::policy::Method;
+use crate::request::{Action, Actor, ProductRef, Request};
+
+const ACTIVATION_ROOT: &str = "licet-activation-request";
+const RETURN_ROOT: &str = "licet-return-request";
+
+/// A request to bind a license key to this machine (or network license server), as a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActivationRequest {
+    /// A standalone machine or a network license server.
+    pub role: Role,
+    /// The license key (serial number) the user entered.
+    pub license_key: String,
+    /// Product, edition and version to activate.
+    pub target: ProductRef,
+    /// The machine's fingerprint components (name -> hashed value).
+    pub machine: Fingerprint,
+    /// Fresh random bytes chosen by the client for this request.
+    pub nonce: Nonce,
+    /// When the request was made; written in whole seconds.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A request to give back this machine's activation of a license key, as a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReturnRequest {
+    /// A standalone machine or a network license server.
+    pub role: Role,
+    /// The license key being returned.
+    pub license_key: String,
+    /// Product, edition and version of the license.
+    pub target: ProductRef,
+    /// The machine's fingerprint components (name -> hashed value).
+    pub machine: Fingerprint,
+    /// Fresh random bytes chosen by the client for this request.
+    pub nonce: Nonce,
+    /// When the request was made; written in whole seconds.
+    pub created_at: DateTime<Utc>,
+    /// The serial of the activation certificate being returned.
+    pub certificate_serial: String,
+}
+
+/// The fields both kinds of request share.
+struct Common<'a> {
+    role: Role,
+    license_key: &'a str,
+    target: &'a ProductRef,
+    machine: &'a Fingerprint,
+    nonce: &'a Nonce,
+    created_at: DateTime<Utc>,
+}
+
+impl Common<'_> {
+    fn writer(&self, root: &str) -> Result<XmlWriter, ExchangeError> {
+        xml::check_value("key", self.license_key)?;
+        xml::check_value("product", &self.target.product)?;
+        xml::check_value("edition", &self.target.edition)?;
+        xml::check_value("version", &self.target.version)?;
+        xml::check_fingerprint(&self.machine.components)?;
+        let created_at = xml::whole_seconds("created-at", self.created_at)?;
+        let mut writer = XmlWriter::new(root, self.role.as_str());
+        writer.leaf("key", self.license_key);
+        writer.leaf("product", &self.target.product);
+        writer.leaf("edition", &self.target.edition);
+        writer.leaf("version", &self.target.version);
+        writer.fingerprint(self.machine);
+        writer.leaf("nonce", &self.nonce.to_string());
+        writer.leaf("created-at", &xml::format_time(created_at));
+        Ok(writer)
+    }
+}
+
+struct Parsed {
+    role: Role,
+    license_key: String,
+    target: ProductRef,
+    machine: Fingerprint,
+    nonce: Nonce,
+    created_at: DateTime<Utc>,
+    certificate_serial: Option<String>,
+}
+
+const COMMON_ELEMENTS: [&str; 7] = [
+    "key",
+    "product",
+    "edition",
+    "version",
+    "fingerprint",
+    "nonce",
+    "created-at",
+];
+
+fn parse(file: &[u8], root_name: &'static str, returning: bool) -> Result<Parsed, ExchangeError> {
+    let (root, role) = open_root(file, root_name)?;
+    let mut allowed = COMMON_ELEMENTS.to_vec();
+    if returning {
+        allowed.push("certificate-serial");
+    }
+    let children = root.single_children(&allowed)?;
+    let license_key = xml::value(&children, root_name, "key")?;
+    let target = ProductRef {
+        product: xml::value(&children, root_name, "product")?,
+        edition: xml::value(&children, root_name, "edition")?,
+        version: xml::value(&children, root_name, "version")?,
+    };
+    let machine = xml::fingerprint(xml::child(&children, root_name, "fingerprint")?)?;
+    let nonce = xml::raw(&children, root_name, "nonce")?.parse()?;
+    let created_at = xml::parse_time("created-at", xml::raw(&children, root_name, "created-at")?)?;
+    let certificate_serial = if returning {
+        Some(xml::value(&children, root_name, "certificate-serial")?)
+    } else {
+        None
+    };
+    Ok(Parsed {
+        role,
+        license_key,
+        target,
+        machine,
+        nonce,
+        created_at,
+        certificate_serial,
+    })
+}
+
+impl ActivationRequest {
+    fn common(&self) -> Common<'_> {
+        Common {
+            role: self.role,
+            license_key: &self.license_key,
+            target: &self.target,
+            machine: &self.machine,
+            nonce: &self.nonce,
+            created_at: self.created_at,
+        }
+    }
+
+    /// The request file's text.
+    ///
+    /// Fails when a value could not be read back: empty, with control characters or surrounding
+    /// whitespace, a fingerprint without components, a time outside years 1970 to 9999, or a file
+    /// larger than [`MAX_FILE_BYTES`](super::MAX_FILE_BYTES).
+    pub fn to_xml(&self) -> Result<String, ExchangeError> {
+        self.common()
+            .writer(ACTIVATION_ROOT)?
+            .finish(ACTIVATION_ROOT)
+    }
+
+    /// Reads an activation request file. Nothing in it is trusted: the server decides on it.
+    pub fn from_xml(file: &[u8]) -> Result<ActivationRequest, ExchangeError> {
+        let parsed = parse(file, ACTIVATION_ROOT, false)?;
+        Ok(ActivationRequest {
+            role: parsed.role,
+            license_key: parsed.license_key,
+            target: parsed.target,
+            machine: parsed.machine,
+            nonce: parsed.nonce,
+            created_at: parsed.created_at,
+        })
+    }
+
+    /// The engine request to decide on: a manual activation by the end user.
+    pub fn engine_request(&self) -> Request {
+        Request {
+            actor: Actor::EndUser,
+            action: Action::Activate {
+                key: self.license_key.clone(),
+                target: self.target.clone(),
+                machine: self.machine.clone(),
+                method: Method::Manual,
+            },
+        }
+    }
+}
+
+impl ReturnRequest {
+    fn common(&self) -> Common<'_> {
+        Common {
+            role: self.role,
+            license_key: &self.license_key,
+            target: &self.target,
+            machine: &self.machine,
+            nonce: &self.nonce,
+            created_at: self.created_at,
+        }
+    }
+
+    /// The return request file's text; fails like [`ActivationRequest::to_xml`].
+    pub fn to_xml(&self) -> Result<String, ExchangeError> {
+        xml::check_value("certificate-serial", &self.certificate_serial)?;
+        let mut writer = self.common().writer(RETURN_ROOT)?;
+        writer.leaf("certificate-serial", &self.certificate_serial);
+        writer.finish(RETURN_ROOT)
+    }
+
+    /// Reads a return request file. Nothing in it is trusted: the server decides on it, and
+    /// checks the certificate serial with [`check_serial_not_returned`](super::check_serial_not_returned).
+    pub fn from_xml(file: &[u8]) -> Result<ReturnRequest, ExchangeError> {
+        let parsed = parse(file, RETURN_ROOT, true)?;
+        Ok(ReturnRequest {
+            role: parsed.role,
+            license_key: parsed.license_key,
+            target: parsed.target,
+            machine: parsed.machine,
+            nonce: parsed.nonce,
+            created_at: parsed.created_at,
+            certificate_serial: parsed.certificate_serial.unwrap_or_default(),
+        })
+    }
+
+    /// The engine request to decide on: a manual return by the end user.
+    pub fn engine_request(&self) -> Request {
+        Request {
+            actor: Actor::EndUser,
+            action: Action::Return {
+                key: self.license_key.clone(),
+                machine: self.machine.clone(),
+                method: Method::Manual,
+            },
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! Activation request files come from anyone: parsing must fail cleanly, never panic, and what it
+//! accepts must write back to a file that reads the same.
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use licet_engine::exchange::ActivationRequest;
+
+fuzz_target!(|file: &[u8]| {
+    if let Ok(request) = ActivationRequest::from_xml(file) {
+        let written = request.to_xml().expect("a parsed request can be written");
+        let again =
+            ActivationRequest::from_xml(written.as_bytes()).expect("written requests parse");
+        assert_eq!(again, request);
+    }
+});
