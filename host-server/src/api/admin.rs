@@ -1,0 +1,705 @@
+//! Administrator routes (`/v1/admin/...`, administrator bearer token) and client account routes
+//! (`/v1/client/...`, client bearer token).
+
+use std::collections::BTreeMap;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use licet_engine::policy::{LicenseKind, Method, Model};
+use licet_engine::state::Term;
+use licet_engine::{Action, Code};
+use serde::{Deserialize, Serialize};
+
+use super::enduser::DecisionBody;
+use super::error::AppError;
+use super::extract::{Admin, ApiJson, ApiPath, ApiQuery, Caller, ClientAccount, Peer};
+use super::AppState;
+use crate::admin::{LicenseDetail, NewLicenses, NewOrder, SeatView};
+use crate::service::{binding_as_machine, RequestContext};
+use crate::store::{AuditEntry, ClientRecord, LicenseFilter, LicenseRecord, OrderRecord};
+
+/// A product as administrators see it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProductView {
+    /// Identifier.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// Editions.
+    pub editions: Vec<String>,
+    /// `standard` or `web`.
+    pub model: String,
+    /// Activations per serial (web model).
+    pub activations_per_serial: Option<u32>,
+    /// Default features.
+    pub features: BTreeMap<String, bool>,
+    /// Default counters.
+    pub counters: BTreeMap<String, i64>,
+    /// License types: name -> kind and default seats.
+    pub license_types: BTreeMap<String, LicenseTypeView>,
+    /// Identifier of the policy.
+    pub policy: String,
+}
+
+/// A license type of a product.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LicenseTypeView {
+    /// `standalone`, `network`, `standalone-dongle` or `network-dongle`.
+    pub kind: String,
+    /// Default seats of network types.
+    pub default_seats: Option<u32>,
+    /// Whether seats can be borrowed, and for how many days at most.
+    pub borrow_max_days: Option<i64>,
+    /// Activation methods.
+    pub activation: Vec<Method>,
+}
+
+/// `GET /v1/admin/products`.
+pub async fn products(State(state): State<AppState>, _admin: Admin) -> Json<Vec<ProductView>> {
+    let views = state
+        .licensing
+        .policies()
+        .values()
+        .map(|policy| ProductView {
+            id: policy.product.id.clone(),
+            name: policy.product.name.clone(),
+            version: policy.product.version.clone(),
+            editions: policy.product.editions.clone(),
+            model: match policy.model {
+                Model::Standard => "standard".into(),
+                Model::Web { .. } => "web".into(),
+            },
+            activations_per_serial: match policy.model {
+                Model::Web {
+                    activations_per_serial,
+                } => Some(activations_per_serial),
+                Model::Standard => None,
+            },
+            features: policy.product.features.clone(),
+            counters: policy.product.counters.clone(),
+            license_types: policy
+                .license_types
+                .iter()
+                .map(|(name, license_type)| {
+                    (
+                        name.clone(),
+                        LicenseTypeView {
+                            kind: license_type.kind.as_str().to_owned(),
+                            default_seats: match license_type.kind {
+                                LicenseKind::Network | LicenseKind::NetworkDongle => {
+                                    license_type.default_seats
+                                }
+                                _ => None,
+                            },
+                            borrow_max_days: license_type.borrowing.map(|b| b.max.num_days()),
+                            activation: license_type.activation.iter().copied().collect(),
+                        },
+                    )
+                })
+                .collect(),
+            policy: policy.id.clone(),
+        })
+        .collect();
+    Json(views)
+}
+
+/// `POST /v1/admin/tokens` body.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewTokenBody {
+    /// Name of the token's holder.
+    pub name: String,
+}
+
+/// A token, shown once.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenBody {
+    /// The bearer token; only its hash is stored.
+    pub token: String,
+}
+
+/// `POST /v1/admin/tokens`: a new administrator token.
+pub async fn create_token(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    peer: Peer,
+    ApiJson(body): ApiJson<NewTokenBody>,
+) -> Result<(StatusCode, Json<TokenBody>), AppError> {
+    let actor = Caller::Administrator(admin).label(&peer);
+    let token = state
+        .licensing
+        .create_admin_token(&actor, &body.name)
+        .await?;
+    Ok((StatusCode::CREATED, Json(TokenBody { token })))
+}
+
+/// `POST /v1/admin/clients` body.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewClientBody {
+    /// Identifier: letters, digits, `-`, `_`, `.`.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+}
+
+/// A new client and its token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NewClientAnswer {
+    /// The client.
+    pub client: ClientRecordBody,
+    /// Its bearer token, shown once.
+    pub token: String,
+}
+
+/// A client account.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClientRecordBody {
+    /// Identifier.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Whether it has a token.
+    pub has_token: bool,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<ClientRecord> for ClientRecordBody {
+    fn from(record: ClientRecord) -> Self {
+        ClientRecordBody {
+            id: record.id,
+            name: record.name,
+            has_token: record.has_token,
+            created_at: record.created_at,
+        }
+    }
+}
+
+/// `POST /v1/admin/clients`.
+pub async fn create_client(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    peer: Peer,
+    ApiJson(body): ApiJson<NewClientBody>,
+) -> Result<(StatusCode, Json<NewClientAnswer>), AppError> {
+    let actor = Caller::Administrator(admin).label(&peer);
+    let (client, token) = state
+        .licensing
+        .create_client(&actor, &body.id, &body.name)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(NewClientAnswer {
+            client: client.into(),
+            token,
+        }),
+    ))
+}
+
+/// `GET /v1/admin/clients`.
+pub async fn clients(
+    State(state): State<AppState>,
+    _admin: Admin,
+) -> Result<Json<Vec<ClientRecordBody>>, AppError> {
+    let clients = state.licensing.clients().await?;
+    Ok(Json(clients.into_iter().map(Into::into).collect()))
+}
+
+/// `GET /v1/admin/clients/{id}`.
+pub async fn client(
+    State(state): State<AppState>,
+    _admin: Admin,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<ClientRecordBody>, AppError> {
+    Ok(Json(state.licensing.client(&id).await?.into()))
+}
+
+/// `POST /v1/admin/clients/{id}/token`: replaces the client's token.
+pub async fn rotate_client_token(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    peer: Peer,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<TokenBody>, AppError> {
+    let actor = Caller::Administrator(admin).label(&peer);
+    let token = state.licensing.rotate_client_token(&actor, &id).await?;
+    Ok(Json(TokenBody { token }))
+}
+
+/// `POST /v1/admin/orders` body.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewOrderBody {
+    /// Identifier; generated when absent.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// Owning client.
+    pub client: String,
+    /// Product.
+    pub product: String,
+    /// Order-level features.
+    #[serde(default)]
+    pub features: BTreeMap<String, bool>,
+    /// Order-level counters.
+    #[serde(default)]
+    pub counters: BTreeMap<String, i64>,
+}
+
+/// `POST /v1/admin/orders`.
+pub async fn create_order(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    peer: Peer,
+    ApiJson(body): ApiJson<NewOrderBody>,
+) -> Result<(StatusCode, Json<OrderRecord>), AppError> {
+    let actor = Caller::Administrator(admin).label(&peer);
+    let order = state
+        .licensing
+        .create_order(
+            &actor,
+            NewOrder {
+                id: body.id,
+                client: body.client,
+                product: body.product,
+                features: body.features,
+                counters: body.counters,
+            },
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(order)))
+}
+
+/// Query of `GET /v1/admin/orders`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrdersQuery {
+    /// Only this client's orders.
+    pub client: Option<String>,
+}
+
+/// `GET /v1/admin/orders`.
+pub async fn orders(
+    State(state): State<AppState>,
+    _admin: Admin,
+    ApiQuery(query): ApiQuery<OrdersQuery>,
+) -> Result<Json<Vec<OrderRecord>>, AppError> {
+    Ok(Json(state.licensing.orders(query.client.as_deref()).await?))
+}
+
+/// `GET /v1/admin/orders/{id}`.
+pub async fn order(
+    State(state): State<AppState>,
+    _admin: Admin,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<OrderRecord>, AppError> {
+    Ok(Json(state.licensing.order(&id).await?))
+}
+
+/// `PATCH /v1/admin/orders/{id}` body.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeaturesBody {
+    /// Features to set.
+    #[serde(default)]
+    pub features: BTreeMap<String, bool>,
+    /// Counters to set.
+    #[serde(default)]
+    pub counters: BTreeMap<String, i64>,
+}
+
+/// `PATCH /v1/admin/orders/{id}`: sets order-level features and counters.
+pub async fn update_order(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    peer: Peer,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<FeaturesBody>,
+) -> Result<Json<OrderRecord>, AppError> {
+    let actor = Caller::Administrator(admin).label(&peer);
+    Ok(Json(
+        state
+            .licensing
+            .update_order(&actor, &id, body.features, body.counters)
+            .await?,
+    ))
+}
+
+/// `POST /v1/admin/licenses` and `POST /v1/admin/serials` body.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewLicensesBody {
+    /// Product.
+    pub product: String,
+    /// License type.
+    pub license_type: String,
+    /// Edition.
+    pub edition: String,
+    /// Version; the policy's when absent.
+    #[serde(default)]
+    pub version: Option<String>,
+    /// Order (standard model).
+    #[serde(default)]
+    pub order: Option<String>,
+    /// Owning client of a license outside any order.
+    #[serde(default)]
+    pub client: Option<String>,
+    /// `"perpetual"` (default) or `{ "rental": { "ends_at": "..." } }`.
+    #[serde(default)]
+    pub term: Term,
+    /// Seats of a network license.
+    #[serde(default)]
+    pub seats: Option<u32>,
+    /// License-level features.
+    #[serde(default)]
+    pub features: BTreeMap<String, bool>,
+    /// License-level counters.
+    #[serde(default)]
+    pub counters: BTreeMap<String, i64>,
+    /// Dongle serial of a dongle license.
+    #[serde(default)]
+    pub dongle: Option<String>,
+    /// The key to use (issuing one license).
+    #[serde(default)]
+    pub key: Option<String>,
+    /// How many to issue (1 to 1000, default 1).
+    #[serde(default)]
+    pub count: Option<u32>,
+}
+
+impl From<NewLicensesBody> for NewLicenses {
+    fn from(body: NewLicensesBody) -> Self {
+        NewLicenses {
+            product: body.product,
+            license_type: body.license_type,
+            edition: body.edition,
+            version: body.version,
+            order: body.order,
+            client: body.client,
+            term: body.term,
+            seats: body.seats,
+            features: body.features,
+            counters: body.counters,
+            dongle: body.dongle,
+            key: body.key,
+            count: body.count.unwrap_or(1),
+        }
+    }
+}
+
+/// Issued licenses.
+#[derive(Debug, Clone, Serialize)]
+pub struct IssuedBody {
+    /// The licenses, with their keys.
+    pub licenses: Vec<LicenseRecord>,
+}
+
+/// `POST /v1/admin/licenses`: issues license keys.
+pub async fn issue_licenses(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    peer: Peer,
+    ApiJson(body): ApiJson<NewLicensesBody>,
+) -> Result<(StatusCode, Json<IssuedBody>), AppError> {
+    let actor = Caller::Administrator(admin).label(&peer);
+    let licenses = state.licensing.issue_licenses(&actor, body.into()).await?;
+    Ok((StatusCode::CREATED, Json(IssuedBody { licenses })))
+}
+
+/// `POST /v1/admin/serials`: issues serial numbers (web model).
+pub async fn issue_serials(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    peer: Peer,
+    ApiJson(body): ApiJson<NewLicensesBody>,
+) -> Result<(StatusCode, Json<IssuedBody>), AppError> {
+    let actor = Caller::Administrator(admin).label(&peer);
+    let licenses = state.licensing.issue_serials(&actor, body.into()).await?;
+    Ok((StatusCode::CREATED, Json(IssuedBody { licenses })))
+}
+
+/// Query of the license listings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LicensesQuery {
+    /// Only this product.
+    pub product: Option<String>,
+    /// Only this client's licenses.
+    pub client: Option<String>,
+    /// Only this order's licenses.
+    pub order: Option<String>,
+    /// Keys after this one (paging).
+    pub after: Option<String>,
+    /// At most this many (1 to 1000, default 100).
+    pub limit: Option<i64>,
+}
+
+/// `GET /v1/admin/licenses`.
+pub async fn licenses(
+    State(state): State<AppState>,
+    _admin: Admin,
+    ApiQuery(query): ApiQuery<LicensesQuery>,
+) -> Result<Json<Vec<LicenseRecord>>, AppError> {
+    let filter = LicenseFilter {
+        product: query.product,
+        client: query.client,
+        order: query.order,
+        after: query.after,
+        limit: query.limit.unwrap_or(100).clamp(1, 1000),
+    };
+    Ok(Json(state.licensing.licenses(filter).await?))
+}
+
+/// `GET /v1/admin/licenses/{key}`: the license, its owner, activations and seats.
+pub async fn license(
+    State(state): State<AppState>,
+    _admin: Admin,
+    ApiPath(key): ApiPath<String>,
+) -> Result<Json<LicenseDetail>, AppError> {
+    Ok(Json(state.licensing.license_detail(&key).await?))
+}
+
+/// `PATCH /v1/admin/licenses/{key}` body.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtendBody {
+    /// New expiry.
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Features to set.
+    #[serde(default)]
+    pub features: BTreeMap<String, bool>,
+    /// Counters to set.
+    #[serde(default)]
+    pub counters: BTreeMap<String, i64>,
+}
+
+async fn admin_decision(
+    state: &AppState,
+    admin: String,
+    peer: &Peer,
+    action: Action,
+    client_dongle: Option<String>,
+) -> Result<Json<DecisionBody>, AppError> {
+    let caller = Caller::Administrator(admin);
+    let context = RequestContext {
+        actor_label: caller.label(peer),
+        client_dongle,
+        product: None,
+    };
+    let outcome = state
+        .licensing
+        .decide(caller.actor(), action, context)
+        .await?;
+    DecisionBody::from_outcome(outcome).map(Json)
+}
+
+/// `PATCH /v1/admin/licenses/{key}`: extends expiry, features or counters (`EXTENDED`).
+pub async fn extend_license(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    peer: Peer,
+    ApiPath(key): ApiPath<String>,
+    ApiJson(body): ApiJson<ExtendBody>,
+) -> Result<Json<DecisionBody>, AppError> {
+    let action = Action::Extend {
+        key,
+        expires_at: body.expires_at,
+        features: body.features,
+        counters: body.counters,
+    };
+    admin_decision(&state, admin, &peer, action, None).await
+}
+
+/// `POST /v1/admin/licenses/{key}/revoke` (`REVOCATION_APPLIED`).
+pub async fn revoke_license(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    peer: Peer,
+    ApiPath(key): ApiPath<String>,
+) -> Result<Json<DecisionBody>, AppError> {
+    admin_decision(&state, admin, &peer, Action::Revoke { key }, None).await
+}
+
+/// `DELETE /v1/admin/licenses/{key}/activations/{id}`: removes any activation, limited licenses
+/// included (`RETURNED`).
+pub async fn remove_activation(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    peer: Peer,
+    ApiPath((key, id)): ApiPath<(String, i64)>,
+) -> Result<Json<DecisionBody>, AppError> {
+    let (action, dongle) = removal(&state, &key, id).await?;
+    admin_decision(&state, admin, &peer, action, dongle).await
+}
+
+async fn removal(
+    state: &AppState,
+    key: &str,
+    id: i64,
+) -> Result<(Action, Option<String>), AppError> {
+    let detail = state.licensing.license_detail(key).await?;
+    let activation = detail
+        .activations
+        .iter()
+        .find(|activation| activation.id == id)
+        .ok_or_else(|| AppError::NotFound(format!("activation {id} of license `{key}`")))?;
+    let (machine, dongle) = binding_as_machine(&activation.activation.binding);
+    Ok((
+        Action::Return {
+            key: key.to_owned(),
+            machine,
+            method: Method::Online,
+        },
+        dongle,
+    ))
+}
+
+/// `DELETE /v1/admin/licenses/{key}/seats/{session}`: force-releases a seat or borrowed seat.
+pub async fn release_seat(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    peer: Peer,
+    ApiPath((key, session)): ApiPath<(String, String)>,
+) -> Result<Json<DecisionBody>, AppError> {
+    let detail = state.licensing.license_detail(&key).await?;
+    let seat = detail
+        .seats
+        .iter()
+        .find(|seat| seat.session == session)
+        .ok_or_else(|| {
+            AppError::NotFound(format!("seat of session `{session}` of license `{key}`"))
+        })?;
+    let action = if seat.state == "borrowed" {
+        Action::ReturnBorrowed { key, session }
+    } else {
+        Action::Release { key, session }
+    };
+    admin_decision(&state, admin, &peer, action, None).await
+}
+
+/// Query of `GET /v1/admin/seats`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeatsQuery {
+    /// Only this product.
+    pub product: Option<String>,
+}
+
+/// `GET /v1/admin/seats`: who holds each seat and each borrowed seat now.
+pub async fn seats(
+    State(state): State<AppState>,
+    _admin: Admin,
+    ApiQuery(query): ApiQuery<SeatsQuery>,
+) -> Result<Json<Vec<SeatView>>, AppError> {
+    Ok(Json(
+        state.licensing.held_seats(query.product.as_deref()).await?,
+    ))
+}
+
+/// Query of `GET /v1/admin/audit`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// Only entries about this license.
+    pub license: Option<String>,
+    /// Entries after this position (paging).
+    pub after: Option<i64>,
+    /// At most this many (1 to 1000, default 100).
+    pub limit: Option<i64>,
+}
+
+/// `GET /v1/admin/audit`: the append-only audit log, oldest first.
+pub async fn audit(
+    State(state): State<AppState>,
+    _admin: Admin,
+    ApiQuery(query): ApiQuery<AuditQuery>,
+) -> Result<Json<Vec<AuditEntry>>, AppError> {
+    Ok(Json(
+        state
+            .licensing
+            .audit_log(
+                query.license.as_deref(),
+                query.after.unwrap_or(0),
+                query.limit.unwrap_or(100),
+            )
+            .await?,
+    ))
+}
+
+// ---- client accounts -------------------------------------------------------------------------
+
+/// `GET /v1/client/licenses`: the caller's own licenses.
+pub async fn client_licenses(
+    State(state): State<AppState>,
+    ClientAccount(client): ClientAccount,
+    ApiQuery(query): ApiQuery<LicensesQuery>,
+) -> Result<Json<Vec<LicenseRecord>>, AppError> {
+    let filter = LicenseFilter {
+        product: query.product,
+        client: Some(client),
+        order: query.order,
+        after: query.after,
+        limit: query.limit.unwrap_or(100).clamp(1, 1000),
+    };
+    Ok(Json(state.licensing.licenses(filter).await?))
+}
+
+fn not_owner(client: &str, key: &str) -> AppError {
+    AppError::Denied {
+        code: Code::AccessDenied,
+        rule: "access.owner".into(),
+        message: format!("client `{client}` does not own license `{key}`"),
+    }
+}
+
+/// `GET /v1/client/licenses/{key}`: one of the caller's licenses.
+pub async fn client_license(
+    State(state): State<AppState>,
+    ClientAccount(client): ClientAccount,
+    ApiPath(key): ApiPath<String>,
+) -> Result<Json<LicenseDetail>, AppError> {
+    let detail = state
+        .licensing
+        .license_detail(&key)
+        .await
+        .map_err(|_| not_owner(&client, &key))?;
+    if detail.owner.as_deref() != Some(client.as_str()) {
+        return Err(not_owner(&client, &key));
+    }
+    Ok(Json(detail))
+}
+
+/// `DELETE /v1/client/licenses/{key}/activations/{id}`: removes an activation of the caller's
+/// license, as the policy allows end users (`RETURNED`).
+pub async fn client_remove_activation(
+    State(state): State<AppState>,
+    ClientAccount(client): ClientAccount,
+    peer: Peer,
+    ApiPath((key, id)): ApiPath<(String, i64)>,
+) -> Result<Json<DecisionBody>, AppError> {
+    let detail = state
+        .licensing
+        .license_detail(&key)
+        .await
+        .map_err(|_| not_owner(&client, &key))?;
+    if detail.owner.as_deref() != Some(client.as_str()) {
+        return Err(not_owner(&client, &key));
+    }
+    let (action, dongle) = removal(&state, &key, id).await?;
+    let caller = Caller::Client(client);
+    let context = RequestContext {
+        actor_label: caller.label(&peer),
+        client_dongle: dongle,
+        product: None,
+    };
+    let outcome = state
+        .licensing
+        .decide(caller.actor(), action, context)
+        .await?;
+    DecisionBody::from_outcome(outcome).map(Json)
+}

@@ -1,0 +1,486 @@
+//! End-user routes: activation, validation, return, transfer, seats, borrowing and trials. The
+//! license key in the body authenticates the caller; a client or administrator token may be sent
+//! to act as that account instead.
+
+use axum::extract::State;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use licet_engine::certificate::CertificateClaims;
+use licet_engine::policy::Method;
+use licet_engine::{Action, Code, Fingerprint, ProductRef, Verdict};
+use serde::{Deserialize, Serialize};
+
+use super::error::AppError;
+use super::extract::{ApiJson, Caller, Peer};
+use super::AppState;
+use crate::service::{Outcome, RequestContext};
+
+/// The longest key, session, dongle serial, fingerprint component name or value accepted.
+pub const MAX_FIELD: usize = 256;
+/// The most fingerprint components accepted.
+pub const MAX_COMPONENTS: usize = 32;
+
+/// The answer to an allowed request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DecisionBody {
+    /// Always `allow` (denials are error answers).
+    pub verdict: Verdict,
+    /// The engine's code, e.g. `ACTIVATED`, `SEAT_GRANTED`.
+    pub code: String,
+    /// The deciding rule.
+    pub rule: String,
+    /// A sentence.
+    pub message: String,
+    /// The signed certificate in armored text, when one was issued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<String>,
+    /// The certificate's claims, for convenience (verify `certificate`, don't trust these).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claims: Option<CertificateClaims>,
+    /// When the seat lease (or borrow) ends, for checkout, heartbeat and borrow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_expires_at: Option<DateTime<Utc>>,
+}
+
+impl DecisionBody {
+    /// The answer to an outcome, or the error of a denial.
+    pub fn from_outcome(outcome: Outcome) -> Result<DecisionBody, AppError> {
+        if !outcome.decision.is_allowed() {
+            return Err(AppError::denied(&outcome.decision));
+        }
+        Ok(DecisionBody {
+            verdict: outcome.decision.verdict,
+            code: outcome.decision.code.as_str().to_owned(),
+            rule: outcome.decision.rule,
+            message: outcome.decision.message,
+            certificate: outcome.certificate.as_ref().map(|c| c.to_armored()),
+            claims: outcome.certificate.map(|c| c.claims().clone()),
+            lease_expires_at: outcome.lease_expires_at,
+        })
+    }
+}
+
+/// `POST /v1/activate`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActivateBody {
+    /// License key.
+    pub key: String,
+    /// Product, edition and version being activated.
+    pub target: ProductRef,
+    /// Machine fingerprint: component name -> hashed value.
+    pub machine: Fingerprint,
+    /// `online` (default) or `manual`.
+    #[serde(default)]
+    pub method: Option<Method>,
+    /// Serial of the dongle on the machine (standalone dongle licenses).
+    #[serde(default)]
+    pub dongle: Option<String>,
+}
+
+/// `POST /v1/validate`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidateBody {
+    /// License key.
+    pub key: String,
+    /// Machine fingerprint.
+    pub machine: Fingerprint,
+    /// Serial of the dongle on the machine.
+    #[serde(default)]
+    pub dongle: Option<String>,
+}
+
+/// `POST /v1/return`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReturnBody {
+    /// License key.
+    pub key: String,
+    /// The machine whose activation is removed.
+    pub machine: Fingerprint,
+    /// `online` (default) or `manual`.
+    #[serde(default)]
+    pub method: Option<Method>,
+    /// Serial of the dongle on the machine.
+    #[serde(default)]
+    pub dongle: Option<String>,
+}
+
+/// `POST /v1/transfer`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferBody {
+    /// License key.
+    pub key: String,
+    /// The machine giving the license up.
+    pub from: Fingerprint,
+    /// The machine receiving it.
+    pub to: Fingerprint,
+}
+
+/// `POST /v1/seats/checkout`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckoutBody {
+    /// License key.
+    pub key: String,
+    /// Product, edition and version being run.
+    pub target: ProductRef,
+    /// Client machine.
+    pub machine: Fingerprint,
+    /// Session identifier; the same session gets the same seat back.
+    pub session: String,
+}
+
+/// `POST /v1/seats/heartbeat`, `/v1/seats/release`, `/v1/seats/return-borrowed`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionBody {
+    /// License key.
+    pub key: String,
+    /// Session holding the seat.
+    pub session: String,
+}
+
+/// `POST /v1/seats/borrow`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BorrowBody {
+    /// License key.
+    pub key: String,
+    /// Product, edition and version being run.
+    pub target: ProductRef,
+    /// Client machine.
+    pub machine: Fingerprint,
+    /// Session identifier.
+    pub session: String,
+    /// When the seat comes back by itself (RFC 3339).
+    pub until: DateTime<Utc>,
+}
+
+/// `POST /v1/trials/start`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrialStartBody {
+    /// Product, edition and version to try.
+    pub target: ProductRef,
+    /// Machine fingerprint.
+    pub machine: Fingerprint,
+}
+
+/// `POST /v1/trials/validate`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrialValidateBody {
+    /// Product of the trial.
+    pub product: String,
+    /// Machine fingerprint.
+    pub machine: Fingerprint,
+}
+
+fn check_field(name: &str, value: &str) -> Result<(), AppError> {
+    if value.is_empty() || value.len() > MAX_FIELD {
+        return Err(AppError::InvalidBody(format!(
+            "`{name}` must be 1 to {MAX_FIELD} bytes"
+        )));
+    }
+    Ok(())
+}
+
+fn check_machine(name: &str, machine: &Fingerprint) -> Result<(), AppError> {
+    if machine.components.is_empty() || machine.components.len() > MAX_COMPONENTS {
+        return Err(AppError::InvalidBody(format!(
+            "`{name}` must have 1 to {MAX_COMPONENTS} components"
+        )));
+    }
+    for (component, value) in &machine.components {
+        check_field(name, component)?;
+        check_field(name, value)?;
+    }
+    Ok(())
+}
+
+/// Checks the sizes of what a request carries.
+pub(crate) fn check_action(action: &Action) -> Result<(), AppError> {
+    if let Some(key) = action.key() {
+        check_field("key", key)?;
+    }
+    if let Some(target) = action.target() {
+        check_field("target.product", &target.product)?;
+        check_field("target.edition", &target.edition)?;
+        check_field("target.version", &target.version)?;
+    }
+    match action {
+        Action::StartTrial { machine, .. }
+        | Action::ValidateTrial { machine }
+        | Action::Activate { machine, .. }
+        | Action::Validate { machine, .. }
+        | Action::Return { machine, .. } => check_machine("machine", machine),
+        Action::Checkout {
+            machine, session, ..
+        }
+        | Action::Borrow {
+            machine, session, ..
+        } => {
+            check_machine("machine", machine)?;
+            check_field("session", session)
+        }
+        Action::Heartbeat { session, .. }
+        | Action::Release { session, .. }
+        | Action::ReturnBorrowed { session, .. } => check_field("session", session),
+        Action::Transfer { from, to, .. } => {
+            check_machine("from", from)?;
+            check_machine("to", to)
+        }
+        Action::Extend { .. } | Action::Revoke { .. } => Ok(()),
+    }
+}
+
+/// How a route counts against the brute-force limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Attempt {
+    /// An activation attempt: costs one attempt of the key and of the address.
+    Counted,
+    /// Seat traffic: refused only while the address is blocked; unknown keys cost the address.
+    Checked,
+}
+
+/// Runs one request through the service and answers it.
+pub(crate) async fn answer(
+    state: &AppState,
+    caller: &Caller,
+    peer: &Peer,
+    action: Action,
+    attempt: Attempt,
+    client_dongle: Option<String>,
+    product: Option<String>,
+) -> Result<Json<DecisionBody>, AppError> {
+    check_action(&action)?;
+    if let Some(dongle) = &client_dongle {
+        check_field("dongle", dongle)?;
+    }
+    let limited = caller == &Caller::EndUser;
+    if limited {
+        let result = match attempt {
+            Attempt::Counted => state.limiter.attempt(&peer.0, action.key()),
+            Attempt::Checked => state.limiter.check(&peer.0),
+        };
+        result.map_err(|limit| AppError::RateLimited {
+            retry_after: limit.retry_after,
+            scope: limit.scope,
+        })?;
+    }
+    let context = RequestContext {
+        actor_label: caller.label(peer),
+        client_dongle,
+        product,
+    };
+    let outcome = state
+        .licensing
+        .decide(caller.actor(), action, context)
+        .await?;
+    if limited && attempt == Attempt::Checked && outcome.decision.code == Code::LicenseNotFound {
+        state.limiter.penalize(&peer.0);
+    }
+    DecisionBody::from_outcome(outcome).map(Json)
+}
+
+/// `POST /v1/activate`: binds a key to a machine (or dongle); answers `ACTIVATED` and a certificate.
+pub async fn activate(
+    State(state): State<AppState>,
+    caller: Caller,
+    peer: Peer,
+    ApiJson(body): ApiJson<ActivateBody>,
+) -> Result<Json<DecisionBody>, AppError> {
+    let action = Action::Activate {
+        key: body.key,
+        target: body.target,
+        machine: body.machine,
+        method: body.method.unwrap_or(Method::Online),
+    };
+    answer(
+        &state,
+        &caller,
+        &peer,
+        action,
+        Attempt::Counted,
+        body.dongle,
+        None,
+    )
+    .await
+}
+
+/// `POST /v1/validate`: periodic validation; answers `VALID` and a fresh certificate.
+pub async fn validate(
+    State(state): State<AppState>,
+    caller: Caller,
+    peer: Peer,
+    ApiJson(body): ApiJson<ValidateBody>,
+) -> Result<Json<DecisionBody>, AppError> {
+    let action = Action::Validate {
+        key: body.key,
+        machine: body.machine,
+    };
+    answer(
+        &state,
+        &caller,
+        &peer,
+        action,
+        Attempt::Counted,
+        body.dongle,
+        None,
+    )
+    .await
+}
+
+/// `POST /v1/return`: removes the machine's activation; answers `RETURNED`.
+pub async fn return_license(
+    State(state): State<AppState>,
+    caller: Caller,
+    peer: Peer,
+    ApiJson(body): ApiJson<ReturnBody>,
+) -> Result<Json<DecisionBody>, AppError> {
+    let action = Action::Return {
+        key: body.key,
+        machine: body.machine,
+        method: body.method.unwrap_or(Method::Online),
+    };
+    answer(
+        &state,
+        &caller,
+        &peer,
+        action,
+        Attempt::Counted,
+        body.dongle,
+        None,
+    )
+    .await
+}
+
+/// `POST /v1/transfer`: moves an activation; answers `TRANSFERRED` and the new certificate.
+pub async fn transfer(
+    State(state): State<AppState>,
+    caller: Caller,
+    peer: Peer,
+    ApiJson(body): ApiJson<TransferBody>,
+) -> Result<Json<DecisionBody>, AppError> {
+    let action = Action::Transfer {
+        key: body.key,
+        from: body.from,
+        to: body.to,
+    };
+    answer(&state, &caller, &peer, action, Attempt::Counted, None, None).await
+}
+
+/// `POST /v1/seats/checkout`: takes (or gets back) a seat; answers `SEAT_GRANTED`.
+pub async fn checkout(
+    State(state): State<AppState>,
+    caller: Caller,
+    peer: Peer,
+    ApiJson(body): ApiJson<CheckoutBody>,
+) -> Result<Json<DecisionBody>, AppError> {
+    let action = Action::Checkout {
+        key: body.key,
+        target: body.target,
+        machine: body.machine,
+        session: body.session,
+    };
+    answer(&state, &caller, &peer, action, Attempt::Checked, None, None).await
+}
+
+/// `POST /v1/seats/heartbeat`: renews a lease; answers `LEASE_RENEWED`.
+pub async fn heartbeat(
+    State(state): State<AppState>,
+    caller: Caller,
+    peer: Peer,
+    ApiJson(body): ApiJson<SessionBody>,
+) -> Result<Json<DecisionBody>, AppError> {
+    let action = Action::Heartbeat {
+        key: body.key,
+        session: body.session,
+    };
+    answer(&state, &caller, &peer, action, Attempt::Checked, None, None).await
+}
+
+/// `POST /v1/seats/release`: gives a seat back; answers `SEAT_RELEASED`.
+pub async fn release(
+    State(state): State<AppState>,
+    caller: Caller,
+    peer: Peer,
+    ApiJson(body): ApiJson<SessionBody>,
+) -> Result<Json<DecisionBody>, AppError> {
+    let action = Action::Release {
+        key: body.key,
+        session: body.session,
+    };
+    answer(&state, &caller, &peer, action, Attempt::Checked, None, None).await
+}
+
+/// `POST /v1/seats/borrow`: borrows a seat until a date; answers `BORROWED` and a certificate.
+pub async fn borrow(
+    State(state): State<AppState>,
+    caller: Caller,
+    peer: Peer,
+    ApiJson(body): ApiJson<BorrowBody>,
+) -> Result<Json<DecisionBody>, AppError> {
+    let action = Action::Borrow {
+        key: body.key,
+        target: body.target,
+        machine: body.machine,
+        session: body.session,
+        until: body.until,
+    };
+    answer(&state, &caller, &peer, action, Attempt::Counted, None, None).await
+}
+
+/// `POST /v1/seats/return-borrowed`: returns a borrowed seat early; answers `BORROW_RETURNED`.
+pub async fn return_borrowed(
+    State(state): State<AppState>,
+    caller: Caller,
+    peer: Peer,
+    ApiJson(body): ApiJson<SessionBody>,
+) -> Result<Json<DecisionBody>, AppError> {
+    let action = Action::ReturnBorrowed {
+        key: body.key,
+        session: body.session,
+    };
+    answer(&state, &caller, &peer, action, Attempt::Checked, None, None).await
+}
+
+/// `POST /v1/trials/start`: starts (or resumes) the machine's trial; answers `TRIAL_STARTED`.
+pub async fn start_trial(
+    State(state): State<AppState>,
+    caller: Caller,
+    peer: Peer,
+    ApiJson(body): ApiJson<TrialStartBody>,
+) -> Result<Json<DecisionBody>, AppError> {
+    let action = Action::StartTrial {
+        target: body.target,
+        machine: body.machine,
+    };
+    answer(&state, &caller, &peer, action, Attempt::Counted, None, None).await
+}
+
+/// `POST /v1/trials/validate`: checks the machine's trial; answers `VALID` and a certificate.
+pub async fn validate_trial(
+    State(state): State<AppState>,
+    caller: Caller,
+    peer: Peer,
+    ApiJson(body): ApiJson<TrialValidateBody>,
+) -> Result<Json<DecisionBody>, AppError> {
+    check_field("product", &body.product)?;
+    let action = Action::ValidateTrial {
+        machine: body.machine,
+    };
+    answer(
+        &state,
+        &caller,
+        &peer,
+        action,
+        Attempt::Checked,
+        None,
+        Some(body.product),
+    )
+    .await
+}

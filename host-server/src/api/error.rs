@@ -1,0 +1,265 @@
+//! The one error type of the HTTP API: every refusal is `{ "code", "message", "rule" }` JSON.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use licet_engine::{Code, Decision};
+use serde::Serialize;
+
+use crate::error::StoreError;
+use crate::service::ServiceError;
+
+/// The body of every error answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ErrorBody {
+    /// An engine code (`SEATS_EXHAUSTED`, ...) or an API code (`UNAUTHORIZED`, ...).
+    pub code: String,
+    /// A sentence for people.
+    pub message: String,
+    /// The engine rule or API check that refused.
+    pub rule: String,
+}
+
+/// Why a request was refused.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum AppError {
+    /// The engine denied the request.
+    Denied {
+        /// The engine's code.
+        code: Code,
+        /// The deciding rule.
+        rule: String,
+        /// The engine's sentence.
+        message: String,
+    },
+    /// The body is not JSON (400 `MALFORMED_JSON`).
+    MalformedJson(String),
+    /// The body is JSON but not the expected shape, or a parameter is invalid (422 `INVALID_BODY`).
+    InvalidBody(String),
+    /// The body is not declared as JSON (415 `UNSUPPORTED_MEDIA_TYPE`).
+    UnsupportedMediaType(String),
+    /// The body is too large (413 `PAYLOAD_TOO_LARGE`).
+    PayloadTooLarge,
+    /// No or an unknown token (401 `UNAUTHORIZED`).
+    Unauthorized(String),
+    /// The caller may not use this route (403 `ADMIN_REQUIRED` or `CLIENT_REQUIRED`).
+    Forbidden {
+        /// `ADMIN_REQUIRED` or `CLIENT_REQUIRED`.
+        code: &'static str,
+        /// Why.
+        message: String,
+    },
+    /// The record does not exist (404 `NOT_FOUND`).
+    NotFound(String),
+    /// No such route (404 `ROUTE_NOT_FOUND`).
+    RouteNotFound(String),
+    /// The route exists but not with this method (405 `METHOD_NOT_ALLOWED`).
+    MethodNotAllowed,
+    /// The record exists already (409 `ALREADY_EXISTS`).
+    AlreadyExists(String),
+    /// The product is not licensed here (422 `UNKNOWN_PRODUCT`).
+    UnknownProduct(String),
+    /// Too many attempts (429 `RATE_LIMITED`).
+    RateLimited {
+        /// Seconds until the next attempt may succeed.
+        retry_after: u64,
+        /// What was limited.
+        scope: &'static str,
+    },
+    /// A concurrent change got in the way; retry (409 `CONFLICT`).
+    Conflict(String),
+    /// Storage failed (503 `STORAGE_UNAVAILABLE`).
+    Storage(String),
+    /// Something that should not happen (500 `INTERNAL`).
+    Internal(String),
+}
+
+/// The HTTP status of an engine denial.
+pub fn denial_status(code: Code) -> StatusCode {
+    match code {
+        Code::LicenseNotFound
+        | Code::LeaseNotFound
+        | Code::BorrowNotFound
+        | Code::NotActivated
+        | Code::TrialNotStarted => StatusCode::NOT_FOUND,
+        Code::SeatsExhausted
+        | Code::NoSeats
+        | Code::ActivationLimitReached
+        | Code::TransferLimitReached
+        | Code::TrialAlreadyUsed
+        | Code::FingerprintMismatch
+        | Code::LeaseExpired
+        | Code::ExchangeSerialReturned => StatusCode::CONFLICT,
+        Code::InvalidRequest
+        | Code::ProductMismatch
+        | Code::VersionMismatch
+        | Code::EditionMismatch
+        | Code::BorrowTooLong
+        | Code::ExchangeMalformed => StatusCode::UNPROCESSABLE_ENTITY,
+        Code::DongleAbsent => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::FORBIDDEN,
+    }
+}
+
+impl AppError {
+    /// The error of a denied decision.
+    pub fn denied(decision: &Decision) -> Self {
+        AppError::Denied {
+            code: decision.code,
+            rule: decision.rule.clone(),
+            message: decision.message.clone(),
+        }
+    }
+
+    /// Status and body.
+    pub fn parts(&self) -> (StatusCode, ErrorBody) {
+        let body = |code: &str, rule: &str, message: String| ErrorBody {
+            code: code.to_owned(),
+            message,
+            rule: rule.to_owned(),
+        };
+        match self {
+            AppError::Denied {
+                code,
+                rule,
+                message,
+            } => (
+                denial_status(*code),
+                body(code.as_str(), rule, message.clone()),
+            ),
+            AppError::MalformedJson(message) => (
+                StatusCode::BAD_REQUEST,
+                body("MALFORMED_JSON", "api.body", message.clone()),
+            ),
+            AppError::InvalidBody(message) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                body("INVALID_BODY", "api.body", message.clone()),
+            ),
+            AppError::UnsupportedMediaType(message) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                body("UNSUPPORTED_MEDIA_TYPE", "api.body", message.clone()),
+            ),
+            AppError::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                body(
+                    "PAYLOAD_TOO_LARGE",
+                    "api.body",
+                    "the request body is too large".into(),
+                ),
+            ),
+            AppError::Unauthorized(message) => (
+                StatusCode::UNAUTHORIZED,
+                body("UNAUTHORIZED", "api.auth", message.clone()),
+            ),
+            AppError::Forbidden { code, message } => (
+                StatusCode::FORBIDDEN,
+                body(code, "api.auth", message.clone()),
+            ),
+            AppError::NotFound(what) => (
+                StatusCode::NOT_FOUND,
+                body(
+                    "NOT_FOUND",
+                    "api.resource",
+                    format!("{what} does not exist"),
+                ),
+            ),
+            AppError::RouteNotFound(path) => (
+                StatusCode::NOT_FOUND,
+                body(
+                    "ROUTE_NOT_FOUND",
+                    "api.route",
+                    format!("no route `{path}`; see /v1/openapi.json"),
+                ),
+            ),
+            AppError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                body(
+                    "METHOD_NOT_ALLOWED",
+                    "api.route",
+                    "this route does not take this method".into(),
+                ),
+            ),
+            AppError::AlreadyExists(what) => (
+                StatusCode::CONFLICT,
+                body(
+                    "ALREADY_EXISTS",
+                    "api.resource",
+                    format!("{what} already exists"),
+                ),
+            ),
+            AppError::UnknownProduct(product) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                body(
+                    "UNKNOWN_PRODUCT",
+                    "api.product",
+                    format!("product `{product}` is not licensed by this server"),
+                ),
+            ),
+            AppError::RateLimited { retry_after, scope } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                body(
+                    "RATE_LIMITED",
+                    &format!("api.rate_limit.{scope}"),
+                    format!("too many attempts; retry in {retry_after} s"),
+                ),
+            ),
+            AppError::Conflict(message) => (
+                StatusCode::CONFLICT,
+                body("CONFLICT", "api.store", message.clone()),
+            ),
+            AppError::Storage(message) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                body("STORAGE_UNAVAILABLE", "api.store", message.clone()),
+            ),
+            AppError::Internal(message) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                body("INTERNAL", "api.internal", message.clone()),
+            ),
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let (status, body) = self.parts();
+        let mut response = (status, axum::Json(body)).into_response();
+        if let AppError::RateLimited { retry_after, .. } = &self {
+            if let Ok(value) = HeaderValue::from_str(&retry_after.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+        }
+        response
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::AlreadyExists(what) => AppError::AlreadyExists(what),
+            StoreError::NotFound(what) => AppError::NotFound(what),
+            StoreError::Conflict(message) => AppError::Conflict(message),
+            other => {
+                tracing::error!("storage: {other}");
+                AppError::Storage("storage failed; nothing was changed".into())
+            }
+        }
+    }
+}
+
+impl From<ServiceError> for AppError {
+    fn from(error: ServiceError) -> Self {
+        match error {
+            ServiceError::Store(error) => error.into(),
+            ServiceError::UnknownProduct(product) => AppError::UnknownProduct(product),
+            ServiceError::Invalid(message) => AppError::InvalidBody(message),
+            ServiceError::NotFound(what) => AppError::NotFound(what),
+            ServiceError::AlreadyExists(what) => AppError::AlreadyExists(what),
+            ServiceError::Exchange { code, message } => AppError::Denied {
+                code,
+                rule: "exchange.file".into(),
+                message,
+            },
+            other => AppError::Internal(other.to_string()),
+        }
+    }
+}

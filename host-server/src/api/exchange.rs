@@ -1,0 +1,112 @@
+//! Manual activation and return by request and response files: the API takes a request file and
+//! answers the signed response file; a small web page does the same with an upload form.
+
+use axum::body::Bytes;
+use axum::extract::{Multipart, State};
+use axum::http::{header, HeaderValue};
+use axum::response::{Html, IntoResponse, Response};
+use licet_engine::exchange::MAX_FILE_BYTES;
+
+use super::error::AppError;
+use super::extract::{Caller, Peer};
+use super::AppState;
+use crate::service::ExchangeStep;
+
+/// The upload page.
+const PAGE: &str = r#"<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Licet: manual activation and return</title>
+<style>body{font-family:sans-serif;max-width:40em;margin:3em auto;line-height:1.5}
+form{border:1px solid #ccc;padding:1.5em;border-radius:6px}button{margin-top:1em}</style></head>
+<body>
+<h1>Manual activation and return</h1>
+<p>On the computer without a connection, save an <b>activation request</b> or a <b>return request</b>
+file. Upload it here and keep the <b>response file</b> you get back; load it on that computer.</p>
+<form method="post" action="/v1/exchange/upload" enctype="multipart/form-data">
+  <label for="file">Request file</label><br>
+  <input type="file" id="file" name="file" accept=".xml,.lic,.req,text/xml,application/xml" required><br>
+  <button type="submit">Get the response file</button>
+</form>
+</body>
+</html>
+"#;
+
+/// `GET /v1/exchange`: the upload page.
+pub async fn page() -> Html<&'static str> {
+    Html(PAGE)
+}
+
+async fn answer(
+    state: &AppState,
+    caller: &Caller,
+    peer: &Peer,
+    file: &[u8],
+) -> Result<Response, AppError> {
+    if file.len() > MAX_FILE_BYTES {
+        return Err(AppError::PayloadTooLarge);
+    }
+    if caller == &Caller::EndUser {
+        state
+            .limiter
+            .attempt(&peer.0, None)
+            .map_err(|limit| AppError::RateLimited {
+                retry_after: limit.retry_after,
+                scope: limit.scope,
+            })?;
+    }
+    let (step, outcome) = state.licensing.exchange(file, caller.label(peer)).await?;
+    if !outcome.decision.is_allowed() {
+        return Err(AppError::denied(&outcome.decision));
+    }
+    let file = outcome
+        .response_file
+        .ok_or_else(|| AppError::Internal("no response file was made".into()))?;
+    let name = match step {
+        ExchangeStep::Activation(..) => "licet-activation-response.xml",
+        ExchangeStep::Return(..) => "licet-return-response.xml",
+    };
+    let mut response = file.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/xml; charset=utf-8"),
+    );
+    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    Ok(response)
+}
+
+/// `POST /v1/exchange`: the body is an activation or return request file; the answer is the
+/// signed response file (`application/xml`), or a JSON error.
+pub async fn exchange(
+    State(state): State<AppState>,
+    caller: Caller,
+    peer: Peer,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    answer(&state, &caller, &peer, &body).await
+}
+
+/// `POST /v1/exchange/upload`: the upload form's target (multipart field `file`).
+pub async fn upload(
+    State(state): State<AppState>,
+    caller: Caller,
+    peer: Peer,
+    mut multipart: Multipart,
+) -> Result<Response, AppError> {
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|rejection| AppError::InvalidBody(rejection.body_text()))?
+    {
+        if field.name() == Some("file") {
+            let bytes = field
+                .bytes()
+                .await
+                .map_err(|rejection| AppError::InvalidBody(rejection.body_text()))?;
+            return answer(&state, &caller, &peer, &bytes).await;
+        }
+    }
+    Err(AppError::InvalidBody("the form has no `file` field".into()))
+}

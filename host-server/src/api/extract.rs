@@ -1,0 +1,208 @@
+//! Extractors whose rejections are the API's JSON errors, and the caller's identity.
+
+use std::net::SocketAddr;
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use licet_engine::Actor;
+use serde::de::DeserializeOwned;
+
+use super::error::AppError;
+use super::AppState;
+use crate::keys::token_hash;
+use crate::store::TokenOwner;
+
+/// A JSON body; a malformed one is a JSON 400, a wrong shape a JSON 422.
+#[derive(Debug, Clone)]
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(request, state).await {
+            Ok(axum::Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => Err(json_rejection(&rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: &JsonRejection) -> AppError {
+    let text = rejection.body_text();
+    match rejection.status() {
+        StatusCode::BAD_REQUEST => AppError::MalformedJson(text),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => AppError::UnsupportedMediaType(
+            "send the body as JSON with `Content-Type: application/json`".into(),
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge,
+        _ => AppError::InvalidBody(text),
+    }
+}
+
+/// Query parameters; invalid ones are a JSON 422.
+#[derive(Debug, Clone)]
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(value)| ApiQuery(value))
+            .map_err(|rejection: QueryRejection| AppError::InvalidBody(rejection.body_text()))
+    }
+}
+
+/// Path parameters; invalid ones are a JSON 422.
+#[derive(Debug, Clone)]
+pub struct ApiPath<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| ApiPath(value))
+            .map_err(|rejection: PathRejection| AppError::InvalidBody(rejection.body_text()))
+    }
+}
+
+/// The client's network address, or `local` when the request did not come over a socket.
+#[derive(Debug, Clone)]
+pub struct Peer(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Peer {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Peer(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map_or_else(|| "local".to_owned(), |info| info.0.ip().to_string()),
+        ))
+    }
+}
+
+/// Who calls: an end user (no token), a client account or an administrator (bearer token).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// No token: authenticated by the license key in the body.
+    EndUser,
+    /// A client account's token.
+    Client(String),
+    /// An administrator token and its name.
+    Administrator(String),
+}
+
+impl Caller {
+    /// The engine's actor.
+    pub fn actor(&self) -> Actor {
+        match self {
+            Caller::EndUser => Actor::EndUser,
+            Caller::Client(id) => Actor::Client(id.clone()),
+            Caller::Administrator(_) => Actor::Administrator,
+        }
+    }
+
+    /// The audit log's name for the caller at `peer`.
+    pub fn label(&self, peer: &Peer) -> String {
+        match self {
+            Caller::EndUser => format!("end-user@{}", peer.0),
+            Caller::Client(id) => format!("client:{id}@{}", peer.0),
+            Caller::Administrator(name) => format!("administrator:{name}@{}", peer.0),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+            return Ok(Caller::EndUser);
+        };
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|token| !token.is_empty() && token.len() <= 256)
+            .ok_or_else(|| AppError::Unauthorized("use `Authorization: Bearer <token>`".into()))?;
+        if let Some(name) = state.admin_tokens.get(&token_hash(token)) {
+            return Ok(Caller::Administrator(name.clone()));
+        }
+        match state.licensing.token_owner(token).await? {
+            Some(TokenOwner::Administrator(name)) => Ok(Caller::Administrator(name)),
+            Some(TokenOwner::Client(id)) => Ok(Caller::Client(id)),
+            None => Err(AppError::Unauthorized("the token is not valid".into())),
+        }
+    }
+}
+
+/// An administrator, or a refusal.
+#[derive(Debug, Clone)]
+pub struct Admin(pub String);
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        match Caller::from_request_parts(parts, state).await? {
+            Caller::Administrator(name) => Ok(Admin(name)),
+            Caller::EndUser => Err(AppError::Unauthorized(
+                "administrator routes need `Authorization: Bearer <administrator token>`".into(),
+            )),
+            Caller::Client(_) => Err(AppError::Forbidden {
+                code: "ADMIN_REQUIRED",
+                message: "only administrators may use this route".into(),
+            }),
+        }
+    }
+}
+
+/// A client account, or a refusal.
+#[derive(Debug, Clone)]
+pub struct ClientAccount(pub String);
+
+impl FromRequestParts<AppState> for ClientAccount {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        match Caller::from_request_parts(parts, state).await? {
+            Caller::Client(id) => Ok(ClientAccount(id)),
+            Caller::EndUser => Err(AppError::Unauthorized(
+                "client routes need `Authorization: Bearer <client token>`".into(),
+            )),
+            Caller::Administrator(_) => Err(AppError::Forbidden {
+                code: "CLIENT_REQUIRED",
+                message: "this route is for client accounts; administrators use /v1/admin".into(),
+            }),
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! The versioned JSON HTTP API (`/v1/...`).
+
+pub mod admin;
+pub mod enduser;
+pub mod error;
+pub mod exchange;
+pub mod extract;
+pub mod openapi;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::Uri;
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+
+use crate::ratelimit::RateLimiter;
+use crate::service::Licensing;
+use error::AppError;
+
+/// The largest request body accepted, in bytes.
+pub const MAX_BODY: usize = 256 * 1024;
+
+/// What every handler shares.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The licensing service.
+    pub licensing: Licensing,
+    /// The activation attempt limiter.
+    pub limiter: Arc<RateLimiter>,
+    /// Administrator tokens from the configuration: SHA-256 hex -> name.
+    pub admin_tokens: Arc<BTreeMap<String, String>>,
+}
+
+/// The API router.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/health", get(health))
+        .route("/v1/openapi.json", get(openapi::document))
+        .route("/v1/public-key", get(public_key))
+        .route("/v1/activate", post(enduser::activate))
+        .route("/v1/validate", post(enduser::validate))
+        .route("/v1/return", post(enduser::return_license))
+        .route("/v1/transfer", post(enduser::transfer))
+        .route("/v1/seats/checkout", post(enduser::checkout))
+        .route("/v1/seats/heartbeat", post(enduser::heartbeat))
+        .route("/v1/seats/release", post(enduser::release))
+        .route("/v1/seats/borrow", post(enduser::borrow))
+        .route("/v1/seats/return-borrowed", post(enduser::return_borrowed))
+        .route("/v1/trials/start", post(enduser::start_trial))
+        .route("/v1/trials/validate", post(enduser::validate_trial))
+        .route("/v1/admin/products", get(admin::products))
+        .route("/v1/admin/tokens", post(admin::create_token))
+        .route(
+            "/v1/admin/clients",
+            get(admin::clients).post(admin::create_client),
+        )
+        .route("/v1/admin/clients/{id}", get(admin::client))
+        .route(
+            "/v1/admin/clients/{id}/token",
+            post(admin::rotate_client_token),
+        )
+        .route(
+            "/v1/admin/orders",
+            get(admin::orders).post(admin::create_order),
+        )
+        .route(
+            "/v1/admin/orders/{id}",
+            get(admin::order).patch(admin::update_order),
+        )
+        .route(
+            "/v1/admin/licenses",
+            get(admin::licenses).post(admin::issue_licenses),
+        )
+        .route("/v1/admin/serials", post(admin::issue_serials))
+        .route(
+            "/v1/admin/licenses/{key}",
+            get(admin::license).patch(admin::extend_license),
+        )
+        .route(
+            "/v1/admin/licenses/{key}/revoke",
+            post(admin::revoke_license),
+        )
+        .route(
+            "/v1/admin/licenses/{key}/activations/{id}",
+            delete(admin::remove_activation),
+        )
+        .route(
+            "/v1/admin/licenses/{key}/seats/{session}",
+            delete(admin::release_seat),
+        )
+        .route("/v1/admin/seats", get(admin::seats))
+        .route("/v1/admin/audit", get(admin::audit))
+        .route("/v1/client/licenses", get(admin::client_licenses))
+        .route("/v1/client/licenses/{key}", get(admin::client_license))
+        .route(
+            "/v1/client/licenses/{key}/activations/{id}",
+            delete(admin::client_remove_activation),
+        )
+        .route("/v1/exchange", get(exchange::page).post(exchange::exchange))
+        .route("/v1/exchange/upload", post(exchange::upload))
+        .fallback(route_not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+async fn route_not_found(uri: Uri) -> AppError {
+    AppError::RouteNotFound(uri.path().to_owned())
+}
+
+async fn method_not_allowed() -> AppError {
+    AppError::MethodNotAllowed
+}
+
+/// `GET /v1/health`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Health {
+    /// `ok`.
+    pub status: String,
+    /// `sqlite` or `postgres`.
+    pub storage: String,
+    /// Licensed products.
+    pub products: Vec<String>,
+}
+
+async fn health(State(state): State<AppState>) -> Json<Health> {
+    Json(Health {
+        status: "ok".into(),
+        storage: state.licensing.store().backend_name().into(),
+        products: state.licensing.policies().keys().cloned().collect(),
+    })
+}
+
+/// `GET /v1/public-key`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PublicKeyBody {
+    /// The vendor's public key file line (`licet-ed25519-public:<base64>`).
+    pub public_key: String,
+}
+
+async fn public_key(State(state): State<AppState>) -> Json<PublicKeyBody> {
+    let key = state.licensing.verifying_key();
+    Json(PublicKeyBody {
+        public_key: format!("licet-ed25519-public:{}", STANDARD.encode(key.as_bytes())),
+    })
+}

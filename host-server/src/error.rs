@@ -1,0 +1,89 @@
+//! Typed errors of the server library.
+
+use std::path::PathBuf;
+
+/// Why the store could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// SQLite reported an error.
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL reported an error.
+    #[error("postgresql: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// A stored value could not be read back.
+    #[error("stored record is corrupt: {0}")]
+    Corrupt(String),
+    /// The database setting names no supported backend.
+    #[error("database `{0}` is neither `sqlite:///path` nor `postgres://...`")]
+    UnsupportedDatabase(String),
+    /// The storage worker is gone (the server is shutting down).
+    #[error("the storage worker stopped")]
+    WorkerStopped,
+    /// The record already exists.
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    /// The record does not exist.
+    #[error("{0} does not exist")]
+    NotFound(String),
+    /// A write found the store in a state the transaction did not expect; nothing was changed.
+    #[error("concurrent change: {0}")]
+    Conflict(String),
+    /// The transaction could not be committed; nothing it did was kept.
+    #[error("commit failed: {0}")]
+    Commit(String),
+    /// An internal step that must complete at once did not.
+    #[error("storage step did not complete")]
+    Stalled,
+    /// A schema migration failed.
+    #[error("migration {version}: {message}")]
+    Migration {
+        /// The migration's version.
+        version: i64,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+impl StoreError {
+    pub(crate) fn corrupt(what: impl std::fmt::Display) -> Self {
+        StoreError::Corrupt(what.to_string())
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// A file could not be read or written.
+    #[error("`{path}`: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The configuration file is not valid.
+    #[error("`{path}`: {message}")]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A policy file is not valid.
+    #[error("{0}")]
+    Policy(String),
+    /// The vendor key is not valid.
+    #[error("vendor key `{path}`: {message}")]
+    Key {
+        /// The key file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The store could not be opened.
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+}

@@ -1,0 +1,20 @@
+//! Licet's server host: the vendor's activation center and the customer's network license server.
+//!
+//! The server embeds `licet-engine`: for each request it loads the stored records of one license
+//! into a [`licet_engine::State`], calls [`licet_engine::decide`], applies the decision's effects
+//! in one transaction (signing the certificates it asks for and appending to the audit log), and
+//! answers over a versioned JSON HTTP API. Only this crate knows HTTP and SQL.
+#![deny(missing_docs)]
+#![recursion_limit = "512"]
+
+pub mod admin;
+pub mod api;
+pub mod config;
+pub mod dongle;
+pub mod error;
+pub mod keys;
+pub mod loopback;
+pub mod ratelimit;
+pub mod server;
+pub mod service;
+pub mod store;

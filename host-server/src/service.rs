@@ -1,0 +1,726 @@
+//! The licensing service: decides requests with the engine and applies their effects in one
+//! transaction, and administers clients, orders and licenses. It knows no HTTP.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use ed25519_dalek::SigningKey;
+use licet_engine::certificate::{issue, Binding, Certificate};
+use licet_engine::exchange::{
+    check_serial_not_returned, ActivationRequest, ActivationResponse, ExchangeError, RequestDigest,
+    ReturnRequest, ReturnResponse,
+};
+use licet_engine::policy::Model;
+use licet_engine::request::RequestKind;
+use licet_engine::scenario::apply_update;
+use licet_engine::state::{Activation, LicenseStatus, LimitedTerms, SeatLease, State, TrialRecord};
+use licet_engine::{decide, Action, Actor, Code, Decision, Effect, Policy, Request};
+use serde::Serialize;
+
+use crate::dongle::DongleCheck;
+use crate::error::StoreError;
+use crate::store::{job, AuditEntry, LicenseRecord, Records, Store};
+
+/// The loaded policies, by product identifier.
+pub type Policies = BTreeMap<String, Arc<Policy>>;
+
+/// How long after a lease or borrow ended its row is deleted (the seat was free since it ended).
+pub const LEASE_RETENTION: chrono::Duration = chrono::Duration::hours(1);
+
+/// The server's clock; tests move it forward.
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    /// The time now.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// The system clock moved by an adjustable offset.
+#[derive(Debug, Default)]
+pub struct OffsetClock {
+    offset_seconds: std::sync::atomic::AtomicI64,
+}
+
+impl OffsetClock {
+    /// Moves the clock forward (or back, with a negative duration).
+    pub fn advance(&self, by: chrono::Duration) {
+        self.offset_seconds
+            .fetch_add(by.num_seconds(), std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Clock for OffsetClock {
+    fn now(&self) -> DateTime<Utc> {
+        let offset = self
+            .offset_seconds
+            .load(std::sync::atomic::Ordering::SeqCst);
+        Utc::now() + chrono::Duration::seconds(offset)
+    }
+}
+
+/// Why the service could not answer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServiceError {
+    /// Storage failed; nothing was changed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The request names a product this server does not license.
+    #[error("product `{0}` is not licensed by this server")]
+    UnknownProduct(String),
+    /// The request is not valid.
+    #[error("{0}")]
+    Invalid(String),
+    /// The record does not exist.
+    #[error("{0} does not exist")]
+    NotFound(String),
+    /// The record exists already.
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    /// The system random source failed.
+    #[error("the system random source failed")]
+    Random,
+    /// A request file was refused before any decision.
+    #[error("{message}")]
+    Exchange {
+        /// The engine code of the exchange error.
+        code: Code,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl From<ExchangeError> for ServiceError {
+    fn from(error: ExchangeError) -> Self {
+        ServiceError::Exchange {
+            code: error.code(),
+            message: error.to_string(),
+        }
+    }
+}
+
+/// A request file being answered: the parsed request and the digest of its exact bytes.
+#[derive(Debug, Clone)]
+pub enum ExchangeStep {
+    /// An activation request file.
+    Activation(ActivationRequest, RequestDigest),
+    /// A return request file.
+    Return(ReturnRequest, RequestDigest),
+}
+
+/// Facts about a request that are not part of the engine's request.
+#[derive(Debug, Clone, Default)]
+pub struct RequestContext {
+    /// Who asked, for the audit log: `end-user`, `client:ID`, `administrator:NAME`, with the peer.
+    pub actor_label: String,
+    /// The dongle the client reports on its machine (standalone dongle licenses).
+    pub client_dongle: Option<String>,
+    /// The product of a trial validation (the engine's request names only the machine).
+    pub product: Option<String>,
+}
+
+/// The answer to a request.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The engine's decision (effects included when allowed).
+    pub decision: Decision,
+    /// The signed certificate, when the decision issued one.
+    pub certificate: Option<Certificate>,
+    /// When the seat lease (or borrow) now ends, when the decision leased, renewed or borrowed.
+    pub lease_expires_at: Option<DateTime<Utc>>,
+    /// Position of the decision in the audit log.
+    pub audit_id: i64,
+    /// The signed response file, when the request came as a request file and was allowed.
+    pub response_file: Option<String>,
+}
+
+/// The licensing service shared by every handler.
+#[derive(Debug, Clone)]
+pub struct Licensing {
+    store: Store,
+    policies: Arc<Policies>,
+    signing_key: Arc<SigningKey>,
+    dongle: Arc<dyn DongleCheck>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Licensing {
+    /// A service over an open store; records the loaded products in it.
+    pub async fn new(
+        store: Store,
+        policies: Policies,
+        signing_key: SigningKey,
+        dongle: Arc<dyn DongleCheck>,
+    ) -> Result<Licensing, StoreError> {
+        let products: Vec<(String, String, String, String)> = policies
+            .values()
+            .map(|policy| {
+                (
+                    policy.product.id.clone(),
+                    policy.product.name.clone(),
+                    policy.product.version.clone(),
+                    crate::keys::hex(&policy.hash),
+                )
+            })
+            .collect();
+        store.execute(RecordProducts { products }).await?;
+        Ok(Licensing {
+            store,
+            policies: Arc::new(policies),
+            signing_key: Arc::new(signing_key),
+            dongle,
+            clock: Arc::new(SystemClock),
+        })
+    }
+
+    /// The same service reading time from `clock`.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Licensing {
+        self.clock = clock;
+        self
+    }
+
+    /// The time now, by the service's clock, in whole seconds.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now().trunc_subsecs(0)
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The loaded policies.
+    pub fn policies(&self) -> &Policies {
+        &self.policies
+    }
+
+    /// The policy of `product`.
+    pub fn policy(&self, product: &str) -> Result<&Arc<Policy>, ServiceError> {
+        self.policies
+            .get(product)
+            .ok_or_else(|| ServiceError::UnknownProduct(product.to_owned()))
+    }
+
+    /// The vendor's public key, which verifies every certificate this server issues.
+    pub fn verifying_key(&self) -> ed25519_dalek::VerifyingKey {
+        self.signing_key.verifying_key()
+    }
+
+    /// Decides `action` for `actor`, applies the effects, signs the certificate and audits it, in
+    /// one transaction.
+    pub async fn decide(
+        &self,
+        actor: Actor,
+        action: Action,
+        context: RequestContext,
+    ) -> Result<Outcome, ServiceError> {
+        self.decide_step(actor, action, context, None).await
+    }
+
+    /// Answers an activation or return request file: decides the request it carries and, when
+    /// allowed, signs the response file in the same transaction (with the license's next update
+    /// counter; a return also records the returned certificate serial).
+    pub async fn exchange(
+        &self,
+        file: &[u8],
+        actor_label: String,
+    ) -> Result<(ExchangeStep, Outcome), ServiceError> {
+        let digest = RequestDigest::of(file);
+        let step = match ActivationRequest::from_xml(file) {
+            Ok(request) => ExchangeStep::Activation(request, digest),
+            Err(ExchangeError::WrongKind { .. }) => {
+                ExchangeStep::Return(ReturnRequest::from_xml(file)?, digest)
+            }
+            Err(error) => return Err(error.into()),
+        };
+        let request = match &step {
+            ExchangeStep::Activation(request, _) => request.engine_request(),
+            ExchangeStep::Return(request, _) => request.engine_request(),
+        };
+        let context = RequestContext {
+            actor_label,
+            client_dongle: None,
+            product: None,
+        };
+        let outcome = self
+            .decide_step(request.actor, request.action, context, Some(step.clone()))
+            .await?;
+        Ok((step, outcome))
+    }
+
+    async fn decide_step(
+        &self,
+        actor: Actor,
+        action: Action,
+        context: RequestContext,
+        exchange: Option<ExchangeStep>,
+    ) -> Result<Outcome, ServiceError> {
+        let trial_product = match &action {
+            Action::StartTrial { target, .. } => Some(target.product.clone()),
+            Action::ValidateTrial { .. } => Some(context.product.clone().ok_or_else(|| {
+                ServiceError::Invalid("a trial validation names its product".into())
+            })?),
+            _ => None,
+        };
+        if let Some(product) = &trial_product {
+            self.policy(product)?;
+        }
+        let server_dongle = match action.kind() {
+            RequestKind::Checkout | RequestKind::Heartbeat => self.dongle.present(),
+            _ => None,
+        };
+        let job = DecideJob {
+            policies: self.policies.clone(),
+            signing_key: self.signing_key.clone(),
+            request: Request { actor, action },
+            trial_product,
+            server_dongle,
+            context,
+            clock: self.clock.clone(),
+            exchange,
+        };
+        Ok(self.store.execute(job).await?)
+    }
+
+    /// Deletes leases and borrows that ended more than [`LEASE_RETENTION`] ago; how many.
+    pub async fn sweep_leases(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.store
+            .execute(SweepLeases {
+                cutoff: now - LEASE_RETENTION,
+            })
+            .await
+    }
+}
+
+job! {
+    RecordProducts { products: Vec<(String, String, String, String)> } -> ();
+    |this, records| {
+        let now = Utc::now();
+        for (id, name, version, hash) in &this.products {
+            records.upsert_product(id, name, version, hash, now).await?;
+        }
+        Ok(())
+    }
+}
+
+job! {
+    SweepLeases { cutoff: DateTime<Utc> } -> u64;
+    |this, records| { records.sweep_leases(this.cutoff).await }
+}
+
+job! {
+    /// One request: lock, load, decide, apply, sign, audit.
+    DecideJob {
+        policies: Arc<Policies>,
+        signing_key: Arc<SigningKey>,
+        request: Request,
+        trial_product: Option<String>,
+        server_dongle: Option<String>,
+        context: RequestContext,
+        clock: Arc<dyn Clock>,
+        exchange: Option<ExchangeStep>,
+    } -> Outcome;
+    |this, records| { decide_and_apply(this, records).await }
+}
+
+async fn decide_and_apply<R: Records>(
+    job: DecideJob,
+    records: &mut R,
+) -> Result<Outcome, StoreError> {
+    let DecideJob {
+        policies,
+        signing_key,
+        request,
+        trial_product,
+        server_dongle,
+        context,
+        clock,
+        exchange,
+    } = job;
+    let key = request.action.key().map(str::to_owned);
+    let mut state = State::default();
+    let mut order = None;
+    let policy = match (&key, &trial_product) {
+        (Some(key), _) => {
+            let record = records.lock_license(key).await?;
+            let product = record
+                .as_ref()
+                .map(|record| record.license.product.clone())
+                .or_else(|| request.action.target().map(|target| target.product.clone()));
+            if let Some(record) = record {
+                order = record.order.clone();
+                state.license = Some(record.license);
+            }
+            product
+                .and_then(|product| policies.get(&product).cloned())
+                .or_else(|| policies.values().next().cloned())
+        }
+        (None, Some(product)) => {
+            records.lock_product(product).await?;
+            policies.get(product).cloned()
+        }
+        (None, None) => None,
+    };
+    let now = clock.now().trunc_subsecs(0);
+    let Some(policy) = policy else {
+        let decision = Decision::deny(
+            Code::ProductMismatch,
+            "request.target",
+            "the request names no product this server licenses",
+        );
+        let audit_id = audit(records, &context, &request, &decision, None, now).await?;
+        return Ok(Outcome {
+            decision,
+            certificate: None,
+            lease_expires_at: None,
+            audit_id,
+            response_file: None,
+        });
+    };
+    if let Some(key) = &key {
+        if state.license.is_some() {
+            if let Some(order) = &order {
+                state.order = records.order(order).await?.map(|record| record.order);
+            }
+            state.activations = records
+                .activations(key)
+                .await?
+                .into_iter()
+                .map(|record| record.activation)
+                .collect();
+            state.leases = records.leases(key).await?;
+            if matches!(
+                request.action.kind(),
+                RequestKind::Return | RequestKind::Transfer
+            ) {
+                state.transfers = records.transfers(key).await?;
+            }
+        }
+    }
+    if let (Action::StartTrial { machine, .. } | Action::ValidateTrial { machine }, Some(product)) =
+        (&request.action, &trial_product)
+    {
+        state.trials = records.trials(product, &machine.components).await?;
+    }
+    state.dongle = match request.action.kind() {
+        RequestKind::Checkout | RequestKind::Heartbeat => server_dongle,
+        _ => context.client_dongle.clone(),
+    };
+    let mut refusal = None;
+    if let (Some(ExchangeStep::Return(file, _)), Some(key)) = (&exchange, &key) {
+        if state.license.is_some() {
+            let returned = records.returned_serials(key).await?;
+            if let Err(error) = check_serial_not_returned(
+                &file.certificate_serial,
+                returned.iter().map(String::as_str),
+            ) {
+                refusal = Some(Decision::deny(
+                    error.code(),
+                    "exchange.serial",
+                    error.to_string(),
+                ));
+            }
+        }
+    }
+    let decision = match refusal {
+        Some(decision) => decision,
+        None => decide(&policy, &state, &request, now),
+    };
+    let mut response_file = None;
+    let mut certificate = None;
+    let mut lease_expires_at = None;
+    if decision.is_allowed() {
+        let key = key.as_deref().unwrap_or_default();
+        let mut license = state.license.clone();
+        let mut license_changed = false;
+        for effect in &decision.effects {
+            match effect {
+                Effect::CreateActivation {
+                    binding,
+                    activated_at,
+                } => {
+                    records
+                        .insert_activation(
+                            key,
+                            &Activation {
+                                binding: binding.clone(),
+                                activated_at: *activated_at,
+                            },
+                        )
+                        .await?;
+                }
+                Effect::RebindActivation { from, to } => {
+                    expect_one(
+                        records.rebind_activation(key, from, to).await?,
+                        "activation",
+                    )?;
+                }
+                Effect::RemoveActivation { binding } => {
+                    expect_one(records.delete_activation(key, binding).await?, "activation")?;
+                }
+                Effect::FixLimitedTerms {
+                    not_before,
+                    expires_at,
+                    features,
+                    counters,
+                } => {
+                    if let Some(license) = &mut license {
+                        license.limited = Some(LimitedTerms {
+                            not_before: *not_before,
+                            expires_at: *expires_at,
+                            features: features.clone(),
+                            counters: counters.clone(),
+                        });
+                        license_changed = true;
+                    }
+                }
+                Effect::LeaseSeat {
+                    session,
+                    binding,
+                    expires_at,
+                } => {
+                    let lease = SeatLease {
+                        session: session.clone(),
+                        binding: binding.clone(),
+                        leased_at: now,
+                        expires_at: *expires_at,
+                        borrowed_until: None,
+                    };
+                    records.put_lease(key, &lease).await?;
+                    lease_expires_at = Some(*expires_at);
+                }
+                Effect::RenewLease {
+                    session,
+                    expires_at,
+                } => {
+                    expect_one(
+                        records.renew_lease(key, session, *expires_at).await?,
+                        "seat lease",
+                    )?;
+                    lease_expires_at = Some(*expires_at);
+                }
+                Effect::ReleaseSeat { session } => {
+                    expect_one(records.delete_lease(key, session).await?, "seat lease")?;
+                }
+                Effect::BorrowSeat {
+                    session,
+                    binding,
+                    until,
+                } => {
+                    let lease = SeatLease {
+                        session: session.clone(),
+                        binding: binding.clone(),
+                        leased_at: now,
+                        expires_at: *until,
+                        borrowed_until: Some(*until),
+                    };
+                    records.put_lease(key, &lease).await?;
+                    lease_expires_at = Some(*until);
+                }
+                Effect::RecordTrial {
+                    binding,
+                    edition,
+                    started_at,
+                    ends_at,
+                } => {
+                    let product = trial_product
+                        .as_deref()
+                        .unwrap_or(policy.product.id.as_str());
+                    let trial = TrialRecord {
+                        binding: binding.clone(),
+                        edition: edition.clone(),
+                        started_at: *started_at,
+                        ends_at: *ends_at,
+                    };
+                    records.insert_trial(product, &trial).await?;
+                }
+                Effect::RecordTransfer { at } => records.insert_transfer(key, *at).await?,
+                Effect::UpdateLicense {
+                    expires_at,
+                    features,
+                    counters,
+                } => {
+                    if let Some(license) = &mut license {
+                        apply_update(license, *expires_at, features, counters);
+                        license_changed = true;
+                    }
+                }
+                Effect::RevokeLicense => {
+                    if let Some(license) = &mut license {
+                        license.status = LicenseStatus::Revoked;
+                        license_changed = true;
+                    }
+                }
+                Effect::IssueCertificate(claims) => {
+                    certificate = Some(issue(claims.as_ref().clone(), &signing_key));
+                }
+            }
+        }
+        if license_changed {
+            if let Some(license) = &license {
+                records.save_license(license, now).await?;
+            }
+        }
+        if let Some(step) = &exchange {
+            response_file =
+                Some(respond(records, key, step, certificate.as_ref(), now, &signing_key).await?);
+        }
+    }
+    let audit_id = audit(
+        records,
+        &context,
+        &request,
+        &decision,
+        certificate.as_ref(),
+        now,
+    )
+    .await?;
+    Ok(Outcome {
+        decision,
+        certificate,
+        lease_expires_at,
+        audit_id,
+        response_file,
+    })
+}
+
+/// Signs the response file of an allowed exchange with the license's next update counter.
+async fn respond<R: Records>(
+    records: &mut R,
+    key: &str,
+    step: &ExchangeStep,
+    certificate: Option<&Certificate>,
+    now: DateTime<Utc>,
+    signing_key: &SigningKey,
+) -> Result<String, StoreError> {
+    let counter = records.bump_update_counter(key).await?;
+    let counter = u64::try_from(counter).map_err(StoreError::corrupt)?;
+    let failed = |error: ExchangeError| {
+        StoreError::Conflict(format!("the response file could not be made: {error}"))
+    };
+    match step {
+        ExchangeStep::Activation(request, digest) => {
+            let certificate = certificate.cloned().ok_or_else(|| {
+                StoreError::Conflict("the activation issued no certificate".into())
+            })?;
+            let response =
+                ActivationResponse::issue(request, *digest, certificate, counter, now, signing_key)
+                    .map_err(failed)?;
+            Ok(response.to_xml())
+        }
+        ExchangeStep::Return(request, digest) => {
+            records
+                .insert_returned_serial(key, &request.certificate_serial, now)
+                .await?;
+            let response = ReturnResponse::issue(request, *digest, counter, now, signing_key)
+                .map_err(failed)?;
+            Ok(response.to_xml())
+        }
+    }
+}
+
+fn expect_one(changed: u64, what: &str) -> Result<(), StoreError> {
+    if changed == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::Conflict(format!(
+            "the {what} changed while the request was decided"
+        )))
+    }
+}
+
+#[derive(Serialize)]
+struct DecisionDetail<'a> {
+    request: &'a Action,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    certificate: Option<&'a str>,
+}
+
+async fn audit<R: Records>(
+    records: &mut R,
+    context: &RequestContext,
+    request: &Request,
+    decision: &Decision,
+    certificate: Option<&Certificate>,
+    now: DateTime<Utc>,
+) -> Result<i64, StoreError> {
+    let detail = DecisionDetail {
+        request: &request.action,
+        certificate: certificate.map(|certificate| certificate.claims().serial.as_str()),
+    };
+    let entry = AuditEntry {
+        id: 0,
+        at: now,
+        actor: context.actor_label.clone(),
+        action: request.action.kind().as_str().to_owned(),
+        license_key: request.action.key().map(str::to_owned),
+        verdict: if decision.is_allowed() {
+            "allow"
+        } else {
+            "deny"
+        }
+        .to_owned(),
+        code: decision.code.as_str().to_owned(),
+        rule: decision.rule.clone(),
+        message: decision.message.clone(),
+        detail: serde_json::to_string(&detail).map_err(StoreError::corrupt)?,
+    };
+    records.append_audit(&entry).await
+}
+
+/// An audit entry for an administrator's change.
+pub(crate) fn admin_audit(
+    actor: &str,
+    action: &str,
+    license_key: Option<&str>,
+    message: String,
+    detail: &impl Serialize,
+    now: DateTime<Utc>,
+) -> Result<AuditEntry, StoreError> {
+    Ok(AuditEntry {
+        id: 0,
+        at: now,
+        actor: actor.to_owned(),
+        action: action.to_owned(),
+        license_key: license_key.map(str::to_owned),
+        verdict: "allow".to_owned(),
+        code: "ADMIN_CHANGE".to_owned(),
+        rule: "admin.api".to_owned(),
+        message,
+        detail: serde_json::to_string(detail).map_err(StoreError::corrupt)?,
+    })
+}
+
+/// Whether `policy` uses the web (serial number) model.
+pub fn is_web_model(policy: &Policy) -> bool {
+    matches!(policy.model, Model::Web { .. })
+}
+
+/// The binding of a stored activation as the machine and dongle a request would name.
+pub fn binding_as_machine(binding: &Binding) -> (licet_engine::Fingerprint, Option<String>) {
+    match binding {
+        Binding::Fingerprint(components) => (
+            licet_engine::Fingerprint {
+                components: components.clone(),
+            },
+            None,
+        ),
+        Binding::Dongle(serial) => (licet_engine::Fingerprint::default(), Some(serial.clone())),
+    }
+}
+
+/// A license record's owner: its order's client, else its own client.
+pub fn owner_of(record: &LicenseRecord, order_client: Option<&str>) -> Option<String> {
+    order_client
+        .map(str::to_owned)
+        .or_else(|| record.license.client.clone())
+}

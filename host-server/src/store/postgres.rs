@@ -1,0 +1,865 @@
+//! PostgreSQL backend for several replicas: a small connection pool; every request runs in one
+//! transaction and locks the license row (`SELECT ... FOR UPDATE`) before it reads anything else,
+//! so decisions about one license are serialized across all replicas.
+
+use std::collections::{BTreeMap, HashMap};
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use licet_engine::certificate::Binding;
+use licet_engine::state::{Activation, License, Order, SeatLease, TrialRecord};
+use tokio::sync::Semaphore;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, NoTls, Row, Statement, Transaction};
+
+use super::migrations;
+use super::records::*;
+use super::Job;
+use crate::error::StoreError;
+
+/// Key of the advisory lock held while migrating.
+const MIGRATION_LOCK: i64 = 0x11ce_7001;
+
+struct PgConn {
+    client: Client,
+    statements: HashMap<&'static str, Statement>,
+}
+
+struct PgPool {
+    config: tokio_postgres::Config,
+    idle: Mutex<Vec<PgConn>>,
+    permits: Semaphore,
+}
+
+/// A pool of connections to one PostgreSQL database.
+#[derive(Clone)]
+pub(crate) struct PgStore {
+    pool: Arc<PgPool>,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore").finish_non_exhaustive()
+    }
+}
+
+impl PgStore {
+    /// Connects, migrates, and keeps up to `max_connections` connections.
+    pub(crate) async fn open(url: &str, max_connections: usize) -> Result<Self, StoreError> {
+        let config = tokio_postgres::Config::from_str(url)?;
+        let store = PgStore {
+            pool: Arc::new(PgPool {
+                config,
+                idle: Mutex::new(Vec::new()),
+                permits: Semaphore::new(max_connections.max(1)),
+            }),
+        };
+        let mut conn = store.connect().await?;
+        migrate(&mut conn.client).await?;
+        store.give_back(conn);
+        Ok(store)
+    }
+
+    async fn connect(&self) -> Result<PgConn, StoreError> {
+        let (client, connection) = self.pool.config.connect(NoTls).await?;
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::warn!("postgresql connection ended: {error}");
+            }
+        });
+        Ok(PgConn {
+            client,
+            statements: HashMap::new(),
+        })
+    }
+
+    fn take_idle(&self) -> Option<PgConn> {
+        let mut idle = self
+            .pool
+            .idle
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        idle.pop()
+    }
+
+    fn give_back(&self, conn: PgConn) {
+        if conn.client.is_closed() {
+            return;
+        }
+        let mut idle = self
+            .pool
+            .idle
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        idle.push(conn);
+    }
+
+    /// Runs `job` in one transaction: committed when it succeeds, rolled back when it fails.
+    pub(crate) async fn execute<J: Job>(&self, job: J) -> Result<J::Output, StoreError> {
+        let _permit = self
+            .pool
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| StoreError::WorkerStopped)?;
+        let mut conn = match self.take_idle() {
+            Some(conn) if !conn.client.is_closed() => conn,
+            _ => self.connect().await?,
+        };
+        let result = run_job(&mut conn, job).await;
+        self.give_back(conn);
+        result
+    }
+}
+
+async fn run_job<J: Job>(conn: &mut PgConn, job: J) -> Result<J::Output, StoreError> {
+    let transaction = conn.client.transaction().await?;
+    let mut records = PgRecords {
+        tx: &transaction,
+        statements: &mut conn.statements,
+    };
+    match job.run(&mut records).await {
+        Ok(output) => {
+            transaction
+                .commit()
+                .await
+                .map_err(|error| StoreError::Commit(error.to_string()))?;
+            Ok(output)
+        }
+        Err(error) => {
+            transaction.rollback().await?;
+            Err(error)
+        }
+    }
+}
+
+async fn migrate(client: &mut Client) -> Result<(), StoreError> {
+    let transaction = client.transaction().await?;
+    transaction
+        .execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    transaction
+        .batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+        )
+        .await?;
+    for (version, sql) in migrations::POSTGRES {
+        let applied = transaction
+            .query_opt(
+                "SELECT version FROM schema_migrations WHERE version = $1",
+                &[version],
+            )
+            .await?;
+        if applied.is_none() {
+            transaction
+                .batch_execute(sql)
+                .await
+                .map_err(|error| StoreError::Migration {
+                    version: *version,
+                    message: error.to_string(),
+                })?;
+            transaction
+                .execute(
+                    "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
+                    &[version, &Utc::now().timestamp()],
+                )
+                .await?;
+        }
+    }
+    transaction.commit().await?;
+    Ok(())
+}
+
+fn is_unique_violation(error: &tokio_postgres::Error) -> bool {
+    error.code() == Some(&SqlState::UNIQUE_VIOLATION)
+}
+
+fn license_columns(row: &Row) -> Result<LicenseColumns, StoreError> {
+    Ok(LicenseColumns {
+        key: row.try_get(0)?,
+        product: row.try_get(1)?,
+        license_type: row.try_get(2)?,
+        edition: row.try_get(3)?,
+        version: row.try_get(4)?,
+        rental_ends_at: row.try_get(5)?,
+        seats: row.try_get(6)?,
+        features: row.try_get(7)?,
+        counters: row.try_get(8)?,
+        status: row.try_get(9)?,
+        dongle: row.try_get(10)?,
+        client: row.try_get(11)?,
+        order: row.try_get(12)?,
+        limited: row.try_get(13)?,
+        created_at: row.try_get(14)?,
+    })
+}
+
+fn order_record(row: &Row) -> Result<OrderRecord, StoreError> {
+    Ok(OrderRecord {
+        order: Order {
+            id: row.try_get(0)?,
+            client: row.try_get(1)?,
+            features: from_json(row.try_get(3)?)?,
+            counters: from_json(row.try_get(4)?)?,
+        },
+        product: row.try_get(2)?,
+        created_at: from_secs(row.try_get(5)?)?,
+    })
+}
+
+fn client_record(row: &Row) -> Result<ClientRecord, StoreError> {
+    Ok(ClientRecord {
+        id: row.try_get(0)?,
+        name: row.try_get(1)?,
+        has_token: row.try_get(2)?,
+        created_at: from_secs(row.try_get(3)?)?,
+    })
+}
+
+fn lease_row(row: &Row, offset: usize) -> Result<SeatLease, StoreError> {
+    lease_from(
+        row.try_get(offset)?,
+        row.try_get(offset + 1)?,
+        row.try_get(offset + 2)?,
+        row.try_get(offset + 3)?,
+        row.try_get(offset + 4)?,
+    )
+}
+
+type Params<'p> = [&'p (dyn ToSql + Sync)];
+
+/// The transaction view of one pooled connection.
+struct PgRecords<'t, 'c> {
+    tx: &'t Transaction<'c>,
+    statements: &'t mut HashMap<&'static str, Statement>,
+}
+
+impl PgRecords<'_, '_> {
+    async fn statement(&mut self, sql: &'static str) -> Result<Statement, StoreError> {
+        if let Some(statement) = self.statements.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.tx.prepare(sql).await?;
+        self.statements.insert(sql, statement.clone());
+        Ok(statement)
+    }
+
+    async fn query(
+        &mut self,
+        sql: &'static str,
+        params: &Params<'_>,
+    ) -> Result<Vec<Row>, StoreError> {
+        let statement = self.statement(sql).await?;
+        Ok(self.tx.query(&statement, params).await?)
+    }
+
+    async fn query_opt(
+        &mut self,
+        sql: &'static str,
+        params: &Params<'_>,
+    ) -> Result<Option<Row>, StoreError> {
+        let statement = self.statement(sql).await?;
+        Ok(self.tx.query_opt(&statement, params).await?)
+    }
+
+    async fn execute(&mut self, sql: &'static str, params: &Params<'_>) -> Result<u64, StoreError> {
+        let statement = self.statement(sql).await?;
+        Ok(self.tx.execute(&statement, params).await?)
+    }
+
+    /// Like `execute`, but a unique violation means `what` already exists.
+    async fn insert(
+        &mut self,
+        sql: &'static str,
+        params: &Params<'_>,
+        what: String,
+    ) -> Result<(), StoreError> {
+        let statement = self.statement(sql).await?;
+        match self.tx.execute(&statement, params).await {
+            Ok(_) => Ok(()),
+            Err(error) if is_unique_violation(&error) => Err(StoreError::AlreadyExists(what)),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    async fn license_query(
+        &mut self,
+        sql: &'static str,
+        key: &str,
+    ) -> Result<Option<LicenseRecord>, StoreError> {
+        match self.query_opt(sql, &[&key]).await? {
+            Some(row) => Ok(Some(license_columns(&row)?.into_record()?)),
+            None => Ok(None),
+        }
+    }
+}
+
+impl Records for PgRecords<'_, '_> {
+    async fn lock_license(&mut self, key: &str) -> Result<Option<LicenseRecord>, StoreError> {
+        self.license_query(
+            concat!(
+                "SELECT ",
+                license_columns!(),
+                " FROM licenses WHERE key = $1 FOR UPDATE"
+            ),
+            key,
+        )
+        .await
+    }
+
+    async fn lock_product(&mut self, product: &str) -> Result<(), StoreError> {
+        self.query_opt(
+            "SELECT id FROM products WHERE id = $1 FOR UPDATE",
+            &[&product],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn license(&mut self, key: &str) -> Result<Option<LicenseRecord>, StoreError> {
+        self.license_query(
+            concat!(
+                "SELECT ",
+                license_columns!(),
+                " FROM licenses WHERE key = $1"
+            ),
+            key,
+        )
+        .await
+    }
+
+    async fn licenses(&mut self, filter: &LicenseFilter) -> Result<Vec<LicenseRecord>, StoreError> {
+        let rows = self
+            .query(
+                concat!(
+                    "SELECT ",
+                    license_columns!(),
+                    " FROM licenses WHERE ($1::text IS NULL OR product = $1) AND \
+                     ($2::text IS NULL OR client_id = $2 OR order_id IN (SELECT id FROM orders WHERE client_id = $2)) AND \
+                     ($3::text IS NULL OR order_id = $3) AND ($4::text IS NULL OR key > $4) ORDER BY key LIMIT $5"
+                ),
+                &[&filter.product, &filter.client, &filter.order, &filter.after, &filter.limit],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| license_columns(row)?.into_record())
+            .collect()
+    }
+
+    async fn insert_license(&mut self, record: &LicenseRecord) -> Result<(), StoreError> {
+        let license = &record.license;
+        self.insert(
+            "INSERT INTO licenses (key, product, license_type, edition, version, rental_ends_at, seats, \
+             features, counters, status, dongle, client_id, order_id, limited, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)",
+            &[
+                &license.key,
+                &license.product,
+                &license.license_type,
+                &license.edition,
+                &license.version,
+                &rental_end(license.term),
+                &license.seats.map(i64::from),
+                &to_json(&license.features)?,
+                &to_json(&license.counters)?,
+                &status_name(license.status),
+                &license.dongle,
+                &license.client,
+                &record.order,
+                &limited_json(&license.limited)?,
+                &to_secs(record.created_at),
+            ],
+            format!("license `{}`", license.key),
+        )
+        .await
+    }
+
+    async fn save_license(
+        &mut self,
+        license: &License,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let changed = self
+            .execute(
+                "UPDATE licenses SET rental_ends_at = $2, features = $3, counters = $4, status = $5, \
+                 limited = $6, updated_at = $7 WHERE key = $1",
+                &[
+                    &license.key,
+                    &rental_end(license.term),
+                    &to_json(&license.features)?,
+                    &to_json(&license.counters)?,
+                    &status_name(license.status),
+                    &limited_json(&license.limited)?,
+                    &to_secs(now),
+                ],
+            )
+            .await?;
+        if changed != 1 {
+            return Err(StoreError::Conflict(format!(
+                "license `{}` vanished",
+                license.key
+            )));
+        }
+        Ok(())
+    }
+
+    async fn order(&mut self, id: &str) -> Result<Option<OrderRecord>, StoreError> {
+        self.query_opt(
+            "SELECT id, client_id, product, features, counters, created_at FROM orders WHERE id = $1",
+            &[&id],
+        )
+        .await?
+        .as_ref()
+        .map(order_record)
+        .transpose()
+    }
+
+    async fn orders(&mut self, client: Option<&str>) -> Result<Vec<OrderRecord>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT id, client_id, product, features, counters, created_at FROM orders \
+                 WHERE ($1::text IS NULL OR client_id = $1) ORDER BY id",
+                &[&client],
+            )
+            .await?;
+        rows.iter().map(order_record).collect()
+    }
+
+    async fn insert_order(&mut self, record: &OrderRecord) -> Result<(), StoreError> {
+        self.insert(
+            "INSERT INTO orders (id, client_id, product, features, counters, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                &record.order.id,
+                &record.order.client,
+                &record.product,
+                &to_json(&record.order.features)?,
+                &to_json(&record.order.counters)?,
+                &to_secs(record.created_at),
+            ],
+            format!("order `{}`", record.order.id),
+        )
+        .await
+    }
+
+    async fn save_order(&mut self, order: &Order) -> Result<(), StoreError> {
+        self.execute(
+            "UPDATE orders SET features = $2, counters = $3 WHERE id = $1",
+            &[
+                &order.id,
+                &to_json(&order.features)?,
+                &to_json(&order.counters)?,
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn client(&mut self, id: &str) -> Result<Option<ClientRecord>, StoreError> {
+        self.query_opt(
+            "SELECT id, name, token_hash IS NOT NULL, created_at FROM clients WHERE id = $1",
+            &[&id],
+        )
+        .await?
+        .as_ref()
+        .map(client_record)
+        .transpose()
+    }
+
+    async fn clients(&mut self) -> Result<Vec<ClientRecord>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT id, name, token_hash IS NOT NULL, created_at FROM clients ORDER BY id",
+                &[],
+            )
+            .await?;
+        rows.iter().map(client_record).collect()
+    }
+
+    async fn insert_client(
+        &mut self,
+        record: &ClientRecord,
+        token_hash: &str,
+    ) -> Result<(), StoreError> {
+        self.insert(
+            "INSERT INTO clients (id, name, token_hash, created_at) VALUES ($1, $2, $3, $4)",
+            &[
+                &record.id,
+                &record.name,
+                &token_hash,
+                &to_secs(record.created_at),
+            ],
+            format!("client `{}`", record.id),
+        )
+        .await
+    }
+
+    async fn set_client_token(&mut self, id: &str, token_hash: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .execute(
+                "UPDATE clients SET token_hash = $2 WHERE id = $1",
+                &[&id, &token_hash],
+            )
+            .await?
+            == 1)
+    }
+
+    async fn insert_admin_token(
+        &mut self,
+        name: &str,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO admin_tokens (name, token_hash, created_at) VALUES ($1, $2, $3)",
+            &[&name, &token_hash, &to_secs(now)],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn token_owner(&mut self, token_hash: &str) -> Result<Option<TokenOwner>, StoreError> {
+        if let Some(row) = self
+            .query_opt(
+                "SELECT name FROM admin_tokens WHERE token_hash = $1",
+                &[&token_hash],
+            )
+            .await?
+        {
+            return Ok(Some(TokenOwner::Administrator(row.try_get(0)?)));
+        }
+        match self
+            .query_opt(
+                "SELECT id FROM clients WHERE token_hash = $1",
+                &[&token_hash],
+            )
+            .await?
+        {
+            Some(row) => Ok(Some(TokenOwner::Client(row.try_get(0)?))),
+            None => Ok(None),
+        }
+    }
+
+    async fn upsert_product(
+        &mut self,
+        id: &str,
+        name: &str,
+        version: &str,
+        policy_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO products (id, name, version, policy_hash, updated_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, version = excluded.version, \
+             policy_hash = excluded.policy_hash, updated_at = excluded.updated_at",
+            &[&id, &name, &version, &policy_hash, &to_secs(now)],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn activations(&mut self, key: &str) -> Result<Vec<ActivationRecord>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT id, binding, activated_at FROM activations WHERE license_key = $1 ORDER BY id",
+                &[&key],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ActivationRecord {
+                    id: row.try_get(0)?,
+                    activation: Activation {
+                        binding: from_json(row.try_get(1)?)?,
+                        activated_at: from_secs(row.try_get(2)?)?,
+                    },
+                })
+            })
+            .collect()
+    }
+
+    async fn insert_activation(
+        &mut self,
+        key: &str,
+        activation: &Activation,
+    ) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO activations (license_key, binding, activated_at) VALUES ($1, $2, $3)",
+            &[
+                &key,
+                &to_json(&activation.binding)?,
+                &to_secs(activation.activated_at),
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn rebind_activation(
+        &mut self,
+        key: &str,
+        from: &Binding,
+        to: &Binding,
+    ) -> Result<u64, StoreError> {
+        self.execute(
+            "UPDATE activations SET binding = $3 WHERE license_key = $1 AND binding = $2",
+            &[&key, &to_json(from)?, &to_json(to)?],
+        )
+        .await
+    }
+
+    async fn delete_activation(&mut self, key: &str, binding: &Binding) -> Result<u64, StoreError> {
+        self.execute(
+            "DELETE FROM activations WHERE license_key = $1 AND binding = $2",
+            &[&key, &to_json(binding)?],
+        )
+        .await
+    }
+
+    async fn leases(&mut self, key: &str) -> Result<Vec<SeatLease>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT session, binding, leased_at, expires_at, borrowed_until FROM leases \
+                 WHERE license_key = $1 ORDER BY leased_at, session",
+                &[&key],
+            )
+            .await?;
+        rows.iter().map(|row| lease_row(row, 0)).collect()
+    }
+
+    async fn held_leases(
+        &mut self,
+        product: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<LeaseRecord>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT s.license_key, s.session, s.binding, s.leased_at, s.expires_at, s.borrowed_until \
+                 FROM leases s JOIN licenses l ON l.key = s.license_key \
+                 WHERE ($1::text IS NULL OR l.product = $1) AND \
+                 ((s.borrowed_until IS NULL AND s.expires_at > $2) OR s.borrowed_until > $2) \
+                 ORDER BY s.license_key, s.leased_at, s.session",
+                &[&product, &to_secs(now)],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(LeaseRecord {
+                    license_key: row.try_get(0)?,
+                    lease: lease_row(row, 1)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn put_lease(&mut self, key: &str, lease: &SeatLease) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO leases (license_key, session, binding, leased_at, expires_at, borrowed_until) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (license_key, session) DO UPDATE SET \
+             binding = excluded.binding, leased_at = excluded.leased_at, \
+             expires_at = excluded.expires_at, borrowed_until = excluded.borrowed_until",
+            &[
+                &key,
+                &lease.session,
+                &to_json(&lease.binding)?,
+                &to_secs(lease.leased_at),
+                &to_secs(lease.expires_at),
+                &lease.borrowed_until.map(to_secs),
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn renew_lease(
+        &mut self,
+        key: &str,
+        session: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        self.execute(
+            "UPDATE leases SET expires_at = $3 WHERE license_key = $1 AND session = $2",
+            &[&key, &session, &to_secs(expires_at)],
+        )
+        .await
+    }
+
+    async fn delete_lease(&mut self, key: &str, session: &str) -> Result<u64, StoreError> {
+        self.execute(
+            "DELETE FROM leases WHERE license_key = $1 AND session = $2",
+            &[&key, &session],
+        )
+        .await
+    }
+
+    async fn sweep_leases(&mut self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.execute(
+            "DELETE FROM leases WHERE expires_at < $1 AND (borrowed_until IS NULL OR borrowed_until < $1)",
+            &[&to_secs(cutoff)],
+        )
+        .await
+    }
+
+    async fn transfers(&mut self, key: &str) -> Result<Vec<DateTime<Utc>>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT at FROM transfers WHERE license_key = $1 ORDER BY at",
+                &[&key],
+            )
+            .await?;
+        rows.iter().map(|row| from_secs(row.try_get(0)?)).collect()
+    }
+
+    async fn insert_transfer(&mut self, key: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO transfers (license_key, at) VALUES ($1, $2)",
+            &[&key, &to_secs(at)],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn trials(
+        &mut self,
+        product: &str,
+        components: &BTreeMap<String, String>,
+    ) -> Result<Vec<TrialRecord>, StoreError> {
+        let names: Vec<&str> = components.keys().map(String::as_str).collect();
+        let values: Vec<&str> = components.values().map(String::as_str).collect();
+        let rows = self
+            .query(
+                "SELECT t.binding, t.edition, t.started_at, t.ends_at FROM trials t WHERE t.id IN \
+                 (SELECT c.trial_id FROM trial_components c JOIN unnest($2::text[], $3::text[]) AS m(name, value) \
+                  ON c.name = m.name AND c.value = m.value WHERE c.product = $1) ORDER BY t.id",
+                &[&product, &names, &values],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(TrialRecord {
+                    binding: from_json(row.try_get(0)?)?,
+                    edition: row.try_get(1)?,
+                    started_at: from_secs(row.try_get(2)?)?,
+                    ends_at: from_secs(row.try_get(3)?)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn insert_trial(&mut self, product: &str, trial: &TrialRecord) -> Result<(), StoreError> {
+        let row = self
+            .query_opt(
+                "INSERT INTO trials (product, binding, edition, started_at, ends_at) \
+                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                &[
+                    &product,
+                    &to_json(&trial.binding)?,
+                    &trial.edition,
+                    &to_secs(trial.started_at),
+                    &to_secs(trial.ends_at),
+                ],
+            )
+            .await?
+            .ok_or_else(|| StoreError::corrupt("trial insert returned no id"))?;
+        let id: i64 = row.try_get(0)?;
+        for (name, value) in binding_components(&trial.binding) {
+            self.execute(
+                "INSERT INTO trial_components (trial_id, product, name, value) VALUES ($1, $2, $3, $4)",
+                &[&id, &product, &name, &value],
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn bump_update_counter(&mut self, key: &str) -> Result<i64, StoreError> {
+        let row = self
+            .query_opt(
+                "UPDATE licenses SET update_counter = update_counter + 1 WHERE key = $1 RETURNING update_counter",
+                &[&key],
+            )
+            .await?
+            .ok_or_else(|| StoreError::Conflict(format!("license `{key}` vanished")))?;
+        Ok(row.try_get(0)?)
+    }
+
+    async fn returned_serials(&mut self, key: &str) -> Result<Vec<String>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT serial FROM returned_serials WHERE license_key = $1",
+                &[&key],
+            )
+            .await?;
+        rows.iter().map(|row| Ok(row.try_get(0)?)).collect()
+    }
+
+    async fn insert_returned_serial(
+        &mut self,
+        key: &str,
+        serial: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO returned_serials (license_key, serial, returned_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (license_key, serial) DO NOTHING",
+            &[&key, &serial, &to_secs(at)],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn append_audit(&mut self, entry: &AuditEntry) -> Result<i64, StoreError> {
+        let row = self
+            .query_opt(
+                "INSERT INTO audit (at, actor, action, license_key, verdict, code, rule, message, detail) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+                &[
+                    &to_secs(entry.at),
+                    &entry.actor,
+                    &entry.action,
+                    &entry.license_key,
+                    &entry.verdict,
+                    &entry.code,
+                    &entry.rule,
+                    &entry.message,
+                    &entry.detail,
+                ],
+            )
+            .await?
+            .ok_or_else(|| StoreError::corrupt("audit insert returned no id"))?;
+        Ok(row.try_get(0)?)
+    }
+
+    async fn audit(
+        &mut self,
+        license_key: Option<&str>,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT id, at, actor, action, license_key, verdict, code, rule, message, detail FROM audit \
+                 WHERE ($1::text IS NULL OR license_key = $1) AND id > $2 ORDER BY id LIMIT $3",
+                &[&license_key, &after, &limit],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(AuditEntry {
+                    id: row.try_get(0)?,
+                    at: from_secs(row.try_get(1)?)?,
+                    actor: row.try_get(2)?,
+                    action: row.try_get(3)?,
+                    license_key: row.try_get(4)?,
+                    verdict: row.try_get(5)?,
+                    code: row.try_get(6)?,
+                    rule: row.try_get(7)?,
+                    message: row.try_get(8)?,
+                    detail: row.try_get(9)?,
+                })
+            })
+            .collect()
+    }
+}

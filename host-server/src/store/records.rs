@@ -1,0 +1,472 @@
+//! What the store keeps, as the rest of the server sees it, and the operations both backends offer
+//! inside one transaction.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use licet_engine::certificate::Binding;
+use licet_engine::state::{
+    Activation, License, LicenseStatus, LimitedTerms, Order, SeatLease, Term, TrialRecord,
+};
+use serde::Serialize;
+
+use crate::error::StoreError;
+
+/// A license with what only the store knows about it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LicenseRecord {
+    /// The license as the engine sees it.
+    #[serde(flatten)]
+    pub license: License,
+    /// The order it belongs to (standard model).
+    pub order: Option<String>,
+    /// When it was issued.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A client account of the standard model.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClientRecord {
+    /// Client identifier.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Whether the client has an API token.
+    pub has_token: bool,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// An order of the standard model.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OrderRecord {
+    /// The order as the engine sees it.
+    #[serde(flatten)]
+    pub order: Order,
+    /// The product ordered.
+    pub product: String,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A seat lease or borrow with the license it belongs to.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LeaseRecord {
+    /// The license key.
+    pub license_key: String,
+    /// The lease.
+    #[serde(flatten)]
+    pub lease: SeatLease,
+}
+
+/// An activation with its stored identifier.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ActivationRecord {
+    /// Stored identifier.
+    pub id: i64,
+    /// The activation.
+    #[serde(flatten)]
+    pub activation: Activation,
+}
+
+/// One entry of the append-only audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditEntry {
+    /// Position in the log (assigned by the store; 0 before it is stored).
+    pub id: i64,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who: `end-user`, `client:ID` or `administrator:NAME`, and the peer address when known.
+    pub actor: String,
+    /// What: a request kind (`activate`, `checkout`, ...) or an administrator change.
+    pub action: String,
+    /// The license concerned, when any.
+    pub license_key: Option<String>,
+    /// `allow` or `deny`.
+    pub verdict: String,
+    /// The decision code, or `ADMIN_CHANGE`.
+    pub code: String,
+    /// The deciding rule.
+    pub rule: String,
+    /// A sentence.
+    pub message: String,
+    /// JSON details: the request, the certificate serial, the change.
+    pub detail: String,
+}
+
+/// Who holds an administrator or client token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenOwner {
+    /// An administrator token and its name.
+    Administrator(String),
+    /// A client account.
+    Client(String),
+}
+
+/// Filters of the license listing.
+#[derive(Debug, Clone, Default)]
+pub struct LicenseFilter {
+    /// Only this product.
+    pub product: Option<String>,
+    /// Only licenses owned by this client (directly or through an order).
+    pub client: Option<String>,
+    /// Only licenses of this order.
+    pub order: Option<String>,
+    /// At most this many, ordered by key.
+    pub limit: i64,
+    /// Keys after this one.
+    pub after: Option<String>,
+}
+
+/// The operations a backend offers inside one transaction.
+///
+/// `lock_license` and `lock_product` serialize every decision about the same license (or the same
+/// product's trials) across connections and replicas: SQLite has one writer, PostgreSQL takes the
+/// row lock with `SELECT ... FOR UPDATE`.
+pub(crate) trait Records: Send {
+    /// The license with `key`, locked until the transaction ends.
+    fn lock_license(
+        &mut self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<LicenseRecord>, StoreError>> + Send;
+    /// Locks the product row that guards its trials.
+    fn lock_product(
+        &mut self,
+        product: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The license with `key`, not locked.
+    fn license(
+        &mut self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<LicenseRecord>, StoreError>> + Send;
+    /// Licenses matching the filter.
+    fn licenses(
+        &mut self,
+        filter: &LicenseFilter,
+    ) -> impl Future<Output = Result<Vec<LicenseRecord>, StoreError>> + Send;
+    /// Stores a new license.
+    fn insert_license(
+        &mut self,
+        record: &LicenseRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Writes back the mutable fields of a license (term, features, counters, status, limited).
+    fn save_license(
+        &mut self,
+        license: &License,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The order with `id`.
+    fn order(
+        &mut self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<OrderRecord>, StoreError>> + Send;
+    /// Orders, optionally of one client.
+    fn orders(
+        &mut self,
+        client: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<OrderRecord>, StoreError>> + Send;
+    /// Stores a new order.
+    fn insert_order(
+        &mut self,
+        record: &OrderRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Replaces an order's features and counters.
+    fn save_order(&mut self, order: &Order) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The client with `id`.
+    fn client(
+        &mut self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<ClientRecord>, StoreError>> + Send;
+    /// Every client.
+    fn clients(&mut self) -> impl Future<Output = Result<Vec<ClientRecord>, StoreError>> + Send;
+    /// Stores a new client with the hash of its token.
+    fn insert_client(
+        &mut self,
+        record: &ClientRecord,
+        token_hash: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Replaces a client's token hash.
+    fn set_client_token(
+        &mut self,
+        id: &str,
+        token_hash: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Stores an administrator token hash.
+    fn insert_admin_token(
+        &mut self,
+        name: &str,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Who holds the token with this hash.
+    fn token_owner(
+        &mut self,
+        token_hash: &str,
+    ) -> impl Future<Output = Result<Option<TokenOwner>, StoreError>> + Send;
+    /// Records the product a loaded policy licenses.
+    fn upsert_product(
+        &mut self,
+        id: &str,
+        name: &str,
+        version: &str,
+        policy_hash: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The license's activations.
+    fn activations(
+        &mut self,
+        key: &str,
+    ) -> impl Future<Output = Result<Vec<ActivationRecord>, StoreError>> + Send;
+    /// Records an activation.
+    fn insert_activation(
+        &mut self,
+        key: &str,
+        activation: &Activation,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Replaces an activation's binding; how many rows changed.
+    fn rebind_activation(
+        &mut self,
+        key: &str,
+        from: &Binding,
+        to: &Binding,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// Removes an activation; how many rows changed.
+    fn delete_activation(
+        &mut self,
+        key: &str,
+        binding: &Binding,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// The license's leases and borrows.
+    fn leases(
+        &mut self,
+        key: &str,
+    ) -> impl Future<Output = Result<Vec<SeatLease>, StoreError>> + Send;
+    /// Leases and borrows held at `now`, optionally of one product.
+    fn held_leases(
+        &mut self,
+        product: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<LeaseRecord>, StoreError>> + Send;
+    /// Stores (or replaces) a session's lease.
+    fn put_lease(
+        &mut self,
+        key: &str,
+        lease: &SeatLease,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Moves a session's lapse time; how many rows changed.
+    fn renew_lease(
+        &mut self,
+        key: &str,
+        session: &str,
+        expires_at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// Removes a session's lease; how many rows changed.
+    fn delete_lease(
+        &mut self,
+        key: &str,
+        session: &str,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// Removes leases and borrows that ended before `cutoff`; how many.
+    fn sweep_leases(
+        &mut self,
+        cutoff: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// When the license's end-user removals and transfers happened.
+    fn transfers(
+        &mut self,
+        key: &str,
+    ) -> impl Future<Output = Result<Vec<DateTime<Utc>>, StoreError>> + Send;
+    /// Records a removal or transfer.
+    fn insert_transfer(
+        &mut self,
+        key: &str,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Trials of `product` on machines sharing at least one component with `components`.
+    fn trials(
+        &mut self,
+        product: &str,
+        components: &BTreeMap<String, String>,
+    ) -> impl Future<Output = Result<Vec<TrialRecord>, StoreError>> + Send;
+    /// Records a trial.
+    fn insert_trial(
+        &mut self,
+        product: &str,
+        trial: &TrialRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Increments the license's exchange update counter; returns the new value.
+    fn bump_update_counter(
+        &mut self,
+        key: &str,
+    ) -> impl Future<Output = Result<i64, StoreError>> + Send;
+    /// Serials of the license's returned activation certificates.
+    fn returned_serials(
+        &mut self,
+        key: &str,
+    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+    /// Records a returned activation certificate serial.
+    fn insert_returned_serial(
+        &mut self,
+        key: &str,
+        serial: &str,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Appends to the audit log; returns the entry's position.
+    fn append_audit(
+        &mut self,
+        entry: &AuditEntry,
+    ) -> impl Future<Output = Result<i64, StoreError>> + Send;
+    /// Audit entries after `after`, optionally about one license, oldest first.
+    fn audit(
+        &mut self,
+        license_key: Option<&str>,
+        after: i64,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<AuditEntry>, StoreError>> + Send;
+}
+
+// ---- value encodings shared by both backends ---------------------------------------------------
+
+pub(crate) fn to_secs(at: DateTime<Utc>) -> i64 {
+    at.timestamp()
+}
+
+pub(crate) fn from_secs(secs: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp(secs, 0)
+        .ok_or_else(|| StoreError::corrupt(format!("time `{secs}` is out of range")))
+}
+
+pub(crate) fn opt_from_secs(secs: Option<i64>) -> Result<Option<DateTime<Utc>>, StoreError> {
+    secs.map(from_secs).transpose()
+}
+
+pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(StoreError::corrupt)
+}
+
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(StoreError::corrupt)
+}
+
+pub(crate) fn status_name(status: LicenseStatus) -> &'static str {
+    match status {
+        LicenseStatus::Enabled => "enabled",
+        LicenseStatus::Revoked => "revoked",
+    }
+}
+
+pub(crate) fn status_from_name(name: &str) -> Result<LicenseStatus, StoreError> {
+    match name {
+        "enabled" => Ok(LicenseStatus::Enabled),
+        "revoked" => Ok(LicenseStatus::Revoked),
+        other => Err(StoreError::corrupt(format!("license status `{other}`"))),
+    }
+}
+
+pub(crate) fn rental_end(term: Term) -> Option<i64> {
+    match term {
+        Term::Perpetual => None,
+        Term::Rental { ends_at } => Some(to_secs(ends_at)),
+    }
+}
+
+pub(crate) fn term_from(rental_end: Option<i64>) -> Result<Term, StoreError> {
+    Ok(match rental_end {
+        None => Term::Perpetual,
+        Some(secs) => Term::Rental {
+            ends_at: from_secs(secs)?,
+        },
+    })
+}
+
+pub(crate) fn limited_json(limited: &Option<LimitedTerms>) -> Result<Option<String>, StoreError> {
+    limited.as_ref().map(to_json).transpose()
+}
+
+/// The columns of a license row, decoded.
+pub(crate) struct LicenseColumns {
+    pub key: String,
+    pub product: String,
+    pub license_type: String,
+    pub edition: String,
+    pub version: String,
+    pub rental_ends_at: Option<i64>,
+    pub seats: Option<i64>,
+    pub features: String,
+    pub counters: String,
+    pub status: String,
+    pub dongle: Option<String>,
+    pub client: Option<String>,
+    pub order: Option<String>,
+    pub limited: Option<String>,
+    pub created_at: i64,
+}
+
+/// The column list every license query selects, in [`LicenseColumns`] order.
+macro_rules! license_columns {
+    () => {
+        "key, product, license_type, edition, version, rental_ends_at, seats, features, counters, \
+         status, dongle, client_id, order_id, limited, created_at"
+    };
+}
+pub(crate) use license_columns;
+
+impl LicenseColumns {
+    pub(crate) fn into_record(self) -> Result<LicenseRecord, StoreError> {
+        let seats = self
+            .seats
+            .map(|seats| {
+                u32::try_from(seats)
+                    .map_err(|_| StoreError::corrupt(format!("seat count `{seats}`")))
+            })
+            .transpose()?;
+        Ok(LicenseRecord {
+            license: License {
+                key: self.key,
+                product: self.product,
+                license_type: self.license_type,
+                edition: self.edition,
+                version: self.version,
+                term: term_from(self.rental_ends_at)?,
+                seats,
+                features: from_json(&self.features)?,
+                counters: from_json(&self.counters)?,
+                status: status_from_name(&self.status)?,
+                dongle: self.dongle,
+                client: self.client,
+                limited: self.limited.as_deref().map(from_json).transpose()?,
+            },
+            order: self.order,
+            created_at: from_secs(self.created_at)?,
+        })
+    }
+}
+
+/// The columns of a lease row, decoded.
+pub(crate) fn lease_from(
+    session: String,
+    binding: &str,
+    leased_at: i64,
+    expires_at: i64,
+    borrowed_until: Option<i64>,
+) -> Result<SeatLease, StoreError> {
+    Ok(SeatLease {
+        session,
+        binding: from_json(binding)?,
+        leased_at: from_secs(leased_at)?,
+        expires_at: from_secs(expires_at)?,
+        borrowed_until: opt_from_secs(borrowed_until)?,
+    })
+}
+
+/// The components of a fingerprint binding, for the trial index; empty for dongles.
+pub(crate) fn binding_components(binding: &Binding) -> Vec<(String, String)> {
+    match binding {
+        Binding::Fingerprint(components) => components
+            .iter()
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect(),
+        Binding::Dongle(_) => Vec::new(),
+    }
+}

@@ -1,0 +1,950 @@
+//! SQLite backend: one writer thread owns the connection; requests queue up and are committed in
+//! groups (one `BEGIN IMMEDIATE ... COMMIT`, one sync, for every request waiting), each request in
+//! its own savepoint so a failing one changes nothing. An answer is sent only after its group
+//! committed, so an acknowledged change survives a crash.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use chrono::{DateTime, Utc};
+use licet_engine::certificate::Binding;
+use licet_engine::state::{Activation, License, Order, SeatLease, TrialRecord};
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use tokio::sync::{mpsc, oneshot};
+
+use super::migrations;
+use super::records::*;
+use super::Job;
+use crate::error::StoreError;
+
+/// How SQLite syncs commits to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Synchronous {
+    /// Every acknowledged commit is synced to disk (survives power loss). The writer commits a
+    /// group in WAL mode and hands its answers to a syncer thread, which `fsync`s the WAL and only
+    /// then answers; meanwhile the writer runs the next group.
+    #[default]
+    Full,
+    /// WAL commits are synced at checkpoints (survive a process crash, not a power loss).
+    Normal,
+}
+
+/// The most requests committed together.
+const MAX_GROUP: usize = 256;
+/// The most requests waiting for the writer.
+const QUEUE: usize = 4096;
+
+type Finish = Box<dyn FnOnce(Option<&str>) + Send>;
+type Work = Box<dyn FnOnce(&mut Connection) -> Result<Finish, String> + Send>;
+
+/// A handle to the writer thread.
+#[derive(Debug, Clone)]
+pub(crate) struct SqliteStore {
+    sender: mpsc::Sender<Work>,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file, migrates it and starts the writer.
+    pub(crate) fn open(path: &Path, synchronous: Synchronous) -> Result<Self, StoreError> {
+        let mut conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // Checkpoints sync the WAL and the database in NORMAL mode; per-commit durability of
+        // `Full` comes from the syncer thread, which syncs the WAL before any answer goes out.
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.set_prepared_statement_cache_capacity(64);
+        migrate(&mut conn)?;
+        let (sender, receiver) = mpsc::channel(QUEUE);
+        let syncer = match synchronous {
+            Synchronous::Full => {
+                let (to_syncer, batches) = std::sync::mpsc::channel::<Synced>();
+                let wal = wal_path(path);
+                std::thread::Builder::new()
+                    .name("licet-sqlite-syncer".into())
+                    .spawn(move || syncer(&wal, &batches))
+                    .map_err(|error| {
+                        StoreError::Commit(format!("cannot start the syncer: {error}"))
+                    })?;
+                Some(to_syncer)
+            }
+            Synchronous::Normal => None,
+        };
+        std::thread::Builder::new()
+            .name("licet-sqlite-writer".into())
+            .spawn(move || writer(conn, receiver, syncer))
+            .map_err(|error| StoreError::Commit(format!("cannot start the writer: {error}")))?;
+        Ok(SqliteStore {
+            sender,
+            path: path.to_owned(),
+        })
+    }
+
+    /// The database file.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `job` in the next commit group and returns its result once the group committed.
+    pub(crate) async fn execute<J: Job>(&self, job: J) -> Result<J::Output, StoreError> {
+        let (reply, answer) = oneshot::channel::<Result<J::Output, StoreError>>();
+        let work: Work = Box::new(move |conn: &mut Connection| {
+            conn.execute_batch("SAVEPOINT request")
+                .map_err(|error| error.to_string())?;
+            let result = run_ready(job.run(&mut SqliteRecords { conn }));
+            let result = match result {
+                Ok(Ok(value)) => {
+                    conn.execute_batch("RELEASE request")
+                        .map_err(|error| error.to_string())?;
+                    Ok(value)
+                }
+                Ok(Err(error)) | Err(error) => {
+                    conn.execute_batch("ROLLBACK TO request; RELEASE request")
+                        .map_err(|error| error.to_string())?;
+                    Err(error)
+                }
+            };
+            Ok(Box::new(move |commit_error: Option<&str>| {
+                let result = match (result, commit_error) {
+                    (Ok(_), Some(error)) => Err(StoreError::Commit(error.to_owned())),
+                    (result, _) => result,
+                };
+                // The caller may have gone away; nothing to do then.
+                let _ = reply.send(result);
+            }) as Finish)
+        });
+        self.sender
+            .send(work)
+            .await
+            .map_err(|_| StoreError::WorkerStopped)?;
+        answer.await.map_err(|_| StoreError::WorkerStopped)?
+    }
+}
+
+/// Polls a future that never waits (every SQLite step is synchronous) to completion.
+fn run_ready<F: Future>(future: F) -> Result<F::Output, StoreError> {
+    let mut future = pin!(future);
+    let mut context = Context::from_waker(Waker::noop());
+    match future.as_mut().poll(&mut context) {
+        Poll::Ready(output) => Ok(output),
+        Poll::Pending => Err(StoreError::Stalled),
+    }
+}
+
+/// A committed (or failed) group's answers and its commit error, on their way to the syncer.
+type Synced = (Vec<Finish>, Option<String>);
+
+/// The WAL file of the database at `path`.
+fn wal_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push("-wal");
+    PathBuf::from(name)
+}
+
+fn writer(
+    mut conn: Connection,
+    mut receiver: mpsc::Receiver<Work>,
+    syncer: Option<std::sync::mpsc::Sender<Synced>>,
+) {
+    while let Some(first) = receiver.blocking_recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match receiver.try_recv() {
+                Ok(work) => group.push(work),
+                Err(_) => break,
+            }
+        }
+        let (finishers, commit_error) = commit_group(&mut conn, group);
+        match &syncer {
+            // Every group goes through the syncer, in order, so no answer (not even a read of
+            // committed data) leaves before the commits it saw are on disk.
+            Some(syncer) => {
+                if let Err(std::sync::mpsc::SendError((finishers, _))) =
+                    syncer.send((finishers, commit_error))
+                {
+                    for finish in finishers {
+                        finish(Some("the syncer stopped"));
+                    }
+                }
+            }
+            None => {
+                for finish in finishers {
+                    finish(commit_error.as_deref());
+                }
+            }
+        }
+    }
+}
+
+/// Syncs the WAL once for every group waiting, then answers them in order.
+fn syncer(wal: &Path, batches: &std::sync::mpsc::Receiver<Synced>) {
+    let mut file: Option<std::fs::File> = None;
+    while let Ok(first) = batches.recv() {
+        let mut waiting = vec![first];
+        while let Ok(more) = batches.try_recv() {
+            waiting.push(more);
+        }
+        let sync_error = if waiting.iter().any(|(_, error)| error.is_none()) {
+            if file.is_none() {
+                file = std::fs::OpenOptions::new().write(true).open(wal).ok();
+            }
+            match file.as_ref().map(std::fs::File::sync_data) {
+                Some(Ok(())) => None,
+                Some(Err(error)) => Some(format!("syncing the journal failed: {error}")),
+                None => Some("the journal cannot be opened to sync it".to_owned()),
+            }
+        } else {
+            None
+        };
+        for (finishers, commit_error) in waiting {
+            let error = commit_error.or_else(|| sync_error.clone());
+            for finish in finishers {
+                finish(error.as_deref());
+            }
+        }
+    }
+}
+
+fn commit_group(conn: &mut Connection, group: Vec<Work>) -> Synced {
+    if let Err(error) = conn.execute_batch("BEGIN IMMEDIATE") {
+        // Nothing ran: dropping the work fails every request of the group.
+        tracing::error!("cannot begin a transaction: {error}");
+        drop(group);
+        return (Vec::new(), None);
+    }
+    let mut finishers = Vec::with_capacity(group.len());
+    let mut broken = None;
+    for work in group {
+        if broken.is_some() {
+            drop(work);
+            continue;
+        }
+        match work(conn) {
+            Ok(finish) => finishers.push(finish),
+            Err(error) => broken = Some(error),
+        }
+    }
+    let commit_error = match broken {
+        Some(error) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Some(error)
+        }
+        None => conn.execute_batch("COMMIT").err().map(|error| {
+            let _ = conn.execute_batch("ROLLBACK");
+            error.to_string()
+        }),
+    };
+    (finishers, commit_error)
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+    )?;
+    for (version, sql) in migrations::SQLITE {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let applied: Option<i64> = tx
+            .query_row(
+                "SELECT version FROM schema_migrations WHERE version = ?1",
+                [version],
+                |row| row.get(0),
+            )
+            .optional()?;
+        if applied.is_none() {
+            tx.execute_batch(sql)
+                .map_err(|error| StoreError::Migration {
+                    version: *version,
+                    message: error.to_string(),
+                })?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
+                params![version, Utc::now().timestamp()],
+            )?;
+        }
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+fn is_unique_violation(error: &rusqlite::Error) -> bool {
+    matches!(
+        error,
+        rusqlite::Error::SqliteFailure(failure, _)
+            if failure.code == rusqlite::ErrorCode::ConstraintViolation
+    )
+}
+
+fn license_columns(row: &Row<'_>) -> rusqlite::Result<LicenseColumns> {
+    Ok(LicenseColumns {
+        key: row.get(0)?,
+        product: row.get(1)?,
+        license_type: row.get(2)?,
+        edition: row.get(3)?,
+        version: row.get(4)?,
+        rental_ends_at: row.get(5)?,
+        seats: row.get(6)?,
+        features: row.get(7)?,
+        counters: row.get(8)?,
+        status: row.get(9)?,
+        dongle: row.get(10)?,
+        client: row.get(11)?,
+        order: row.get(12)?,
+        limited: row.get(13)?,
+        created_at: row.get(14)?,
+    })
+}
+
+fn order_columns(row: &Row<'_>) -> rusqlite::Result<(String, String, String, String, String, i64)> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+        row.get(5)?,
+    ))
+}
+
+fn order_record(
+    (id, client, product, features, counters, created_at): (
+        String,
+        String,
+        String,
+        String,
+        String,
+        i64,
+    ),
+) -> Result<OrderRecord, StoreError> {
+    Ok(OrderRecord {
+        order: Order {
+            id,
+            client,
+            features: from_json(&features)?,
+            counters: from_json(&counters)?,
+        },
+        product,
+        created_at: from_secs(created_at)?,
+    })
+}
+
+fn client_record(
+    (id, name, has_token, created_at): (String, String, bool, i64),
+) -> Result<ClientRecord, StoreError> {
+    Ok(ClientRecord {
+        id,
+        name,
+        has_token,
+        created_at: from_secs(created_at)?,
+    })
+}
+
+/// An audit row: id, time, actor and action, license key, verdict to detail.
+type AuditRow = (i64, i64, [String; 2], Option<String>, [String; 5]);
+
+fn audit_entry(row: &Row<'_>) -> rusqlite::Result<AuditRow> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        [row.get(2)?, row.get(3)?],
+        row.get(4)?,
+        [
+            row.get(5)?,
+            row.get(6)?,
+            row.get(7)?,
+            row.get(8)?,
+            row.get(9)?,
+        ],
+    ))
+}
+
+/// The transaction view of the writer's connection.
+struct SqliteRecords<'c> {
+    conn: &'c mut Connection,
+}
+
+impl SqliteRecords<'_> {
+    fn license_where(&self, key: &str) -> Result<Option<LicenseRecord>, StoreError> {
+        let mut statement = self.conn.prepare_cached(concat!(
+            "SELECT ",
+            license_columns!(),
+            " FROM licenses WHERE key = ?1"
+        ))?;
+        let columns = statement.query_row([key], license_columns).optional()?;
+        columns.map(LicenseColumns::into_record).transpose()
+    }
+}
+
+impl Records for SqliteRecords<'_> {
+    async fn lock_license(&mut self, key: &str) -> Result<Option<LicenseRecord>, StoreError> {
+        // The writer thread is the only writer: holding it is the lock.
+        self.license_where(key)
+    }
+
+    async fn lock_product(&mut self, _product: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn license(&mut self, key: &str) -> Result<Option<LicenseRecord>, StoreError> {
+        self.license_where(key)
+    }
+
+    async fn licenses(&mut self, filter: &LicenseFilter) -> Result<Vec<LicenseRecord>, StoreError> {
+        let mut statement = self.conn.prepare_cached(concat!(
+            "SELECT ",
+            license_columns!(),
+            " FROM licenses l WHERE \
+             (?1 IS NULL OR product = ?1) AND \
+             (?2 IS NULL OR client_id = ?2 OR order_id IN (SELECT id FROM orders WHERE client_id = ?2)) AND \
+             (?3 IS NULL OR order_id = ?3) AND (?4 IS NULL OR key > ?4) ORDER BY key LIMIT ?5"
+        ))?;
+        let rows = statement.query_map(
+            params![
+                filter.product,
+                filter.client,
+                filter.order,
+                filter.after,
+                filter.limit
+            ],
+            license_columns,
+        )?;
+        rows.map(|row| row?.into_record()).collect()
+    }
+
+    async fn insert_license(&mut self, record: &LicenseRecord) -> Result<(), StoreError> {
+        let license = &record.license;
+        let mut statement = self.conn.prepare_cached(
+            "INSERT INTO licenses (key, product, license_type, edition, version, rental_ends_at, seats, \
+             features, counters, status, dongle, client_id, order_id, limited, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15)",
+        )?;
+        let result = statement.execute(params![
+            license.key,
+            license.product,
+            license.license_type,
+            license.edition,
+            license.version,
+            rental_end(license.term),
+            license.seats.map(i64::from),
+            to_json(&license.features)?,
+            to_json(&license.counters)?,
+            status_name(license.status),
+            license.dongle,
+            license.client,
+            record.order,
+            limited_json(&license.limited)?,
+            to_secs(record.created_at),
+        ]);
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) if is_unique_violation(&error) => Err(StoreError::AlreadyExists(format!(
+                "license `{}`",
+                license.key
+            ))),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    async fn save_license(
+        &mut self,
+        license: &License,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut statement = self.conn.prepare_cached(
+            "UPDATE licenses SET rental_ends_at = ?2, features = ?3, counters = ?4, status = ?5, \
+             limited = ?6, updated_at = ?7 WHERE key = ?1",
+        )?;
+        let changed = statement.execute(params![
+            license.key,
+            rental_end(license.term),
+            to_json(&license.features)?,
+            to_json(&license.counters)?,
+            status_name(license.status),
+            limited_json(&license.limited)?,
+            to_secs(now),
+        ])?;
+        if changed != 1 {
+            return Err(StoreError::Conflict(format!(
+                "license `{}` vanished",
+                license.key
+            )));
+        }
+        Ok(())
+    }
+
+    async fn order(&mut self, id: &str) -> Result<Option<OrderRecord>, StoreError> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT id, client_id, product, features, counters, created_at FROM orders WHERE id = ?1",
+        )?;
+        let row = statement.query_row([id], order_columns).optional()?;
+        row.map(order_record).transpose()
+    }
+
+    async fn orders(&mut self, client: Option<&str>) -> Result<Vec<OrderRecord>, StoreError> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT id, client_id, product, features, counters, created_at FROM orders \
+             WHERE (?1 IS NULL OR client_id = ?1) ORDER BY id",
+        )?;
+        let rows = statement.query_map([client], order_columns)?;
+        rows.map(|row| order_record(row?)).collect()
+    }
+
+    async fn insert_order(&mut self, record: &OrderRecord) -> Result<(), StoreError> {
+        let mut statement = self.conn.prepare_cached(
+            "INSERT INTO orders (id, client_id, product, features, counters, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        let result = statement.execute(params![
+            record.order.id,
+            record.order.client,
+            record.product,
+            to_json(&record.order.features)?,
+            to_json(&record.order.counters)?,
+            to_secs(record.created_at),
+        ]);
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) if is_unique_violation(&error) => Err(StoreError::AlreadyExists(format!(
+                "order `{}`",
+                record.order.id
+            ))),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    async fn save_order(&mut self, order: &Order) -> Result<(), StoreError> {
+        let mut statement = self
+            .conn
+            .prepare_cached("UPDATE orders SET features = ?2, counters = ?3 WHERE id = ?1")?;
+        statement.execute(params![
+            order.id,
+            to_json(&order.features)?,
+            to_json(&order.counters)?
+        ])?;
+        Ok(())
+    }
+
+    async fn client(&mut self, id: &str) -> Result<Option<ClientRecord>, StoreError> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT id, name, token_hash IS NOT NULL, created_at FROM clients WHERE id = ?1",
+        )?;
+        let row = statement
+            .query_row([id], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+            })
+            .optional()?;
+        row.map(client_record).transpose()
+    }
+
+    async fn clients(&mut self) -> Result<Vec<ClientRecord>, StoreError> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT id, name, token_hash IS NOT NULL, created_at FROM clients ORDER BY id",
+        )?;
+        let rows = statement.query_map([], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })?;
+        rows.map(|row| client_record(row?)).collect()
+    }
+
+    async fn insert_client(
+        &mut self,
+        record: &ClientRecord,
+        token_hash: &str,
+    ) -> Result<(), StoreError> {
+        let mut statement = self.conn.prepare_cached(
+            "INSERT INTO clients (id, name, token_hash, created_at) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        let result = statement.execute(params![
+            record.id,
+            record.name,
+            token_hash,
+            to_secs(record.created_at)
+        ]);
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) if is_unique_violation(&error) => {
+                Err(StoreError::AlreadyExists(format!("client `{}`", record.id)))
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    async fn set_client_token(&mut self, id: &str, token_hash: &str) -> Result<bool, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare_cached("UPDATE clients SET token_hash = ?2 WHERE id = ?1")?;
+        Ok(statement.execute(params![id, token_hash])? == 1)
+    }
+
+    async fn insert_admin_token(
+        &mut self,
+        name: &str,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut statement = self.conn.prepare_cached(
+            "INSERT INTO admin_tokens (name, token_hash, created_at) VALUES (?1, ?2, ?3)",
+        )?;
+        statement.execute(params![name, token_hash, to_secs(now)])?;
+        Ok(())
+    }
+
+    async fn token_owner(&mut self, token_hash: &str) -> Result<Option<TokenOwner>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare_cached("SELECT name FROM admin_tokens WHERE token_hash = ?1")?;
+        if let Some(name) = statement
+            .query_row([token_hash], |row| row.get::<_, String>(0))
+            .optional()?
+        {
+            return Ok(Some(TokenOwner::Administrator(name)));
+        }
+        let mut statement = self
+            .conn
+            .prepare_cached("SELECT id FROM clients WHERE token_hash = ?1")?;
+        Ok(statement
+            .query_row([token_hash], |row| row.get::<_, String>(0))
+            .optional()?
+            .map(TokenOwner::Client))
+    }
+
+    async fn upsert_product(
+        &mut self,
+        id: &str,
+        name: &str,
+        version: &str,
+        policy_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut statement = self.conn.prepare_cached(
+            "INSERT INTO products (id, name, version, policy_hash, updated_at) VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, version = excluded.version, \
+             policy_hash = excluded.policy_hash, updated_at = excluded.updated_at",
+        )?;
+        statement.execute(params![id, name, version, policy_hash, to_secs(now)])?;
+        Ok(())
+    }
+
+    async fn activations(&mut self, key: &str) -> Result<Vec<ActivationRecord>, StoreError> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT id, binding, activated_at FROM activations WHERE license_key = ?1 ORDER BY id",
+        )?;
+        let rows = statement.query_map([key], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, i64>(2)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (id, binding, activated_at) = row?;
+            Ok(ActivationRecord {
+                id,
+                activation: Activation {
+                    binding: from_json(&binding)?,
+                    activated_at: from_secs(activated_at)?,
+                },
+            })
+        })
+        .collect()
+    }
+
+    async fn insert_activation(
+        &mut self,
+        key: &str,
+        activation: &Activation,
+    ) -> Result<(), StoreError> {
+        let mut statement = self.conn.prepare_cached(
+            "INSERT INTO activations (license_key, binding, activated_at) VALUES (?1, ?2, ?3)",
+        )?;
+        statement.execute(params![
+            key,
+            to_json(&activation.binding)?,
+            to_secs(activation.activated_at)
+        ])?;
+        Ok(())
+    }
+
+    async fn rebind_activation(
+        &mut self,
+        key: &str,
+        from: &Binding,
+        to: &Binding,
+    ) -> Result<u64, StoreError> {
+        let mut statement = self.conn.prepare_cached(
+            "UPDATE activations SET binding = ?3 WHERE license_key = ?1 AND binding = ?2",
+        )?;
+        Ok(statement.execute(params![key, to_json(from)?, to_json(to)?])? as u64)
+    }
+
+    async fn delete_activation(&mut self, key: &str, binding: &Binding) -> Result<u64, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare_cached("DELETE FROM activations WHERE license_key = ?1 AND binding = ?2")?;
+        Ok(statement.execute(params![key, to_json(binding)?])? as u64)
+    }
+
+    async fn leases(&mut self, key: &str) -> Result<Vec<SeatLease>, StoreError> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT session, binding, leased_at, expires_at, borrowed_until FROM leases \
+             WHERE license_key = ?1 ORDER BY leased_at, session",
+        )?;
+        let rows = statement.query_map([key], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, i64>(2)?,
+                row.get::<_, i64>(3)?,
+                row.get::<_, Option<i64>>(4)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (session, binding, leased_at, expires_at, borrowed_until) = row?;
+            lease_from(session, &binding, leased_at, expires_at, borrowed_until)
+        })
+        .collect()
+    }
+
+    async fn held_leases(
+        &mut self,
+        product: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<LeaseRecord>, StoreError> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT s.license_key, s.session, s.binding, s.leased_at, s.expires_at, s.borrowed_until \
+             FROM leases s JOIN licenses l ON l.key = s.license_key \
+             WHERE (?1 IS NULL OR l.product = ?1) AND \
+             ((s.borrowed_until IS NULL AND s.expires_at > ?2) OR s.borrowed_until > ?2) \
+             ORDER BY s.license_key, s.leased_at, s.session",
+        )?;
+        let rows = statement.query_map(params![product, to_secs(now)], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, i64>(3)?,
+                row.get::<_, i64>(4)?,
+                row.get::<_, Option<i64>>(5)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (license_key, session, binding, leased_at, expires_at, borrowed_until) = row?;
+            Ok(LeaseRecord {
+                license_key,
+                lease: lease_from(session, &binding, leased_at, expires_at, borrowed_until)?,
+            })
+        })
+        .collect()
+    }
+
+    async fn put_lease(&mut self, key: &str, lease: &SeatLease) -> Result<(), StoreError> {
+        let mut statement = self.conn.prepare_cached(
+            "INSERT INTO leases (license_key, session, binding, leased_at, expires_at, borrowed_until) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (license_key, session) DO UPDATE SET \
+             binding = excluded.binding, leased_at = excluded.leased_at, \
+             expires_at = excluded.expires_at, borrowed_until = excluded.borrowed_until",
+        )?;
+        statement.execute(params![
+            key,
+            lease.session,
+            to_json(&lease.binding)?,
+            to_secs(lease.leased_at),
+            to_secs(lease.expires_at),
+            lease.borrowed_until.map(to_secs),
+        ])?;
+        Ok(())
+    }
+
+    async fn renew_lease(
+        &mut self,
+        key: &str,
+        session: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let mut statement = self.conn.prepare_cached(
+            "UPDATE leases SET expires_at = ?3 WHERE license_key = ?1 AND session = ?2",
+        )?;
+        Ok(statement.execute(params![key, session, to_secs(expires_at)])? as u64)
+    }
+
+    async fn delete_lease(&mut self, key: &str, session: &str) -> Result<u64, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare_cached("DELETE FROM leases WHERE license_key = ?1 AND session = ?2")?;
+        Ok(statement.execute(params![key, session])? as u64)
+    }
+
+    async fn sweep_leases(&mut self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut statement = self.conn.prepare_cached(
+            "DELETE FROM leases WHERE expires_at < ?1 AND (borrowed_until IS NULL OR borrowed_until < ?1)",
+        )?;
+        Ok(statement.execute([to_secs(cutoff)])? as u64)
+    }
+
+    async fn transfers(&mut self, key: &str) -> Result<Vec<DateTime<Utc>>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare_cached("SELECT at FROM transfers WHERE license_key = ?1 ORDER BY at")?;
+        let rows = statement.query_map([key], |row| row.get::<_, i64>(0))?;
+        rows.map(|row| from_secs(row?)).collect()
+    }
+
+    async fn insert_transfer(&mut self, key: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut statement = self
+            .conn
+            .prepare_cached("INSERT INTO transfers (license_key, at) VALUES (?1, ?2)")?;
+        statement.execute(params![key, to_secs(at)])?;
+        Ok(())
+    }
+
+    async fn trials(
+        &mut self,
+        product: &str,
+        components: &BTreeMap<String, String>,
+    ) -> Result<Vec<TrialRecord>, StoreError> {
+        let mut ids = std::collections::BTreeSet::new();
+        {
+            let mut statement = self.conn.prepare_cached(
+                "SELECT trial_id FROM trial_components WHERE product = ?1 AND name = ?2 AND value = ?3",
+            )?;
+            for (name, value) in components {
+                let rows = statement
+                    .query_map(params![product, name, value], |row| row.get::<_, i64>(0))?;
+                for id in rows {
+                    ids.insert(id?);
+                }
+            }
+        }
+        let mut statement = self.conn.prepare_cached(
+            "SELECT binding, edition, started_at, ends_at FROM trials WHERE id = ?1",
+        )?;
+        let mut trials = Vec::with_capacity(ids.len());
+        for id in ids {
+            let (binding, edition, started_at, ends_at) = statement.query_row([id], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, i64>(2)?,
+                    row.get::<_, i64>(3)?,
+                ))
+            })?;
+            trials.push(TrialRecord {
+                binding: from_json(&binding)?,
+                edition,
+                started_at: from_secs(started_at)?,
+                ends_at: from_secs(ends_at)?,
+            });
+        }
+        Ok(trials)
+    }
+
+    async fn insert_trial(&mut self, product: &str, trial: &TrialRecord) -> Result<(), StoreError> {
+        let id: i64 = {
+            let mut statement = self.conn.prepare_cached(
+                "INSERT INTO trials (product, binding, edition, started_at, ends_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+            )?;
+            statement.query_row(
+                params![
+                    product,
+                    to_json(&trial.binding)?,
+                    trial.edition,
+                    to_secs(trial.started_at),
+                    to_secs(trial.ends_at)
+                ],
+                |row| row.get(0),
+            )?
+        };
+        let mut statement = self.conn.prepare_cached(
+            "INSERT INTO trial_components (trial_id, product, name, value) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for (name, value) in binding_components(&trial.binding) {
+            statement.execute(params![id, product, name, value])?;
+        }
+        Ok(())
+    }
+
+    async fn bump_update_counter(&mut self, key: &str) -> Result<i64, StoreError> {
+        let mut statement = self.conn.prepare_cached(
+            "UPDATE licenses SET update_counter = update_counter + 1 WHERE key = ?1 RETURNING update_counter",
+        )?;
+        Ok(statement.query_row([key], |row| row.get(0))?)
+    }
+
+    async fn returned_serials(&mut self, key: &str) -> Result<Vec<String>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare_cached("SELECT serial FROM returned_serials WHERE license_key = ?1")?;
+        let rows = statement.query_map([key], |row| row.get::<_, String>(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    async fn insert_returned_serial(
+        &mut self,
+        key: &str,
+        serial: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut statement = self.conn.prepare_cached(
+            "INSERT INTO returned_serials (license_key, serial, returned_at) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (license_key, serial) DO NOTHING",
+        )?;
+        statement.execute(params![key, serial, to_secs(at)])?;
+        Ok(())
+    }
+
+    async fn append_audit(&mut self, entry: &AuditEntry) -> Result<i64, StoreError> {
+        let mut statement = self.conn.prepare_cached(
+            "INSERT INTO audit (at, actor, action, license_key, verdict, code, rule, message, detail) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING id",
+        )?;
+        Ok(statement.query_row(
+            params![
+                to_secs(entry.at),
+                entry.actor,
+                entry.action,
+                entry.license_key,
+                entry.verdict,
+                entry.code,
+                entry.rule,
+                entry.message,
+                entry.detail
+            ],
+            |row| row.get(0),
+        )?)
+    }
+
+    async fn audit(
+        &mut self,
+        license_key: Option<&str>,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT id, at, actor, action, license_key, verdict, code, rule, message, detail FROM audit \
+             WHERE (?1 IS NULL OR license_key = ?1) AND id > ?2 ORDER BY id LIMIT ?3",
+        )?;
+        let rows = statement.query_map(params![license_key, after, limit], audit_entry)?;
+        rows.map(|row| {
+            let (id, at, [actor, action], license_key, [verdict, code, rule, message, detail]) =
+                row?;
+            Ok(AuditEntry {
+                id,
+                at: from_secs(at)?,
+                actor,
+                action,
+                license_key,
+                verdict,
+                code,
+                rule,
+                message,
+                detail,
+            })
+        })
+        .collect()
+    }
+}

@@ -1,0 +1,230 @@
+//! The API's own refusals (bodies, routes, rate limits) and the OpenAPI document.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use axum::body::Body;
+use axum::http::{header, Method, Request};
+use common::{gstarcad, machine, raw, Backend, TestServer};
+use licet_server::api::openapi::{openapi, OPERATIONS};
+use licet_server::ratelimit::{Rate, RateLimits};
+use serde_json::json;
+
+fn post(path: &str, content_type: Option<&str>, body: impl Into<Body>) -> Request<Body> {
+    let mut request = Request::builder().method(Method::POST).uri(path);
+    if let Some(content_type) = content_type {
+        request = request.header(header::CONTENT_TYPE, content_type);
+    }
+    request.body(body.into()).unwrap()
+}
+
+#[tokio::test]
+async fn malformed_bodies_get_json_errors() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let json_type = Some("application/json");
+    let (status, body) = raw(&server.router, post("/v1/activate", json_type, "{not json")).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("MALFORMED_JSON")),
+        "{body}"
+    );
+    assert_eq!(body["rule"], "api.body");
+    let (status, body) = raw(
+        &server.router,
+        post("/v1/activate", json_type, r#"{"key": "K"}"#),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("INVALID_BODY")),
+        "{body}"
+    );
+    let unknown_field = json!({ "key": "K", "target": gstarcad("professional"), "machine": machine(1), "extra": 1 });
+    let (status, body) = raw(
+        &server.router,
+        post("/v1/activate", json_type, unknown_field.to_string()),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("INVALID_BODY")),
+        "{body}"
+    );
+    let (status, body) = raw(&server.router, post("/v1/activate", None, "{}")).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (415, Some("UNSUPPORTED_MEDIA_TYPE")),
+        "{body}"
+    );
+    let huge = format!(r#"{{"key": "{}"}}"#, "K".repeat(400 * 1024));
+    let (status, body) = raw(&server.router, post("/v1/activate", json_type, huge)).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (413, Some("PAYLOAD_TOO_LARGE")),
+        "{body}"
+    );
+    let long_key = json!({ "key": "K".repeat(300), "target": gstarcad("professional"), "machine": machine(1) });
+    let (status, body) = server.post("/v1/activate", long_key).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("INVALID_BODY")),
+        "{body}"
+    );
+    let no_machine = json!({ "key": "K", "target": gstarcad("professional"), "machine": {} });
+    let (status, body) = server.post("/v1/activate", no_machine).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("INVALID_BODY")),
+        "{body}"
+    );
+    let (status, body) = server.call(Method::GET, "/v1/nowhere", None, None).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("ROUTE_NOT_FOUND")),
+        "{body}"
+    );
+    let (status, body) = server.call(Method::GET, "/v1/activate", None, None).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (405, Some("METHOD_NOT_ALLOWED")),
+        "{body}"
+    );
+    let (status, body) = server
+        .admin(Method::GET, "/v1/admin/audit?limit=many", None)
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("INVALID_BODY")),
+        "{body}"
+    );
+    // Nothing was recorded for any of these.
+    let (_, audit) = server.admin(Method::GET, "/v1/admin/audit", None).await;
+    assert_eq!(audit, json!([]));
+}
+
+#[tokio::test]
+async fn guessing_keys_is_rate_limited() {
+    let limits = RateLimits {
+        per_key: Rate {
+            burst: 3,
+            per_minute: 1,
+        },
+        per_address: Rate {
+            burst: 8,
+            per_minute: 1,
+        },
+        max_tracked: 1000,
+    };
+    let server = TestServer::start_with(Backend::Sqlite, limits).await;
+    let key = server.standalone_key().await;
+    let attempt = |key: &str, n: usize| json!({ "key": key, "target": gstarcad("professional"), "machine": machine(n) });
+    // Per key: the fourth attempt on one key is refused.
+    for n in 0..3 {
+        let (status, _) = server.post("/v1/activate", attempt(&key, n)).await;
+        assert_ne!(status, 429);
+    }
+    let (status, body) = server.post("/v1/activate", attempt(&key, 9)).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (429, Some("RATE_LIMITED")),
+        "{body}"
+    );
+    assert_eq!(body["rule"], "api.rate_limit.key");
+    // Per address: guessing other keys exhausts the address, seat traffic included.
+    let mut refused = None;
+    for guess in 0..10 {
+        let (status, body) = server
+            .post("/v1/activate", attempt(&format!("GUESS-{guess}"), 1))
+            .await;
+        if status == 429 {
+            refused = Some(body);
+            break;
+        }
+        assert_eq!(body["code"], "LICENSE_NOT_FOUND");
+    }
+    let refused = refused.expect("the address was never limited");
+    assert_eq!(refused["rule"], "api.rate_limit.address");
+    let (status, _) = server
+        .post(
+            "/v1/seats/heartbeat",
+            json!({ "key": "GUESS", "session": "s" }),
+        )
+        .await;
+    assert_eq!(status, 429);
+    // Administrators are not limited.
+    let (status, _) = server
+        .call(
+            Method::POST,
+            "/v1/validate",
+            Some(common::ADMIN_TOKEN),
+            Some(json!({ "key": key, "machine": machine(0) })),
+        )
+        .await;
+    assert_ne!(status, 429);
+}
+
+/// Every route the router registers, read from its source.
+fn registered_routes() -> BTreeSet<(String, String)> {
+    let source = include_str!("../src/api/mod.rs");
+    let mut routes = BTreeSet::new();
+    for chunk in source.split(".route(").skip(1) {
+        let chunk = chunk.split(".fallback(").next().unwrap();
+        let path = chunk.split('"').nth(1).unwrap().to_owned();
+        for method in ["get", "post", "patch", "delete", "put"] {
+            let call = format!("{method}(");
+            let found = chunk.match_indices(&call).any(|(at, _)| {
+                let before = chunk[..at].chars().next_back().unwrap_or(' ');
+                !(before.is_alphanumeric() || before == '_' || before == ':')
+            });
+            if found {
+                routes.insert((method.to_owned(), path.clone()));
+            }
+        }
+    }
+    routes
+}
+
+#[tokio::test]
+async fn every_route_is_documented_and_every_documented_route_exists() {
+    let registered = registered_routes();
+    assert!(registered.len() >= 30, "{registered:?}");
+    let documented: BTreeSet<(String, String)> = OPERATIONS
+        .iter()
+        .map(|op| (op.method.to_owned(), op.path.to_owned()))
+        .collect();
+    assert_eq!(registered, documented);
+
+    let document = openapi();
+    assert_eq!(document["openapi"], "3.1.0");
+    let server = TestServer::start(Backend::Sqlite).await;
+    let (status, served) = server
+        .call(Method::GET, "/v1/openapi.json", None, None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(served, document);
+    for (method, path) in &documented {
+        let operation = &document["paths"][path][method];
+        assert!(operation["summary"].is_string(), "{method} {path}");
+        // Every referenced schema exists.
+        for reference in operation.to_string().split("#/components/schemas/").skip(1) {
+            let name = reference.split('"').next().unwrap();
+            assert!(
+                document["components"]["schemas"][name].is_object(),
+                "{name}"
+            );
+        }
+        // The router answers it (with whatever refusal), never with "no such route".
+        let concrete = path
+            .replace("{id}", "1")
+            .replace("{key}", "K")
+            .replace("{session}", "s");
+        let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+        let (status, body) = server.admin(method.clone(), &concrete, None).await;
+        assert!(
+            body["code"] != "ROUTE_NOT_FOUND" && body["code"] != "METHOD_NOT_ALLOWED",
+            "{method} {path}: {status} {body}"
+        );
+    }
+}
