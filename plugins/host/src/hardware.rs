@@ -1,0 +1,346 @@
+//! Hardware-check plugins: machine fingerprints from readings the host takes, dongle checks
+//! through HID handles the host grants.
+
+use std::fmt;
+use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
+
+use licet_engine::Fingerprint;
+use wasmtime::Store;
+
+use crate::bindings::hardware::exports::licet::plugin::check;
+use crate::bindings::hardware::licet::plugin::types::PluginError as GuestError;
+use crate::bindings::hardware::{HardwareCheck, HardwareCheckPre};
+use crate::error::PluginError;
+use crate::hid::{verify_dongle_response, HidBackend};
+use crate::manifest::Manifest;
+use crate::runtime::{CallState, Runtime};
+
+/// The most fingerprint components a plugin may return.
+pub const MAX_COMPONENTS: usize = 64;
+/// The most bytes read from any one machine file.
+const MAX_READING_BYTES: u64 = 64 << 10;
+
+/// One raw reading of the machine, such as the contents of `/etc/machine-id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reading {
+    /// What was read: `machine-id`, `mac`, `cpu` or `disk`.
+    pub kind: String,
+    /// Where it was read from.
+    pub source: String,
+    /// The raw value.
+    pub value: String,
+}
+
+impl Reading {
+    /// A reading.
+    pub fn new(kind: &str, source: &str, value: &str) -> Reading {
+        Reading {
+            kind: kind.to_string(),
+            source: source.to_string(),
+            value: value.to_string(),
+        }
+    }
+}
+
+/// What a dongle answered to a challenge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DongleProof {
+    /// The dongle's serial.
+    pub serial: String,
+    /// Its response to the challenge.
+    pub response: Vec<u8>,
+}
+
+impl DongleProof {
+    /// Whether the response is `HMAC-SHA256(secret, challenge)` for this dongle's secret.
+    pub fn verify(&self, secret: &[u8], challenge: &[u8]) -> bool {
+        verify_dongle_response(secret, challenge, &self.response)
+    }
+}
+
+fn read_text(path: &Path) -> Option<String> {
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .ok()?
+        .take(MAX_READING_BYTES)
+        .read_to_end(&mut bytes)
+        .ok()?;
+    String::from_utf8(bytes).ok()
+}
+
+fn sorted_entries(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|entry| entry.ok().map(|e| e.path()))
+                .collect()
+        })
+        .unwrap_or_default();
+    entries.sort();
+    entries
+}
+
+/// Takes this machine's raw readings: `/etc/machine-id`, `/sys/class/net/*/address` (all but
+/// `lo`), the first processor of `/proc/cpuinfo` and the disk serials under `/sys/block`.
+/// Unreadable sources are skipped; the plugin decides what is usable.
+pub fn read_machine() -> Vec<Reading> {
+    read_machine_at(Path::new("/"))
+}
+
+/// [`read_machine`] under another root directory (a copy of the files, for tests).
+pub fn read_machine_at(root: &Path) -> Vec<Reading> {
+    let mut readings = Vec::new();
+    let mut push = |kind: &str, path: &Path, value: String| {
+        let source = Path::new("/").join(path.strip_prefix(root).unwrap_or(path));
+        readings.push(Reading::new(kind, &source.to_string_lossy(), &value));
+    };
+    let machine_id = root.join("etc/machine-id");
+    if let Some(value) = read_text(&machine_id) {
+        push("machine-id", &machine_id, value);
+    }
+    for interface in sorted_entries(&root.join("sys/class/net")) {
+        if interface.file_name().is_some_and(|name| name == "lo") {
+            continue;
+        }
+        let address = interface.join("address");
+        if let Some(value) = read_text(&address) {
+            push("mac", &address, value);
+        }
+    }
+    let cpuinfo = root.join("proc/cpuinfo");
+    if let Some(text) = read_text(&cpuinfo) {
+        let first = text.split("\n\n").next().unwrap_or_default().to_string();
+        push("cpu", &cpuinfo, first);
+    }
+    for disk in sorted_entries(&root.join("sys/block")) {
+        let virtual_disk = disk.file_name().is_some_and(|name| {
+            let name = name.to_string_lossy();
+            ["loop", "ram", "zram", "dm-", "md", "sr", "nbd"]
+                .iter()
+                .any(|prefix| name.starts_with(prefix))
+        });
+        if virtual_disk {
+            continue;
+        }
+        for file in ["device/serial", "serial", "device/wwid"] {
+            let path = disk.join(file);
+            if let Some(value) = read_text(&path) {
+                push("disk", &path, value);
+                break;
+            }
+        }
+    }
+    readings
+}
+
+/// A loaded hardware-check plugin.
+pub struct HardwareCheckPlugin {
+    runtime: Arc<Runtime>,
+    manifest: Manifest,
+    config: Vec<(String, String)>,
+    pre: HardwareCheckPre<CallState>,
+}
+
+impl fmt::Debug for HardwareCheckPlugin {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("HardwareCheckPlugin")
+            .field("manifest", &self.manifest)
+            .finish_non_exhaustive()
+    }
+}
+
+fn guest_readings(readings: &[Reading]) -> Vec<check::Reading> {
+    readings
+        .iter()
+        .map(|reading| check::Reading {
+            kind: reading.kind.clone(),
+            source: reading.source.clone(),
+            value: reading.value.clone(),
+        })
+        .collect()
+}
+
+fn guest_error(plugin: &str, error: GuestError) -> PluginError {
+    PluginError::Plugin {
+        plugin: plugin.to_string(),
+        code: error.code,
+        message: error.message,
+    }
+}
+
+impl HardwareCheckPlugin {
+    pub(crate) fn new(
+        runtime: Arc<Runtime>,
+        manifest: Manifest,
+        pre: HardwareCheckPre<CallState>,
+    ) -> HardwareCheckPlugin {
+        HardwareCheckPlugin {
+            runtime,
+            config: manifest.config_pairs(),
+            manifest,
+            pre,
+        }
+    }
+
+    /// The plugin's signed manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    fn name(&self) -> &str {
+        &self.manifest.name
+    }
+
+    /// The machine's fingerprint from `readings`, hashed with the per-product `salt`, in a fresh
+    /// instance.
+    pub fn fingerprint(
+        &self,
+        salt: &[u8],
+        readings: &[Reading],
+    ) -> Result<Fingerprint, PluginError> {
+        let guest_readings = guest_readings(readings);
+        let mut store = self.runtime.store(&self.manifest, None)?;
+        let outcome = self.pre.instantiate(&mut store).and_then(|bindings| {
+            bindings.licet_plugin_check().call_fingerprint(
+                &mut store,
+                &self.config,
+                salt,
+                &guest_readings,
+            )
+        });
+        self.finish_fingerprint(outcome, &mut store)
+    }
+
+    /// An instance kept warm for repeated fingerprints (a client that re-checks the machine
+    /// periodically). Each call gets the full fuel again; after a failed call the instance is
+    /// unusable and a new one must be made.
+    pub fn warm_instance(&self) -> Result<WarmHardwareCheck<'_>, PluginError> {
+        let mut store = self.runtime.store(&self.manifest, None)?;
+        match self.pre.instantiate(&mut store) {
+            Ok(bindings) => Ok(WarmHardwareCheck {
+                plugin: self,
+                store,
+                bindings,
+                failed: false,
+            }),
+            Err(error) => Err(self.runtime.call_failed(self.name(), &mut store, error)),
+        }
+    }
+
+    fn finish_fingerprint(
+        &self,
+        outcome: wasmtime::Result<Result<Vec<check::Component>, GuestError>>,
+        store: &mut Store<CallState>,
+    ) -> Result<Fingerprint, PluginError> {
+        let components = match outcome {
+            Ok(components) => components,
+            Err(error) => return Err(self.runtime.call_failed(self.name(), store, error)),
+        };
+        let components = components.map_err(|error| guest_error(self.name(), error))?;
+        let size = components
+            .iter()
+            .map(|component| component.name.len() + component.value.len())
+            .sum();
+        self.runtime
+            .check_size(self.name(), "a fingerprint", size)?;
+        if components.len() > MAX_COMPONENTS {
+            return Err(PluginError::PayloadTooLarge {
+                plugin: self.name().to_string(),
+                what: "fingerprint components",
+                size: components.len(),
+                limit: MAX_COMPONENTS,
+            });
+        }
+        Ok(Fingerprint::from_pairs(
+            components
+                .into_iter()
+                .map(|component| (component.name, component.value)),
+        ))
+    }
+
+    /// Sends `challenge` to the dongle through `hid` (only the devices the manifest allows) and
+    /// returns its answer. Check the answer with [`DongleProof::verify`] where the dongle's secret
+    /// is known.
+    pub fn dongle_check(
+        &self,
+        hid: Arc<dyn HidBackend>,
+        challenge: &[u8],
+    ) -> Result<DongleProof, PluginError> {
+        let mut store = self.runtime.store(&self.manifest, Some(hid))?;
+        let outcome = self.pre.instantiate(&mut store).and_then(|bindings| {
+            bindings
+                .licet_plugin_check()
+                .call_dongle_check(&mut store, &self.config, challenge)
+        });
+        let proof = match outcome {
+            Ok(proof) => proof,
+            Err(error) => return Err(self.runtime.call_failed(self.name(), &mut store, error)),
+        };
+        let proof = proof.map_err(|error| guest_error(self.name(), error))?;
+        self.runtime.check_size(
+            self.name(),
+            "a dongle proof",
+            proof.serial.len() + proof.response.len(),
+        )?;
+        Ok(DongleProof {
+            serial: proof.serial,
+            response: proof.response,
+        })
+    }
+}
+
+/// A hardware-check instance kept for repeated fingerprints; see
+/// [`HardwareCheckPlugin::warm_instance`].
+pub struct WarmHardwareCheck<'a> {
+    plugin: &'a HardwareCheckPlugin,
+    store: Store<CallState>,
+    bindings: HardwareCheck,
+    failed: bool,
+}
+
+impl fmt::Debug for WarmHardwareCheck<'_> {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("WarmHardwareCheck")
+            .field("plugin", &self.plugin.manifest.name)
+            .field("failed", &self.failed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WarmHardwareCheck<'_> {
+    /// Like [`HardwareCheckPlugin::fingerprint`], in this instance.
+    pub fn fingerprint(
+        &mut self,
+        salt: &[u8],
+        readings: &[Reading],
+    ) -> Result<Fingerprint, PluginError> {
+        let plugin = self.plugin;
+        if self.failed {
+            return Err(PluginError::Trapped {
+                plugin: plugin.name().to_string(),
+                reason: "this instance failed before; make a new one".to_string(),
+            });
+        }
+        let guest_readings = guest_readings(readings);
+        self.store
+            .set_fuel(plugin.runtime.limits().fuel)
+            .map_err(|error| PluginError::Trapped {
+                plugin: plugin.name().to_string(),
+                reason: error.to_string(),
+            })?;
+        let outcome = self.bindings.licet_plugin_check().call_fingerprint(
+            &mut self.store,
+            &plugin.config,
+            salt,
+            &guest_readings,
+        );
+        if outcome.is_err() {
+            self.failed = true;
+        }
+        plugin.finish_fingerprint(outcome, &mut self.store)
+    }
+}

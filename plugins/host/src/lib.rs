@@ -1,0 +1,38 @@
+//! Licet's sandboxed WebAssembly plugin host.
+//!
+//! Transports (how a request reaches a server) and hardware checks (machine fingerprints, USB
+//! dongles) are WebAssembly components that target the worlds of `plugins/wit`. This crate is the
+//! only part of Licet that knows wasmtime. It
+//!
+//! - verifies each plugin's manifest against the vendor's Ed25519 key and the component against
+//!   the SHA-256 in the manifest ([`signing`]), and refuses components that import anything
+//!   outside their world;
+//! - compiles each plugin once per load into a cached `InstancePre` and runs every call in a
+//!   fresh store with fuel, memory, stack and payload limits ([`Limits`]);
+//! - performs all I/O itself, only what the manifest allows: HTTP to the allowed URLs
+//!   ([`HttpClient`]), request and response files at paths the host picks, HID devices with the
+//!   allowed IDs ([`hid`]), machine readings ([`read_machine`]).
+#![deny(missing_docs)]
+
+mod bindings;
+pub mod error;
+pub mod hardware;
+pub mod hid;
+pub mod manifest;
+pub mod runtime;
+pub mod signing;
+#[cfg(feature = "test-support")]
+pub mod test_support;
+pub mod transport;
+
+pub use error::PluginError;
+pub use hardware::{
+    read_machine, read_machine_at, DongleProof, HardwareCheckPlugin, Reading, WarmHardwareCheck,
+};
+pub use hid::{HidApiBackend, HidBackend, HidDevice, HidError, NoHid, SoftwareDongle};
+pub use manifest::{Allow, HidId, Manifest, World};
+pub use runtime::{Limits, LoadedPlugin, PluginHost};
+pub use signing::{read_signing_key, read_verifying_key, sign_plugin, verify_plugin};
+pub use transport::{
+    Destination, HttpClient, LoopbackHttpClient, TransportPlugin, WireReply, WireRequest,
+};

@@ -1,0 +1,234 @@
+//! Plugin manifests: what a plugin is and what it may use.
+//!
+//! A plugin directory holds `plugin.json` (the manifest), `plugin.sig` (the vendor's Ed25519
+//! signature over the manifest's exact bytes, base64) and the component the manifest names. The
+//! manifest carries the component's SHA-256, so the signature covers the code too.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::PluginError;
+
+/// The manifest's file name in a plugin directory.
+pub const MANIFEST_FILE: &str = "plugin.json";
+/// The signature's file name in a plugin directory.
+pub const SIGNATURE_FILE: &str = "plugin.sig";
+
+/// The world a plugin targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum World {
+    /// `licet:plugin/transport`: encode requests, decode replies.
+    Transport,
+    /// `licet:plugin/hardware-check`: fingerprints and dongles.
+    HardwareCheck,
+}
+
+impl World {
+    /// The world's WIT name.
+    pub fn name(self) -> &'static str {
+        match self {
+            World::Transport => "transport",
+            World::HardwareCheck => "hardware-check",
+        }
+    }
+
+    /// The only imports a component of this world may have.
+    pub fn allowed_imports(self) -> &'static [&'static str] {
+        match self {
+            World::Transport => &["licet:plugin/types@0.1.0"],
+            World::HardwareCheck => &["licet:plugin/types@0.1.0", "licet:plugin/hid@0.1.0"],
+        }
+    }
+}
+
+/// A USB HID device a plugin may open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HidId {
+    /// USB vendor ID.
+    pub vendor_id: u16,
+    /// USB product ID.
+    pub product_id: u16,
+}
+
+/// What the host lets a plugin use.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Allow {
+    /// URLs a transport may send to (exact match).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub urls: Vec<String>,
+    /// HID devices a hardware check may open.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hid: Vec<HidId>,
+}
+
+/// A plugin manifest (`plugin.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// The plugin's name: lowercase letters, digits and `-`.
+    pub name: String,
+    /// The plugin's version.
+    pub version: String,
+    /// The world the component targets.
+    pub world: World,
+    /// The component's file name, next to the manifest.
+    pub wasm: String,
+    /// Lowercase hex SHA-256 of the component; `licet-plugin sign` fills it in.
+    #[serde(default)]
+    pub wasm_sha256: String,
+    /// Settings passed to every call.
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+    /// What the plugin may use.
+    #[serde(default)]
+    pub allow: Allow,
+}
+
+impl Manifest {
+    /// Parses and checks a manifest. `path` is for messages.
+    pub fn from_json(bytes: &[u8], path: &Path) -> Result<Manifest, PluginError> {
+        let manifest: Manifest =
+            serde_json::from_slice(bytes).map_err(|error| PluginError::Manifest {
+                path: path.to_path_buf(),
+                reason: error.to_string(),
+            })?;
+        manifest.check(path)?;
+        Ok(manifest)
+    }
+
+    fn check(&self, path: &Path) -> Result<(), PluginError> {
+        let problem = |reason: String| PluginError::Manifest {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let name_ok = !self.name.is_empty()
+            && self.name.len() <= 64
+            && self
+                .name
+                .bytes()
+                .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-');
+        if !name_ok {
+            return Err(problem(format!(
+                "name `{}` must be 1 to 64 lowercase letters, digits or `-`",
+                self.name
+            )));
+        }
+        let file_ok = self.wasm.ends_with(".wasm")
+            && !self.wasm.starts_with('.')
+            && !self.wasm.contains(['/', '\\', ':']);
+        if !file_ok {
+            return Err(problem(format!(
+                "wasm `{}` must be a plain `.wasm` file name in the plugin directory",
+                self.wasm
+            )));
+        }
+        if let Some(url) = self
+            .allow
+            .urls
+            .iter()
+            .find(|url| !(url.starts_with("http://") || url.starts_with("https://")))
+        {
+            return Err(problem(format!(
+                "allowed URL `{url}` is not an http:// or https:// URL"
+            )));
+        }
+        match self.world {
+            World::Transport if !self.allow.hid.is_empty() => Err(problem(
+                "a transport plugin may not open HID devices".to_string(),
+            )),
+            World::HardwareCheck if !self.allow.urls.is_empty() => Err(problem(
+                "a hardware-check plugin may not name URLs".to_string(),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The config as the plugin receives it: `(name, value)` pairs in name order.
+    pub fn config_pairs(&self) -> Vec<(String, String)> {
+        self.config
+            .iter()
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect()
+    }
+
+    /// Whether the manifest allows opening this HID device.
+    pub fn allows_hid(&self, vendor_id: u16, product_id: u16) -> bool {
+        self.allow
+            .hid
+            .iter()
+            .any(|id| id.vendor_id == vendor_id && id.product_id == product_id)
+    }
+
+    /// Whether the manifest allows sending to this URL.
+    pub fn allows_url(&self, url: &str) -> bool {
+        self.allow.urls.iter().any(|allowed| allowed == url)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn parse(text: &str) -> Result<Manifest, PluginError> {
+        Manifest::from_json(text.as_bytes(), Path::new("plugin.json"))
+    }
+
+    #[test]
+    fn a_transport_manifest_parses() {
+        let manifest = parse(
+            r#"{"name":"transport-http","version":"0.1.0","world":"transport",
+                "wasm":"transport_http.wasm","config":{"server-url":"http://127.0.0.1/a"},
+                "allow":{"urls":["http://127.0.0.1/a"]}}"#,
+        )
+        .unwrap();
+        assert_eq!(manifest.world, World::Transport);
+        assert!(manifest.allows_url("http://127.0.0.1/a"));
+        assert!(!manifest.allows_url("http://127.0.0.1/a/"));
+        assert_eq!(
+            manifest.config_pairs(),
+            vec![("server-url".to_string(), "http://127.0.0.1/a".to_string())]
+        );
+    }
+
+    #[test]
+    fn unknown_fields_paths_and_misplaced_grants_are_refused() {
+        for (text, needle) in [
+            (
+                r#"{"name":"x","version":"1","world":"transport","wasm":"x.wasm","fuel":1}"#,
+                "unknown field `fuel`",
+            ),
+            (
+                r#"{"name":"x","version":"1","world":"transport","wasm":"../x.wasm"}"#,
+                "plain `.wasm` file name",
+            ),
+            (
+                r#"{"name":"X","version":"1","world":"transport","wasm":"x.wasm"}"#,
+                "lowercase",
+            ),
+            (
+                r#"{"name":"x","version":"1","world":"transport","wasm":"x.wasm",
+                    "allow":{"hid":[{"vendor_id":1,"product_id":2}]}}"#,
+                "may not open HID devices",
+            ),
+            (
+                r#"{"name":"x","version":"1","world":"hardware-check","wasm":"x.wasm",
+                    "allow":{"urls":["http://a/"]}}"#,
+                "may not name URLs",
+            ),
+            (
+                r#"{"name":"x","version":"1","world":"transport","wasm":"x.wasm",
+                    "allow":{"urls":["file:///etc/passwd"]}}"#,
+                "not an http:// or https:// URL",
+            ),
+        ] {
+            let error = parse(text).unwrap_err().to_string();
+            assert!(error.contains(needle), "{error}");
+        }
+    }
+}

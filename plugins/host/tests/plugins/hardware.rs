@@ -1,0 +1,312 @@
+use std::path::Path;
+use std::sync::Arc;
+
+use licet_engine::policy::FingerprintPolicy;
+use licet_plugin_host::{
+    read_machine, read_machine_at, HidApiBackend, HidBackend, NoHid, PluginError, Reading,
+    SoftwareDongle, World,
+};
+use sha2::{Digest, Sha256};
+
+use crate::support::{hid, host, plugin};
+
+const SALT: &[u8] = b"gstarcad-2026 product salt";
+const DONGLE: (u16, u16) = (0x1209, 0x4c43);
+
+fn write(root: &Path, path: &str, text: &str) {
+    let path = root.join(path);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+/// A machine's files: two physical NICs, a docker bridge, a loop device and an NVMe disk.
+fn fake_machine(root: &Path, eth0: &str) {
+    write(root, "etc/machine-id", "0123456789ABCDEF0123456789abcdef\n");
+    write(root, "sys/class/net/eth0/address", &format!("{eth0}\n"));
+    write(root, "sys/class/net/wlan0/address", "f0:de:f1:00:00:02\n");
+    write(root, "sys/class/net/docker0/address", "02:42:ac:11:00:01\n");
+    write(root, "sys/class/net/lo/address", "00:00:00:00:00:00\n");
+    write(
+        root,
+        "proc/cpuinfo",
+        "processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Intel(R) Core(TM)   i7-8650U\n\n\
+         processor\t: 1\nvendor_id\t: GenuineIntel\nmodel name\t: Intel(R) Core(TM)   i7-8650U\n",
+    );
+    write(
+        root,
+        "sys/block/nvme0n1/device/serial",
+        "  s3ewnx0k123456  \n",
+    );
+    write(root, "sys/block/loop0/device/serial", "LOOPLOOP\n");
+}
+
+fn expected(name: &str, value: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(SALT);
+    hasher.update([0]);
+    hasher.update(name.as_bytes());
+    hasher.update([0]);
+    hasher.update(value.as_bytes());
+    hasher
+        .finalize()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+fn policy() -> FingerprintPolicy {
+    FingerprintPolicy {
+        components: ["machine-id", "mac", "cpu", "disk"]
+            .map(String::from)
+            .to_vec(),
+        match_at_least: 3,
+    }
+}
+
+#[test]
+fn the_host_reads_the_machine_files_the_plugin_needs() {
+    let root = tempfile::tempdir().unwrap();
+    fake_machine(root.path(), "00:1b:21:0a:0b:0c");
+    let readings = read_machine_at(root.path());
+    let kinds: Vec<_> = readings
+        .iter()
+        .map(|reading| (reading.kind.as_str(), reading.source.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("machine-id", "/etc/machine-id"),
+            ("mac", "/sys/class/net/docker0/address"),
+            ("mac", "/sys/class/net/eth0/address"),
+            ("mac", "/sys/class/net/wlan0/address"),
+            ("cpu", "/proc/cpuinfo"),
+            ("disk", "/sys/block/nvme0n1/device/serial"),
+        ]
+    );
+    let cpu = &readings[4].value;
+    assert!(cpu.contains("processor\t: 0") && !cpu.contains("processor\t: 1"));
+}
+
+#[test]
+fn fingerprint_normalizes_hashes_and_survives_one_changed_part() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin_dir = plugin(
+        &dir,
+        "fingerprint",
+        World::HardwareCheck,
+        &[],
+        Default::default(),
+    );
+    let check = host().load_hardware_check(&plugin_dir).unwrap();
+
+    let office = tempfile::tempdir().unwrap();
+    fake_machine(office.path(), "00:1B:21:0A:0B:0C");
+    let fingerprint = check
+        .fingerprint(SALT, &read_machine_at(office.path()))
+        .unwrap();
+    let components = &fingerprint.components;
+    assert_eq!(
+        components.get("machine-id").unwrap(),
+        &expected("machine-id", "0123456789abcdef0123456789abcdef")
+    );
+    // The docker bridge's locally administered address is ignored; the lowest physical one wins.
+    assert_eq!(
+        components.get("mac").unwrap(),
+        &expected("mac", "001b210a0b0c")
+    );
+    assert_eq!(
+        components.get("cpu").unwrap(),
+        &expected("cpu", "GenuineIntel Intel(R) Core(TM) i7-8650U")
+    );
+    assert_eq!(
+        components.get("disk").unwrap(),
+        &expected("disk", "S3EWNX0K123456")
+    );
+
+    // Another product's salt gives unrelated values.
+    let other = check
+        .fingerprint(b"another product salt", &read_machine_at(office.path()))
+        .unwrap();
+    assert_eq!(other.matching_components(&fingerprint, &policy()), 0);
+
+    // A replaced network card: three of four still match, the license holds.
+    let new_nic = tempfile::tempdir().unwrap();
+    fake_machine(new_nic.path(), "00:0e:c6:99:88:77");
+    let after_repair = check
+        .fingerprint(SALT, &read_machine_at(new_nic.path()))
+        .unwrap();
+    assert_ne!(after_repair.components.get("mac"), components.get("mac"));
+    assert!(after_repair.matches(&fingerprint, &policy()));
+
+    // A new disk as well: two of four, another machine.
+    write(
+        new_nic.path(),
+        "sys/block/nvme0n1/device/serial",
+        "S4NEWDISK\n",
+    );
+    let rebuilt = check
+        .fingerprint(SALT, &read_machine_at(new_nic.path()))
+        .unwrap();
+    assert!(!rebuilt.matches(&fingerprint, &policy()));
+}
+
+#[test]
+fn fingerprint_config_and_salt_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin_dir = plugin(
+        &dir,
+        "fingerprint",
+        World::HardwareCheck,
+        &[("components", "machine-id, cpu")],
+        Default::default(),
+    );
+    let check = host().load_hardware_check(&plugin_dir).unwrap();
+    let readings = [
+        Reading::new(
+            "machine-id",
+            "/etc/machine-id",
+            "0123456789abcdef0123456789abcdef",
+        ),
+        Reading::new("mac", "/sys/class/net/eth0/address", "00:1b:21:0a:0b:0c"),
+    ];
+    let fingerprint = check.fingerprint(SALT, &readings).unwrap();
+    let names: Vec<_> = fingerprint.components.keys().map(String::as_str).collect();
+    assert_eq!(names, ["machine-id"]);
+
+    let error = check.fingerprint(b"short", &readings).unwrap_err();
+    assert!(
+        matches!(&error, PluginError::Plugin { code, .. } if code == "bad-config"),
+        "{error}"
+    );
+}
+
+#[test]
+fn fingerprint_of_this_machine_is_stable() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin_dir = plugin(
+        &dir,
+        "fingerprint",
+        World::HardwareCheck,
+        &[],
+        Default::default(),
+    );
+    let check = host().load_hardware_check(&plugin_dir).unwrap();
+    let first = check.fingerprint(SALT, &read_machine()).unwrap();
+    let second = check.fingerprint(SALT, &read_machine()).unwrap();
+    assert!(!first.components.is_empty(), "no component on this machine");
+    assert_eq!(first, second);
+}
+
+fn dongle() -> SoftwareDongle {
+    SoftwareDongle {
+        vendor_id: DONGLE.0,
+        product_id: DONGLE.1,
+        serial: "LC-000417".to_string(),
+        secret: b"per-dongle secret 417".to_vec(),
+    }
+}
+
+fn dongle_config() -> [(&'static str, &'static str); 2] {
+    [("vendor-id", "0x1209"), ("product-id", "0x4c43")]
+}
+
+#[test]
+fn dongle_check_answers_the_challenge_with_the_dongle_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin_dir = plugin(
+        &dir,
+        "dongle-hid",
+        World::HardwareCheck,
+        &dongle_config(),
+        hid(&[DONGLE]),
+    );
+    let check = host().load_hardware_check(&plugin_dir).unwrap();
+    let challenge = [0x5a; 32];
+    let proof = check.dongle_check(Arc::new(dongle()), &challenge).unwrap();
+    assert_eq!(proof.serial, "LC-000417");
+    assert!(proof.verify(b"per-dongle secret 417", &challenge));
+    assert!(!proof.verify(b"per-dongle secret 418", &challenge));
+    assert!(!proof.verify(b"per-dongle secret 417", &[0x5b; 32]));
+
+    let error = check
+        .dongle_check(Arc::new(dongle()), &[1; 16])
+        .unwrap_err();
+    assert!(
+        matches!(&error, PluginError::Plugin { code, .. } if code == "bad-config"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_missing_dongle_is_a_device_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin_dir = plugin(
+        &dir,
+        "dongle-hid",
+        World::HardwareCheck,
+        &dongle_config(),
+        hid(&[DONGLE]),
+    );
+    let check = host().load_hardware_check(&plugin_dir).unwrap();
+    let mut backends: Vec<Arc<dyn HidBackend>> = vec![Arc::new(NoHid)];
+    let mut other_dongle = dongle();
+    other_dongle.product_id = 0x4c44;
+    backends.push(Arc::new(other_dongle));
+    // No dongle is attached to this machine: hidapi either finds none or cannot start.
+    if let Ok(hidapi) = HidApiBackend::new() {
+        backends.push(Arc::new(hidapi));
+    }
+    for backend in backends {
+        let error = check.dongle_check(backend, &[7; 32]).unwrap_err();
+        assert!(
+            matches!(&error, PluginError::Plugin { code, message, .. }
+                if code == "device" && message.contains("1209:4c43")),
+            "{error}"
+        );
+    }
+}
+
+#[test]
+fn a_dongle_outside_the_manifest_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin_dir = plugin(
+        &dir,
+        "dongle-hid",
+        World::HardwareCheck,
+        &dongle_config(),
+        hid(&[(0x1209, 0x0001)]),
+    );
+    let check = host().load_hardware_check(&plugin_dir).unwrap();
+    let error = check
+        .dongle_check(Arc::new(dongle()), &[7; 32])
+        .unwrap_err();
+    assert!(
+        matches!(&error, PluginError::NotAllowed { what, .. } if what.contains("1209:4c43")),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_warm_instance_gives_the_same_fingerprints_as_fresh_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin_dir = plugin(
+        &dir,
+        "fingerprint",
+        World::HardwareCheck,
+        &[],
+        Default::default(),
+    );
+    let check = host().load_hardware_check(&plugin_dir).unwrap();
+    let office = tempfile::tempdir().unwrap();
+    fake_machine(office.path(), "00:1b:21:0a:0b:0c");
+    let readings = read_machine_at(office.path());
+    let fresh = check.fingerprint(SALT, &readings).unwrap();
+    let mut warm = check.warm_instance().unwrap();
+    for _ in 0..3 {
+        assert_eq!(warm.fingerprint(SALT, &readings).unwrap(), fresh);
+    }
+    let other_salt = warm
+        .fingerprint(b"another product salt", &readings)
+        .unwrap();
+    assert_ne!(other_salt, fresh);
+}

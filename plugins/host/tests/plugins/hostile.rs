@@ -1,0 +1,224 @@
+//! Plugins that misbehave are stopped with a typed error, and the host serves the next call.
+
+use std::sync::Arc;
+
+use licet_plugin_host::test_support::{install_plugin, test_key};
+use licet_plugin_host::{Destination, PluginError, SoftwareDongle, TransportPlugin, World};
+
+use crate::support::{hid, host, plugin, urls};
+
+fn hostile_transport(dir: &tempfile::TempDir) -> TransportPlugin {
+    let plugin_dir = plugin(dir, "hostile-transport", World::Transport, &[], urls(&[]));
+    host().load_transport(&plugin_dir).unwrap()
+}
+
+/// The plugin still answers a well-formed call after a failure.
+fn still_serves(transport: &TransportPlugin) {
+    let request = transport.encode(b"hello").unwrap();
+    assert_eq!(request.body, b"hello");
+    assert_eq!(
+        request.destination,
+        Destination::File {
+            extension: "echo".to_string()
+        }
+    );
+}
+
+#[test]
+fn an_endless_loop_runs_out_of_fuel() {
+    let dir = tempfile::tempdir().unwrap();
+    let transport = hostile_transport(&dir);
+    let error = transport.encode(b"loop").unwrap_err();
+    assert!(matches!(error, PluginError::OutOfFuel { .. }), "{error}");
+    still_serves(&transport);
+}
+
+#[test]
+fn a_memory_bomb_hits_the_memory_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let transport = hostile_transport(&dir);
+    let error = transport.encode(b"memory").unwrap_err();
+    assert!(
+        matches!(error, PluginError::MemoryLimit { limit, .. } if limit == 16 << 20),
+        "{error}"
+    );
+    still_serves(&transport);
+}
+
+#[test]
+fn deep_recursion_overflows_the_stack() {
+    let dir = tempfile::tempdir().unwrap();
+    let transport = hostile_transport(&dir);
+    let error = transport.encode(b"recursion").unwrap_err();
+    assert!(
+        matches!(error, PluginError::StackOverflow { .. }),
+        "{error}"
+    );
+    still_serves(&transport);
+}
+
+#[test]
+fn a_panic_is_a_trap() {
+    let dir = tempfile::tempdir().unwrap();
+    let transport = hostile_transport(&dir);
+    let error = transport.encode(b"panic").unwrap_err();
+    assert!(
+        matches!(&error, PluginError::Trapped { plugin, .. } if plugin == "hostile-transport"),
+        "{error}"
+    );
+    still_serves(&transport);
+}
+
+#[test]
+fn a_huge_result_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let transport = hostile_transport(&dir);
+    let error = transport.encode(b"huge").unwrap_err();
+    assert!(
+        matches!(error, PluginError::PayloadTooLarge { size, limit, .. }
+            if size >= 8 << 20 && limit == 1 << 20),
+        "{error}"
+    );
+    still_serves(&transport);
+}
+
+#[test]
+fn a_transport_cannot_redirect_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let transport = hostile_transport(&dir);
+    let error = transport.encode(b"evil-url").unwrap_err();
+    assert!(
+        matches!(&error, PluginError::NotAllowed { what, .. } if what.contains("attacker.invalid")),
+        "{error}"
+    );
+    still_serves(&transport);
+}
+
+#[test]
+fn hardware_checks_cannot_open_other_devices_or_flood_the_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin_dir = plugin(
+        &dir,
+        "hostile-hid",
+        World::HardwareCheck,
+        &[],
+        hid(&[(0x1209, 0x4c43)]),
+    );
+    let check = host().load_hardware_check(&plugin_dir).unwrap();
+    let dongle = Arc::new(SoftwareDongle {
+        vendor_id: 0x1209,
+        product_id: 0x4c43,
+        serial: "D".to_string(),
+        secret: b"s".to_vec(),
+    });
+
+    let mut challenge = [0u8; 32];
+    challenge[0] = 1;
+    let error = check.dongle_check(dongle.clone(), &challenge).unwrap_err();
+    assert!(
+        matches!(&error, PluginError::NotAllowed { what, .. } if what.contains("046d:c52b")),
+        "{error}"
+    );
+
+    challenge[0] = 2;
+    let error = check.dongle_check(dongle.clone(), &challenge).unwrap_err();
+    assert!(
+        matches!(error, PluginError::PayloadTooLarge { what: "a HID report", size, .. }
+            if size == 4 << 20),
+        "{error}"
+    );
+
+    let error = check.fingerprint(b"salt salt salt", &[]).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            PluginError::PayloadTooLarge {
+                what: "a fingerprint",
+                ..
+            }
+        ),
+        "{error}"
+    );
+
+    challenge[0] = 0;
+    let proof = check.dongle_check(dongle, &challenge).unwrap();
+    assert_eq!(proof.serial, "HOSTILE");
+}
+
+#[test]
+fn a_component_importing_wasi_is_refused_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin_dir = plugin(&dir, "hostile-wasi", World::Transport, &[], urls(&[]));
+    let error = host().load(&plugin_dir).unwrap_err();
+    assert!(
+        matches!(&error, PluginError::ForbiddenImport { import, world: "transport", .. }
+            if import.starts_with("wasi:")),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_hardware_check_posing_as_a_transport_is_refused_at_load() {
+    // The dongle plugin imports `hid`, which the transport world does not offer.
+    let dir = tempfile::tempdir().unwrap();
+    let plugin_dir = install_plugin(
+        dir.path(),
+        "dongle-hid",
+        World::Transport,
+        &[],
+        urls(&[]),
+        &test_key(),
+    )
+    .unwrap();
+    let error = host().load(&plugin_dir).unwrap_err();
+    assert!(
+        matches!(&error, PluginError::ForbiddenImport { import, .. }
+            if import == "licet:plugin/hid@0.1.0"),
+        "{error}"
+    );
+}
+
+#[test]
+fn calls_beyond_the_concurrency_limit_are_refused_not_queued() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin_dir = plugin(
+        &dir,
+        "fingerprint",
+        World::HardwareCheck,
+        &[],
+        Default::default(),
+    );
+    let limits = licet_plugin_host::Limits {
+        concurrent_calls: 1,
+        ..Default::default()
+    };
+    let host =
+        licet_plugin_host::PluginHost::with_limits(test_key().verifying_key(), limits).unwrap();
+    let check = host.load_hardware_check(&plugin_dir).unwrap();
+    let readings = [licet_plugin_host::Reading::new(
+        "machine-id",
+        "/etc/machine-id",
+        "0123456789abcdef0123456789abcdef",
+    )];
+    let warm = check.warm_instance().unwrap();
+    let error = check.fingerprint(b"product salt", &readings).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            PluginError::Busy {
+                concurrent_calls: 1,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    drop(warm);
+    assert_eq!(
+        check
+            .fingerprint(b"product salt", &readings)
+            .unwrap()
+            .components
+            .len(),
+        1
+    );
+}

@@ -1,0 +1,9 @@
+//! The plugin host driven the way the client and server hosts use it, with the shipped plugins
+//! and the hostile test plugins built from `plugins/guests`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod hardware;
+mod hostile;
+mod signing;
+mod support;
+mod transport;
