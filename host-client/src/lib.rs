@@ -1,10 +1,28 @@
 //! Licet's client host.
 //!
 //! This crate holds what runs on the vendor's and the end user's machines outside the server: the
-//! `licet` command line and the functions behind it. Today that is policy tooling
-//! ([`policy_tools`]: check policies, run scenario tests) and vendor key management ([`keys`]).
+//! embeddable [`Client`] (start-up check, license information, online operations through a
+//! [`Transport`], manual activation and return by files) with its signed local [`state`], the
+//! [`machine`] fingerprint, and the `licet` command line's tools: policy checks and scenario tests
+//! ([`policy_tools`]) and vendor key management ([`keys`]). The C ABI over [`Client`] lives in the
+//! `licet-capi` crate; `docs/client.md` describes all of it.
+//!
+//! A start-up check reads the signed local state, verifies the stored certificate with the
+//! vendor's public key and decides offline with
+//! [`check_certificate`](licet_engine::offline::check_certificate); nothing but a vendor-signed
+//! certificate grants use.
 
 #![deny(missing_docs)]
 
+pub mod client;
+pub mod info;
 pub mod keys;
+pub mod machine;
 pub mod policy_tools;
+pub mod state;
+pub mod transport;
+
+pub use client::{CheckReport, Client, ClientError, Trust, Validation};
+pub use info::{LicenseInfo, Status};
+pub use machine::{FixedProbe, MachineProbe, NativeProbe};
+pub use transport::{Reply, Transport, TransportError};

@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use licet_client::keys::{self, KeyPair};
 use licet_client::policy_tools::{self, TestRun};
+use licet_client::{CheckReport, Client};
 
 #[derive(Debug, Parser)]
 #[command(name = "licet", version, about = "Licet license policy engine")]
@@ -25,6 +26,91 @@ enum Command {
     /// Manage vendor signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Check that the product may run on this machine now (the start-up check).
+    Check {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Read and manage the license on this machine.
+    #[command(subcommand)]
+    License(LicenseCommand),
+    /// Activate a license key on this machine by request and response files.
+    Activate {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Write an activation request file for the vendor (no connection needed).
+        #[arg(long, requires_all = ["key", "edition", "request_out"], conflicts_with = "load_response")]
+        manual: bool,
+        /// The license key.
+        #[arg(long, requires = "manual")]
+        key: Option<String>,
+        /// The edition to activate.
+        #[arg(long, requires = "manual")]
+        edition: Option<String>,
+        /// Where to write the request file.
+        #[arg(long, value_name = "FILE", requires = "manual")]
+        request_out: Option<PathBuf>,
+        /// Load the vendor's activation response file.
+        #[arg(long, value_name = "FILE", required_unless_present = "manual")]
+        load_response: Option<PathBuf>,
+    },
+    /// Return the license on this machine by request and response files.
+    Return {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Write a return request file for the vendor; the license stops working now.
+        #[arg(long, requires = "request_out", conflicts_with = "load_response")]
+        manual: bool,
+        /// Where to write the request file.
+        #[arg(long, value_name = "FILE", requires = "manual")]
+        request_out: Option<PathBuf>,
+        /// Load the vendor's return response file.
+        #[arg(long, value_name = "FILE", required_unless_present = "manual")]
+        load_response: Option<PathBuf>,
+    },
+}
+
+/// Where the product's license lives and what verifies it.
+#[derive(Debug, clap::Args)]
+struct ClientArgs {
+    /// Directory of the signed local state (default: a per-user directory).
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// The product's policy file.
+    #[arg(long, value_name = "FILE")]
+    policy: PathBuf,
+    /// The vendor's public key file (`vendor.pub`).
+    #[arg(long, value_name = "FILE")]
+    vendor_key: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+enum LicenseCommand {
+    /// Show product, edition, version, language, key, status, expiry and trust.
+    Info {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Print the information as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Install a vendor-signed certificate file (armored text).
+    Install {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The certificate file.
+        file: PathBuf,
+    },
+    /// Choose the product's language.
+    Language {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// One of the product's languages.
+        language: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -73,6 +159,115 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<bool> {
     match cli.command {
+        Command::Check { client, json } => {
+            let client = open(&client)?;
+            let report = client.check()?;
+            if json {
+                emit(&format!("{}\n", report_json(&report)));
+            } else {
+                emit(&report_line(&report));
+            }
+            // The decision stands; a failure to record the time seen is only reported.
+            if let Err(error) = client.flush() {
+                eprintln!("warning: {error}");
+            }
+            Ok(report.decision.is_allowed())
+        }
+        Command::Activate {
+            client,
+            manual: _,
+            key,
+            edition,
+            request_out,
+            load_response,
+        } => {
+            let client = open(&client)?;
+            let now = chrono::Utc::now();
+            match (load_response, key, edition, request_out) {
+                (Some(response), ..) => {
+                    let file = read_exchange_file(&response)?;
+                    match client.load_activation_response(&file, now) {
+                        Ok(report) => {
+                            emit(&format!("activated from {}\n", response.display()));
+                            emit(&report_line(&report));
+                            Ok(report.decision.is_allowed())
+                        }
+                        Err(error) => exchange_failure(error),
+                    }
+                }
+                (None, Some(key), Some(edition), Some(out)) => {
+                    write_new_file(&out, || {
+                        Ok(client.begin_manual_activation(&key, &edition, now)?)
+                    })?;
+                    emit(&format!(
+                        "activation request written to {}; send it to the vendor and load the \
+                         response with `licet activate --load-response FILE`\n",
+                        out.display()
+                    ));
+                    Ok(true)
+                }
+                _ => anyhow::bail!(
+                    "pass --manual --key K --edition E --request-out FILE, or --load-response FILE"
+                ),
+            }
+        }
+        Command::Return {
+            client,
+            manual: _,
+            request_out,
+            load_response,
+        } => {
+            let client = open(&client)?;
+            let now = chrono::Utc::now();
+            match (load_response, request_out) {
+                (Some(response), _) => {
+                    let file = read_exchange_file(&response)?;
+                    match client.load_return_response(&file, now) {
+                        Ok(()) => {
+                            emit(&format!(
+                                "returned: the license was removed from this machine ({})\n",
+                                response.display()
+                            ));
+                            Ok(true)
+                        }
+                        Err(error) => exchange_failure(error),
+                    }
+                }
+                (None, Some(out)) => {
+                    write_new_file(&out, || Ok(client.begin_manual_return(now)?))?;
+                    emit(&format!(
+                        "return request written to {}; the license is not used any more. Send \
+                         the file to the vendor and load the response with \
+                         `licet return --load-response FILE`\n",
+                        out.display()
+                    ));
+                    Ok(true)
+                }
+                _ => anyhow::bail!("pass --manual --request-out FILE, or --load-response FILE"),
+            }
+        }
+        Command::License(LicenseCommand::Info { client, json }) => {
+            let info = open(&client)?.info()?;
+            if json {
+                emit(&format!("{}\n", serde_json::to_string_pretty(&info)?));
+            } else {
+                emit(&info.to_table());
+            }
+            Ok(true)
+        }
+        Command::License(LicenseCommand::Install { client, file }) => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read `{}`", file.display()))?;
+            let report = open(&client)?.install_certificate(&text, chrono::Utc::now())?;
+            emit(&format!("installed: {}\n", file.display()));
+            emit(&report_line(&report));
+            Ok(report.decision.is_allowed())
+        }
+        Command::License(LicenseCommand::Language { client, language }) => {
+            open(&client)?.set_language(&language, chrono::Utc::now())?;
+            emit(&format!("language: {language}\n"));
+            Ok(true)
+        }
         Command::Policy(PolicyCommand::Check { files }) => Ok(check(&files)),
         Command::Policy(PolicyCommand::Test { paths, verbose }) => test(&paths, verbose),
         Command::Keys(KeysCommand::Generate { out, force }) => {
@@ -91,6 +286,106 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             Ok(true)
         }
     }
+}
+
+fn open(args: &ClientArgs) -> anyhow::Result<Client> {
+    let state_dir = match &args.state_dir {
+        Some(dir) => dir.clone(),
+        None => default_state_dir()?,
+    };
+    Ok(Client::open(&state_dir, &args.policy, &args.vendor_key)?)
+}
+
+/// The per-user state directory: `licet` under `%LOCALAPPDATA%` on Windows,
+/// `~/Library/Application Support/licet` on macOS, else `$XDG_DATA_HOME/licet` or
+/// `~/.local/share/licet`.
+fn default_state_dir() -> anyhow::Result<PathBuf> {
+    let var = |name: &str| std::env::var_os(name).filter(|value| !value.is_empty());
+    let base = if cfg!(windows) {
+        var("LOCALAPPDATA").map(PathBuf::from)
+    } else if cfg!(target_os = "macos") {
+        var("HOME").map(|home| PathBuf::from(home).join("Library/Application Support"))
+    } else {
+        var("XDG_DATA_HOME")
+            .map(PathBuf::from)
+            .or_else(|| var("HOME").map(|home| PathBuf::from(home).join(".local/share")))
+    };
+    base.map(|base| base.join("licet"))
+        .context("no per-user data directory is known; pass --state-dir")
+}
+
+/// Reads an exchange file, refusing anything larger than any exchange file before reading it.
+fn read_exchange_file(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    let size = std::fs::metadata(path)
+        .with_context(|| format!("cannot read `{}`", path.display()))?
+        .len();
+    if size > licet_engine::exchange::MAX_FILE_BYTES as u64 {
+        anyhow::bail!(
+            "`{}` is larger than any exchange file ({} bytes)",
+            path.display(),
+            licet_engine::exchange::MAX_FILE_BYTES
+        );
+    }
+    std::fs::read(path).with_context(|| format!("cannot read `{}`", path.display()))
+}
+
+/// Creates `path` (never replacing a file), then makes the request and writes it; the request
+/// is only recorded as pending once the file can be written.
+fn write_new_file(
+    path: &std::path::Path,
+    request: impl FnOnce() -> anyhow::Result<String>,
+) -> anyhow::Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .with_context(|| format!("cannot create `{}`", path.display()))?;
+    let text = match request() {
+        Ok(text) => text,
+        Err(error) => {
+            drop(file);
+            let _ = std::fs::remove_file(path);
+            return Err(error);
+        }
+    };
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write `{}`", path.display()))
+}
+
+/// A rejected response file is a denial (exit 1) with its code; anything else an error.
+fn exchange_failure(error: licet_client::ClientError) -> anyhow::Result<bool> {
+    match error.exchange_code() {
+        Some(code) => {
+            let message = match &error {
+                licet_client::ClientError::Exchange(inner) => inner.to_string(),
+                other => other.to_string(),
+            };
+            emit(&format!("{code}: {message}\n"));
+            Ok(false)
+        }
+        None => Err(error.into()),
+    }
+}
+
+fn report_line(report: &CheckReport) -> String {
+    let decision = &report.decision;
+    let mut line = format!("{}: {}\n", decision.code, decision.message);
+    if report.validation_due && decision.is_allowed() {
+        line.push_str("note: an online validation is due\n");
+    }
+    line
+}
+
+fn report_json(report: &CheckReport) -> serde_json::Value {
+    serde_json::json!({
+        "allowed": report.decision.is_allowed(),
+        "code": report.decision.code,
+        "rule": report.decision.rule,
+        "message": report.decision.message,
+        "trust": report.trust.as_str(),
+        "validation_due": report.validation_due,
+    })
 }
 
 /// Writes to standard output; a closed pipe (`licet ... | head`) is not an error.

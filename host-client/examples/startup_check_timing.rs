@@ -1,0 +1,243 @@
+//! Times the start-up check as a product sees it: a fresh `licet check` process per run, against
+//! an installed activation of this machine, next to `licet --version` (the cost of starting the
+//! process at all). Also times the check inside one process, with and without the state write.
+//! Runs are bounded in count and time.
+//!
+//! ```sh
+//! cargo build --release -p licet-client --bin licet
+//! cargo run --release -p licet-client --example startup_check_timing -- target/release/licet 300
+//! ```
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration as Elapsed, Instant};
+
+use chrono::{Duration, Utc};
+use ed25519_dalek::SigningKey;
+use licet_client::keys::public_key_text;
+use licet_client::{Client, MachineProbe, NativeProbe};
+use licet_engine::certificate;
+use licet_engine::policy::Method;
+use licet_engine::state::{License, LicenseStatus, Term};
+use licet_engine::{decide, Action, Actor, Policy, ProductRef, Request, State};
+
+/// At most this many runs, and at most this long in all.
+const MAX_RUNS: usize = 2_000;
+const MAX_TIME: Elapsed = Elapsed::from_secs(60);
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let licet = args
+        .next()
+        .expect("usage: startup_check_timing LICET_BINARY [RUNS]");
+    let runs: usize = args
+        .next()
+        .map_or(200, |runs| runs.parse().expect("RUNS is a number"))
+        .min(MAX_RUNS);
+    let dir = tempfile::tempdir().unwrap();
+    let (policy_path, key_path) = install(dir.path());
+    let state_dir = dir.path().join("state");
+
+    // The cost of starting any process of this binary, for comparison.
+    let mut baseline = Vec::with_capacity(runs);
+    let started = Instant::now();
+    for _ in 0..runs {
+        if started.elapsed() > MAX_TIME {
+            break;
+        }
+        let begin = Instant::now();
+        let status = Command::new(&licet)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        baseline.push(begin.elapsed());
+        assert!(status.success());
+    }
+    report("fresh `licet --version` process (baseline)", &mut baseline);
+
+    let check = || {
+        Command::new(&licet)
+            .arg("check")
+            .arg("--state-dir")
+            .arg(&state_dir)
+            .arg("--policy")
+            .arg(&policy_path)
+            .arg("--vendor-key")
+            .arg(&key_path)
+            .stdout(Stdio::null())
+            .status()
+            .unwrap()
+    };
+
+    // Each run finds `last_seen` ten minutes old, so it also writes the state before exiting.
+    let state_file = state_dir.join("gstarcad.state");
+    let stale = fs::read(&state_file).unwrap();
+    let mut writing = Vec::with_capacity(runs);
+    let started = Instant::now();
+    for _ in 0..runs {
+        if started.elapsed() > MAX_TIME {
+            break;
+        }
+        fs::write(&state_file, &stale).unwrap();
+        let begin = Instant::now();
+        let status = check();
+        writing.push(begin.elapsed());
+        assert!(status.success(), "licet check denied");
+    }
+    report(
+        "fresh `licet check` process, writing the state",
+        &mut writing,
+    );
+
+    let mut process = Vec::with_capacity(runs);
+    let started = Instant::now();
+    for _ in 0..runs {
+        if started.elapsed() > MAX_TIME {
+            break;
+        }
+        let begin = Instant::now();
+        let status = Command::new(&licet)
+            .arg("check")
+            .arg("--state-dir")
+            .arg(&state_dir)
+            .arg("--policy")
+            .arg(&policy_path)
+            .arg("--vendor-key")
+            .arg(&key_path)
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        process.push(begin.elapsed());
+        assert!(status.success(), "licet check denied");
+    }
+    report("fresh `licet check` process", &mut process);
+
+    let mut open_and_check = Vec::with_capacity(runs);
+    let now = Utc::now();
+    for _ in 0..runs {
+        let begin = Instant::now();
+        let client = Client::open(&state_dir, &policy_path, &key_path).unwrap();
+        assert!(client.check_at(now).unwrap().decision.is_allowed());
+        open_and_check.push(begin.elapsed());
+    }
+    report(
+        "in process: open (policy, key) + check",
+        &mut open_and_check,
+    );
+
+    let client = Client::open(&state_dir, &policy_path, &key_path).unwrap();
+    let mut check_only = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let begin = Instant::now();
+        assert!(client.check_at(now).unwrap().decision.is_allowed());
+        check_only.push(begin.elapsed());
+    }
+    report("in process: check, state unchanged", &mut check_only);
+
+    let mut decided = Vec::with_capacity(runs);
+    let mut written = Vec::with_capacity(runs);
+    for run in 0..runs {
+        // Two minutes later each time, so every check moves `last_seen` and writes the state.
+        let later = now + Duration::minutes(2 * (run as i64 + 1));
+        let begin = Instant::now();
+        assert!(client.check_at(later).unwrap().decision.is_allowed());
+        decided.push(begin.elapsed());
+        client.flush().unwrap();
+        written.push(begin.elapsed());
+    }
+    report(
+        "in process: check moving last_seen, until decided",
+        &mut decided,
+    );
+    report(
+        "in process: check moving last_seen, until written (fsync)",
+        &mut written,
+    );
+}
+
+fn report(what: &str, samples: &mut [Elapsed]) {
+    samples.sort();
+    let count = samples.len();
+    let mean = samples.iter().sum::<Elapsed>() / u32::try_from(count).unwrap();
+    let at = |fraction: f64| samples[((count as f64 * fraction) as usize).min(count - 1)];
+    println!(
+        "{what}: n={count} mean={:.2} ms p50={:.2} ms p95={:.2} ms max={:.2} ms",
+        ms(mean),
+        ms(at(0.5)),
+        ms(at(0.95)),
+        ms(samples[count - 1])
+    );
+}
+
+fn ms(elapsed: Elapsed) -> f64 {
+    elapsed.as_secs_f64() * 1e3
+}
+
+/// Writes the GstarCAD policy and a vendor key, and installs an activation of this machine.
+fn install(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let source = fs::read_to_string(root.join("policies/gstarcad.yaml")).unwrap();
+    let machine = NativeProbe::for_product("gstarcad").fingerprint().unwrap();
+    let present = ["machine-id", "mac", "cpu", "disk"]
+        .iter()
+        .filter(|name| machine.components.contains_key(**name))
+        .count();
+    let source = source.replace(
+        "match_at_least: 3",
+        &format!("match_at_least: {}", present.clamp(1, 3)),
+    );
+    let policy_path = dir.join("gstarcad.yaml");
+    fs::write(&policy_path, &source).unwrap();
+    let policy = Policy::from_yaml("gstarcad.yaml", &source).unwrap();
+    let vendor = SigningKey::from_bytes(&[5; 32]);
+    let key_path = dir.join("vendor.pub");
+    fs::write(&key_path, public_key_text(&vendor.verifying_key())).unwrap();
+    let now = Utc::now();
+    let license = License {
+        key: "GSTAR-TIMING".into(),
+        product: "gstarcad".into(),
+        license_type: "standalone-key".into(),
+        edition: "professional".into(),
+        version: "2027".into(),
+        term: Term::Perpetual,
+        seats: None,
+        features: Default::default(),
+        counters: Default::default(),
+        status: LicenseStatus::Enabled,
+        dongle: None,
+        client: None,
+        limited: None,
+    };
+    let request = Request {
+        actor: Actor::EndUser,
+        action: Action::Activate {
+            key: license.key.clone(),
+            target: ProductRef {
+                product: "gstarcad".into(),
+                edition: "professional".into(),
+                version: "2027".into(),
+            },
+            machine,
+            method: Method::Online,
+        },
+    };
+    let state = State {
+        license: Some(license),
+        ..State::default()
+    };
+    let claims = decide(&policy, &state, &request, now)
+        .certificate()
+        .expect("activation allowed")
+        .clone();
+    let armored = certificate::issue(claims, &vendor).to_armored();
+    let client = Client::open(&dir.join("state"), &policy_path, &key_path).unwrap();
+    // Installed ten minutes ago: the next check moves `last_seen` and writes the state.
+    client
+        .install_certificate(&armored, now - Duration::minutes(10))
+        .unwrap();
+    (policy_path, key_path)
+}

@@ -1,0 +1,777 @@
+//! The embeddable client: start-up check, license information, online operations and manual
+//! activation and return by files.
+
+mod manual;
+
+pub use manual::RETURN_PENDING_RULE;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::thread::JoinHandle;
+
+use chrono::{DateTime, Duration, Utc};
+use ed25519_dalek::VerifyingKey;
+use licet_engine::certificate::{Binding, Certificate, CertificateClaims, CertificateError};
+use licet_engine::fingerprint::components_match;
+use licet_engine::offline::{check_certificate, LocalFacts};
+use licet_engine::policy::{Method, MAX_POLICY_BYTES};
+use licet_engine::{Action, Actor, Code, Decision, Fingerprint, Policy, ProductRef, Request};
+
+use crate::info::{LicenseInfo, Status};
+use crate::keys::{self, KeyError};
+use crate::machine::{MachineProbe, NativeProbe, ProbeError};
+use crate::state::{
+    Durability, LocalState, ReturnedLicense, ServerDenial, StateError, StateLoad, StateProblem,
+    StateStore,
+};
+use crate::transport::{Transport, TransportError};
+
+/// How far the clock must have moved since the stored `last_seen` before a start-up check writes
+/// the state again. Far below any rollback tolerance, and it keeps most start-ups read-only.
+pub const LAST_SEEN_GRANULARITY_SECONDS: i64 = 60;
+
+/// Why a client operation failed (as opposed to being denied, which is a [`Decision`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The policy file could not be read or is invalid.
+    #[error("policy `{path}`: {message}")]
+    Policy {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The vendor key file could not be read.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// A file could not be read.
+    #[error("`{path}`: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The machine could not be identified.
+    #[error(transparent)]
+    Probe(#[from] ProbeError),
+    /// The local state could not be read or written.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// The server could not be asked.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// A certificate does not verify with the vendor key or is malformed.
+    #[error("certificate rejected: {0}")]
+    Certificate(#[from] CertificateError),
+    /// A certificate verified but cannot be used here.
+    #[error("certificate rejected: {0}")]
+    CertificateNotForThisMachine(String),
+    /// The server allowed a request that grants a certificate but sent none.
+    #[error("the server granted `{0}` but sent no certificate")]
+    MissingCertificate(Code),
+    /// The operation needs a license on this machine and there is none.
+    #[error("no license is installed on this machine")]
+    NoLicense,
+    /// The operation needs a trusted local state.
+    #[error("{}", .0.sentence())]
+    UntrustedState(StateProblem),
+    /// An exchange file was rejected (malformed, altered, for another machine, replayed, ...).
+    #[error("{code}: {error}", code = .0.code(), error = .0)]
+    Exchange(#[from] licet_engine::exchange::ExchangeError),
+    /// The system's random source failed.
+    #[error("the system random source failed: {0}")]
+    Random(String),
+    /// The product has no such edition or language.
+    #[error("the product has no {kind} `{name}`")]
+    Unknown {
+        /// `edition` or `language`.
+        kind: &'static str,
+        /// The name given.
+        name: String,
+    },
+}
+
+/// Whether the local state verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trust {
+    /// The state verified.
+    Verified,
+    /// There is no state yet (nothing installed).
+    Absent,
+    /// The state did not verify; nothing in it is used.
+    Untrusted(StateProblem),
+}
+
+impl Trust {
+    /// Whether the state verified.
+    pub fn is_trusted(self) -> bool {
+        self == Trust::Verified
+    }
+
+    /// `verified`, `absent` or `untrusted`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trust::Verified => "verified",
+            Trust::Absent => "absent",
+            Trust::Untrusted(_) => "untrusted",
+        }
+    }
+}
+
+/// The result of the start-up check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckReport {
+    /// Allowed (`VALID`) or denied with the engine's code, rule and sentence.
+    pub decision: Decision,
+    /// Whether the local state verified.
+    pub trust: Trust,
+    /// Whether the policy's validation interval has passed since the last online validation.
+    pub validation_due: bool,
+    /// The verified certificate's claims, when there is one.
+    pub claims: Option<CertificateClaims>,
+}
+
+/// The outcome of [`Client::validate_if_due`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Validation {
+    /// Nothing to do before `next`.
+    NotDue {
+        /// When the next validation is due.
+        next: DateTime<Utc>,
+    },
+    /// The server answered; a fresh certificate (or its denial) is stored.
+    Done(Decision),
+    /// The server could not be reached; the product runs on its offline grace until
+    /// `offline_until` (the certificate's), after which the start-up check answers
+    /// `VALIDATION_REQUIRED`.
+    Offline {
+        /// Why the server could not be reached.
+        error: TransportError,
+        /// The end of the offline grace, when the certificate has one.
+        offline_until: Option<DateTime<Utc>>,
+    },
+}
+
+/// The client host of one product on one machine.
+///
+/// It owns the state directory, the product's policy (for the offline checks) and the vendor's
+/// public key, and identifies the machine through a [`MachineProbe`].
+#[derive(Debug)]
+pub struct Client {
+    policy: Policy,
+    vendor_key: VerifyingKey,
+    probe: Box<dyn MachineProbe + Send + Sync>,
+    store: StateStore,
+    /// The start-up check's pending write of `last_seen`, made off the caller's path.
+    pending: Mutex<Option<JoinHandle<Result<(), StateError>>>>,
+}
+
+/// A loaded state with the trust it was loaded with.
+struct Loaded {
+    state: LocalState,
+    trust: Trust,
+}
+
+impl Client {
+    /// A client over `state_dir` for the product of `policy`, identifying the machine with `probe`.
+    pub fn new(
+        state_dir: &Path,
+        policy: Policy,
+        vendor_key: VerifyingKey,
+        probe: Box<dyn MachineProbe + Send + Sync>,
+    ) -> Client {
+        let store = StateStore::new(state_dir, &policy.product.id, vendor_key.to_bytes());
+        Client {
+            policy,
+            vendor_key,
+            probe,
+            store,
+            pending: Mutex::new(None),
+        }
+    }
+
+    /// A client from a policy file and a vendor public key file, with the native machine probe.
+    pub fn open(
+        state_dir: &Path,
+        policy_path: &Path,
+        vendor_key_path: &Path,
+    ) -> Result<Client, ClientError> {
+        let policy = load_policy(policy_path)?;
+        let vendor_key = keys::read_verifying_key(vendor_key_path)?;
+        let probe = NativeProbe::for_product(&policy.product.id);
+        Ok(Client::new(state_dir, policy, vendor_key, Box::new(probe)))
+    }
+
+    /// The product's policy.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The state file's path.
+    pub fn state_path(&self) -> &Path {
+        self.store.path()
+    }
+
+    /// The machine's current fingerprint.
+    pub fn fingerprint(&self) -> Result<Fingerprint, ClientError> {
+        Ok(self.probe.fingerprint()?)
+    }
+
+    /// Waits for the start-up check's pending state write, if any, and reports its failure.
+    ///
+    /// Every other operation waits for it first, and dropping the client waits for it too.
+    pub fn flush(&self) -> Result<(), ClientError> {
+        let pending = match self.pending.lock() {
+            Ok(mut slot) => slot.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        match pending.map(JoinHandle::join) {
+            None | Some(Ok(Ok(()))) => Ok(()),
+            Some(Ok(Err(error))) => Err(error.into()),
+            Some(Err(_)) => Err(ClientError::State(StateError::Encode(
+                "the state writer stopped unexpectedly".to_owned(),
+            ))),
+        }
+    }
+
+    fn load(&self, machine: &Fingerprint) -> Result<Loaded, ClientError> {
+        // A write still in flight must land before the state is read again; a failed one left
+        // the previous state in place, which is read instead.
+        let _ = self.flush();
+        Ok(match self.store.load(machine, &self.policy.fingerprint)? {
+            StateLoad::Trusted(state) => Loaded {
+                state: *state,
+                trust: Trust::Verified,
+            },
+            StateLoad::Missing => Loaded {
+                state: LocalState::new(&self.policy.product.id),
+                trust: Trust::Absent,
+            },
+            StateLoad::Untrusted(problem) => Loaded {
+                state: LocalState::new(&self.policy.product.id),
+                trust: Trust::Untrusted(problem),
+            },
+        })
+    }
+
+    /// The start-up check at the current time. See [`Client::check_at`].
+    pub fn check(&self) -> Result<CheckReport, ClientError> {
+        self.check_at(Utc::now())
+    }
+
+    /// The start-up check: reads the signed local state, verifies the stored certificate with the
+    /// vendor key and decides offline with the machine's facts
+    /// ([`check_certificate`]). Moves the stored `last_seen` forward when the clock advanced at
+    /// least [`LAST_SEEN_GRANULARITY_SECONDS`]; that write runs in the background (see
+    /// [`Client::flush`]).
+    pub fn check_at(&self, now: DateTime<Utc>) -> Result<CheckReport, ClientError> {
+        let machine = self.probe.fingerprint()?;
+        let Loaded { mut state, trust } = self.load(&machine)?;
+        let report = self.evaluate(&state, trust, &machine, now);
+        let stale = state
+            .last_seen
+            .is_none_or(|seen| now - seen >= Duration::seconds(LAST_SEEN_GRANULARITY_SECONDS));
+        if trust.is_trusted() && stale && state.observe(now) {
+            // The decision does not wait for the write (an fsync); the next operation,
+            // `flush` or dropping the client does.
+            let store = self.store.clone();
+            let writer = std::thread::Builder::new()
+                .name("licet-state".to_owned())
+                .spawn(move || store.save_with(&state, &machine, Durability::Atomic))
+                .map_err(|source| StateError::Io {
+                    path: self.store.path().to_path_buf(),
+                    source,
+                })?;
+            match self.pending.lock() {
+                Ok(mut slot) => *slot = Some(writer),
+                Err(poisoned) => *poisoned.into_inner() = Some(writer),
+            }
+        }
+        Ok(report)
+    }
+
+    fn evaluate(
+        &self,
+        state: &LocalState,
+        trust: Trust,
+        machine: &Fingerprint,
+        now: DateTime<Utc>,
+    ) -> CheckReport {
+        let report = |decision: Decision, claims: Option<CertificateClaims>| {
+            let validation_due =
+                claims.is_some() && self.validation_due_at(state, claims.as_ref()) <= now;
+            CheckReport {
+                decision,
+                trust,
+                validation_due,
+                claims,
+            }
+        };
+        if let Trust::Untrusted(problem) = trust {
+            return report(
+                Decision::deny(
+                    Code::ValidationRequired,
+                    "state.integrity",
+                    format!(
+                        "{}; activate the license or start the trial again",
+                        problem.sentence()
+                    ),
+                ),
+                None,
+            );
+        }
+        let Some(text) = &state.certificate else {
+            let message = match &state.returned {
+                Some(returned) => format!(
+                    "license `{}` was returned from this machine at {}",
+                    returned.key, returned.at
+                ),
+                None => "no license is installed on this machine".to_owned(),
+            };
+            return report(
+                Decision::deny(Code::NotActivated, "state.certificate", message),
+                None,
+            );
+        };
+        let certificate = match Certificate::from_armored(text, &self.vendor_key) {
+            Ok(certificate) => certificate,
+            Err(error) => {
+                return report(
+                    Decision::deny(
+                        Code::NotActivated,
+                        "certificate.signature",
+                        format!("the stored certificate is not valid: {error}"),
+                    ),
+                    None,
+                )
+            }
+        };
+        let claims = certificate.claims().clone();
+        if let Some(denial) = &state.denial {
+            return report(
+                Decision::deny(denial.code, "server.validation", denial.message.clone()),
+                Some(claims),
+            );
+        }
+        if state.exchange.is_return_pending(&claims.license_key) && !claims.license_key.is_empty() {
+            return report(
+                Decision::deny(
+                    Code::NotActivated,
+                    manual::RETURN_PENDING_RULE,
+                    format!(
+                        "a return of license `{}` is pending; load the return response",
+                        claims.license_key
+                    ),
+                ),
+                Some(claims),
+            );
+        }
+        let facts = LocalFacts {
+            machine: machine.clone(),
+            dongle: self.probe.dongle(),
+            // A certificate is never issued in the future: its issue time is a floor for the clock
+            // even when the state was lost.
+            last_seen: Some(
+                state
+                    .last_seen
+                    .map_or(claims.issued_at, |seen| seen.max(claims.issued_at)),
+            ),
+        };
+        let decision = check_certificate(&self.policy, &claims, &facts, now);
+        report(decision, Some(claims))
+    }
+
+    /// The claims of the installed certificate, when it verifies.
+    fn installed_claims(&self, state: &LocalState) -> Option<CertificateClaims> {
+        state
+            .certificate
+            .as_deref()
+            .and_then(|text| Certificate::from_armored(text, &self.vendor_key).ok())
+            .map(|certificate| certificate.claims().clone())
+    }
+
+    fn validation_due_at(
+        &self,
+        state: &LocalState,
+        claims: Option<&CertificateClaims>,
+    ) -> DateTime<Utc> {
+        let since = state
+            .last_validated
+            .or(claims.map(|claims| claims.issued_at))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        since
+            .checked_add_signed(self.policy.validation.interval)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
+    }
+
+    /// License information at the current time. See [`Client::info_at`].
+    pub fn info(&self) -> Result<LicenseInfo, ClientError> {
+        self.info_at(Utc::now())
+    }
+
+    /// Product, edition, version, language, key, status, expiry and trust, as of `now`.
+    pub fn info_at(&self, now: DateTime<Utc>) -> Result<LicenseInfo, ClientError> {
+        let machine = self.probe.fingerprint()?;
+        let Loaded { state, trust } = self.load(&machine)?;
+        let report = self.evaluate(&state, trust, &machine, now);
+        let status = Status::from_report(&report, state.returned.is_some());
+        let claims = report.claims.as_ref();
+        let product = &self.policy.product;
+        Ok(LicenseInfo {
+            product: product.id.clone(),
+            product_name: product.name.clone(),
+            edition: claims
+                .map(|c| c.edition.clone())
+                .or_else(|| state.returned.as_ref().map(|r| r.edition.clone())),
+            version: product.version.clone(),
+            language: state
+                .language
+                .clone()
+                .or_else(|| product.languages.first().cloned()),
+            license_key: claims
+                .map(|c| c.license_key.clone())
+                .filter(|key| !key.is_empty())
+                .or_else(|| state.returned.as_ref().map(|r| r.key.clone())),
+            license_type: claims
+                .map(|c| c.license_type.clone())
+                .filter(|name| !name.is_empty()),
+            status,
+            code: report.decision.code,
+            message: report.decision.message.clone(),
+            expires_at: claims.and_then(|c| c.expires_at),
+            offline_until: claims.and_then(|c| c.offline_until),
+            last_validated: state.last_validated,
+            validation_due: report.validation_due,
+            trusted: trust.is_trusted(),
+            trust: trust.as_str().to_owned(),
+            features: claims.map(|c| c.features.clone()).unwrap_or_default(),
+            counters: claims.map(|c| c.counters.clone()).unwrap_or_default(),
+        })
+    }
+
+    /// Sets the language the end user chose; it must be one of the product's languages.
+    pub fn set_language(&self, language: &str, now: DateTime<Utc>) -> Result<(), ClientError> {
+        if !self.policy.product.languages.iter().any(|l| l == language) {
+            return Err(ClientError::Unknown {
+                kind: "language",
+                name: language.to_owned(),
+            });
+        }
+        let machine = self.probe.fingerprint()?;
+        let mut loaded = self.trusted_or_new(&machine)?;
+        loaded.state.language = Some(language.to_owned());
+        loaded.state.observe(now);
+        Ok(self.store.save(&loaded.state, &machine)?)
+    }
+
+    /// Installs a vendor-signed certificate delivered as a file (armored text).
+    ///
+    /// The certificate must verify with the vendor key, be for this product and version, be bound
+    /// to this machine (or its dongle), and be no older than the one installed or than the last
+    /// denial the server gave. Returns the start-up decision with it installed.
+    pub fn install_certificate(
+        &self,
+        armored: &str,
+        now: DateTime<Utc>,
+    ) -> Result<CheckReport, ClientError> {
+        let machine = self.probe.fingerprint()?;
+        let mut loaded = self.trusted_or_new(&machine)?;
+        let certificate = Certificate::from_armored(armored, &self.vendor_key)?;
+        self.accept(&certificate, &loaded.state, &machine)?;
+        loaded.state.certificate = Some(certificate.to_armored());
+        loaded.state.last_validated = Some(certificate.claims().issued_at);
+        loaded.state.returned = None;
+        loaded.state.denial = None;
+        loaded.state.observe(now);
+        self.store.save(&loaded.state, &machine)?;
+        self.check_at(now)
+    }
+
+    /// A trusted state, or a fresh one when there is none or it did not verify (an untrusted
+    /// state is replaced by the next thing the vendor grants).
+    fn trusted_or_new(&self, machine: &Fingerprint) -> Result<Loaded, ClientError> {
+        self.load(machine)
+    }
+
+    /// Checks that a verified certificate may be stored on this machine.
+    fn accept(
+        &self,
+        certificate: &Certificate,
+        state: &LocalState,
+        machine: &Fingerprint,
+    ) -> Result<(), ClientError> {
+        let claims = certificate.claims();
+        let rejected = |reason: String| Err(ClientError::CertificateNotForThisMachine(reason));
+        let product = &self.policy.product;
+        if claims.product != product.id || claims.version != product.version {
+            return rejected(format!(
+                "it is for `{} {}`, not `{} {}`",
+                claims.product, claims.version, product.id, product.version
+            ));
+        }
+        match &claims.binding {
+            Binding::Fingerprint(components) => {
+                if !components_match(components, &machine.components, &self.policy.fingerprint) {
+                    return rejected("it is bound to another machine".to_owned());
+                }
+            }
+            Binding::Dongle(serial) => {
+                if self.probe.dongle().as_deref() != Some(serial.as_str()) {
+                    return rejected(format!(
+                        "it is bound to dongle `{serial}`, which is not present"
+                    ));
+                }
+            }
+        }
+        let current = state
+            .certificate
+            .as_deref()
+            .and_then(|text| Certificate::from_armored(text, &self.vendor_key).ok());
+        if let Some(current) = current {
+            if claims.issued_at < current.claims().issued_at {
+                return rejected("it is older than the installed certificate".to_owned());
+            }
+        }
+        if let Some(denial) = &state.denial {
+            if claims.issued_at <= denial.at {
+                return rejected(format!(
+                    "it is older than the server's `{}` of {}",
+                    denial.code, denial.at
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn target(&self, edition: &str) -> Result<ProductRef, ClientError> {
+        let product = &self.policy.product;
+        if !product.has_edition(edition) {
+            return Err(ClientError::Unknown {
+                kind: "edition",
+                name: edition.to_owned(),
+            });
+        }
+        Ok(ProductRef {
+            product: product.id.clone(),
+            edition: edition.to_owned(),
+            version: product.version.clone(),
+        })
+    }
+
+    /// Sends `action`; stores the certificate an allowed reply carries.
+    fn exchange(
+        &self,
+        transport: &mut dyn Transport,
+        machine: &Fingerprint,
+        state: &mut LocalState,
+        action: Action,
+        now: DateTime<Utc>,
+    ) -> Result<Decision, ClientError> {
+        let request = Request {
+            actor: Actor::EndUser,
+            action,
+        };
+        let reply = transport.send(&request)?;
+        let decision = reply.decision;
+        if decision.is_allowed() && grants_certificate(decision.code) {
+            let text = reply
+                .certificate
+                .ok_or(ClientError::MissingCertificate(decision.code))?;
+            let certificate = Certificate::from_armored(&text, &self.vendor_key)?;
+            self.accept(&certificate, state, machine)?;
+            state.certificate = Some(certificate.to_armored());
+            state.last_validated = Some(now);
+            state.returned = None;
+            state.denial = None;
+        }
+        state.observe(now);
+        Ok(decision)
+    }
+
+    /// Starts the trial of `edition` online. The server records the trial against the machine, so
+    /// a machine that already had it gets its original end back (or `TRIAL_ALREADY_USED`), never a
+    /// second trial.
+    pub fn start_trial(
+        &self,
+        transport: &mut dyn Transport,
+        edition: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Decision, ClientError> {
+        let target = self.target(edition)?;
+        let machine = self.probe.fingerprint()?;
+        let mut loaded = self.trusted_or_new(&machine)?;
+        let action = Action::StartTrial {
+            target,
+            machine: machine.clone(),
+        };
+        let decision = self.exchange(transport, &machine, &mut loaded.state, action, now)?;
+        self.store.save(&loaded.state, &machine)?;
+        Ok(decision)
+    }
+
+    /// Activates license `key` for `edition` online.
+    pub fn activate(
+        &self,
+        transport: &mut dyn Transport,
+        key: &str,
+        edition: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Decision, ClientError> {
+        let target = self.target(edition)?;
+        let machine = self.probe.fingerprint()?;
+        let mut loaded = self.trusted_or_new(&machine)?;
+        let action = Action::Activate {
+            key: key.to_owned(),
+            target,
+            machine: machine.clone(),
+            method: Method::Online,
+        };
+        let decision = self.exchange(transport, &machine, &mut loaded.state, action, now)?;
+        self.store.save(&loaded.state, &machine)?;
+        Ok(decision)
+    }
+
+    /// Validates the installed license (or trial) online and stores the fresh certificate, which
+    /// carries any change an administrator made (expiry, features, counters). A denial (revoked,
+    /// expired, removed) is stored and answered by the start-up check until a later validation
+    /// succeeds.
+    pub fn validate(
+        &self,
+        transport: &mut dyn Transport,
+        now: DateTime<Utc>,
+    ) -> Result<Decision, ClientError> {
+        let machine = self.probe.fingerprint()?;
+        let Loaded { mut state, trust } = self.load(&machine)?;
+        if let Trust::Untrusted(problem) = trust {
+            return Err(ClientError::UntrustedState(problem));
+        }
+        let claims = self
+            .installed_claims(&state)
+            .ok_or(ClientError::NoLicense)?;
+        let action = if claims.license_key.is_empty() {
+            Action::ValidateTrial {
+                machine: machine.clone(),
+            }
+        } else {
+            Action::Validate {
+                key: claims.license_key.clone(),
+                machine: machine.clone(),
+            }
+        };
+        let decision = self.exchange(transport, &machine, &mut state, action, now)?;
+        if !decision.is_allowed() && is_authoritative(decision.code) {
+            state.denial = Some(ServerDenial {
+                code: decision.code,
+                message: decision.message.clone(),
+                at: now,
+            });
+        }
+        self.store.save(&state, &machine)?;
+        Ok(decision)
+    }
+
+    /// Validates when the policy's interval has passed since the last validation. When the server
+    /// cannot be reached the product keeps running on its offline grace.
+    pub fn validate_if_due(
+        &self,
+        transport: &mut dyn Transport,
+        now: DateTime<Utc>,
+    ) -> Result<Validation, ClientError> {
+        let report = self.check_at(now)?;
+        let Some(claims) = &report.claims else {
+            return Err(ClientError::NoLicense);
+        };
+        if !report.validation_due && report.decision.code != Code::ValidationRequired {
+            let machine = self.probe.fingerprint()?;
+            let loaded = self.load(&machine)?;
+            return Ok(Validation::NotDue {
+                next: self.validation_due_at(&loaded.state, Some(claims)),
+            });
+        }
+        match self.validate(transport, now) {
+            Ok(decision) => Ok(Validation::Done(decision)),
+            Err(ClientError::Transport(error)) => Ok(Validation::Offline {
+                error,
+                offline_until: claims.offline_until,
+            }),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Returns the installed license online, freeing the key for another machine. When the server
+    /// allows it the certificate is removed and the return remembered.
+    pub fn return_license(
+        &self,
+        transport: &mut dyn Transport,
+        now: DateTime<Utc>,
+    ) -> Result<Decision, ClientError> {
+        let machine = self.probe.fingerprint()?;
+        let Loaded { mut state, trust } = self.load(&machine)?;
+        if let Trust::Untrusted(problem) = trust {
+            return Err(ClientError::UntrustedState(problem));
+        }
+        let claims = self
+            .installed_claims(&state)
+            .filter(|claims| !claims.license_key.is_empty())
+            .ok_or(ClientError::NoLicense)?;
+        let action = Action::Return {
+            key: claims.license_key.clone(),
+            machine: machine.clone(),
+            method: Method::Online,
+        };
+        let decision = self.exchange(transport, &machine, &mut state, action, now)?;
+        if decision.is_allowed() {
+            state.certificate = None;
+            state.returned = Some(ReturnedLicense {
+                key: claims.license_key,
+                edition: claims.edition,
+                at: now,
+            });
+        }
+        self.store.save(&state, &machine)?;
+        Ok(decision)
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        let _ = self.flush();
+    }
+}
+
+/// Whether an allowed decision with `code` comes with a certificate.
+fn grants_certificate(code: Code) -> bool {
+    matches!(
+        code,
+        Code::Valid | Code::Activated | Code::TrialStarted | Code::SeatGranted | Code::Borrowed
+    )
+}
+
+/// Whether a validation denial says something about the license itself (and so is kept), rather
+/// than about the request.
+fn is_authoritative(code: Code) -> bool {
+    !matches!(code, Code::ClockRollback | Code::InvalidRequest)
+}
+
+/// Reads and loads a policy file.
+pub fn load_policy(path: &Path) -> Result<Policy, ClientError> {
+    let io = |source| ClientError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let size = fs::metadata(path).map_err(io)?.len();
+    if size > MAX_POLICY_BYTES as u64 {
+        return Err(ClientError::Policy {
+            path: path.to_path_buf(),
+            message: format!("larger than {MAX_POLICY_BYTES} bytes"),
+        });
+    }
+    let source = fs::read_to_string(path).map_err(io)?;
+    Policy::from_yaml(&path.display().to_string(), &source).map_err(|error| ClientError::Policy {
+        path: path.to_path_buf(),
+        message: error.to_string(),
+    })
+}

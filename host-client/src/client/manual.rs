@@ -1,0 +1,149 @@
+//! Manual activation and return by request and response files (`licet_engine::exchange`).
+//!
+//! The pending requests and the last update counter accepted per license live in the signed local
+//! state, so a response loads only on this machine, only for the request that produced it, only
+//! once and in order.
+
+use chrono::{DateTime, Utc};
+use licet_engine::exchange::{
+    ActivationRequest, ActivationResponse, Nonce, ReturnRequest, ReturnResponse, Role,
+};
+use licet_engine::Code;
+
+use super::{CheckReport, Client, ClientError, Loaded, Trust};
+use crate::state::ReturnedLicense;
+
+/// The rule of the start-up denial while a manual return is pending.
+pub const RETURN_PENDING_RULE: &str = "exchange.return_pending";
+
+impl Client {
+    /// Writes an activation request file for license `key` and `edition` and remembers it as
+    /// pending. Returns the file's text, to be carried to the vendor.
+    pub fn begin_manual_activation(
+        &self,
+        key: &str,
+        edition: &str,
+        now: DateTime<Utc>,
+    ) -> Result<String, ClientError> {
+        let target = self.target(edition)?;
+        let machine = self.probe.fingerprint()?;
+        let Loaded { mut state, .. } = self.load(&machine)?;
+        let request = ActivationRequest {
+            role: Role::Machine,
+            license_key: key.to_owned(),
+            target,
+            machine: machine.clone(),
+            nonce: fresh_nonce()?,
+            created_at: now,
+        };
+        let file = state.exchange.begin_activation(&request)?;
+        state.observe(now);
+        self.store.save(&state, &machine)?;
+        Ok(file)
+    }
+
+    /// Loads an activation response file: verifies it with the vendor key, checks that it answers
+    /// a pending request of this machine and is newer than any response accepted before, and
+    /// installs its certificate. Returns the start-up decision with it installed.
+    pub fn load_activation_response(
+        &self,
+        file: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<CheckReport, ClientError> {
+        let machine = self.probe.fingerprint()?;
+        let Loaded { mut state, trust } = self.load(&machine)?;
+        if let Trust::Untrusted(problem) = trust {
+            return Err(ClientError::UntrustedState(problem));
+        }
+        let response = ActivationResponse::from_xml(file, &self.vendor_key)?;
+        let certificate = response.certificate();
+        // Everything is checked before anything changes.
+        let mut exchange = state.exchange.clone();
+        exchange.accept_activation(&response, &machine)?;
+        self.accept(certificate, &state, &machine)?;
+        state.exchange = exchange;
+        state.certificate = Some(certificate.to_armored());
+        state.last_validated = Some(certificate.claims().issued_at);
+        state.returned = None;
+        state.denial = None;
+        state.observe(now);
+        self.store.save(&state, &machine)?;
+        self.check_at(now)
+    }
+
+    /// Writes a return request file for the installed license and marks it return-pending: from
+    /// now on the start-up check denies, until the return response is loaded (the license is
+    /// gone) or a newer activation response is.
+    pub fn begin_manual_return(&self, now: DateTime<Utc>) -> Result<String, ClientError> {
+        let machine = self.probe.fingerprint()?;
+        let Loaded { mut state, trust } = self.load(&machine)?;
+        if let Trust::Untrusted(problem) = trust {
+            return Err(ClientError::UntrustedState(problem));
+        }
+        let claims = self
+            .installed_claims(&state)
+            .filter(|claims| !claims.license_key.is_empty())
+            .ok_or(ClientError::NoLicense)?;
+        let request = ReturnRequest {
+            role: Role::Machine,
+            license_key: claims.license_key.clone(),
+            target: licet_engine::ProductRef {
+                product: claims.product.clone(),
+                edition: claims.edition.clone(),
+                version: claims.version.clone(),
+            },
+            machine: machine.clone(),
+            nonce: fresh_nonce()?,
+            created_at: now,
+            certificate_serial: claims.serial.clone(),
+        };
+        let file = state.exchange.begin_return(&request)?;
+        state.observe(now);
+        self.store.save(&state, &machine)?;
+        Ok(file)
+    }
+
+    /// Loads a return response file: verifies it, checks that it answers this machine's pending
+    /// return, and removes the license.
+    pub fn load_return_response(&self, file: &[u8], now: DateTime<Utc>) -> Result<(), ClientError> {
+        let machine = self.probe.fingerprint()?;
+        let Loaded { mut state, trust } = self.load(&machine)?;
+        if let Trust::Untrusted(problem) = trust {
+            return Err(ClientError::UntrustedState(problem));
+        }
+        let response = ReturnResponse::from_xml(file, &self.vendor_key)?;
+        let mut exchange = state.exchange.clone();
+        exchange.accept_return(&response, &machine)?;
+        let claims = self.installed_claims(&state);
+        if claims
+            .as_ref()
+            .is_some_and(|claims| claims.serial == response.certificate_serial())
+        {
+            state.certificate = None;
+        }
+        state.exchange = exchange;
+        state.returned = Some(ReturnedLicense {
+            key: response.license_key().to_owned(),
+            edition: claims.map(|claims| claims.edition).unwrap_or_default(),
+            at: now,
+        });
+        state.observe(now);
+        Ok(self.store.save(&state, &machine)?)
+    }
+}
+
+impl ClientError {
+    /// The engine code of an exchange file's rejection, when that is what the error is.
+    pub fn exchange_code(&self) -> Option<Code> {
+        match self {
+            ClientError::Exchange(error) => Some(error.code()),
+            _ => None,
+        }
+    }
+}
+
+fn fresh_nonce() -> Result<Nonce, ClientError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|error| ClientError::Random(error.to_string()))?;
+    Ok(Nonce(bytes))
+}
