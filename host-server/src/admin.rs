@@ -198,7 +198,7 @@ impl Licensing {
     /// Who holds an administrator or client token.
     pub async fn token_owner(&self, token: &str) -> Result<Option<TokenOwner>, ServiceError> {
         let hash = token_hash(token);
-        Ok(self.store().execute(FindToken { hash }).await?)
+        Ok(self.store().read(FindToken { hash }).await?)
     }
 
     /// Creates an administrator token named `name`; returns the token (shown once).

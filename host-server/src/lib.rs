@@ -12,6 +12,7 @@ pub mod api;
 pub mod config;
 pub mod dongle;
 pub mod error;
+pub mod fields;
 pub mod keys;
 pub mod loopback;
 pub mod ratelimit;

@@ -2,6 +2,7 @@
 //! attempts are limited per key and per client address, and every unknown key costs the address.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -158,6 +159,23 @@ pub struct Limited {
     pub retry_after: u64,
 }
 
+/// The bucket an address is counted in: an IPv4 address (also when written as IPv4-mapped
+/// IPv6) by itself, an IPv6 address by its /64 prefix (one subscriber's network), anything else
+/// (e.g. `local`) as written.
+pub fn address_bucket(address: &str) -> String {
+    match address.parse::<IpAddr>() {
+        Ok(IpAddr::V4(v4)) => v4.to_string(),
+        Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let [a, b, c, d, ..] = v6.segments();
+                format!("{}/64", Ipv6Addr::new(a, b, c, d, 0, 0, 0, 0))
+            }
+        },
+        Err(_) => address.to_owned(),
+    }
+}
+
 /// The activation attempt limiter.
 #[derive(Debug)]
 pub struct RateLimiter {
@@ -178,7 +196,7 @@ impl RateLimiter {
     pub fn attempt(&self, address: &str, key: Option<&str>) -> Result<(), Limited> {
         let now = Instant::now();
         self.addresses
-            .take(address, 1.0, now)
+            .take(&address_bucket(address), 1.0, now)
             .map_err(|retry_after| Limited {
                 scope: "address",
                 retry_after,
@@ -197,7 +215,7 @@ impl RateLimiter {
     /// Whether `address` may try at all now (costs nothing).
     pub fn check(&self, address: &str) -> Result<(), Limited> {
         self.addresses
-            .take(address, 0.0, Instant::now())
+            .take(&address_bucket(address), 0.0, Instant::now())
             .map_err(|retry_after| Limited {
                 scope: "address",
                 retry_after,
@@ -207,7 +225,9 @@ impl RateLimiter {
     /// A request from `address` named a key that does not exist: costs one attempt.
     pub fn penalize(&self, address: &str) {
         // An empty bucket stays empty; the next request is refused by `check`.
-        let _ = self.addresses.take(address, 1.0, Instant::now());
+        let _ = self
+            .addresses
+            .take(&address_bucket(address), 1.0, Instant::now());
     }
 
     /// How many keys and addresses are tracked.
@@ -273,6 +293,32 @@ mod tests {
             limiter.penalize("10.0.0.7");
         }
         assert!(limiter.check("10.0.0.7").is_err());
+    }
+
+    #[test]
+    fn ipv6_addresses_share_the_bucket_of_their_64_prefix() {
+        assert_eq!(address_bucket("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(address_bucket("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(address_bucket("192.0.2.7"), "192.0.2.7");
+        assert_eq!(address_bucket("local"), "local");
+        let limiter = RateLimiter::new(limits(1, 100));
+        // Ten attempts from ten addresses of one /64 empty its one bucket.
+        for host in 1..=10 {
+            limiter
+                .attempt(&format!("2001:db8:1:2::{host:x}"), None)
+                .unwrap();
+        }
+        let refused = limiter.attempt("2001:db8:1:2:ffff::99", None).unwrap_err();
+        assert_eq!(refused.scope, "address");
+        assert!(limiter.check("2001:db8:1:2::1234").is_err());
+        // Another /64 has its own bucket.
+        limiter.attempt("2001:db8:1:3::1", None).unwrap();
+        // An IPv4 address and its IPv4-mapped form are one client.
+        for _ in 0..10 {
+            limiter.attempt("192.0.2.7", None).unwrap();
+        }
+        assert!(limiter.check("::ffff:192.0.2.7").is_err());
+        assert!(limiter.check("192.0.2.8").is_ok());
     }
 
     #[test]

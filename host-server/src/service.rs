@@ -9,17 +9,20 @@ use ed25519_dalek::SigningKey;
 use licet_engine::certificate::{issue, Binding, Certificate};
 use licet_engine::exchange::{
     check_serial_not_returned, ActivationRequest, ActivationResponse, ExchangeError, RequestDigest,
-    ReturnRequest, ReturnResponse,
+    ReturnRequest, ReturnResponse, Role,
 };
 use licet_engine::policy::Model;
 use licet_engine::request::RequestKind;
 use licet_engine::scenario::apply_update;
-use licet_engine::state::{Activation, LicenseStatus, LimitedTerms, SeatLease, State, TrialRecord};
+use licet_engine::state::{
+    Activation, License, LicenseStatus, LimitedTerms, SeatLease, State, TrialRecord,
+};
 use licet_engine::{decide, Action, Actor, Code, Decision, Effect, Policy, Request};
 use serde::Serialize;
 
 use crate::dongle::DongleCheck;
 use crate::error::StoreError;
+use crate::fields::check_action;
 use crate::store::{job, AuditEntry, LicenseRecord, Records, Store};
 
 /// The loaded policies, by product identifier.
@@ -115,6 +118,51 @@ pub enum ExchangeStep {
     Activation(ActivationRequest, RequestDigest),
     /// A return request file.
     Return(ReturnRequest, RequestDigest),
+}
+
+impl ExchangeStep {
+    /// Parses an activation or return request file and checks the sizes of what it carries
+    /// (the limits of the JSON routes, [`crate::fields`]); a file that fails is refused with
+    /// `EXCHANGE_MALFORMED` before anything is stored or audited.
+    pub fn parse(file: &[u8]) -> Result<ExchangeStep, ServiceError> {
+        let digest = RequestDigest::of(file);
+        let step = match ActivationRequest::from_xml(file) {
+            Ok(request) => ExchangeStep::Activation(request, digest),
+            Err(ExchangeError::WrongKind { .. }) => {
+                ExchangeStep::Return(ReturnRequest::from_xml(file)?, digest)
+            }
+            Err(error) => return Err(error.into()),
+        };
+        check_action(&step.engine_request().action).map_err(|error| ServiceError::Exchange {
+            code: Code::ExchangeMalformed,
+            message: format!("the request file is not accepted: {error}"),
+        })?;
+        Ok(step)
+    }
+
+    /// The license key the file names.
+    pub fn license_key(&self) -> &str {
+        match self {
+            ExchangeStep::Activation(request, _) => &request.license_key,
+            ExchangeStep::Return(request, _) => &request.license_key,
+        }
+    }
+
+    /// Whom the file is for: a machine or a network license server.
+    pub fn role(&self) -> Role {
+        match self {
+            ExchangeStep::Activation(request, _) => request.role,
+            ExchangeStep::Return(request, _) => request.role,
+        }
+    }
+
+    /// The engine request the file carries.
+    pub fn engine_request(&self) -> Request {
+        match self {
+            ExchangeStep::Activation(request, _) => request.engine_request(),
+            ExchangeStep::Return(request, _) => request.engine_request(),
+        }
+    }
 }
 
 /// Facts about a request that are not part of the engine's request.
@@ -234,27 +282,28 @@ impl Licensing {
         file: &[u8],
         actor_label: String,
     ) -> Result<(ExchangeStep, Outcome), ServiceError> {
-        let digest = RequestDigest::of(file);
-        let step = match ActivationRequest::from_xml(file) {
-            Ok(request) => ExchangeStep::Activation(request, digest),
-            Err(ExchangeError::WrongKind { .. }) => {
-                ExchangeStep::Return(ReturnRequest::from_xml(file)?, digest)
-            }
-            Err(error) => return Err(error.into()),
-        };
-        let request = match &step {
-            ExchangeStep::Activation(request, _) => request.engine_request(),
-            ExchangeStep::Return(request, _) => request.engine_request(),
-        };
+        let step = ExchangeStep::parse(file)?;
+        let outcome = self.answer_exchange(step.clone(), actor_label).await?;
+        Ok((step, outcome))
+    }
+
+    /// Answers a request file parsed by [`ExchangeStep::parse`]; see [`Licensing::exchange`]. A
+    /// file whose role does not fit the license's type (a license server's file for a
+    /// standalone license, a machine's file for a network license) is denied with
+    /// `WRONG_LICENSE_TYPE`, decided under the license's lock; only its audit entry is written.
+    pub async fn answer_exchange(
+        &self,
+        step: ExchangeStep,
+        actor_label: String,
+    ) -> Result<Outcome, ServiceError> {
+        let request = step.engine_request();
         let context = RequestContext {
             actor_label,
             client_dongle: None,
             product: None,
         };
-        let outcome = self
-            .decide_step(request.actor, request.action, context, Some(step.clone()))
-            .await?;
-        Ok((step, outcome))
+        self.decide_step(request.actor, request.action, context, Some(step))
+            .await
     }
 
     async fn decide_step(
@@ -415,8 +464,11 @@ async fn decide_and_apply<R: Records>(
         RequestKind::Checkout | RequestKind::Heartbeat => server_dongle,
         _ => context.client_dongle.clone(),
     };
-    let mut refusal = None;
-    if let (Some(ExchangeStep::Return(file, _)), Some(key)) = (&exchange, &key) {
+    let mut refusal = match (&exchange, &state.license) {
+        (Some(step), Some(license)) => role_refusal(&policy, license, step.role()),
+        _ => None,
+    };
+    if let (None, Some(ExchangeStep::Return(file, _)), Some(key)) = (&refusal, &exchange, &key) {
         if state.license.is_some() {
             let returned = records.returned_serials(key).await?;
             if let Err(error) = check_serial_not_returned(
@@ -591,6 +643,26 @@ async fn decide_and_apply<R: Records>(
         audit_id,
         response_file,
     })
+}
+
+/// The denial of a request file whose role does not fit the license's type: a license server's
+/// file for a license that is not a network kind, or a machine's file for a network license.
+fn role_refusal(policy: &Policy, license: &License, role: Role) -> Option<Decision> {
+    let license_type = policy.license_type(&license.license_type)?;
+    let network = license_type.kind.is_network();
+    if network == (role == Role::LicenseServer) {
+        return None;
+    }
+    Some(Decision::deny(
+        Code::WrongLicenseType,
+        "exchange.role",
+        format!(
+            "a request file for a `{}` does not fit the {} license type `{}`",
+            role.as_str(),
+            license_type.kind,
+            license.license_type
+        ),
+    ))
 }
 
 /// Signs the response file of an allowed exchange with the license's next update counter.

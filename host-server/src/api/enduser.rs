@@ -13,12 +13,10 @@ use serde::{Deserialize, Serialize};
 use super::error::AppError;
 use super::extract::{ApiJson, Caller, Peer};
 use super::AppState;
+use crate::fields;
 use crate::service::{Outcome, RequestContext};
 
-/// The longest key, session, dongle serial, fingerprint component name or value accepted.
-pub const MAX_FIELD: usize = 256;
-/// The most fingerprint components accepted.
-pub const MAX_COMPONENTS: usize = 32;
+pub use crate::fields::{MAX_COMPONENTS, MAX_FIELD};
 
 /// The answer to an allowed request.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -179,62 +177,13 @@ pub struct TrialValidateBody {
     pub machine: Fingerprint,
 }
 
-fn check_field(name: &str, value: &str) -> Result<(), AppError> {
-    if value.is_empty() || value.len() > MAX_FIELD {
-        return Err(AppError::InvalidBody(format!(
-            "`{name}` must be 1 to {MAX_FIELD} bytes"
-        )));
-    }
-    Ok(())
-}
-
-fn check_machine(name: &str, machine: &Fingerprint) -> Result<(), AppError> {
-    if machine.components.is_empty() || machine.components.len() > MAX_COMPONENTS {
-        return Err(AppError::InvalidBody(format!(
-            "`{name}` must have 1 to {MAX_COMPONENTS} components"
-        )));
-    }
-    for (component, value) in &machine.components {
-        check_field(name, component)?;
-        check_field(name, value)?;
-    }
-    Ok(())
+fn check_field(name: &'static str, value: &str) -> Result<(), AppError> {
+    fields::check_field(name, value).map_err(|error| AppError::InvalidBody(error.to_string()))
 }
 
 /// Checks the sizes of what a request carries.
 pub(crate) fn check_action(action: &Action) -> Result<(), AppError> {
-    if let Some(key) = action.key() {
-        check_field("key", key)?;
-    }
-    if let Some(target) = action.target() {
-        check_field("target.product", &target.product)?;
-        check_field("target.edition", &target.edition)?;
-        check_field("target.version", &target.version)?;
-    }
-    match action {
-        Action::StartTrial { machine, .. }
-        | Action::ValidateTrial { machine }
-        | Action::Activate { machine, .. }
-        | Action::Validate { machine, .. }
-        | Action::Return { machine, .. } => check_machine("machine", machine),
-        Action::Checkout {
-            machine, session, ..
-        }
-        | Action::Borrow {
-            machine, session, ..
-        } => {
-            check_machine("machine", machine)?;
-            check_field("session", session)
-        }
-        Action::Heartbeat { session, .. }
-        | Action::Release { session, .. }
-        | Action::ReturnBorrowed { session, .. } => check_field("session", session),
-        Action::Transfer { from, to, .. } => {
-            check_machine("from", from)?;
-            check_machine("to", to)
-        }
-        Action::Extend { .. } | Action::Revoke { .. } => Ok(()),
-    }
+    fields::check_action(action).map_err(|error| AppError::InvalidBody(error.to_string()))
 }
 
 /// How a route counts against the brute-force limits.

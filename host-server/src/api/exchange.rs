@@ -6,6 +6,7 @@ use axum::extract::{Multipart, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{Html, IntoResponse, Response};
 use licet_engine::exchange::MAX_FILE_BYTES;
+use licet_engine::Code;
 
 use super::error::AppError;
 use super::extract::{Caller, Peer};
@@ -45,16 +46,28 @@ async fn answer(
     if file.len() > MAX_FILE_BYTES {
         return Err(AppError::PayloadTooLarge);
     }
-    if caller == &Caller::EndUser {
+    // The file is parsed before the limits so that its license key is charged too; a file that
+    // does not parse is charged to the address alone.
+    let parsed = ExchangeStep::parse(file);
+    let limited = caller == &Caller::EndUser;
+    if limited {
+        let key = parsed.as_ref().ok().map(ExchangeStep::license_key);
         state
             .limiter
-            .attempt(&peer.0, None)
+            .attempt(&peer.0, key)
             .map_err(|limit| AppError::RateLimited {
                 retry_after: limit.retry_after,
                 scope: limit.scope,
             })?;
     }
-    let (step, outcome) = state.licensing.exchange(file, caller.label(peer)).await?;
+    let step = parsed?;
+    let outcome = state
+        .licensing
+        .answer_exchange(step.clone(), caller.label(peer))
+        .await?;
+    if limited && outcome.decision.code == Code::LicenseNotFound {
+        state.limiter.penalize(&peer.0);
+    }
     if !outcome.decision.is_allowed() {
         return Err(AppError::denied(&outcome.decision));
     }

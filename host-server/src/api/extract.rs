@@ -91,12 +91,19 @@ impl<S: Send + Sync> FromRequestParts<S> for Peer {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Peer(
+        Ok(Peer::of(parts))
+    }
+}
+
+impl Peer {
+    /// The peer of a request.
+    fn of(parts: &Parts) -> Peer {
+        Peer(
             parts
                 .extensions
                 .get::<ConnectInfo<SocketAddr>>()
                 .map_or_else(|| "local".to_owned(), |info| info.0.ip().to_string()),
-        ))
+        )
     }
 }
 
@@ -148,13 +155,27 @@ impl FromRequestParts<AppState> for Caller {
             .map(str::trim)
             .filter(|token| !token.is_empty() && token.len() <= 256)
             .ok_or_else(|| AppError::Unauthorized("use `Authorization: Bearer <token>`".into()))?;
+        // Configured administrator tokens are known without the store (and are never limited).
         if let Some(name) = state.admin_tokens.get(&token_hash(token)) {
             return Ok(Caller::Administrator(name.clone()));
         }
+        // Every unknown token costs the address one attempt; while the address is blocked, no
+        // token is looked up in the store at all.
+        let peer = Peer::of(parts);
+        state
+            .limiter
+            .check(&peer.0)
+            .map_err(|limit| AppError::RateLimited {
+                retry_after: limit.retry_after,
+                scope: limit.scope,
+            })?;
         match state.licensing.token_owner(token).await? {
             Some(TokenOwner::Administrator(name)) => Ok(Caller::Administrator(name)),
             Some(TokenOwner::Client(id)) => Ok(Caller::Client(id)),
-            None => Err(AppError::Unauthorized("the token is not valid".into())),
+            None => {
+                state.limiter.penalize(&peer.0);
+                Err(AppError::Unauthorized("the token is not valid".into()))
+            }
         }
     }
 }

@@ -124,6 +124,15 @@ impl Store {
         }
     }
 
+    /// Runs `job`, which only reads, without queueing behind writes: on SQLite on a query-only
+    /// connection (no write lock, no sync), on PostgreSQL in one transaction as usual.
+    pub(crate) async fn read<J: Job>(&self, job: J) -> Result<J::Output, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(store) => store.read(job).await,
+            Backend::Postgres(store) => store.execute(job).await,
+        }
+    }
+
     /// Runs `job` in one transaction.
     pub(crate) async fn execute<J: Job>(&self, job: J) -> Result<J::Output, StoreError> {
         match &self.backend {

@@ -46,6 +46,9 @@ type Work = Box<dyn FnOnce(&mut Connection) -> Result<Finish, String> + Send>;
 pub(crate) struct SqliteStore {
     sender: mpsc::Sender<Work>,
     path: PathBuf,
+    /// A second, query-only connection for lookups that must not wait for (or hold up) the
+    /// writer: in WAL mode it reads the last commit while the writer works.
+    reader: std::sync::Arc<std::sync::Mutex<Connection>>,
 }
 
 impl SqliteStore {
@@ -60,6 +63,10 @@ impl SqliteStore {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.set_prepared_statement_cache_capacity(64);
         migrate(&mut conn)?;
+        let reader = Connection::open(path)?;
+        reader.busy_timeout(std::time::Duration::from_secs(5))?;
+        reader.pragma_update(None, "query_only", "ON")?;
+        reader.set_prepared_statement_cache_capacity(16);
         let (sender, receiver) = mpsc::channel(QUEUE);
         let syncer = match synchronous {
             Synchronous::Full => {
@@ -82,12 +89,31 @@ impl SqliteStore {
         Ok(SqliteStore {
             sender,
             path: path.to_owned(),
+            reader: std::sync::Arc::new(std::sync::Mutex::new(reader)),
         })
     }
 
     /// The database file.
     pub(crate) fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Runs a job that only reads on the query-only connection, in a read transaction: it takes
+    /// no write lock and syncs nothing (a job that writes fails and changes nothing).
+    pub(crate) async fn read<J: Job>(&self, job: J) -> Result<J::Output, StoreError> {
+        let reader = self.reader.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = reader
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            conn.execute_batch("BEGIN DEFERRED")?;
+            let result = run_ready(job.run(&mut SqliteRecords { conn: &mut conn }));
+            // Nothing to keep: ending the read transaction either way releases its snapshot.
+            let _ = conn.execute_batch("ROLLBACK");
+            result?
+        })
+        .await
+        .map_err(|_| StoreError::WorkerStopped)?
     }
 
     /// Runs `job` in the next commit group and returns its result once the group committed.
