@@ -2,10 +2,10 @@
 //!
 //! This crate holds what runs on the vendor's and the end user's machines outside the server: the
 //! embeddable [`Client`] (start-up check, license information, online operations through a
-//! [`Transport`], manual activation and return by files) with its signed local [`state`], the
-//! [`machine`] fingerprint, and the `licet` command line's tools: policy checks and scenario tests
-//! ([`policy_tools`]) and vendor key management ([`keys`]). The C ABI over [`Client`] lives in the
-//! `licet-capi` crate; `docs/client.md` describes all of it.
+//! [`Transport`] such as the [`HttpTransport`], manual activation and return by files) with its
+//! signed local [`state`], the [`machine`] fingerprint, and the `licet` command line's tools:
+//! policy checks and scenario tests ([`policy_tools`]) and vendor key management ([`keys`]). The C
+//! ABI over [`Client`] lives in the `licet-capi` crate; `docs/client.md` describes all of it.
 //!
 //! A start-up check reads the signed local state, verifies the stored certificate with the
 //! vendor's public key and decides offline with
@@ -15,6 +15,7 @@
 #![deny(missing_docs)]
 
 pub mod client;
+pub mod http;
 pub mod info;
 pub mod keys;
 pub mod machine;
@@ -23,6 +24,7 @@ pub mod state;
 pub mod transport;
 
 pub use client::{CheckReport, Client, ClientError, Trust, Validation};
+pub use http::HttpTransport;
 pub use info::{LicenseInfo, Status};
 pub use machine::{FixedProbe, MachineProbe, NativeProbe};
 pub use transport::{Reply, Transport, TransportError};

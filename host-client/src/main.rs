@@ -9,7 +9,8 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use licet_client::keys::{self, KeyPair};
 use licet_client::policy_tools::{self, TestRun};
-use licet_client::{CheckReport, Client};
+use licet_client::{CheckReport, Client, HttpTransport};
+use licet_engine::Decision;
 
 #[derive(Debug, Parser)]
 #[command(name = "licet", version, about = "Licet license policy engine")]
@@ -37,30 +38,51 @@ enum Command {
     /// Read and manage the license on this machine.
     #[command(subcommand)]
     License(LicenseCommand),
-    /// Activate a license key on this machine by request and response files.
+    /// Start the product's trial on this machine (online).
+    #[command(subcommand)]
+    Trial(TrialCommand),
+    /// Activate a license key on this machine, online or by request and response files.
     Activate {
         #[command(flatten)]
         client: ClientArgs,
+        /// Activate online with the license server at URL (`http://host:port`).
+        #[arg(
+            long,
+            value_name = "URL",
+            requires_all = ["key", "edition"],
+            conflicts_with_all = ["manual", "load_response"]
+        )]
+        server: Option<String>,
         /// Write an activation request file for the vendor (no connection needed).
         #[arg(long, requires_all = ["key", "edition", "request_out"], conflicts_with = "load_response")]
         manual: bool,
         /// The license key.
-        #[arg(long, requires = "manual")]
+        #[arg(long, conflicts_with = "load_response")]
         key: Option<String>,
         /// The edition to activate.
-        #[arg(long, requires = "manual")]
+        #[arg(long, conflicts_with = "load_response")]
         edition: Option<String>,
         /// Where to write the request file.
         #[arg(long, value_name = "FILE", requires = "manual")]
         request_out: Option<PathBuf>,
         /// Load the vendor's activation response file.
-        #[arg(long, value_name = "FILE", required_unless_present = "manual")]
+        #[arg(long, value_name = "FILE")]
         load_response: Option<PathBuf>,
     },
-    /// Return the license on this machine by request and response files.
+    /// Validate the license (or trial) on this machine with the license server.
+    Validate {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Return the license on this machine, online or by request and response files.
     Return {
         #[command(flatten)]
         client: ClientArgs,
+        /// Return online to the license server at URL (`http://host:port`).
+        #[arg(long, value_name = "URL", conflicts_with_all = ["manual", "load_response"])]
+        server: Option<String>,
         /// Write a return request file for the vendor; the license stops working now.
         #[arg(long, requires = "request_out", conflicts_with = "load_response")]
         manual: bool,
@@ -68,9 +90,31 @@ enum Command {
         #[arg(long, value_name = "FILE", requires = "manual")]
         request_out: Option<PathBuf>,
         /// Load the vendor's return response file.
-        #[arg(long, value_name = "FILE", required_unless_present = "manual")]
+        #[arg(long, value_name = "FILE")]
         load_response: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum TrialCommand {
+    /// Start (or resume) the trial of an edition; the server records it against this machine.
+    Start {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(flatten)]
+        server: ServerArgs,
+        /// The edition to try.
+        #[arg(long)]
+        edition: String,
+    },
+}
+
+/// The license server to ask.
+#[derive(Debug, clap::Args)]
+struct ServerArgs {
+    /// The license server's URL (`http://host:port`; no TLS).
+    #[arg(long = "server", value_name = "URL")]
+    url: String,
 }
 
 /// Where the product's license lives and what verifies it.
@@ -173,8 +217,47 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             }
             Ok(report.decision.is_allowed())
         }
+        Command::Trial(TrialCommand::Start {
+            client,
+            server,
+            edition,
+        }) => {
+            let client = open(&client)?;
+            let mut transport = transport(&client, &server.url)?;
+            let decision = client.start_trial(&mut transport, &edition, chrono::Utc::now())?;
+            Ok(online_outcome(&decision))
+        }
+        Command::Validate { client, server } => {
+            let client = open(&client)?;
+            let mut transport = transport(&client, &server.url)?;
+            let decision = client.validate(&mut transport, chrono::Utc::now())?;
+            Ok(online_outcome(&decision))
+        }
         Command::Activate {
             client,
+            server: Some(server),
+            key: Some(key),
+            edition: Some(edition),
+            ..
+        } => {
+            let client = open(&client)?;
+            let mut transport = transport(&client, &server)?;
+            let decision = client.activate(&mut transport, &key, &edition, chrono::Utc::now())?;
+            Ok(online_outcome(&decision))
+        }
+        Command::Return {
+            client,
+            server: Some(server),
+            ..
+        } => {
+            let client = open(&client)?;
+            let mut transport = transport(&client, &server)?;
+            let decision = client.return_license(&mut transport, chrono::Utc::now())?;
+            Ok(online_outcome(&decision))
+        }
+        Command::Activate {
+            client,
+            server: _,
             manual: _,
             key,
             edition,
@@ -207,12 +290,14 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                     Ok(true)
                 }
                 _ => anyhow::bail!(
-                    "pass --manual --key K --edition E --request-out FILE, or --load-response FILE"
+                    "pass --server URL --key K --edition E, --manual --key K --edition E --request-out \
+                     FILE, or --load-response FILE"
                 ),
             }
         }
         Command::Return {
             client,
+            server: _,
             manual: _,
             request_out,
             load_response,
@@ -243,7 +328,9 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                     ));
                     Ok(true)
                 }
-                _ => anyhow::bail!("pass --manual --request-out FILE, or --load-response FILE"),
+                _ => anyhow::bail!(
+                    "pass --server URL, --manual --request-out FILE, or --load-response FILE"
+                ),
             }
         }
         Command::License(LicenseCommand::Info { client, json }) => {
@@ -286,6 +373,17 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             Ok(true)
         }
     }
+}
+
+/// The HTTP transport to `url` for the client's product.
+fn transport(client: &Client, url: &str) -> anyhow::Result<HttpTransport> {
+    Ok(HttpTransport::new(url, &client.policy().product.id)?)
+}
+
+/// Prints the server's decision as `CODE: sentence`; whether it allowed.
+fn online_outcome(decision: &Decision) -> bool {
+    emit(&format!("{}: {}\n", decision.code, decision.message));
+    decision.is_allowed()
 }
 
 fn open(args: &ClientArgs) -> anyhow::Result<Client> {

@@ -4,7 +4,8 @@
 //! [`Request`] and gets back the server's [`Decision`] and, when the decision grants something,
 //! the vendor-signed certificate in armored form. The client verifies every certificate it receives
 //! with the vendor's public key before it stores it, so a transport is trusted with nothing but
-//! delivery. HTTP and the WebAssembly transport plugins implement this trait.
+//! delivery. [`HttpTransport`](crate::http::HttpTransport) and the WebAssembly transport plugins
+//! implement this trait.
 
 use licet_engine::{Decision, Request};
 
@@ -27,6 +28,23 @@ pub enum TransportError {
     /// The server answered something that is not a reply.
     #[error("the license server sent an invalid reply: {0}")]
     InvalidReply(String),
+    /// The server refused the request for a reason that is not a licensing decision (rate limit,
+    /// storage unavailable, unknown route, ...).
+    #[error("the license server refused the request: {code}: {message} (HTTP {status})")]
+    Refused {
+        /// The HTTP status.
+        status: u16,
+        /// The server's code, e.g. `RATE_LIMITED`.
+        code: String,
+        /// The server's sentence.
+        message: String,
+    },
+    /// The server address is not one the transport can use.
+    #[error("invalid server address {0}")]
+    InvalidUrl(String),
+    /// The request cannot be sent by this transport.
+    #[error("the request cannot be sent: {0}")]
+    Unsupported(String),
 }
 
 /// Delivers requests to the vendor's server.

@@ -1,0 +1,442 @@
+//! End-to-end workflows against a real `licet-server --demo` on loopback: the `licet` command line
+//! for one machine (its native fingerprint), and the client library with fixed fingerprints and
+//! the HTTP transport where a workflow needs two machines.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use licet_client::client::load_policy;
+use licet_client::keys::read_verifying_key;
+use licet_client::{Client, FixedProbe, HttpTransport, Status};
+use licet_engine::{Code, Fingerprint};
+use licet_tests::{policies_dir, repo_root};
+use tempfile::TempDir;
+
+/// The directory holding the workspace's binaries (`target/debug`), with `licet` and
+/// `licet-server` built and up to date.
+fn binaries() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        // The test executable is `<target>/<profile>/deps/workflows-<hash>`.
+        let exe = std::env::current_exe().unwrap();
+        let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
+        let target_dir = profile_dir.parent().unwrap();
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut build = Command::new(cargo);
+        build
+            .current_dir(repo_root())
+            .args([
+                "build",
+                "-p",
+                "licet-server",
+                "-p",
+                "licet-client",
+                "--bins",
+            ])
+            .arg("--target-dir")
+            .arg(target_dir);
+        if profile_dir
+            .file_name()
+            .is_some_and(|name| name == "release")
+        {
+            build.arg("--release");
+        }
+        let status = build.status().unwrap();
+        assert!(status.success(), "building licet and licet-server failed");
+        profile_dir
+    })
+}
+
+fn gstarcad_policy() -> PathBuf {
+    policies_dir().join("gstarcad.yaml")
+}
+
+/// A `licet-server --demo` process on 127.0.0.1, killed when dropped.
+struct DemoServer {
+    child: Child,
+    dir: TempDir,
+    url: String,
+    keys: BTreeMap<String, String>,
+}
+
+impl DemoServer {
+    fn start() -> DemoServer {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(binaries().join("licet-server"))
+            .arg("--demo")
+            .arg(dir.path().join("server"))
+            .arg("--policy")
+            .arg(gstarcad_policy())
+            .args(["--listen", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (lines, received) = mpsc::channel();
+        // Reads the server's output for as long as it runs, so its pipe never fills.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if lines.send(line).is_err() {
+                    // Nobody listens any more; keep draining.
+                }
+            }
+        });
+        let mut server = DemoServer {
+            child,
+            dir,
+            url: String::new(),
+            keys: BTreeMap::new(),
+        };
+        loop {
+            let line = received
+                .recv_timeout(Duration::from_secs(60))
+                .unwrap_or_else(|error| panic!("licet-server did not start: {error}"));
+            if let Some(rest) = line.strip_prefix("example ") {
+                let (license_type, key) = rest.split_once(" license key: ").unwrap();
+                server.keys.insert(license_type.to_owned(), key.to_owned());
+            } else if let Some(rest) = line.strip_prefix("licet-server listening on ") {
+                let url = rest.split_whitespace().next().unwrap();
+                assert!(url.starts_with("http://127.0.0.1:"), "{line}");
+                server.url = url.to_owned();
+                break;
+            }
+        }
+        server
+    }
+
+    fn standalone_key(&self) -> &str {
+        &self.keys["standalone-key"]
+    }
+
+    fn vendor_key(&self) -> PathBuf {
+        self.dir.path().join("server").join("vendor.pub")
+    }
+
+    /// A client on "machine" `name` with its own state directory and fixed fingerprint.
+    fn machine(&self, name: &str) -> Client {
+        let fingerprint = Fingerprint {
+            components: ["machine-id", "mac", "cpu", "disk"]
+                .iter()
+                .map(|component| ((*component).to_owned(), format!("{name}-{component}")))
+                .collect(),
+        };
+        Client::new(
+            &self.dir.path().join(name),
+            load_policy(&gstarcad_policy()).unwrap(),
+            read_verifying_key(&self.vendor_key()).unwrap(),
+            Box::new(FixedProbe::new(fingerprint)),
+        )
+    }
+
+    fn transport(&self) -> HttpTransport {
+        HttpTransport::new(&self.url, "gstarcad").unwrap()
+    }
+
+    /// Runs `licet ARGS --state-dir <dir>/cli-state --policy .. --vendor-key ..` (and
+    /// `--server URL` when `online`).
+    fn licet(&self, args: &[&str], online: bool) -> Outcome {
+        let mut command = Command::new(binaries().join("licet"));
+        command
+            .args(args)
+            .arg("--state-dir")
+            .arg(self.dir.path().join("cli-state"))
+            .arg("--policy")
+            .arg(gstarcad_policy())
+            .arg("--vendor-key")
+            .arg(self.vendor_key())
+            .current_dir(self.dir.path());
+        if online {
+            command.args(["--server", &self.url]);
+        }
+        Outcome::from(command.output().unwrap())
+    }
+}
+
+impl Drop for DemoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A finished `licet` process.
+#[derive(Debug)]
+struct Outcome {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl From<Output> for Outcome {
+    fn from(output: Output) -> Outcome {
+        Outcome {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+impl Outcome {
+    /// Asserts the exit code and that standard output starts with `prefix`.
+    fn expect(&self, code: i32, prefix: &str) -> &Outcome {
+        assert!(
+            self.code == code && self.stdout.starts_with(prefix),
+            "expected exit {code} and `{prefix}...`, got {self:#?}"
+        );
+        self
+    }
+}
+
+fn now() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now()
+}
+
+#[test]
+fn a_trial_started_online_validates_and_survives_a_lost_state() {
+    let server = DemoServer::start();
+    let started = server.licet(&["trial", "start", "--edition", "professional"], true);
+    started.expect(0, "TRIAL_STARTED: the trial runs until ");
+    server.licet(&["check"], false).expect(0, "VALID: ");
+    server
+        .licet(&["validate"], true)
+        .expect(0, "VALID: the trial runs until ");
+    let info = server.licet(&["license", "info", "--json"], false);
+    let info: serde_json::Value = serde_json::from_str(&info.stdout).unwrap();
+    assert_eq!(info["status"], "trial");
+    assert_eq!(info["edition"], "professional");
+
+    // Deleting the local state gives the same trial back, with its original end.
+    std::fs::remove_dir_all(server.dir.path().join("cli-state")).unwrap();
+    server.licet(&["check"], false).expect(1, "NOT_ACTIVATED: ");
+    let again = server.licet(&["trial", "start", "--edition", "professional"], true);
+    again.expect(0, "TRIAL_STARTED: ");
+    assert_eq!(again.stdout, started.stdout);
+}
+
+#[test]
+fn online_activation_check_validate_and_return_from_the_command_line() {
+    let server = DemoServer::start();
+    let key = server.standalone_key();
+    server
+        .licet(
+            &["activate", "--key", key, "--edition", "professional"],
+            true,
+        )
+        .expect(0, "ACTIVATED: ");
+    server
+        .licet(&["check"], false)
+        .expect(0, "VALID: the certificate is valid");
+    server.licet(&["validate"], true).expect(0, "VALID: ");
+    server.licet(&["return"], true).expect(0, "RETURNED: ");
+    let after = server.licet(&["check"], false);
+    after.expect(1, "NOT_ACTIVATED: ");
+    assert!(after.stdout.contains(key), "{after:#?}");
+    let info = server.licet(&["license", "info", "--json"], false);
+    let info: serde_json::Value = serde_json::from_str(&info.stdout).unwrap();
+    assert_eq!(info["status"], "returned");
+
+    // Denials carry the server's code; a key the server does not know is refused.
+    server
+        .licet(
+            &[
+                "activate",
+                "--key",
+                "GSTA-NOT-A-KEY",
+                "--edition",
+                "professional",
+            ],
+            true,
+        )
+        .expect(1, "LICENSE_NOT_FOUND: ");
+}
+
+#[test]
+fn the_command_line_reports_usage_and_unreachable_servers_as_errors() {
+    let server = DemoServer::start();
+    // A usage error: an online activation needs the edition.
+    let usage = server.licet(&["activate", "--key", "K"], true);
+    assert_eq!(usage.code, 2, "{usage:#?}");
+    // An https URL is refused before anything is sent.
+    let https = server.licet(
+        &[
+            "trial",
+            "start",
+            "--edition",
+            "professional",
+            "--server",
+            "https://127.0.0.1:1",
+        ],
+        false,
+    );
+    assert_eq!(https.code, 2, "{https:#?}");
+    assert!(
+        https.stderr.contains("https is not supported"),
+        "{https:#?}"
+    );
+    // Nothing listens there: the server cannot be reached, and nothing is stored.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let offline = server.licet(
+        &[
+            "trial",
+            "start",
+            "--edition",
+            "professional",
+            "--server",
+            &url,
+        ],
+        false,
+    );
+    assert_eq!(offline.code, 2, "{offline:#?}");
+    assert!(offline.stderr.contains("cannot be reached"), "{offline:#?}");
+    server.licet(&["check"], false).expect(1, "NOT_ACTIVATED: ");
+}
+
+#[test]
+fn a_one_activation_key_is_refused_on_a_second_machine() {
+    let server = DemoServer::start();
+    let key = server.standalone_key();
+    let first = server.machine("first");
+    let second = server.machine("second");
+    let mut transport = server.transport();
+
+    let activated = first
+        .activate(&mut transport, key, "professional", now())
+        .unwrap();
+    assert_eq!(activated.code, Code::Activated, "{activated:?}");
+    let refused = second
+        .activate(&mut transport, key, "professional", now())
+        .unwrap();
+    assert_eq!(refused.code, Code::ActivationLimitReached, "{refused:?}");
+    assert!(!refused.is_allowed());
+
+    assert!(first.check().unwrap().decision.is_allowed());
+    assert_eq!(second.check().unwrap().decision.code, Code::NotActivated);
+    // The first machine validates; the second has nothing to validate.
+    assert_eq!(
+        first.validate(&mut transport, now()).unwrap().code,
+        Code::Valid
+    );
+}
+
+#[test]
+fn a_returned_key_activates_on_another_machine_and_no_longer_on_the_first() {
+    let server = DemoServer::start();
+    let key = server.standalone_key();
+    let first = server.machine("first");
+    let second = server.machine("second");
+    let mut transport = server.transport();
+
+    let activated = first
+        .activate(&mut transport, key, "professional", now())
+        .unwrap();
+    assert_eq!(activated.code, Code::Activated);
+    assert!(first.check().unwrap().decision.is_allowed());
+    let returned = first.return_license(&mut transport, now()).unwrap();
+    assert_eq!(returned.code, Code::Returned, "{returned:?}");
+
+    let moved = second
+        .activate(&mut transport, key, "professional", now())
+        .unwrap();
+    assert_eq!(moved.code, Code::Activated, "{moved:?}");
+    assert!(second.check().unwrap().decision.is_allowed());
+
+    let report = first.check().unwrap();
+    assert_eq!(report.decision.code, Code::NotActivated);
+    assert_eq!(first.info().unwrap().status, Status::Returned);
+    // The key is now bound to the second machine: the first cannot take it back.
+    let again = first
+        .activate(&mut transport, key, "professional", now())
+        .unwrap();
+    assert_eq!(again.code, Code::ActivationLimitReached, "{again:?}");
+}
+
+#[test]
+fn manual_activation_and_return_by_files_through_the_server() {
+    let server = DemoServer::start();
+    let key = server.standalone_key();
+    let exchange = |request: &str, response: &str| {
+        let file = std::fs::read(server.dir.path().join(request)).unwrap();
+        let answer = server
+            .transport()
+            .post("/v1/exchange", "application/xml", &file)
+            .unwrap();
+        assert_eq!(
+            answer.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&answer.body)
+        );
+        std::fs::write(server.dir.path().join(response), &answer.body).unwrap();
+    };
+
+    server
+        .licet(
+            &[
+                "activate",
+                "--manual",
+                "--key",
+                key,
+                "--edition",
+                "professional",
+                "--request-out",
+                "activation-request.xml",
+            ],
+            false,
+        )
+        .expect(0, "activation request written to ");
+    server.licet(&["check"], false).expect(1, "NOT_ACTIVATED: ");
+    exchange("activation-request.xml", "activation-response.xml");
+    server
+        .licet(
+            &["activate", "--load-response", "activation-response.xml"],
+            false,
+        )
+        .expect(0, "activated from ");
+    server
+        .licet(&["check"], false)
+        .expect(0, "VALID: the certificate is valid");
+
+    // The key is bound to this machine now: another machine is refused.
+    let other = server.machine("other");
+    let mut transport = server.transport();
+    let refused = other
+        .activate(&mut transport, key, "professional", now())
+        .unwrap();
+    assert_eq!(refused.code, Code::ActivationLimitReached, "{refused:?}");
+
+    server
+        .licet(
+            &["return", "--manual", "--request-out", "return-request.xml"],
+            false,
+        )
+        .expect(0, "return request written to ");
+    server.licet(&["check"], false).expect(1, "NOT_ACTIVATED: ");
+    exchange("return-request.xml", "return-response.xml");
+    server
+        .licet(&["return", "--load-response", "return-response.xml"], false)
+        .expect(0, "returned: ");
+    server.licet(&["check"], false).expect(1, "NOT_ACTIVATED: ");
+    // Loading it a second time is refused and changes nothing.
+    server
+        .licet(&["return", "--load-response", "return-response.xml"], false)
+        .expect(1, "EXCHANGE_RETURN_NOT_PENDING: ");
+
+    // The server freed the key: the other machine activates it online.
+    let moved = other
+        .activate(&mut transport, key, "professional", now())
+        .unwrap();
+    assert_eq!(moved.code, Code::Activated, "{moved:?}");
+}
