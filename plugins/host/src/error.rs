@@ -97,6 +97,14 @@ pub enum PluginError {
         /// The limit in bytes.
         limit: usize,
     },
+    /// The plugin spent longer than its budget waiting on HID devices.
+    #[error("plugin `{plugin}` waited on HID devices for longer than {limit_ms} ms")]
+    HidTimeLimit {
+        /// The plugin's name.
+        plugin: String,
+        /// The budget of one call, in milliseconds.
+        limit_ms: u128,
+    },
     /// The plugin recursed too deeply.
     #[error("plugin `{plugin}` overflowed its stack")]
     StackOverflow {

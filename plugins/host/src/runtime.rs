@@ -2,6 +2,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use ed25519_dalek::VerifyingKey;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
@@ -32,6 +33,9 @@ pub struct Limits {
     /// Calls that may run at once across all plugins of one host; instance slots are pooled and
     /// reused, which keeps a fresh instance cheap.
     pub concurrent_calls: u32,
+    /// Time one call may spend waiting in HID reads, in all. Fuel bounds the plugin's own work
+    /// but not time spent blocked in the host, so this bounds a call's wall-clock time too.
+    pub hid_wait: Duration,
 }
 
 impl Default for Limits {
@@ -42,6 +46,7 @@ impl Default for Limits {
             max_guest_bytes: 1 << 20,
             max_wasm_stack: 256 << 10,
             concurrent_calls: 16,
+            hid_wait: Duration::from_secs(10),
         }
     }
 }
@@ -59,6 +64,7 @@ pub(crate) enum Violation {
     Memory,
     Payload { what: &'static str, size: usize },
     NotAllowed(String),
+    HidWait,
 }
 
 /// An open HID device, as a plugin's `device` resource.
@@ -78,6 +84,7 @@ pub(crate) struct CallState {
     hid: Option<Arc<dyn HidBackend>>,
     allowed_hid: Vec<HidId>,
     open_devices: usize,
+    hid_wait_left: Duration,
 }
 
 impl CallState {
@@ -178,10 +185,16 @@ impl hardware::licet::plugin::hid::HostDevice for CallState {
         device: wasmtime::component::Resource<HidHandle>,
         timeout_ms: u32,
     ) -> wasmtime::Result<Result<Vec<u8>, String>> {
-        let timeout =
-            std::time::Duration::from_millis(u64::from(timeout_ms.min(MAX_HID_TIMEOUT_MS)));
+        if self.hid_wait_left.is_zero() {
+            return Err(self.violate(Violation::HidWait));
+        }
+        let timeout = Duration::from_millis(u64::from(timeout_ms.min(MAX_HID_TIMEOUT_MS)))
+            .min(self.hid_wait_left);
+        let started = Instant::now();
         let handle = self.table.get_mut(&device)?;
-        Ok(handle.0.read(timeout).map_err(|error| error.to_string()))
+        let report = handle.0.read(timeout).map_err(|error| error.to_string());
+        self.hid_wait_left = self.hid_wait_left.saturating_sub(started.elapsed());
+        Ok(report)
     }
 
     fn drop(&mut self, device: wasmtime::component::Resource<HidHandle>) -> wasmtime::Result<()> {
@@ -222,6 +235,7 @@ impl Runtime {
             hid,
             allowed_hid: manifest.allow.hid.clone(),
             open_devices: 0,
+            hid_wait_left: self.limits.hid_wait,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| state as &mut dyn ResourceLimiter);
@@ -258,6 +272,10 @@ impl Runtime {
                 limit: MAX_HID_REPORT,
             },
             Some(Violation::NotAllowed(what)) => PluginError::NotAllowed { plugin, what },
+            Some(Violation::HidWait) => PluginError::HidTimeLimit {
+                plugin,
+                limit_ms: self.limits.hid_wait.as_millis(),
+            },
             None if error.downcast_ref::<PoolConcurrencyLimitError>().is_some() => {
                 PluginError::Busy {
                     plugin,

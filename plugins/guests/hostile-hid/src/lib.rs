@@ -1,6 +1,7 @@
 //! A hardware check that misbehaves on purpose, for the host's sandbox tests. The first byte of
 //! the challenge picks the misbehavior: 1 opens a device the manifest does not allow, 2 writes a
-//! report far larger than any HID report, and the fingerprint is enormous.
+//! report far larger than any HID report, 3 waits on a device that never answers, forever, and
+//! the fingerprint is enormous.
 #![no_std]
 
 extern crate alloc;
@@ -51,6 +52,12 @@ impl Guest for HostileHid {
             Some(2) => {
                 let device = hid::open(0x1209, 0x4c43).map_err(device_error)?;
                 device.write(&vec![0u8; 4 << 20]).map_err(device_error)?;
+            }
+            Some(3) => {
+                let device = hid::open(0x1209, 0x4c43).map_err(device_error)?;
+                loop {
+                    let _ = device.read(5_000);
+                }
             }
             _ => {}
         }

@@ -222,3 +222,67 @@ fn calls_beyond_the_concurrency_limit_are_refused_not_queued() {
         1
     );
 }
+
+/// A device that never answers: every read waits out its timeout.
+struct SilentDevice;
+
+impl licet_plugin_host::HidDevice for SilentDevice {
+    fn write(&mut self, _report: &[u8]) -> Result<(), licet_plugin_host::HidError> {
+        Ok(())
+    }
+
+    fn read(
+        &mut self,
+        timeout: std::time::Duration,
+    ) -> Result<Vec<u8>, licet_plugin_host::HidError> {
+        std::thread::sleep(timeout);
+        Err(licet_plugin_host::HidError::Timeout)
+    }
+}
+
+struct SilentDongle;
+
+impl licet_plugin_host::HidBackend for SilentDongle {
+    fn open(
+        &self,
+        _vendor_id: u16,
+        _product_id: u16,
+    ) -> Result<Box<dyn licet_plugin_host::HidDevice>, licet_plugin_host::HidError> {
+        Ok(Box::new(SilentDevice))
+    }
+}
+
+#[test]
+fn waiting_on_a_silent_device_forever_ends_at_the_hid_wait_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin_dir = plugin(
+        &dir,
+        "hostile-hid",
+        World::HardwareCheck,
+        &[],
+        hid(&[(0x1209, 0x4c43)]),
+    );
+    let limits = licet_plugin_host::Limits {
+        hid_wait: std::time::Duration::from_millis(300),
+        ..licet_plugin_host::Limits::default()
+    };
+    let host =
+        licet_plugin_host::PluginHost::with_limits(test_key().verifying_key(), limits).unwrap();
+    let check = host.load_hardware_check(&plugin_dir).unwrap();
+
+    let mut challenge = [0u8; 32];
+    challenge[0] = 3;
+    let error = check
+        .dongle_check(Arc::new(SilentDongle), &challenge)
+        .unwrap_err();
+    assert!(
+        matches!(&error, PluginError::HidTimeLimit { plugin, limit_ms: 300 } if plugin == "hostile-hid"),
+        "{error}"
+    );
+
+    challenge[0] = 0;
+    let proof = check
+        .dongle_check(Arc::new(SilentDongle), &challenge)
+        .unwrap();
+    assert_eq!(proof.serial, "HOSTILE");
+}
