@@ -2,8 +2,10 @@
 //! activation and return by files.
 
 mod manual;
+mod seats;
 
 pub use manual::RETURN_PENDING_RULE;
+pub use seats::{SeatHold, SeatHolder};
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -167,6 +169,10 @@ pub struct Client {
     store: StateStore,
     /// The start-up check's pending write of `last_seen`, made off the caller's path.
     pending: Mutex<Option<JoinHandle<Result<(), StateError>>>>,
+    /// Held by the start-up check from reading the state to handing its save to the writer, and
+    /// by the seat operations (which a [`SeatHolder`] runs on its own thread) while they store
+    /// their outcome, so neither overwrites the other's write.
+    exclusive: Mutex<()>,
 }
 
 /// A loaded state with the trust it was loaded with.
@@ -190,6 +196,7 @@ impl Client {
             probe,
             store,
             pending: Mutex::new(None),
+            exclusive: Mutex::new(()),
         }
     }
 
@@ -237,6 +244,14 @@ impl Client {
         }
     }
 
+    /// Serializes a read-modify-write of the state with the other threads using this client.
+    fn exclusive(&self) -> std::sync::MutexGuard<'_, ()> {
+        match self.exclusive.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
     fn load(&self, machine: &Fingerprint) -> Result<Loaded, ClientError> {
         // A write still in flight must land before the state is read again; a failed one left
         // the previous state in place, which is read instead.
@@ -269,6 +284,7 @@ impl Client {
     /// [`Client::flush`]).
     pub fn check_at(&self, now: DateTime<Utc>) -> Result<CheckReport, ClientError> {
         let machine = self.probe.fingerprint()?;
+        let _exclusive = self.exclusive();
         let Loaded { mut state, trust } = self.load(&machine)?;
         let report = self.evaluate(&state, trust, &machine, now);
         let stale = state

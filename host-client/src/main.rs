@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use licet_client::client::{SeatHold, SeatHolder};
 use licet_client::keys::{self, KeyPair};
 use licet_client::policy_tools::{self, TestRun};
 use licet_client::{CheckReport, Client, HttpTransport};
@@ -92,6 +93,57 @@ enum Command {
         /// Load the vendor's return response file.
         #[arg(long, value_name = "FILE")]
         load_response: Option<PathBuf>,
+    },
+    /// Hold network seats of a license server.
+    #[command(subcommand)]
+    Seat(SeatCommand),
+    /// Borrow a network seat until a date for offline use, or return it early (`borrow return`).
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+    Borrow {
+        #[command(subcommand)]
+        action: Option<BorrowCommand>,
+        #[command(flatten)]
+        client: Option<ClientArgs>,
+        /// The license server's URL (`http://host:port`; no TLS).
+        #[arg(long = "server", value_name = "URL", required = true)]
+        url: Option<String>,
+        /// The network license key.
+        #[arg(long, required = true)]
+        key: Option<String>,
+        /// The edition to run.
+        #[arg(long, required = true)]
+        edition: Option<String>,
+        /// When the borrow ends (`YYYY-MM-DD`, at 00:00 UTC); the seat then comes back by itself.
+        #[arg(long, value_name = "YYYY-MM-DD", required = true)]
+        until: Option<chrono::NaiveDate>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SeatCommand {
+    /// Check out a seat and hold it with heartbeats until standard input closes, then release it.
+    Hold {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(flatten)]
+        server: ServerArgs,
+        /// The network license key.
+        #[arg(long)]
+        key: String,
+        /// The edition to run.
+        #[arg(long)]
+        edition: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BorrowCommand {
+    /// Return the borrowed seat to the license server early.
+    Return {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(flatten)]
+        server: ServerArgs,
     },
 }
 
@@ -332,6 +384,52 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                     "pass --server URL, --manual --request-out FILE, or --load-response FILE"
                 ),
             }
+        }
+        Command::Seat(SeatCommand::Hold {
+            client,
+            server,
+            key,
+            edition,
+        }) => {
+            let client = std::sync::Arc::new(open(&client)?);
+            let transport = Box::new(transport(&client, &server.url)?);
+            match SeatHolder::checkout(client, transport, &key, &edition)? {
+                SeatHold::Denied(decision) => Ok(online_outcome(&decision)),
+                SeatHold::Held(holder) => {
+                    online_outcome(holder.decision());
+                    // Holds the seat until standard input reaches its end.
+                    std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink())
+                        .context("cannot read standard input")?;
+                    Ok(online_outcome(&holder.release()?))
+                }
+            }
+        }
+        Command::Borrow {
+            action: Some(BorrowCommand::Return { client, server }),
+            ..
+        } => {
+            let client = open(&client)?;
+            let mut transport = transport(&client, &server.url)?;
+            let decision = client.return_borrowed(&mut transport, chrono::Utc::now())?;
+            Ok(online_outcome(&decision))
+        }
+        Command::Borrow {
+            action: None,
+            client: Some(client),
+            url: Some(url),
+            key: Some(key),
+            edition: Some(edition),
+            until: Some(until),
+        } => {
+            let client = open(&client)?;
+            let mut transport = transport(&client, &url)?;
+            let until = until.and_time(chrono::NaiveTime::MIN).and_utc();
+            let decision =
+                client.borrow(&mut transport, &key, &edition, until, chrono::Utc::now())?;
+            Ok(online_outcome(&decision))
+        }
+        Command::Borrow { .. } => {
+            anyhow::bail!("pass --server URL --key K --edition E --until YYYY-MM-DD")
         }
         Command::License(LicenseCommand::Info { client, json }) => {
             let info = open(&client)?.info()?;

@@ -72,6 +72,22 @@ pub struct LocalState {
     /// Manual activation and return: pending request files and the last response accepted.
     #[serde(default)]
     pub exchange: ExchangeState,
+    /// The network seat this machine holds or borrowed, with the session that holds it.
+    #[serde(default)]
+    pub seat: Option<SeatSession>,
+}
+
+/// A network seat held (by heartbeats) or borrowed (until a date) by this machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeatSession {
+    /// The license key of the seat pool.
+    pub key: String,
+    /// The session identifier the server knows the seat by.
+    pub session: String,
+    /// When the seat is borrowed, the end of the borrow.
+    #[serde(default)]
+    pub borrowed_until: Option<DateTime<Utc>>,
 }
 
 /// A license returned from this machine.

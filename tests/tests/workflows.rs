@@ -9,10 +9,11 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use licet_client::client::load_policy;
+use licet_client::client::{SeatHold, SeatHolder};
 use licet_client::keys::read_verifying_key;
 use licet_client::{Client, FixedProbe, HttpTransport, Status};
 use licet_engine::{Code, Fingerprint};
@@ -64,16 +65,22 @@ struct DemoServer {
     dir: TempDir,
     url: String,
     keys: BTreeMap<String, String>,
+    policy: PathBuf,
 }
 
 impl DemoServer {
     fn start() -> DemoServer {
+        DemoServer::start_with(gstarcad_policy())
+    }
+
+    /// A demo server for the product of `policy` (whose clients load the same file).
+    fn start_with(policy: PathBuf) -> DemoServer {
         let dir = tempfile::tempdir().unwrap();
         let mut child = Command::new(binaries().join("licet-server"))
             .arg("--demo")
             .arg(dir.path().join("server"))
             .arg("--policy")
-            .arg(gstarcad_policy())
+            .arg(&policy)
             .args(["--listen", "127.0.0.1:0"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -96,6 +103,7 @@ impl DemoServer {
             dir,
             url: String::new(),
             keys: BTreeMap::new(),
+            policy,
         };
         loop {
             let line = received
@@ -118,6 +126,10 @@ impl DemoServer {
         &self.keys["standalone-key"]
     }
 
+    fn network_key(&self) -> &str {
+        &self.keys["network-key"]
+    }
+
     fn vendor_key(&self) -> PathBuf {
         self.dir.path().join("server").join("vendor.pub")
     }
@@ -132,7 +144,7 @@ impl DemoServer {
         };
         Client::new(
             &self.dir.path().join(name),
-            load_policy(&gstarcad_policy()).unwrap(),
+            load_policy(&self.policy).unwrap(),
             read_verifying_key(&self.vendor_key()).unwrap(),
             Box::new(FixedProbe::new(fingerprint)),
         )
@@ -151,7 +163,7 @@ impl DemoServer {
             .arg("--state-dir")
             .arg(self.dir.path().join("cli-state"))
             .arg("--policy")
-            .arg(gstarcad_policy())
+            .arg(&self.policy)
             .arg("--vendor-key")
             .arg(self.vendor_key())
             .current_dir(self.dir.path());
@@ -162,10 +174,37 @@ impl DemoServer {
     }
 }
 
-impl Drop for DemoServer {
-    fn drop(&mut self) {
+impl DemoServer {
+    /// Stops the server; its address refuses connections from now on.
+    fn stop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Starts `licet ARGS` with the state, policy, key and server arguments of [`DemoServer::licet`],
+    /// with piped standard input and output.
+    fn licet_child(&self, args: &[&str]) -> Child {
+        Command::new(binaries().join("licet"))
+            .args(args)
+            .arg("--state-dir")
+            .arg(self.dir.path().join("cli-state"))
+            .arg("--policy")
+            .arg(&self.policy)
+            .arg("--vendor-key")
+            .arg(self.vendor_key())
+            .args(["--server", &self.url])
+            .current_dir(self.dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap()
+    }
+}
+
+impl Drop for DemoServer {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
@@ -439,4 +478,328 @@ fn manual_activation_and_return_by_files_through_the_server() {
         .activate(&mut transport, key, "professional", now())
         .unwrap();
     assert_eq!(moved.code, Code::Activated, "{moved:?}");
+}
+
+/// The number of seats the demo's network key has (`default_seats` of `network-key`).
+const DEMO_SEATS: usize = 5;
+
+#[test]
+fn n_plus_one_clients_share_n_network_seats() {
+    let server = DemoServer::start();
+    let key = server.network_key().to_owned();
+    let clients: Vec<Client> = (0..=DEMO_SEATS)
+        .map(|index| server.machine(&format!("seat-{index}")))
+        .collect();
+    let mut transport = server.transport();
+    let (holders, extra) = clients.split_at(DEMO_SEATS);
+    let extra = &extra[0];
+    for client in holders {
+        assert_eq!(client.check().unwrap().decision.code, Code::NotActivated);
+        let decision = client
+            .checkout(&mut transport, &key, "professional", now())
+            .unwrap();
+        assert_eq!(decision.code, Code::SeatGranted, "{decision:?}");
+        // The seat certificate lets the product start while the seat is held.
+        assert_eq!(client.check().unwrap().decision.code, Code::Valid);
+    }
+    let refused = extra
+        .checkout(&mut transport, &key, "professional", now())
+        .unwrap();
+    assert_eq!(refused.code, Code::SeatsExhausted, "{refused:?}");
+    assert_eq!(extra.check().unwrap().decision.code, Code::NotActivated);
+    assert!(extra.seat().unwrap().is_none());
+
+    // A heartbeat renews the seat; it is the same seat, not a second one.
+    let before = holders[0].seat().unwrap().unwrap();
+    let renewed = holders[0].heartbeat(&mut transport, now()).unwrap();
+    assert_eq!(renewed.code, Code::SeatGranted, "{renewed:?}");
+    assert!(renewed.message.contains("keeps its seat"), "{renewed:?}");
+    assert_eq!(holders[0].seat().unwrap().unwrap(), before);
+    // A reconnect with the same session gets the same seat back rather than a second one.
+    let reconnect = holders[1].seat().unwrap().unwrap();
+    let again = holders[1]
+        .checkout_session(
+            &mut transport,
+            &key,
+            "professional",
+            &reconnect.session,
+            now(),
+        )
+        .unwrap();
+    assert_eq!(again.code, Code::SeatGranted, "{again:?}");
+    assert!(again.message.contains("keeps its seat"), "{again:?}");
+    // A restarted product checking out again on the same machine reuses its stored session.
+    let restarted = holders[2].seat().unwrap().unwrap();
+    let same = holders[2]
+        .checkout(&mut transport, &key, "professional", now())
+        .unwrap();
+    assert!(same.message.contains("keeps its seat"), "{same:?}");
+    assert_eq!(holders[2].seat().unwrap().unwrap(), restarted);
+    let still_refused = extra
+        .checkout(&mut transport, &key, "professional", now())
+        .unwrap();
+    assert_eq!(
+        still_refused.code,
+        Code::SeatsExhausted,
+        "{still_refused:?}"
+    );
+
+    let released = holders[0].release(&mut transport, now()).unwrap();
+    assert_eq!(released.code, Code::SeatReleased, "{released:?}");
+    assert_eq!(
+        holders[0].check().unwrap().decision.code,
+        Code::NotActivated
+    );
+    assert!(holders[0].seat().unwrap().is_none());
+
+    let granted = extra
+        .checkout(&mut transport, &key, "professional", now())
+        .unwrap();
+    assert_eq!(granted.code, Code::SeatGranted, "{granted:?}");
+    assert_eq!(extra.check().unwrap().decision.code, Code::Valid);
+    let refused_now = holders[0]
+        .checkout(&mut transport, &key, "professional", now())
+        .unwrap();
+    assert_eq!(refused_now.code, Code::SeatsExhausted, "{refused_now:?}");
+}
+
+#[test]
+fn a_seat_holder_releases_its_seat_when_dropped() {
+    let server = DemoServer::start();
+    let key = server.network_key().to_owned();
+    let mut holders = Vec::new();
+    for index in 0..DEMO_SEATS {
+        let client = Arc::new(server.machine(&format!("holder-{index}")));
+        match SeatHolder::checkout(
+            Arc::clone(&client),
+            Box::new(server.transport()),
+            &key,
+            "professional",
+        )
+        .unwrap()
+        {
+            SeatHold::Held(holder) => {
+                assert_eq!(holder.decision().code, Code::SeatGranted);
+                assert_eq!(client.check().unwrap().decision.code, Code::Valid);
+                holders.push((client, holder));
+            }
+            SeatHold::Denied(decision) => panic!("seat {index} denied: {decision:?}"),
+        }
+    }
+    let extra = Arc::new(server.machine("holder-extra"));
+    let denied = SeatHolder::checkout(
+        Arc::clone(&extra),
+        Box::new(server.transport()),
+        &key,
+        "professional",
+    )
+    .unwrap();
+    assert!(
+        matches!(&denied, SeatHold::Denied(decision) if decision.code == Code::SeatsExhausted),
+        "{denied:?}"
+    );
+
+    let (first, holder) = holders.remove(0);
+    drop(holder);
+    assert_eq!(first.check().unwrap().decision.code, Code::NotActivated);
+    match SeatHolder::checkout(
+        Arc::clone(&extra),
+        Box::new(server.transport()),
+        &key,
+        "professional",
+    )
+    .unwrap()
+    {
+        SeatHold::Held(holder) => {
+            assert_eq!(extra.check().unwrap().decision.code, Code::Valid);
+            let released = holder.release().unwrap();
+            assert_eq!(released.code, Code::SeatReleased, "{released:?}");
+        }
+        SeatHold::Denied(decision) => panic!("the freed seat was denied: {decision:?}"),
+    }
+}
+
+#[test]
+fn a_borrowed_seat_runs_offline_until_the_borrow_ends() {
+    let mut server = DemoServer::start();
+    let key = server.network_key().to_owned();
+    let mut transport = server.transport();
+    let borrower = server.machine("borrower");
+    let until = now() + chrono::Duration::days(7);
+    let too_long = borrower
+        .borrow(
+            &mut transport,
+            &key,
+            "professional",
+            now() + chrono::Duration::days(31),
+            now(),
+        )
+        .unwrap();
+    assert_eq!(too_long.code, Code::BorrowTooLong, "{too_long:?}");
+    assert_eq!(borrower.check().unwrap().decision.code, Code::NotActivated);
+
+    let borrowed = borrower
+        .borrow(&mut transport, &key, "professional", until, now())
+        .unwrap();
+    assert_eq!(borrowed.code, Code::Borrowed, "{borrowed:?}");
+    // The rest of the pool fills up; the borrowed seat counts as taken.
+    for index in 1..DEMO_SEATS {
+        let client = server.machine(&format!("pool-{index}"));
+        let decision = client
+            .checkout(&mut transport, &key, "professional", now())
+            .unwrap();
+        assert_eq!(decision.code, Code::SeatGranted, "{decision:?}");
+    }
+    let waiting = server.machine("waiting");
+    let refused = waiting
+        .checkout(&mut transport, &key, "professional", now())
+        .unwrap();
+    assert_eq!(refused.code, Code::SeatsExhausted, "{refused:?}");
+
+    // Offline: the server is down, the borrowed certificate still lets the product start, until
+    // the borrow ends.
+    server.stop();
+    let offline = borrower.check().unwrap();
+    assert_eq!(offline.decision.code, Code::Valid, "{offline:?}");
+    // A return that cannot reach the server keeps the borrowed license.
+    assert!(borrower.return_borrowed(&mut transport, now()).is_err());
+    assert_eq!(borrower.check().unwrap().decision.code, Code::Valid);
+    // (Last: a check records the time it saw, and this one is in the future.)
+    let after = borrower
+        .check_at(until + chrono::Duration::seconds(1))
+        .unwrap();
+    assert_eq!(after.decision.code, Code::Expired, "{after:?}");
+}
+
+#[test]
+fn a_borrowed_seat_returned_early_is_free_for_another_machine() {
+    let server = DemoServer::start();
+    let key = server.network_key().to_owned();
+    let mut transport = server.transport();
+    let borrower = server.machine("borrower");
+    let until = now() + chrono::Duration::days(3);
+    let borrowed = borrower
+        .borrow(&mut transport, &key, "professional", until, now())
+        .unwrap();
+    assert_eq!(borrowed.code, Code::Borrowed, "{borrowed:?}");
+    for index in 1..DEMO_SEATS {
+        let client = server.machine(&format!("pool-{index}"));
+        let decision = client
+            .checkout(&mut transport, &key, "professional", now())
+            .unwrap();
+        assert_eq!(decision.code, Code::SeatGranted, "{decision:?}");
+    }
+    let waiting = server.machine("waiting");
+    let refused = waiting
+        .checkout(&mut transport, &key, "professional", now())
+        .unwrap();
+    assert_eq!(refused.code, Code::SeatsExhausted, "{refused:?}");
+    // A borrowed seat needs no heartbeat and is not released like a held one.
+    assert!(borrower.release(&mut transport, now()).is_err());
+
+    let returned = borrower.return_borrowed(&mut transport, now()).unwrap();
+    assert_eq!(returned.code, Code::BorrowReturned, "{returned:?}");
+    assert_eq!(borrower.check().unwrap().decision.code, Code::NotActivated);
+    assert!(borrower.seat().unwrap().is_none());
+    let granted = waiting
+        .checkout(&mut transport, &key, "professional", now())
+        .unwrap();
+    assert_eq!(granted.code, Code::SeatGranted, "{granted:?}");
+}
+
+#[test]
+fn seats_and_borrows_from_the_command_line() {
+    let server = DemoServer::start();
+    let key = server.network_key().to_owned();
+    let mut hold =
+        server.licet_child(&["seat", "hold", "--key", &key, "--edition", "professional"]);
+    let mut stdout = BufReader::new(hold.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert!(first.starts_with("SEAT_GRANTED"), "{first}");
+    // Closing standard input ends the hold and releases the seat.
+    drop(hold.stdin.take());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    assert!(hold.wait().unwrap().success(), "{rest}");
+    assert!(rest.starts_with("SEAT_RELEASED"), "{rest}");
+
+    let until = (now() + chrono::Duration::days(5))
+        .format("%Y-%m-%d")
+        .to_string();
+    server
+        .licet(
+            &[
+                "borrow",
+                "--key",
+                &key,
+                "--edition",
+                "professional",
+                "--until",
+                &until,
+            ],
+            true,
+        )
+        .expect(0, "BORROWED");
+    server.licet(&["check"], false).expect(0, "VALID");
+    server
+        .licet(&["borrow", "return"], true)
+        .expect(0, "BORROW_RETURNED");
+    server.licet(&["check"], false).expect(1, "NOT_ACTIVATED");
+    server.licet(&["borrow", "return"], true).expect(2, "");
+}
+
+#[test]
+fn a_seat_holder_keeps_its_seat_past_the_lease_with_heartbeats() {
+    // One seat with the shortest lease a policy allows (10 s): heartbeats every third of it.
+    let policy_dir = tempfile::tempdir().unwrap();
+    let source = std::fs::read_to_string(gstarcad_policy()).unwrap();
+    let short = "default_seats: 1\n    lease_seconds: 10";
+    let edited = source.replace("default_seats: 5\n    lease_seconds: 300", short);
+    assert!(
+        edited.contains(short),
+        "gstarcad.yaml changed its network-key seats"
+    );
+    let policy = policy_dir.path().join("gstarcad.yaml");
+    std::fs::write(&policy, edited).unwrap();
+    let server = DemoServer::start_with(policy);
+    let key = server.network_key().to_owned();
+    let client = Arc::new(server.machine("heartbeat"));
+    let holder = match SeatHolder::checkout(
+        Arc::clone(&client),
+        Box::new(server.transport()),
+        &key,
+        "professional",
+    )
+    .unwrap()
+    {
+        SeatHold::Held(holder) => holder,
+        SeatHold::Denied(decision) => panic!("the seat was denied: {decision:?}"),
+    };
+    let first = client.check().unwrap().claims.unwrap();
+    // Past the first lease's end: without heartbeats both the lease and the certificate would
+    // have lapsed by now.
+    let lapsed = first.expires_at.unwrap() + chrono::Duration::seconds(3);
+    for _ in 0..40 {
+        if now() >= lapsed {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(now() >= lapsed);
+    let report = client.check().unwrap();
+    assert_eq!(report.decision.code, Code::Valid, "{report:?}");
+    assert!(report.claims.unwrap().expires_at > first.expires_at);
+    let other = server.machine("other");
+    let mut transport = server.transport();
+    let refused = other
+        .checkout(&mut transport, &key, "professional", now())
+        .unwrap();
+    assert_eq!(refused.code, Code::SeatsExhausted, "{refused:?}");
+
+    drop(holder);
+    let granted = other
+        .checkout(&mut transport, &key, "professional", now())
+        .unwrap();
+    assert_eq!(granted.code, Code::SeatGranted, "{granted:?}");
 }
