@@ -10,6 +10,8 @@
 //! What a decision grants is carried by a [`certificate`]: the canonical bytes of its claims signed
 //! with the vendor's Ed25519 key, verifiable offline with the public key alone.
 //!
+//! [`dongle`] derives dongle serials from their keys and checks their proofs of presence.
+//!
 //! [`exchange`] reads and writes the request and response files of manual (offline) activation
 //! and return, and keeps the client's record of pending requests.
 //!
@@ -22,6 +24,7 @@ pub mod calendar;
 pub mod certificate;
 mod decide;
 pub mod decision;
+pub mod dongle;
 pub mod exchange;
 pub mod fingerprint;
 pub mod offline;
