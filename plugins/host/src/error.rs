@@ -157,6 +157,18 @@ pub enum PluginError {
         /// The plugin's message.
         message: String,
     },
+    /// A dongle check's answer does not prove that the dongle is present: it does not verify over
+    /// the challenge, or the plugin named another serial than the answering key's.
+    #[error("plugin `{plugin}`: the dongle's answer is refused: {reason}")]
+    DongleProof {
+        /// The plugin's name.
+        plugin: String,
+        /// Why the answer is refused.
+        reason: crate::hardware::DongleRefusal,
+    },
+    /// The system's random source failed.
+    #[error("the system random source failed: {0}")]
+    Random(String),
     /// The host's side of a transport (HTTP, files) failed.
     #[error("transport: {0}")]
     Transport(String),

@@ -1,11 +1,12 @@
 //! Hardware-check plugins: machine fingerprints from readings the host takes, dongle checks
-//! through HID handles the host grants.
+//! through HID handles the host grants, verified by the host against its own challenge.
 
 use std::fmt;
 use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 
+use licet_engine::dongle::{DongleProof, DongleProofError, CHALLENGE_LEN};
 use licet_engine::Fingerprint;
 use wasmtime::Store;
 
@@ -13,7 +14,7 @@ use crate::bindings::hardware::exports::licet::plugin::check;
 use crate::bindings::hardware::licet::plugin::types::PluginError as GuestError;
 use crate::bindings::hardware::{HardwareCheck, HardwareCheckPre};
 use crate::error::PluginError;
-use crate::hid::{verify_dongle_response, HidBackend};
+use crate::hid::HidBackend;
 use crate::manifest::Manifest;
 use crate::runtime::{CallState, Runtime};
 
@@ -44,20 +45,31 @@ impl Reading {
     }
 }
 
-/// What a dongle answered to a challenge.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DongleProof {
-    /// The dongle's serial.
-    pub serial: String,
-    /// Its response to the challenge.
-    pub response: Vec<u8>,
+/// Why a dongle check's answer is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DongleRefusal {
+    /// The answer is not a valid proof of presence for the challenge.
+    #[error("{0}")]
+    Proof(#[from] DongleProofError),
+    /// The plugin claimed a serial that is not the one derived from the answering key.
+    #[error("the plugin claims serial `{claimed}`, but the answering key's serial is `{derived}`")]
+    SerialMismatch {
+        /// The serial the plugin returned (at most its first 64 characters).
+        claimed: String,
+        /// The serial of the key that signed the challenge.
+        derived: String,
+    },
 }
 
-impl DongleProof {
-    /// Whether the response is `HMAC-SHA256(secret, challenge)` for this dongle's secret.
-    pub fn verify(&self, secret: &[u8], challenge: &[u8]) -> bool {
-        verify_dongle_response(secret, challenge, &self.response)
-    }
+/// A dongle that proved its presence: it signed the verifier's challenge with the key its serial
+/// is derived from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedDongle {
+    /// The dongle's serial (`LD-` and 20 hex digits), derived from its public key.
+    pub serial: String,
+    /// Its answer to the challenge, for a verifier elsewhere (such as the server) to check again.
+    pub proof: DongleProof,
 }
 
 fn read_text(path: &Path) -> Option<String> {
@@ -262,33 +274,49 @@ impl HardwareCheckPlugin {
     }
 
     /// Sends `challenge` to the dongle through `hid` (only the devices the manifest allows) and
-    /// returns its answer. Check the answer with [`DongleProof::verify`] where the dongle's secret
-    /// is known.
+    /// checks its answer: the signature must verify over `challenge` with the public key in the
+    /// answer, and the serial the plugin names must be the one derived from that key. The plugin
+    /// only moves bytes; it cannot vouch for a dongle that did not sign.
+    ///
+    /// Draw a fresh random challenge for every check (see [`crate::DongleReader::present`]), or
+    /// take it from the verifier that asked (a server binding a license to the dongle).
     pub fn dongle_check(
         &self,
         hid: Arc<dyn HidBackend>,
-        challenge: &[u8],
-    ) -> Result<DongleProof, PluginError> {
+        challenge: &[u8; CHALLENGE_LEN],
+    ) -> Result<VerifiedDongle, PluginError> {
         let mut store = self.runtime.store(&self.manifest, Some(hid))?;
         let outcome = self.pre.instantiate(&mut store).and_then(|bindings| {
             bindings
                 .licet_plugin_check()
                 .call_dongle_check(&mut store, &self.config, challenge)
         });
-        let proof = match outcome {
-            Ok(proof) => proof,
+        let answer = match outcome {
+            Ok(answer) => answer,
             Err(error) => return Err(self.runtime.call_failed(self.name(), &mut store, error)),
         };
-        let proof = proof.map_err(|error| guest_error(self.name(), error))?;
+        let answer = answer.map_err(|error| guest_error(self.name(), error))?;
         self.runtime.check_size(
             self.name(),
             "a dongle proof",
-            proof.serial.len() + proof.response.len(),
+            answer.serial.len() + answer.response.len(),
         )?;
-        Ok(DongleProof {
-            serial: proof.serial,
-            response: proof.response,
-        })
+        let refused = |reason: DongleRefusal| PluginError::DongleProof {
+            plugin: self.name().to_string(),
+            reason,
+        };
+        let proof = DongleProof::from_bytes(&answer.response)
+            .map_err(|error| refused(DongleRefusal::Proof(error)))?;
+        let serial = proof
+            .verify(challenge)
+            .map_err(|error| refused(DongleRefusal::Proof(error)))?;
+        if answer.serial != serial {
+            return Err(refused(DongleRefusal::SerialMismatch {
+                claimed: answer.serial.chars().take(64).collect(),
+                derived: serial,
+            }));
+        }
+        Ok(VerifiedDongle { serial, proof })
     }
 }
 

@@ -11,10 +11,14 @@
 //!   fresh store with fuel, memory, stack and payload limits ([`Limits`]);
 //! - performs all I/O itself, only what the manifest allows: HTTP to the allowed URLs
 //!   ([`HttpClient`]), request and response files at paths the host picks, HID devices with the
-//!   allowed IDs ([`hid`]), machine readings ([`read_machine`]).
+//!   allowed IDs ([`hid`]), machine readings ([`read_machine`]);
+//! - verifies dongle answers itself: a dongle signs the host's challenge with its Ed25519 key,
+//!   the host checks the signature and that the serial is the key's ([`DongleReader`]), so no
+//!   verifier holds a secret.
 #![deny(missing_docs)]
 
 mod bindings;
+pub mod dongle;
 pub mod error;
 pub mod hardware;
 pub mod hid;
@@ -25,11 +29,18 @@ pub mod signing;
 pub mod test_support;
 pub mod transport;
 
+pub use dongle::{hid_backend, DongleReader};
 pub use error::PluginError;
 pub use hardware::{
-    read_machine, read_machine_at, DongleProof, HardwareCheckPlugin, Reading, WarmHardwareCheck,
+    read_machine, read_machine_at, DongleRefusal, HardwareCheckPlugin, Reading, VerifiedDongle,
+    WarmHardwareCheck,
 };
-pub use hid::{HidApiBackend, HidBackend, HidDevice, HidError, NoHid, SoftwareDongle};
+pub use hid::{
+    parse_usb_id, DongleFileError, HidApiBackend, HidBackend, HidDevice, HidError, NoHid,
+    SoftwareDongle, SoftwareDongleError, SoftwareDongleFile, DEFAULT_DONGLE_PRODUCT_ID,
+    DEFAULT_DONGLE_VENDOR_ID,
+};
+pub use licet_engine::dongle::{DongleProof, DongleProofError};
 pub use manifest::{Allow, HidId, Manifest, World};
 pub use runtime::{Limits, LoadedPlugin, PluginHost};
 pub use signing::{read_signing_key, read_verifying_key, sign_plugin, verify_plugin};

@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 
 use ed25519_dalek::SigningKey;
 
-use crate::manifest::{Allow, Manifest, World, MANIFEST_FILE};
+use crate::manifest::{Allow, HidId, Manifest, World, MANIFEST_FILE};
 use crate::signing::sign_plugin;
 
 /// `plugins/guests`.
@@ -104,4 +104,31 @@ pub fn install_plugin(
     std::fs::write(dir.join(MANIFEST_FILE), json).map_err(|error| error.to_string())?;
     sign_plugin(&dir, key).map_err(|error| error.to_string())?;
     Ok(dir)
+}
+
+/// Installs the shipped `dongle-hid` plugin as `into/dongle-hid`, signed with `key`, for a dongle
+/// with these USB IDs: the manifest's `config` names them (`vendor-id`, `product-id`, as
+/// `0x1209`-style hex) and `allow.hid` lists exactly them. Returns the plugin directory.
+pub fn install_dongle_plugin(
+    into: &Path,
+    key: &SigningKey,
+    vendor_id: u16,
+    product_id: u16,
+) -> Result<PathBuf, String> {
+    let vendor = format!("{vendor_id:#06x}");
+    let product = format!("{product_id:#06x}");
+    install_plugin(
+        into,
+        "dongle-hid",
+        World::HardwareCheck,
+        &[("vendor-id", &vendor), ("product-id", &product)],
+        Allow {
+            urls: Vec::new(),
+            hid: vec![HidId {
+                vendor_id,
+                product_id,
+            }],
+        },
+        key,
+    )
 }

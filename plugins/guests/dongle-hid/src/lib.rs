@@ -1,13 +1,23 @@
-//! USB HID dongle check: sends the host's challenge to the dongle and returns its answer.
+//! USB HID dongle check: sends the host's challenge to the dongle and returns its signed answer.
 //!
-//! Protocol (64-byte reports, no report IDs): the request is `b'L', 0x01, 32, challenge[32]`,
-//! zero-padded; written with a leading report ID byte 0. The answer is `b'L', 0x81, status,
-//! 32, mac[32], serial_len, serial[serial_len]` where `mac = HMAC-SHA256(dongle secret,
-//! challenge)` and status 0 means success. The plugin checks the framing; whoever holds the
-//! dongle's secret (the vendor's server, or the host with a verifier) checks the MAC.
+//! Protocol (64-byte reports, no report IDs, so every report is written with a leading report-ID
+//! byte 0):
 //!
-//! Config: `vendor-id` and `product-id` (hex such as `0x1209` or decimal), `timeout-ms`
-//! (default 1000).
+//! - request: `b'L', 0x02, 32, challenge[32]`, zero-padded;
+//! - answer, two input reports: `b'L', 0x82, status = 0, part = 0, public_key[32],
+//!   signature[0..28]`, then `b'L', 0x82, status = 0, part = 1, signature[28..64]`, zero-padded;
+//! - error answer, one report: `b'L', 0x82, status != 0, ...`.
+//!
+//! The dongle signs `"licet-dongle-challenge-v1\0" || challenge` with its Ed25519 key
+//! (`licet_engine::dongle::signed_message`). The plugin checks the framing and returns
+//! `dongle-proof { serial, response }` with `response = public_key || signature` (96 bytes) and
+//! the serial derived from the public key (`LD-` and 20 upper-case hex digits, as
+//! `licet_engine::dongle::dongle_serial` derives it). The host verifies the signature over its
+//! own challenge and that the serial is the public key's: the plugin holds no secret and cannot
+//! vouch for anything.
+//!
+//! Config: `vendor-id` and `product-id` (hex such as `0x1209` or decimal), `timeout-ms` for each
+//! of the two reads (default 1000).
 #![no_std]
 
 extern crate alloc;
@@ -17,6 +27,10 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 use licet_plugin_sdk::config_value;
+use licet_plugin_sdk::dongle::{
+    dongle_serial, first_answer_part, request_report, second_answer_part, AnswerError,
+    CHALLENGE_LEN, PUBLIC_KEY_LEN,
+};
 
 wit_bindgen::generate!({ world: "hardware-check", path: "../../wit" });
 
@@ -24,19 +38,22 @@ use exports::licet::plugin::check::{Component, DongleProof, Guest, Reading};
 use licet::plugin::hid;
 use licet::plugin::types::PluginError;
 
-const MAGIC: u8 = b'L';
-const CHALLENGE_COMMAND: u8 = 0x01;
-const CHALLENGE_ANSWER: u8 = 0x81;
-const CHALLENGE_LEN: usize = 32;
-const MAC_LEN: usize = 32;
-const REPORT_LEN: usize = 64;
-
 struct DongleHid;
 
 fn error(code: &str, message: String) -> PluginError {
     PluginError {
         code: code.to_string(),
         message,
+    }
+}
+
+fn answer_error(report: &str, answer: AnswerError) -> PluginError {
+    match answer {
+        AnswerError::Status(_) => error("device", answer.to_string()),
+        _ => error(
+            "bad-reply",
+            format!("the dongle's {report} answer report {answer}"),
+        ),
     }
 }
 
@@ -48,44 +65,6 @@ fn id(config: &[(String, String)], name: &str) -> Result<u16, PluginError> {
         None => text.parse(),
     };
     parsed.map_err(|_| error("bad-config", format!("`{name}` = `{text}` is not a USB ID")))
-}
-
-fn request_report(challenge: &[u8]) -> Vec<u8> {
-    let mut report = Vec::with_capacity(REPORT_LEN + 1);
-    report.push(0); // report ID: the dongle uses none
-    report.extend_from_slice(&[MAGIC, CHALLENGE_COMMAND, CHALLENGE_LEN as u8]);
-    report.extend_from_slice(challenge);
-    report.resize(REPORT_LEN + 1, 0);
-    report
-}
-
-fn parse_answer(answer: &[u8]) -> Result<DongleProof, PluginError> {
-    let bad = |what: &str| error("bad-reply", format!("the dongle's answer {what}"));
-    match answer {
-        [MAGIC, CHALLENGE_ANSWER, 0, len, rest @ ..] if usize::from(*len) == MAC_LEN => {
-            let (mac, rest) = rest
-                .split_at_checked(MAC_LEN)
-                .ok_or_else(|| bad("is too short"))?;
-            let (serial_len, rest) = rest.split_first().ok_or_else(|| bad("has no serial"))?;
-            let serial = rest
-                .get(..usize::from(*serial_len))
-                .ok_or_else(|| bad("has a truncated serial"))?;
-            let serial =
-                core::str::from_utf8(serial).map_err(|_| bad("has a serial that is not text"))?;
-            if serial.is_empty() {
-                return Err(bad("has an empty serial"));
-            }
-            Ok(DongleProof {
-                serial: serial.to_string(),
-                response: mac.to_vec(),
-            })
-        }
-        [MAGIC, CHALLENGE_ANSWER, status, ..] => Err(error(
-            "device",
-            format!("the dongle refused the challenge with status {status}"),
-        )),
-        _ => Err(bad("is not a licet dongle answer")),
-    }
 }
 
 impl Guest for DongleHid {
@@ -104,15 +83,15 @@ impl Guest for DongleHid {
         config: Vec<(String, String)>,
         challenge: Vec<u8>,
     ) -> Result<DongleProof, PluginError> {
-        if challenge.len() != CHALLENGE_LEN {
-            return Err(error(
+        let challenge: [u8; CHALLENGE_LEN] = challenge.as_slice().try_into().map_err(|_| {
+            error(
                 "bad-config",
                 format!(
                     "the challenge must be {CHALLENGE_LEN} bytes, not {}",
                     challenge.len()
                 ),
-            ));
-        }
+            )
+        })?;
         let vendor_id = id(&config, "vendor-id")?;
         let product_id = id(&config, "product-id")?;
         let timeout_ms = match config_value(&config, "timeout-ms") {
@@ -129,10 +108,19 @@ impl Guest for DongleHid {
         device
             .write(&request_report(&challenge))
             .map_err(|message| error("device", message))?;
-        let answer = device
+        let first = device
             .read(timeout_ms)
             .map_err(|message| error("device", message))?;
-        parse_answer(&answer)
+        let proof = first_answer_part(&first).map_err(|answer| answer_error("first", answer))?;
+        let second = device
+            .read(timeout_ms)
+            .map_err(|message| error("device", message))?;
+        let response =
+            second_answer_part(proof, &second).map_err(|answer| answer_error("second", answer))?;
+        Ok(DongleProof {
+            serial: dongle_serial(&response[..PUBLIC_KEY_LEN]),
+            response,
+        })
     }
 }
 

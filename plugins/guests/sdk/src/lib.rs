@@ -3,13 +3,17 @@
 //! Plugins are `#![no_std]` so that the component imports nothing but its world: Rust's `std` on
 //! `wasm32-wasip2` would import WASI interfaces (environment, exit, stderr, ...), and the host
 //! refuses any import outside the plugin's world. This crate supplies the global allocator and the
-//! panic handler such a component needs, plus a few helpers. Link it with `use licet_plugin_sdk as _;`
+//! panic handler such a component needs, plus a few helpers and, with the feature `dongle`, the USB
+//! dongle protocol (module `dongle`). Link it with `use licet_plugin_sdk as _;`
 //! or use its helpers.
 #![no_std]
 
 extern crate alloc;
 
 use alloc::string::String;
+
+#[cfg(feature = "dongle")]
+pub mod dongle;
 
 #[cfg(target_arch = "wasm32")]
 #[global_allocator]

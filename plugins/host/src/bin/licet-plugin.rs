@@ -1,4 +1,4 @@
-//! `licet-plugin`: sign and verify Licet plugins.
+//! `licet-plugin`: sign and verify Licet plugins, make software dongles for development.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -6,10 +6,11 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use licet_plugin_host::{
-    read_signing_key, read_verifying_key, sign_plugin, verify_plugin, LoadedPlugin, PluginHost,
+    parse_usb_id, read_signing_key, read_verifying_key, sign_plugin, verify_plugin, LoadedPlugin,
+    PluginHost, SoftwareDongle, DEFAULT_DONGLE_PRODUCT_ID, DEFAULT_DONGLE_VENDOR_ID,
 };
 
-/// Sign and check Licet plugins.
+/// Sign and check Licet plugins, make software dongles.
 #[derive(Debug, Parser)]
 #[command(name = "licet-plugin", version)]
 struct Cli {
@@ -35,6 +36,37 @@ enum Command {
         #[arg(long)]
         key: PathBuf,
     },
+    /// Software dongles for development and tests.
+    #[command(subcommand)]
+    Dongle(DongleCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum DongleCommand {
+    /// Make a software dongle with a fresh Ed25519 key and write it to a file (mode 0600).
+    Create {
+        /// The file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// The USB vendor ID it presents, hex (`0x1209`) or decimal [default: 0x1209].
+        #[arg(long, value_parser = usb_id)]
+        vendor_id: Option<u16>,
+        /// The USB product ID it presents, hex (`0x4c43`) or decimal [default: 0x4c43].
+        #[arg(long, value_parser = usb_id)]
+        product_id: Option<u16>,
+        /// Replace the file if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print the serial of a software dongle file.
+    Serial {
+        /// The software dongle file.
+        file: PathBuf,
+    },
+}
+
+fn usb_id(text: &str) -> Result<u16, String> {
+    parse_usb_id(text).ok_or_else(|| format!("`{text}` is not a USB ID (`0x1209` or decimal)"))
 }
 
 fn main() -> ExitCode {
@@ -76,6 +108,26 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 "ok: {} {} is a signed {kind} plugin and loads",
                 manifest.name, manifest.version
             );
+        }
+        Command::Dongle(DongleCommand::Create {
+            out,
+            vendor_id,
+            product_id,
+            force,
+        }) => {
+            let dongle = SoftwareDongle::generate(
+                vendor_id.unwrap_or(DEFAULT_DONGLE_VENDOR_ID),
+                product_id.unwrap_or(DEFAULT_DONGLE_PRODUCT_ID),
+            )?;
+            if force {
+                dongle.overwrite_file(&out)?;
+            } else {
+                dongle.write_file(&out)?;
+            }
+            println!("serial: {}", dongle.serial());
+        }
+        Command::Dongle(DongleCommand::Serial { file }) => {
+            println!("{}", SoftwareDongle::read_file(&file)?.serial());
         }
     }
     Ok(())

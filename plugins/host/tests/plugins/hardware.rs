@@ -1,9 +1,13 @@
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
+use ed25519_dalek::SigningKey;
 use licet_engine::policy::FingerprintPolicy;
+use licet_plugin_host::test_support::install_dongle_plugin;
 use licet_plugin_host::{
-    read_machine, read_machine_at, HidApiBackend, HidBackend, NoHid, PluginError, Reading,
+    read_machine, read_machine_at, DongleProofError, DongleRefusal, HardwareCheckPlugin,
+    HidApiBackend, HidBackend, HidDevice, HidError, NoHid, PluginError, PluginHost, Reading,
     SoftwareDongle, World,
 };
 use sha2::{Digest, Sha256};
@@ -201,8 +205,7 @@ fn dongle() -> SoftwareDongle {
     SoftwareDongle {
         vendor_id: DONGLE.0,
         product_id: DONGLE.1,
-        serial: "LC-000417".to_string(),
-        secret: b"per-dongle secret 417".to_vec(),
+        signing_key: SigningKey::from_bytes(&[0x41; 32]),
     }
 }
 
@@ -210,29 +213,221 @@ fn dongle_config() -> [(&'static str, &'static str); 2] {
     [("vendor-id", "0x1209"), ("product-id", "0x4c43")]
 }
 
-#[test]
-fn dongle_check_answers_the_challenge_with_the_dongle_secret() {
-    let dir = tempfile::tempdir().unwrap();
+fn dongle_check_plugin(dir: &tempfile::TempDir) -> HardwareCheckPlugin {
     let plugin_dir = plugin(
-        &dir,
+        dir,
         "dongle-hid",
         World::HardwareCheck,
         &dongle_config(),
         hid(&[DONGLE]),
     );
-    let check = host().load_hardware_check(&plugin_dir).unwrap();
-    let challenge = [0x5a; 32];
-    let proof = check.dongle_check(Arc::new(dongle()), &challenge).unwrap();
-    assert_eq!(proof.serial, "LC-000417");
-    assert!(proof.verify(b"per-dongle secret 417", &challenge));
-    assert!(!proof.verify(b"per-dongle secret 418", &challenge));
-    assert!(!proof.verify(b"per-dongle secret 417", &[0x5b; 32]));
+    host().load_hardware_check(&plugin_dir).unwrap()
+}
 
-    let error = check
-        .dongle_check(Arc::new(dongle()), &[1; 16])
-        .unwrap_err();
+#[test]
+fn a_dongle_proves_its_presence_by_signing_the_challenge() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = dongle_check_plugin(&dir);
+    let dongle = dongle();
+    let challenge = [0x5a; 32];
+    let verified = check
+        .dongle_check(Arc::new(dongle.clone()), &challenge)
+        .unwrap();
+    assert_eq!(verified.serial, dongle.serial());
+    assert_eq!(
+        verified.serial,
+        licet_engine::dongle::dongle_serial(&dongle.public_key())
+    );
+    assert_eq!(verified.proof.public_key, dongle.public_key());
+    // The proof can be checked again elsewhere, for this challenge only.
+    assert_eq!(verified.proof.verify(&challenge).unwrap(), dongle.serial());
+    assert_eq!(
+        verified.proof.verify(&[0x5b; 32]),
+        Err(DongleProofError::Signature)
+    );
+
+    // Another dongle with the same USB IDs proves another serial.
+    let other = SoftwareDongle {
+        signing_key: SigningKey::from_bytes(&[0x42; 32]),
+        ..dongle.clone()
+    };
+    let other_verified = check
+        .dongle_check(Arc::new(other.clone()), &challenge)
+        .unwrap();
+    assert_eq!(other_verified.serial, other.serial());
+    assert_ne!(other_verified.serial, verified.serial);
+
+    // A generated dongle, written to a file and read back, proves the same serial.
+    let files = tempfile::tempdir().unwrap();
+    let path = files.path().join("dev.dongle");
+    let generated = SoftwareDongle::generate(DONGLE.0, DONGLE.1).unwrap();
+    generated.write_file(&path).unwrap();
+    let from_file = SoftwareDongle::read_file(&path).unwrap();
+    let verified = check.dongle_check(Arc::new(from_file), &[9; 32]).unwrap();
+    assert_eq!(verified.serial, generated.serial());
+}
+
+/// A dongle device that answers through a transformation of the software dongle's reports: what
+/// a broken, replaying or emulating device would send.
+type Tamper = Arc<dyn Fn(&mut Vec<Vec<u8>>) + Send + Sync>;
+
+struct TamperingDongle {
+    dongle: SoftwareDongle,
+    tamper: Tamper,
+}
+
+struct TamperingDevice {
+    inner: Box<dyn HidDevice>,
+    tamper: Tamper,
+    answers: Option<std::collections::VecDeque<Vec<u8>>>,
+}
+
+impl HidDevice for TamperingDevice {
+    fn write(&mut self, report: &[u8]) -> Result<(), HidError> {
+        self.inner.write(report)
+    }
+
+    fn read(&mut self, timeout: Duration) -> Result<Vec<u8>, HidError> {
+        if self.answers.is_none() {
+            let mut reports = Vec::new();
+            while let Ok(report) = self.inner.read(timeout) {
+                reports.push(report);
+            }
+            (self.tamper)(&mut reports);
+            self.answers = Some(reports.into());
+        }
+        self.answers
+            .as_mut()
+            .and_then(|answers| answers.pop_front())
+            .ok_or(HidError::Timeout)
+    }
+}
+
+impl HidBackend for TamperingDongle {
+    fn open(&self, vendor_id: u16, product_id: u16) -> Result<Box<dyn HidDevice>, HidError> {
+        Ok(Box::new(TamperingDevice {
+            inner: self.dongle.open(vendor_id, product_id)?,
+            tamper: Arc::clone(&self.tamper),
+            answers: None,
+        }))
+    }
+}
+
+fn tampered(
+    check: &HardwareCheckPlugin,
+    tamper: impl Fn(&mut Vec<Vec<u8>>) + Send + Sync + 'static,
+) -> PluginError {
+    let backend = TamperingDongle {
+        dongle: dongle(),
+        tamper: Arc::new(tamper),
+    };
+    check
+        .dongle_check(Arc::new(backend), &[0x5a; 32])
+        .unwrap_err()
+}
+
+#[test]
+fn tampered_or_misframed_answers_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = dongle_check_plugin(&dir);
+
+    // One flipped bit of the public key or of the signature: the answer no longer verifies.
+    for (report, byte) in [(0, 4), (0, 35), (0, 36), (0, 63), (1, 4), (1, 39)] {
+        let error = tampered(&check, move |reports| reports[report][byte] ^= 1);
+        assert!(
+            matches!(&error, PluginError::DongleProof { plugin, reason: DongleRefusal::Proof(_) }
+                if plugin == "dongle-hid"),
+            "report {report} byte {byte}: {error}"
+        );
+    }
+
+    // The reports in the wrong order, a part missing, an error status, something else entirely.
+    let error = tampered(&check, |reports| reports.swap(0, 1));
     assert!(
-        matches!(&error, PluginError::Plugin { code, .. } if code == "bad-config"),
+        matches!(&error, PluginError::Plugin { code, message, .. }
+            if code == "bad-reply" && message.contains("part 1, not part 0")),
+        "{error}"
+    );
+    let error = tampered(&check, |reports| {
+        reports.pop();
+    });
+    assert!(
+        matches!(&error, PluginError::Plugin { code, message, .. }
+            if code == "device" && message.contains("did not answer")),
+        "{error}"
+    );
+    let error = tampered(&check, |reports| reports[0][2] = 7);
+    assert!(
+        matches!(&error, PluginError::Plugin { code, message, .. }
+            if code == "device" && message.contains("status 7")),
+        "{error}"
+    );
+    let error = tampered(&check, |reports| reports[1][1] = 0x81);
+    assert!(
+        matches!(&error, PluginError::Plugin { code, message, .. }
+            if code == "bad-reply" && message.contains("second")),
+        "{error}"
+    );
+    let error = tampered(&check, |reports| reports[0].truncate(40));
+    assert!(
+        matches!(&error, PluginError::Plugin { code, message, .. }
+            if code == "bad-reply" && message.contains("too short")),
+        "{error}"
+    );
+}
+
+/// A device that answers every challenge with the answer it recorded for one earlier challenge.
+struct ReplayingDongle {
+    recorded: Vec<Vec<u8>>,
+}
+
+struct ReplayingDevice(std::collections::VecDeque<Vec<u8>>);
+
+impl HidDevice for ReplayingDevice {
+    fn write(&mut self, _report: &[u8]) -> Result<(), HidError> {
+        Ok(())
+    }
+
+    fn read(&mut self, _timeout: Duration) -> Result<Vec<u8>, HidError> {
+        self.0.pop_front().ok_or(HidError::Timeout)
+    }
+}
+
+impl HidBackend for ReplayingDongle {
+    fn open(&self, _vendor_id: u16, _product_id: u16) -> Result<Box<dyn HidDevice>, HidError> {
+        Ok(Box::new(ReplayingDevice(self.recorded.clone().into())))
+    }
+}
+
+#[test]
+fn a_replayed_answer_does_not_answer_a_new_challenge() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = dongle_check_plugin(&dir);
+    // Record the genuine dongle's answer to one challenge.
+    let mut device = dongle().open(DONGLE.0, DONGLE.1).unwrap();
+    let mut request = vec![0, b'L', 0x02, 32];
+    request.extend_from_slice(&[1; 32]);
+    request.resize(65, 0);
+    device.write(&request).unwrap();
+    let recorded = vec![
+        device.read(Duration::from_millis(10)).unwrap(),
+        device.read(Duration::from_millis(10)).unwrap(),
+    ];
+    let replay = Arc::new(ReplayingDongle { recorded });
+    // It passes for that challenge, and for no other.
+    assert_eq!(
+        check.dongle_check(replay.clone(), &[1; 32]).unwrap().serial,
+        dongle().serial()
+    );
+    let error = check.dongle_check(replay, &[2; 32]).unwrap_err();
+    assert!(
+        matches!(
+            &error,
+            PluginError::DongleProof {
+                reason: DongleRefusal::Proof(DongleProofError::Signature),
+                ..
+            }
+        ),
         "{error}"
     );
 }
@@ -240,14 +435,7 @@ fn dongle_check_answers_the_challenge_with_the_dongle_secret() {
 #[test]
 fn a_missing_dongle_is_a_device_error() {
     let dir = tempfile::tempdir().unwrap();
-    let plugin_dir = plugin(
-        &dir,
-        "dongle-hid",
-        World::HardwareCheck,
-        &dongle_config(),
-        hid(&[DONGLE]),
-    );
-    let check = host().load_hardware_check(&plugin_dir).unwrap();
+    let check = dongle_check_plugin(&dir);
     let mut backends: Vec<Arc<dyn HidBackend>> = vec![Arc::new(NoHid)];
     let mut other_dongle = dongle();
     other_dongle.product_id = 0x4c44;
@@ -284,6 +472,30 @@ fn a_dongle_outside_the_manifest_is_refused() {
         matches!(&error, PluginError::NotAllowed { what, .. } if what.contains("1209:4c43")),
         "{error}"
     );
+}
+
+#[test]
+fn the_dongle_plugin_installed_for_other_ids_and_another_vendor_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let vendor = SigningKey::from_bytes(&[0x99; 32]);
+    let plugin_dir = install_dongle_plugin(dir.path(), &vendor, 0x1209, 0x0007).unwrap();
+    // Signed with another vendor's key: the test host refuses it, a host trusting that key loads it.
+    assert!(matches!(
+        host().load_hardware_check(&plugin_dir).unwrap_err(),
+        PluginError::BadSignature { .. }
+    ));
+    let check = PluginHost::new(vendor.verifying_key())
+        .unwrap()
+        .load_hardware_check(&plugin_dir)
+        .unwrap();
+    let dongle = SoftwareDongle {
+        product_id: 0x0007,
+        ..dongle()
+    };
+    let verified = check
+        .dongle_check(Arc::new(dongle.clone()), &[3; 32])
+        .unwrap();
+    assert_eq!(verified.serial, dongle.serial());
 }
 
 #[test]

@@ -2,8 +2,12 @@
 
 use std::sync::Arc;
 
+use ed25519_dalek::SigningKey;
 use licet_plugin_host::test_support::{install_plugin, test_key};
-use licet_plugin_host::{Destination, PluginError, SoftwareDongle, TransportPlugin, World};
+use licet_plugin_host::{
+    Destination, DongleProofError, DongleRefusal, PluginError, SoftwareDongle, TransportPlugin,
+    World,
+};
 
 use crate::support::{hid, host, plugin, urls};
 
@@ -105,12 +109,7 @@ fn hardware_checks_cannot_open_other_devices_or_flood_the_host() {
         hid(&[(0x1209, 0x4c43)]),
     );
     let check = host().load_hardware_check(&plugin_dir).unwrap();
-    let dongle = Arc::new(SoftwareDongle {
-        vendor_id: 0x1209,
-        product_id: 0x4c43,
-        serial: "D".to_string(),
-        secret: b"s".to_vec(),
-    });
+    let dongle = Arc::new(software_dongle());
 
     let mut challenge = [0u8; 32];
     challenge[0] = 1;
@@ -140,9 +139,77 @@ fn hardware_checks_cannot_open_other_devices_or_flood_the_host() {
         "{error}"
     );
 
+    // The same plugin still serves: relaying the dongle's answer faithfully verifies.
     challenge[0] = 0;
-    let proof = check.dongle_check(dongle, &challenge).unwrap();
-    assert_eq!(proof.serial, "HOSTILE");
+    let verified = check.dongle_check(dongle.clone(), &challenge).unwrap();
+    assert_eq!(verified.serial, dongle.serial());
+}
+
+fn software_dongle() -> SoftwareDongle {
+    SoftwareDongle {
+        vendor_id: 0x1209,
+        product_id: 0x4c43,
+        signing_key: SigningKey::from_bytes(&[0x23; 32]),
+    }
+}
+
+#[test]
+fn a_hardware_check_cannot_vouch_for_a_dongle_that_did_not_sign_the_challenge() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin_dir = plugin(
+        &dir,
+        "hostile-hid",
+        World::HardwareCheck,
+        &[],
+        hid(&[(0x1209, 0x4c43)]),
+    );
+    let check = host().load_hardware_check(&plugin_dir).unwrap();
+    let dongle = Arc::new(software_dongle());
+    let mut challenge = [0x33u8; 32];
+
+    // An answer made up without the dongle.
+    challenge[0] = 4;
+    let error = check.dongle_check(dongle.clone(), &challenge).unwrap_err();
+    assert!(
+        matches!(
+            &error,
+            PluginError::DongleProof {
+                reason: DongleRefusal::Proof(DongleProofError::Length(32)),
+                ..
+            }
+        ),
+        "{error}"
+    );
+
+    // The dongle's genuine answer, claimed for another dongle's serial.
+    challenge[0] = 5;
+    let error = check.dongle_check(dongle.clone(), &challenge).unwrap_err();
+    assert!(
+        matches!(&error, PluginError::DongleProof {
+                reason: DongleRefusal::SerialMismatch { claimed, derived }, ..
+            } if claimed.starts_with("LD-") && *derived == dongle.serial()),
+        "{error}"
+    );
+
+    // The dongle's answer to a challenge the plugin chose instead of the host's.
+    challenge[0] = 6;
+    let error = check.dongle_check(dongle.clone(), &challenge).unwrap_err();
+    assert!(
+        matches!(
+            &error,
+            PluginError::DongleProof {
+                reason: DongleRefusal::Proof(DongleProofError::Signature),
+                ..
+            }
+        ),
+        "{error}"
+    );
+
+    // Relayed faithfully, the same dongle's answer verifies.
+    challenge[0] = 0;
+    let verified = check.dongle_check(dongle.clone(), &challenge).unwrap();
+    assert_eq!(verified.serial, dongle.serial());
+    assert_eq!(verified.proof.verify(&challenge).unwrap(), dongle.serial());
 }
 
 #[test]
@@ -280,9 +347,13 @@ fn waiting_on_a_silent_device_forever_ends_at_the_hid_wait_budget() {
         "{error}"
     );
 
-    challenge[0] = 0;
-    let proof = check
+    // The next call runs to completion: a made-up answer, refused by the host's check.
+    challenge[0] = 4;
+    let error = check
         .dongle_check(Arc::new(SilentDongle), &challenge)
-        .unwrap();
-    assert_eq!(proof.serial, "HOSTILE");
+        .unwrap_err();
+    assert!(
+        matches!(&error, PluginError::DongleProof { plugin, .. } if plugin == "hostile-hid"),
+        "{error}"
+    );
 }
