@@ -27,12 +27,24 @@ pub struct AdminTokenConfig {
     pub sha256: String,
 }
 
-/// The dongle of a network dongle license server.
+/// The dongle of a network dongle license server: checked through the vendor-signed dongle
+/// plugin, which has the dongle sign a fresh challenge every `poll_seconds`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DongleConfig {
-    /// Serial of the dongle plugged into this server.
-    pub serial: String,
+    /// The vendor-signed `dongle-hid` plugin directory.
+    pub plugin: PathBuf,
+    /// A software dongle file used instead of USB devices (development and tests); removing the
+    /// file unplugs the dongle.
+    #[serde(default)]
+    pub software: Option<PathBuf>,
+    /// Seconds between two checks of the dongle (1 to 3600, default 2).
+    #[serde(default = "default_dongle_poll")]
+    pub poll_seconds: u64,
+}
+
+fn default_dongle_poll() -> u64 {
+    2
 }
 
 /// The configuration.
@@ -110,6 +122,16 @@ impl Config {
                 });
             }
         }
+        if config
+            .dongle
+            .as_ref()
+            .is_some_and(|dongle| !(1..=3600).contains(&dongle.poll_seconds))
+        {
+            return Err(StartError::Config {
+                path: path.to_owned(),
+                message: "dongle.poll_seconds must be between 1 and 3600".to_owned(),
+            });
+        }
         Ok(config)
     }
 
@@ -124,6 +146,10 @@ impl Config {
         };
         self.policies = self.policies.iter().map(|p| absolute(p)).collect();
         self.vendor_key = absolute(&self.vendor_key);
+        if let Some(dongle) = &mut self.dongle {
+            dongle.plugin = absolute(&dongle.plugin);
+            dongle.software = dongle.software.as_deref().map(absolute);
+        }
         if let Some(file) = self.database.strip_prefix("sqlite://") {
             if !file.starts_with('/') {
                 self.database = format!("sqlite://{}", absolute(Path::new(file)).display());

@@ -86,4 +86,12 @@ pub enum StartError {
     /// The store could not be opened.
     #[error("storage: {0}")]
     Store(#[from] StoreError),
+    /// The dongle plugin could not be loaded.
+    #[error("dongle plugin `{path}`: {message}")]
+    Dongle {
+        /// The plugin directory.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
 }

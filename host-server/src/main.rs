@@ -86,7 +86,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         _ => anyhow::bail!("give --config FILE, --demo DIR, or the init command; see --help"),
     };
     let config = Config::load(&config_path)?;
-    let state = build_state(&config, configured_dongle(&config))
+    let dongle = configured_dongle(&config)
+        .with_context(|| format!("cannot start from `{}`", config_path.display()))?;
+    let state = build_state(&config, dongle)
         .await
         .with_context(|| format!("cannot start from `{}`", config_path.display()))?;
     let listener = tokio::net::TcpListener::bind(&config.listen)

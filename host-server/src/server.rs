@@ -14,7 +14,7 @@ use tokio::net::TcpListener;
 use crate::admin::NewLicenses;
 use crate::api::{self, AppState};
 use crate::config::Config;
-use crate::dongle::{DongleCheck, NoDongle, SwitchableDongle};
+use crate::dongle::{DongleCheck, NoDongle, PolledDongle};
 use crate::error::StartError;
 use crate::keys::{generate_key_files, read_signing_key};
 use crate::ratelimit::RateLimiter;
@@ -46,12 +46,23 @@ pub fn load_policies(paths: &[PathBuf]) -> Result<Policies, StartError> {
     Ok(policies)
 }
 
-/// The dongle check the configuration describes.
-pub fn configured_dongle(config: &Config) -> Arc<dyn DongleCheck> {
-    match &config.dongle {
-        Some(dongle) => Arc::new(SwitchableDongle::plugged(dongle.serial.clone())),
-        None => Arc::new(NoDongle),
-    }
+/// The dongle check the configuration describes: the dongle plugin, polled, or no dongle.
+pub fn configured_dongle(config: &Config) -> Result<Arc<dyn DongleCheck>, StartError> {
+    let Some(dongle) = &config.dongle else {
+        return Ok(Arc::new(NoDongle));
+    };
+    let failed = |message: String| StartError::Dongle {
+        path: dongle.plugin.clone(),
+        message,
+    };
+    let vendor_key = read_signing_key(&config.vendor_key)?.verifying_key();
+    let hid = licet_plugin_host::hid_backend(dongle.software.as_deref())
+        .map_err(|error| failed(error.to_string()))?;
+    let reader = licet_plugin_host::DongleReader::load(&dongle.plugin, vendor_key, hid)
+        .map_err(|error| failed(error.to_string()))?;
+    let polled = PolledDongle::start(reader, std::time::Duration::from_secs(dongle.poll_seconds))
+        .map_err(|error| failed(error.to_string()))?;
+    Ok(polled)
 }
 
 /// Builds the shared state from a configuration.

@@ -20,7 +20,7 @@ use licet_engine::state::{
 use licet_engine::{decide, Action, Actor, Code, Decision, Effect, Policy, Request};
 use serde::Serialize;
 
-use crate::dongle::DongleCheck;
+use crate::dongle::{DongleChallenges, DongleCheck};
 use crate::error::StoreError;
 use crate::fields::check_action;
 use crate::store::{job, AuditEntry, LicenseRecord, Records, Store};
@@ -198,6 +198,7 @@ pub struct Licensing {
     policies: Arc<Policies>,
     signing_key: Arc<SigningKey>,
     dongle: Arc<dyn DongleCheck>,
+    challenges: DongleChallenges,
     clock: Arc<dyn Clock>,
 }
 
@@ -224,6 +225,7 @@ impl Licensing {
         Ok(Licensing {
             store,
             policies: Arc::new(policies),
+            challenges: DongleChallenges::from_signing_key(&signing_key),
             signing_key: Arc::new(signing_key),
             dongle,
             clock: Arc::new(SystemClock),
@@ -256,6 +258,11 @@ impl Licensing {
         self.policies
             .get(product)
             .ok_or_else(|| ServiceError::UnknownProduct(product.to_owned()))
+    }
+
+    /// The challenges client machines have their dongle sign.
+    pub fn dongle_challenges(&self) -> &DongleChallenges {
+        &self.challenges
     }
 
     /// The vendor's public key, which verifies every certificate this server issues.

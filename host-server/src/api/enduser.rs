@@ -4,6 +4,8 @@
 
 use axum::extract::State;
 use axum::Json;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use licet_engine::certificate::CertificateClaims;
 use licet_engine::policy::Method;
@@ -71,9 +73,88 @@ pub struct ActivateBody {
     /// `online` (default) or `manual`.
     #[serde(default)]
     pub method: Option<Method>,
-    /// Serial of the dongle on the machine (standalone dongle licenses).
+    /// The machine's dongle answering a challenge of `POST /v1/dongle/challenge` (standalone
+    /// dongle licenses).
     #[serde(default)]
-    pub dongle: Option<String>,
+    pub dongle: Option<DongleProofBody>,
+}
+
+/// A dongle's proof of presence: the challenge the server issued and the dongle's answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DongleProofBody {
+    /// The challenge from `POST /v1/dongle/challenge`, base64.
+    pub challenge: String,
+    /// The dongle's public key followed by its signature of the challenge, base64 (96 bytes).
+    pub proof: String,
+}
+
+/// `POST /v1/dongle/challenge`: a challenge for the machine's dongle to sign.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DongleChallengeBody {
+    /// 32 bytes, base64.
+    pub challenge: String,
+    /// The last moment an answer is accepted.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// `POST /v1/dongle/challenge`: a fresh challenge; the dongle's signed answer goes with the next
+/// activation, validation or return of a standalone dongle license (`dongle`).
+pub async fn dongle_challenge(
+    State(state): State<AppState>,
+    peer: Peer,
+) -> Result<Json<DongleChallengeBody>, AppError> {
+    state
+        .limiter
+        .check(&peer.0)
+        .map_err(|limit| AppError::RateLimited {
+            retry_after: limit.retry_after,
+            scope: limit.scope,
+        })?;
+    let nonce = crate::keys::random_bytes::<8>()
+        .map_err(|error| AppError::Internal(format!("no randomness: {error}")))?;
+    let (challenge, expires_at) = state
+        .licensing
+        .dongle_challenges()
+        .issue(state.licensing.now(), nonce)
+        .map_err(|error| AppError::Internal(error.to_string()))?;
+    Ok(Json(DongleChallengeBody {
+        challenge: STANDARD.encode(challenge),
+        expires_at,
+    }))
+}
+
+/// The serial of the dongle whose proof came with a request, once the proof checks out.
+fn proven_dongle(
+    state: &AppState,
+    dongle: Option<DongleProofBody>,
+) -> Result<Option<String>, AppError> {
+    let Some(dongle) = dongle else {
+        return Ok(None);
+    };
+    let absent = |message: String| AppError::Denied {
+        code: Code::DongleAbsent,
+        rule: "dongle.proof".to_owned(),
+        message,
+    };
+    let decode = |name: &str, text: &str| {
+        if text.len() > 256 {
+            return Err(AppError::InvalidBody(format!(
+                "`dongle.{name}` is too long"
+            )));
+        }
+        STANDARD
+            .decode(text)
+            .map_err(|_| AppError::InvalidBody(format!("`dongle.{name}` is not base64")))
+    };
+    let challenge = decode("challenge", &dongle.challenge)?;
+    let proof = decode("proof", &dongle.proof)?;
+    state
+        .licensing
+        .dongle_challenges()
+        .verify(&challenge, &proof, state.licensing.now())
+        .map(Some)
+        .map_err(|error| absent(format!("the dongle did not prove its presence: {error}")))
 }
 
 /// `POST /v1/validate`.
@@ -84,9 +165,10 @@ pub struct ValidateBody {
     pub key: String,
     /// Machine fingerprint.
     pub machine: Fingerprint,
-    /// Serial of the dongle on the machine.
+    /// The machine's dongle answering a challenge of `POST /v1/dongle/challenge` (standalone
+    /// dongle licenses).
     #[serde(default)]
-    pub dongle: Option<String>,
+    pub dongle: Option<DongleProofBody>,
 }
 
 /// `POST /v1/return`.
@@ -100,9 +182,10 @@ pub struct ReturnBody {
     /// `online` (default) or `manual`.
     #[serde(default)]
     pub method: Option<Method>,
-    /// Serial of the dongle on the machine.
+    /// The machine's dongle answering a challenge of `POST /v1/dongle/challenge` (standalone
+    /// dongle licenses).
     #[serde(default)]
-    pub dongle: Option<String>,
+    pub dongle: Option<DongleProofBody>,
 }
 
 /// `POST /v1/transfer`.
@@ -254,7 +337,7 @@ pub async fn activate(
         &peer,
         action,
         Attempt::Counted,
-        body.dongle,
+        proven_dongle(&state, body.dongle)?,
         None,
     )
     .await
@@ -277,7 +360,7 @@ pub async fn validate(
         &peer,
         action,
         Attempt::Counted,
-        body.dongle,
+        proven_dongle(&state, body.dongle)?,
         None,
     )
     .await
@@ -301,7 +384,7 @@ pub async fn return_license(
         &peer,
         action,
         Attempt::Counted,
-        body.dongle,
+        proven_dongle(&state, body.dongle)?,
         None,
     )
     .await

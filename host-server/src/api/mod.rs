@@ -53,6 +53,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/seats/return-borrowed", post(enduser::return_borrowed))
         .route("/v1/trials/start", post(enduser::start_trial))
         .route("/v1/trials/validate", post(enduser::validate_trial))
+        .route("/v1/dongle/challenge", post(enduser::dongle_challenge))
         .route("/v1/admin/products", get(admin::products))
         .route("/v1/admin/tokens", post(admin::create_token))
         .route(
