@@ -9,7 +9,7 @@ pub use seats::{SeatHold, SeatHolder};
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use chrono::{DateTime, Duration, Utc};
@@ -20,6 +20,7 @@ use licet_engine::offline::{check_certificate, LocalFacts};
 use licet_engine::policy::{Method, MAX_POLICY_BYTES};
 use licet_engine::{Action, Actor, Code, Decision, Fingerprint, Policy, ProductRef, Request};
 
+use crate::dongle::{load_reader, present_serial, DongleError, DongleProver};
 use crate::info::{LicenseInfo, Status};
 use crate::keys::{self, KeyError};
 use crate::machine::{MachineProbe, NativeProbe, ProbeError};
@@ -27,7 +28,7 @@ use crate::state::{
     Durability, LocalState, ReturnedLicense, ServerDenial, StateError, StateLoad, StateProblem,
     StateStore,
 };
-use crate::transport::{Transport, TransportError};
+use crate::transport::{Reply, Transport, TransportError};
 
 /// How far the clock must have moved since the stored `last_seen` before a start-up check writes
 /// the state again. Far below any rollback tolerance, and it keeps most start-ups read-only.
@@ -65,6 +66,9 @@ pub enum ClientError {
     /// The server could not be asked.
     #[error(transparent)]
     Transport(#[from] TransportError),
+    /// The dongle reader could not be set up.
+    #[error(transparent)]
+    Dongle(#[from] DongleError),
     /// A certificate does not verify with the vendor key or is malformed.
     #[error("certificate rejected: {0}")]
     Certificate(#[from] CertificateError),
@@ -157,6 +161,11 @@ pub enum Validation {
     },
 }
 
+/// How far the server's clock may be behind this machine's when a certificate is compared with a
+/// denial the server gave earlier: a certificate issued more than this before the denial is an
+/// old one replayed and is refused.
+pub const SERVER_CLOCK_SKEW_SECONDS: i64 = 300;
+
 /// The client host of one product on one machine.
 ///
 /// It owns the state directory, the product's policy (for the offline checks) and the vendor's
@@ -166,6 +175,8 @@ pub struct Client {
     policy: Policy,
     vendor_key: VerifyingKey,
     probe: Box<dyn MachineProbe + Send + Sync>,
+    /// The dongle on this machine, when the product uses dongles.
+    dongle: Option<Arc<dyn DongleProver>>,
     store: StateStore,
     /// The start-up check's pending write of `last_seen`, made off the caller's path.
     pending: Mutex<Option<JoinHandle<Result<(), StateError>>>>,
@@ -194,6 +205,7 @@ impl Client {
             policy,
             vendor_key,
             probe,
+            dongle: None,
             store,
             pending: Mutex::new(None),
             exclusive: Mutex::new(()),
@@ -210,6 +222,35 @@ impl Client {
         let vendor_key = keys::read_verifying_key(vendor_key_path)?;
         let probe = NativeProbe::for_product(&policy.product.id);
         Ok(Client::new(state_dir, policy, vendor_key, Box::new(probe)))
+    }
+
+    /// The same client reaching the machine's dongle through `prover`: certificates bound to a
+    /// dongle then pass the start-up check while that dongle proves its presence, and online
+    /// activation, validation and return carry the dongle's answer to the server's challenge.
+    pub fn with_dongle(mut self, prover: Arc<dyn DongleProver>) -> Client {
+        self.dongle = Some(prover);
+        self
+    }
+
+    /// The same client reaching the machine's dongle through the vendor-signed dongle plugin in
+    /// `plugin_dir`, over USB HID or the software dongle file `software_dongle` (development).
+    pub fn with_dongle_plugin(
+        self,
+        plugin_dir: &Path,
+        software_dongle: Option<&Path>,
+    ) -> Result<Client, ClientError> {
+        let reader = load_reader(plugin_dir, self.vendor_key, software_dongle)?;
+        Ok(self.with_dongle(Arc::new(reader)))
+    }
+
+    /// The serial of the dongle present now (proven by a fresh challenge), when there is one.
+    pub fn dongle_serial(&self) -> Result<String, DongleError> {
+        match &self.dongle {
+            Some(prover) => present_serial(prover.as_ref()),
+            None => Err(DongleError::Absent(
+                "no dongle reader is configured".to_owned(),
+            )),
+        }
     }
 
     /// The product's policy.
@@ -387,7 +428,10 @@ impl Client {
         }
         let facts = LocalFacts {
             machine: machine.clone(),
-            dongle: self.probe.dongle(),
+            dongle: match claims.binding {
+                Binding::Dongle(_) => self.dongle_serial().ok(),
+                Binding::Fingerprint(_) => None,
+            },
             // A certificate is never issued in the future: its issue time is a floor for the clock
             // even when the state was lost.
             last_seen: Some(
@@ -535,7 +579,7 @@ impl Client {
                 }
             }
             Binding::Dongle(serial) => {
-                if self.probe.dongle().as_deref() != Some(serial.as_str()) {
+                if self.dongle_serial().ok().as_deref() != Some(serial.as_str()) {
                     return rejected(format!(
                         "it is bound to dongle `{serial}`, which is not present"
                     ));
@@ -552,7 +596,10 @@ impl Client {
             }
         }
         if let Some(denial) = &state.denial {
-            if claims.issued_at <= denial.at {
+            // `denial.at` is this machine's clock and `issued_at` the server's, in whole seconds:
+            // a certificate issued right after the denial, by a server whose clock is a little
+            // behind, is not older than it.
+            if claims.issued_at + Duration::seconds(SERVER_CLOCK_SKEW_SECONDS) < denial.at {
                 return rejected(format!(
                     "it is older than the server's `{}` of {}",
                     denial.code, denial.at
@@ -560,6 +607,21 @@ impl Client {
             }
         }
         Ok(())
+    }
+
+    /// The dongle whose proof goes with `action`: every activation when the client has a dongle
+    /// reader, and validations and returns of a certificate bound to a dongle.
+    fn dongle_for(&self, action: &Action, state: &LocalState) -> Option<&dyn DongleProver> {
+        let prover = self.dongle.as_deref()?;
+        let bound_to_dongle = || {
+            self.installed_claims(state)
+                .is_some_and(|claims| matches!(claims.binding, Binding::Dongle(_)))
+        };
+        match action {
+            Action::Activate { .. } => Some(prover),
+            Action::Validate { .. } | Action::Return { .. } if bound_to_dongle() => Some(prover),
+            _ => None,
+        }
     }
 
     fn target(&self, edition: &str) -> Result<ProductRef, ClientError> {
@@ -590,7 +652,10 @@ impl Client {
             actor: Actor::EndUser,
             action,
         };
-        let reply = transport.send(&request)?;
+        let reply = match self.dongle_for(&request.action, state) {
+            Some(prover) => send_with_dongle(transport, prover, &request)?,
+            None => transport.send(&request)?,
+        };
         let decision = reply.decision;
         if decision.is_allowed() && grants_certificate(decision.code) {
             let text = reply
@@ -756,6 +821,21 @@ impl Drop for Client {
     fn drop(&mut self) {
         let _ = self.flush();
     }
+}
+
+/// Sends `request` with the dongle's answer to a challenge of the server. When the dongle does
+/// not answer, the request goes without a proof and the server decides (`DONGLE_ABSENT` for a
+/// dongle license).
+fn send_with_dongle(
+    transport: &mut dyn Transport,
+    prover: &dyn DongleProver,
+    request: &Request,
+) -> Result<Reply, ClientError> {
+    let challenge = transport.dongle_challenge()?;
+    Ok(match prover.prove(&challenge) {
+        Ok(proof) => transport.send_with_dongle(request, &challenge, &proof)?,
+        Err(_) => transport.send(request)?,
+    })
 }
 
 /// Whether an allowed decision with `code` comes with a certificate.

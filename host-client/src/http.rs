@@ -14,6 +14,9 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use licet_engine::dongle::{DongleProof, CHALLENGE_LEN};
 use licet_engine::policy::Method;
 use licet_engine::{Action, Actor, Code, Decision, Request, Verdict};
 use serde::Deserialize;
@@ -228,13 +231,69 @@ impl HttpTransport {
     }
 }
 
+impl HttpTransport {
+    fn post_json(&self, path: &str, body: &Value) -> Result<HttpResponse, TransportError> {
+        let body = serde_json::to_vec(body)
+            .map_err(|error| TransportError::Unsupported(error.to_string()))?;
+        self.post(path, "application/json", &body)
+    }
+}
+
 impl Transport for HttpTransport {
     fn send(&mut self, request: &Request) -> Result<Reply, TransportError> {
         let (path, body) = route(request, &self.product)?;
-        let body = serde_json::to_vec(&body)
-            .map_err(|error| TransportError::Unsupported(error.to_string()))?;
-        let response = self.post(path, "application/json", &body)?;
-        reply_from_response(&response)
+        reply_from_response(&self.post_json(path, &body)?)
+    }
+
+    fn dongle_challenge(&mut self) -> Result<[u8; CHALLENGE_LEN], TransportError> {
+        let response = self.post_json("/v1/dongle/challenge", &Value::Null)?;
+        if response.status != 200 {
+            // A refusal (rate limit, ...) reads like any other.
+            return match reply_from_response(&response) {
+                Ok(_) => Err(TransportError::InvalidReply(format!(
+                    "HTTP {} to a dongle challenge request",
+                    response.status
+                ))),
+                Err(error) => Err(error),
+            };
+        }
+        #[derive(Deserialize)]
+        struct ChallengeBody {
+            challenge: String,
+        }
+        let body: ChallengeBody = serde_json::from_slice(&response.body).map_err(|error| {
+            TransportError::InvalidReply(format!("not a dongle challenge: {error}"))
+        })?;
+        STANDARD
+            .decode(&body.challenge)
+            .ok()
+            .and_then(|bytes| <[u8; CHALLENGE_LEN]>::try_from(bytes).ok())
+            .ok_or_else(|| {
+                TransportError::InvalidReply("the dongle challenge is not 32 bytes".to_owned())
+            })
+    }
+
+    fn send_with_dongle(
+        &mut self,
+        request: &Request,
+        challenge: &[u8; CHALLENGE_LEN],
+        proof: &DongleProof,
+    ) -> Result<Reply, TransportError> {
+        let (path, mut body) = route(request, &self.product)?;
+        if !matches!(
+            request.action,
+            Action::Activate { .. } | Action::Validate { .. } | Action::Return { .. }
+        ) {
+            return Err(TransportError::Unsupported(format!(
+                "`{}` requests carry no dongle proof",
+                request.action.kind().as_str()
+            )));
+        }
+        body["dongle"] = json!({
+            "challenge": STANDARD.encode(challenge),
+            "proof": STANDARD.encode(proof.to_bytes()),
+        });
+        reply_from_response(&self.post_json(path, &body)?)
     }
 }
 

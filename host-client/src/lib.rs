@@ -15,6 +15,7 @@
 #![deny(missing_docs)]
 
 pub mod client;
+pub mod dongle;
 pub mod http;
 pub mod info;
 pub mod keys;
@@ -24,6 +25,7 @@ pub mod state;
 pub mod transport;
 
 pub use client::{CheckReport, Client, ClientError, Trust, Validation};
+pub use dongle::{DongleError, DongleProver};
 pub use http::HttpTransport;
 pub use info::{LicenseInfo, Status};
 pub use machine::{FixedProbe, MachineProbe, NativeProbe};

@@ -1,6 +1,7 @@
-//! What the client knows about its machine: the fingerprint and the dongle present.
+//! What the client knows about its machine: its fingerprint. (The dongle present proves itself;
+//! see [`crate::dongle`].)
 //!
-//! A [`MachineProbe`] answers both. [`NativeProbe`] reads the machine directly (machine id, MAC
+//! A [`MachineProbe`] answers it. [`NativeProbe`] reads the machine directly (machine id, MAC
 //! addresses of physical network adapters, CPU model, disk serial) and hashes every component with
 //! a per-product salt, so the raw identifiers never leave the machine and two products see
 //! unrelated values. [`FixedProbe`] returns a given fingerprint; tests and the WebAssembly
@@ -28,29 +29,19 @@ pub enum ProbeError {
 pub trait MachineProbe: fmt::Debug {
     /// The machine's current fingerprint, components already hashed.
     fn fingerprint(&self) -> Result<Fingerprint, ProbeError>;
-
-    /// The serial of the USB dongle present, if any.
-    fn dongle(&self) -> Option<String> {
-        None
-    }
 }
 
-/// A probe that returns a fixed fingerprint (and dongle).
+/// A probe that returns a fixed fingerprint.
 #[derive(Debug, Clone, Default)]
 pub struct FixedProbe {
     /// The fingerprint to report.
     pub fingerprint: Fingerprint,
-    /// The dongle to report.
-    pub dongle: Option<String>,
 }
 
 impl FixedProbe {
-    /// A probe reporting `fingerprint` and no dongle.
+    /// A probe reporting `fingerprint`.
     pub fn new(fingerprint: Fingerprint) -> Self {
-        FixedProbe {
-            fingerprint,
-            dongle: None,
-        }
+        FixedProbe { fingerprint }
     }
 }
 
@@ -60,10 +51,6 @@ impl MachineProbe for FixedProbe {
             return Err(ProbeError::NoComponents);
         }
         Ok(self.fingerprint.clone())
-    }
-
-    fn dongle(&self) -> Option<String> {
-        self.dongle.clone()
     }
 }
 

@@ -97,6 +97,9 @@ enum Command {
     /// Hold network seats of a license server.
     #[command(subcommand)]
     Seat(SeatCommand),
+    /// The USB dongle on this machine.
+    #[command(subcommand)]
+    Dongle(DongleCommand),
     /// Borrow a network seat until a date for offline use, or return it early (`borrow return`).
     #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Borrow {
@@ -121,7 +124,8 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum SeatCommand {
-    /// Check out a seat and hold it with heartbeats until standard input closes, then release it.
+    /// Check out a seat and hold it with heartbeats until standard input closes or the process is
+    /// interrupted (Ctrl-C), terminated or hung up, then release it.
     Hold {
         #[command(flatten)]
         client: ClientArgs,
@@ -133,6 +137,15 @@ enum SeatCommand {
         /// The edition to run.
         #[arg(long)]
         edition: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DongleCommand {
+    /// Check which dongle is present: it must sign a fresh challenge (needs --dongle-plugin).
+    Status {
+        #[command(flatten)]
+        client: ClientArgs,
     },
 }
 
@@ -181,6 +194,12 @@ struct ClientArgs {
     /// The vendor's public key file (`vendor.pub`).
     #[arg(long, value_name = "FILE")]
     vendor_key: PathBuf,
+    /// The vendor-signed dongle plugin directory: USB dongles are checked through it.
+    #[arg(long, value_name = "DIR")]
+    dongle_plugin: Option<PathBuf>,
+    /// A software dongle file to use instead of USB devices (development and tests).
+    #[arg(long, value_name = "FILE", requires = "dongle_plugin")]
+    software_dongle: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -397,10 +416,26 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                 SeatHold::Denied(decision) => Ok(online_outcome(&decision)),
                 SeatHold::Held(holder) => {
                     online_outcome(holder.decision());
-                    // Holds the seat until standard input reaches its end.
-                    std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink())
-                        .context("cannot read standard input")?;
+                    let stop = wait_for_end_of_hold()?;
+                    eprintln!("{stop}: releasing the seat");
                     Ok(online_outcome(&holder.release()?))
+                }
+            }
+        }
+        Command::Dongle(DongleCommand::Status { client }) => {
+            if client.dongle_plugin.is_none() {
+                anyhow::bail!("pass --dongle-plugin DIR (the vendor-signed dongle plugin)");
+            }
+            match open(&client)?.dongle_serial() {
+                Ok(serial) => {
+                    emit(&format!(
+                        "DONGLE_PRESENT: dongle `{serial}` answered a fresh challenge\n"
+                    ));
+                    Ok(true)
+                }
+                Err(error) => {
+                    emit(&format!("DONGLE_ABSENT: {error}\n"));
+                    Ok(false)
                 }
             }
         }
@@ -489,7 +524,11 @@ fn open(args: &ClientArgs) -> anyhow::Result<Client> {
         Some(dir) => dir.clone(),
         None => default_state_dir()?,
     };
-    Ok(Client::open(&state_dir, &args.policy, &args.vendor_key)?)
+    let client = Client::open(&state_dir, &args.policy, &args.vendor_key)?;
+    Ok(match &args.dongle_plugin {
+        Some(plugin) => client.with_dongle_plugin(plugin, args.software_dongle.as_deref())?,
+        None => client,
+    })
 }
 
 /// The per-user state directory: `licet` under `%LOCALAPPDATA%` on Windows,
@@ -693,4 +732,38 @@ fn dim(text: &str) -> String {
     } else {
         format!("({})", text.trim())
     }
+}
+
+/// Blocks until standard input reaches its end or the process gets SIGINT (Ctrl-C), SIGTERM or
+/// SIGHUP, and says which. The signals are caught only from here on, so the seat they end is
+/// released before the process exits.
+fn wait_for_end_of_hold() -> anyhow::Result<&'static str> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
+        .context("cannot catch the stop signals")?;
+    let (stopped, stop) = std::sync::mpsc::channel();
+    let on_signal = stopped.clone();
+    std::thread::Builder::new()
+        .name("licet-signals".to_owned())
+        .spawn(move || {
+            if let Some(signal) = signals.forever().next() {
+                let name = match signal {
+                    SIGINT => "interrupted",
+                    SIGTERM => "terminated",
+                    _ => "hung up",
+                };
+                let _ = on_signal.send(name);
+            }
+        })
+        .context("cannot start the signal thread")?;
+    std::thread::Builder::new()
+        .name("licet-stdin".to_owned())
+        .spawn(move || {
+            let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
+            let _ = stopped.send("standard input closed");
+        })
+        .context("cannot start the input thread")?;
+    stop.recv()
+        .context("the stop signal and input threads both ended")
 }

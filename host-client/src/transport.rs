@@ -7,6 +7,7 @@
 //! delivery. [`HttpTransport`](crate::http::HttpTransport) and the WebAssembly transport plugins
 //! implement this trait.
 
+use licet_engine::dongle::{DongleProof, CHALLENGE_LEN};
 use licet_engine::{Decision, Request};
 
 /// The server's answer to one request.
@@ -51,4 +52,26 @@ pub enum TransportError {
 pub trait Transport {
     /// Sends `request` and waits for the server's reply.
     fn send(&mut self, request: &Request) -> Result<Reply, TransportError>;
+
+    /// A fresh challenge from the server for the machine's dongle to sign (standalone dongle
+    /// licenses). Transports that cannot carry dongle proofs answer `Unsupported`.
+    fn dongle_challenge(&mut self) -> Result<[u8; CHALLENGE_LEN], TransportError> {
+        Err(TransportError::Unsupported(
+            "this transport cannot carry dongle proofs".to_owned(),
+        ))
+    }
+
+    /// Sends `request` with the dongle's answer `proof` to `challenge` (from
+    /// [`Transport::dongle_challenge`]).
+    fn send_with_dongle(
+        &mut self,
+        request: &Request,
+        challenge: &[u8; CHALLENGE_LEN],
+        proof: &DongleProof,
+    ) -> Result<Reply, TransportError> {
+        let _ = (request, challenge, proof);
+        Err(TransportError::Unsupported(
+            "this transport cannot carry dongle proofs".to_owned(),
+        ))
+    }
 }
