@@ -6,19 +6,26 @@
 #ifndef LICET_H
 #define LICET_H
 
+#include <stddef.h>
 #include <stdint.h>
 
-// The product may run (the start-up check allowed it).
+// The product may run: the start-up check or the server allowed, the response file was loaded.
 #define LICET_OK 0
 
-// The start-up check denied; the code and message say why.
+// The start-up check, the server or the response file check denied; the code and message say
+// why.
 #define LICET_DENIED 1
 
-// The call failed (bad argument, unreadable file, ...); see `licet_last_error`.
+// The call failed (bad argument, unreadable file, unreachable server, ...); see
+// `licet_last_error`.
 #define LICET_ERROR 2
 
 // An opened client: the product's policy, the vendor key and the state directory.
 typedef struct LicetClient LicetClient;
+
+// A network seat checked out by `licet_seat_checkout` and held by heartbeats on a background
+// thread until `licet_seat_release`.
+typedef struct LicetSeat LicetSeat;
 
 #ifdef __cplusplus
 extern "C" {
@@ -34,8 +41,28 @@ struct LicetClient *licet_client_open(const char *state_dir,
                                       const char *policy_path,
                                       const char *vendor_key_path);
 
+// Opens a client like `licet_client_open` that also checks the machine's USB dongle, through the
+// vendor-signed dongle plugin in the directory `dongle_plugin` (refused unless signed with the
+// vendor key). The dongle is read over USB HID, or, when `software_dongle` is not null, from that
+// software dongle file (development). Certificates bound to a dongle then pass the start-up check
+// only while the dongle answers, and online activation proves the dongle to the server.
+//
+// # Safety
+// Each argument must be null (only `software_dongle` may be) or a NUL-terminated string valid for
+// the duration of the call.
+struct LicetClient *licet_client_open_with_dongle(const char *state_dir,
+                                                  const char *policy_path,
+                                                  const char *vendor_key_path,
+                                                  const char *dongle_plugin,
+                                                  const char *software_dongle);
+
 // Frees a client, first waiting for the state write a start-up check may have left running.
 // Null is allowed and does nothing.
+//
+// Seats checked out through the client keep what they need of it: a seat still held when its
+// client is freed goes on renewing its lease until `licet_seat_release`, which remains safe to
+// call. Release every seat before the process exits, or the server keeps it until its lease runs
+// out.
 //
 // # Safety
 // `client` must be null or a pointer returned by `licet_client_open` not freed before.
@@ -44,9 +71,9 @@ void licet_client_free(struct LicetClient *client);
 // Runs the start-up check (see the `licet check` command). Returns `LICET_OK` when the product
 // may run, `LICET_DENIED` when not, `LICET_ERROR` when the check could not run. On `LICET_OK` and
 // `LICET_DENIED`, `*code` (e.g. `VALID`, `EXPIRED`) and `*message` (a sentence) are set to strings
-// the caller frees with `licet_string_free`; either pointer may be null when not wanted. When the
-// check moves the stored time seen forward it writes the state on a background thread;
-// `licet_client_free` waits for it.
+// the caller frees with `licet_string_free`; on `LICET_ERROR` they are set to null. Either pointer
+// may be null when not wanted. When the check moves the stored time seen forward it writes the
+// state on a background thread; `licet_client_free` waits for it.
 //
 // # Safety
 // `client` must be null or a live pointer from `licet_client_open`; `code` and `message` must be
@@ -59,6 +86,211 @@ int32_t licet_check(const struct LicetClient *client, char **code, char **messag
 // # Safety
 // `client` must be null or a live pointer from `licet_client_open`.
 char *licet_license_info_json(const struct LicetClient *client);
+
+// Starts the trial of `edition` online with the license server at `server_url`
+// (`http://host:port`; see the `licet trial start` command). The server records the trial
+// against this machine, so a machine that had it gets its original end back (or
+// `TRIAL_ALREADY_USED`), never a second trial.
+//
+// Returns `LICET_OK` when the server allowed (`TRIAL_STARTED`; the trial certificate is stored),
+// `LICET_DENIED` when it denied, `LICET_ERROR` when the request failed (bad argument, server
+// unreachable, ...; see `licet_last_error`). `*code` and `*message` are set as by `licet_check`.
+//
+// # Safety
+// `client` must be null or a live pointer from `licet_client_open`; `server_url` and `edition`
+// null or NUL-terminated strings valid for the duration of the call; `code` and `message` null
+// or valid for writing one pointer.
+int32_t licet_trial_start(const struct LicetClient *client,
+                          const char *server_url,
+                          const char *edition,
+                          char **code,
+                          char **message);
+
+// Activates license `key` for `edition` online with the license server at `server_url` (see
+// `licet activate --server`). Returns `LICET_OK` when the server allowed (`ACTIVATED`; the
+// certificate is stored), `LICET_DENIED` when it denied (e.g. `ACTIVATION_LIMIT`),
+// `LICET_ERROR` when the request failed. `*code` and `*message` are set as by `licet_check`.
+//
+// # Safety
+// `client` must be null or a live pointer from `licet_client_open`; the strings null or
+// NUL-terminated and valid for the duration of the call; `code` and `message` null or valid for
+// writing one pointer.
+int32_t licet_activate(const struct LicetClient *client,
+                       const char *server_url,
+                       const char *key,
+                       const char *edition,
+                       char **code,
+                       char **message);
+
+// Validates the installed license (or trial) online with the license server at `server_url`
+// (see `licet validate`) and stores the fresh certificate. A denial (revoked, expired, ...) is
+// stored too, and the start-up check answers it until a later validation succeeds. Returns
+// `LICET_OK`, `LICET_DENIED` or `LICET_ERROR` (also when nothing is installed) with `*code` and
+// `*message` set as by `licet_check`.
+//
+// # Safety
+// `client` must be null or a live pointer from `licet_client_open`; `server_url` null or a
+// NUL-terminated string valid for the duration of the call; `code` and `message` null or valid
+// for writing one pointer.
+int32_t licet_validate(const struct LicetClient *client,
+                       const char *server_url,
+                       char **code,
+                       char **message);
+
+// Returns the installed license online to the license server at `server_url` (see
+// `licet return --server`), freeing the key for another machine. When the server allows it
+// (`RETURNED`) the certificate is removed and the start-up check answers `NOT_ACTIVATED`.
+// Returns `LICET_OK`, `LICET_DENIED` or `LICET_ERROR` (also when no license is installed) with
+// `*code` and `*message` set as by `licet_check`.
+//
+// # Safety
+// As for `licet_validate`.
+int32_t licet_return(const struct LicetClient *client,
+                     const char *server_url,
+                     char **code,
+                     char **message);
+
+// Installs a vendor-signed certificate delivered as a file (its armored text, NUL-terminated;
+// see `licet license install`). The certificate must verify with the vendor key and be for this
+// product, version and machine; a rejected one is `LICET_ERROR`. Otherwise returns the start-up
+// check with it installed, as `licet_check` does.
+//
+// # Safety
+// `client` must be null or a live pointer from `licet_client_open`; `certificate` null or a
+// NUL-terminated string valid for the duration of the call; `code` and `message` null or valid
+// for writing one pointer.
+int32_t licet_license_install(const struct LicetClient *client,
+                              const char *certificate,
+                              char **code,
+                              char **message);
+
+// Sets the language the end user chose, one of the product's languages (see
+// `licet license language`). Returns `LICET_OK`, or `LICET_ERROR` (e.g. an unknown language; see
+// `licet_last_error`).
+//
+// # Safety
+// `client` must be null or a live pointer from `licet_client_open`; `language` null or a
+// NUL-terminated string valid for the duration of the call.
+int32_t licet_set_language(const struct LicetClient *client, const char *language);
+
+// Begins a manual activation of license `key` for `edition` (see `licet activate --manual`):
+// returns the text of the activation request file (XML) to carry to the vendor, and remembers
+// the request as pending in the state. Returns null on failure (see `licet_last_error`). Free the
+// string with `licet_string_free`.
+//
+// # Safety
+// `client` must be null or a live pointer from `licet_client_open`; `key` and `edition` null or
+// NUL-terminated strings valid for the duration of the call.
+char *licet_manual_activation_request(const struct LicetClient *client,
+                                      const char *key,
+                                      const char *edition);
+
+// Loads the vendor's activation response file (see `licet activate --load-response`): `length`
+// bytes at `response`, or a NUL-terminated string when `length` is 0. The response must be
+// signed by the vendor and answer a pending request of this machine; then its certificate is
+// installed and the start-up check with it is returned as by `licet_check`. A rejected file
+// (malformed, altered, for another machine, replayed, ...) is `LICET_DENIED` with its code (e.g.
+// `EXCHANGE_MALFORMED`) and message; `LICET_ERROR` is any other failure.
+//
+// # Safety
+// `client` must be null or a live pointer from `licet_client_open`; `response` null, or
+// `length` readable bytes, or (when `length` is 0) a NUL-terminated string, valid for the
+// duration of the call; `code` and `message` null or valid for writing one pointer.
+int32_t licet_manual_activation_load(const struct LicetClient *client,
+                                     const char *response,
+                                     size_t length,
+                                     char **code,
+                                     char **message);
+
+// Begins a manual return of the installed license (see `licet return --manual`): returns the
+// text of the return request file (XML) to carry to the vendor. From now on the start-up check
+// denies, until the return response is loaded (the license is gone) or a newer activation
+// response is. Returns null on failure (e.g. no license installed; see `licet_last_error`). Free
+// the string with `licet_string_free`.
+//
+// # Safety
+// `client` must be null or a live pointer from `licet_client_open`.
+char *licet_manual_return_request(const struct LicetClient *client);
+
+// Loads the vendor's return response file (see `licet return --load-response`), given as for
+// `licet_manual_activation_load`. When it answers this machine's pending return the license is
+// removed: `LICET_OK` with code `RETURNED`. A rejected file is `LICET_DENIED` with its code and
+// message; `LICET_ERROR` is any other failure.
+//
+// # Safety
+// As for `licet_manual_activation_load`.
+int32_t licet_manual_return_load(const struct LicetClient *client,
+                                 const char *response,
+                                 size_t length,
+                                 char **code,
+                                 char **message);
+
+// Checks out a network seat of license `key` for `edition` from the license server at
+// `server_url` and holds it (see `licet seat hold`): a background thread renews the lease every
+// third of its length, so the start-up check keeps passing, until `licet_seat_release`.
+//
+// Returns the seat when the server granted it (`SEAT_GRANTED`), null otherwise: denied (e.g.
+// `SEATS_EXHAUSTED`; `*code` and `*message` say why and `licet_last_error` is null) or failed
+// (`*code` and `*message` null; see `licet_last_error`). `*code` and `*message` are set as by
+// `licet_check`.
+//
+// The seat shares the client: freeing the client first is safe (the seat keeps what it needs
+// until it is released), but every seat must be released with `licet_seat_release`, or its
+// heartbeats go on until the process exits and the server keeps the seat until its lease runs
+// out.
+//
+// # Safety
+// `client` must be null or a live pointer from `licet_client_open`; the strings null or
+// NUL-terminated and valid for the duration of the call; `code` and `message` null or valid for
+// writing one pointer.
+struct LicetSeat *licet_seat_checkout(const struct LicetClient *client,
+                                      const char *server_url,
+                                      const char *key,
+                                      const char *edition,
+                                      char **code,
+                                      char **message);
+
+// Stops a seat's heartbeats, gives the seat back to the license server and frees the handle,
+// whatever the outcome. Returns `LICET_OK` when the server confirmed (`SEAT_RELEASED`),
+// `LICET_DENIED` when it answered otherwise (e.g. `LEASE_NOT_FOUND` after the lease ran out),
+// `LICET_ERROR` when it could not be asked (the seat then comes back when its lease runs out).
+// `*code` and `*message` are set as by `licet_check`. Null is allowed and does nothing
+// (`LICET_OK`, `*code` and `*message` null).
+//
+// # Safety
+// `seat` must be null or a pointer returned by `licet_seat_checkout` not released before;
+// `code` and `message` null or valid for writing one pointer.
+int32_t licet_seat_release(struct LicetSeat *seat, char **code, char **message);
+
+// Borrows a network seat of license `key` for `edition` from the license server at
+// `server_url` until `until` (see `licet borrow`): an RFC 3339 time (`2027-03-01T00:00:00Z`) or
+// a date (`2027-03-01`, meaning 00:00 UTC). When the server grants it (`BORROWED`) the start-up
+// check passes without a server until then. Returns `LICET_OK`, `LICET_DENIED` or `LICET_ERROR`
+// (also for a malformed `until`) with `*code` and `*message` set as by `licet_check`.
+//
+// # Safety
+// `client` must be null or a live pointer from `licet_client_open`; the strings null or
+// NUL-terminated and valid for the duration of the call; `code` and `message` null or valid for
+// writing one pointer.
+int32_t licet_borrow(const struct LicetClient *client,
+                     const char *server_url,
+                     const char *key,
+                     const char *edition,
+                     const char *until,
+                     char **code,
+                     char **message);
+
+// Returns the borrowed seat early to the license server at `server_url` (see
+// `licet borrow return`). The borrow certificate is removed once the server confirms
+// (`BORROW_RETURNED`). Returns `LICET_OK`, `LICET_DENIED` or `LICET_ERROR` (also when nothing is
+// borrowed) with `*code` and `*message` set as by `licet_check`.
+//
+// # Safety
+// As for `licet_validate`.
+int32_t licet_borrow_return(const struct LicetClient *client,
+                            const char *server_url,
+                            char **code,
+                            char **message);
 
 // The message of the last failure on this thread, or null when the last call succeeded. Free it
 // with `licet_string_free`.

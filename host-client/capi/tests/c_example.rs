@@ -34,31 +34,51 @@ fn static_library() -> PathBuf {
     library
 }
 
-/// The example, compiled once per test run next to the library.
-fn example() -> &'static Path {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        let dir = static_library()
-            .parent()
-            .and_then(Path::parent)
-            .unwrap()
-            .join("licet-c-example");
-        fs::create_dir_all(&dir).unwrap();
-        compile_example(&dir)
-    })
+/// The system libraries `liblicet.a` needs (`cargo rustc -p licet-capi --crate-type staticlib --
+/// --print native-static-libs` lists them); on Linux the HID dongle support links libudev.
+const NATIVE_LIBRARIES: &[&str] = if cfg!(target_os = "linux") {
+    &["-lpthread", "-ldl", "-lm", "-ludev"]
+} else {
+    &["-lpthread", "-ldl", "-lm"]
+};
+
+/// The directory the examples are compiled into, next to the library.
+fn examples_dir() -> PathBuf {
+    let dir = static_library()
+        .parent()
+        .and_then(Path::parent)
+        .unwrap()
+        .join("licet-c-example");
+    fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
-fn compile_example(out_dir: &Path) -> PathBuf {
-    let binary = out_dir.join("check");
+/// `examples/check.c`, compiled once per test run.
+fn example() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| compile_example("check", &examples_dir()))
+}
+
+/// `examples/workflow.c`, compiled once per test run.
+fn workflow_example() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| compile_example("workflow", &examples_dir()))
+}
+
+/// Compiles `examples/<name>.c` against the header and the static library, warnings as errors.
+fn compile_example(name: &str, out_dir: &Path) -> PathBuf {
+    let binary = out_dir.join(name);
     let output = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".to_owned()))
         .arg("-std=c99")
         .arg("-Wall")
+        .arg("-Wextra")
         .arg("-Werror")
         .arg("-I")
         .arg(crate_dir().join("include"))
-        .arg(crate_dir().join("examples/check.c"))
+        .arg(crate_dir().join(format!("examples/{name}.c")))
         .arg(static_library())
-        .args(["-lpthread", "-ldl", "-lm", "-o"])
+        .args(NATIVE_LIBRARIES)
+        .arg("-o")
         .arg(&binary)
         .output()
         .expect("a C compiler runs");
@@ -142,6 +162,9 @@ fn run(binary: &Path, args: &[&Path]) -> Output {
     Command::new(binary).args(args).output().unwrap()
 }
 
+/// A port on loopback that refuses connections: port 1 (tcpmux) has no listener.
+const UNREACHABLE_SERVER: &str = "http://127.0.0.1:1";
+
 #[test]
 fn the_c_example_checks_the_license() {
     let dir = tempfile::tempdir().unwrap();
@@ -182,4 +205,80 @@ fn the_c_example_reports_errors_through_the_last_error() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.starts_with("cannot open the license: `"), "{stderr}");
     assert!(stderr.contains("missing.yaml"), "{stderr}");
+}
+
+#[test]
+fn the_workflow_example_reports_an_unreachable_server_as_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let binary = workflow_example();
+    let (_, policy, key) = installation(dir.path());
+    let state_dir = dir.path().join("fresh-state");
+    let server = Path::new(UNREACHABLE_SERVER);
+
+    let output = run(
+        binary,
+        &[
+            &state_dir,
+            &policy,
+            &key,
+            server,
+            Path::new("GSTAR-C-0001"),
+            Path::new("plus"),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.starts_with("cannot activate: the license server cannot be reached"),
+        "{stderr}"
+    );
+    assert!(output.stdout.is_empty(), "{output:?}");
+
+    let output = run(
+        binary,
+        &[
+            &state_dir,
+            &policy,
+            &key,
+            server,
+            Path::new("GSTAR-N-0001"),
+            Path::new("plus"),
+            Path::new("seat"),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.starts_with("cannot check out a seat: the license server cannot be reached"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_workflow_example_refuses_a_bad_server_address_and_usage() {
+    let dir = tempfile::tempdir().unwrap();
+    let binary = workflow_example();
+    let (_, policy, key) = installation(dir.path());
+    let state_dir = dir.path().join("fresh-state");
+    let output = run(
+        binary,
+        &[
+            &state_dir,
+            &policy,
+            &key,
+            Path::new("https://licenses.example"),
+            Path::new("GSTAR-C-0001"),
+            Path::new("plus"),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.starts_with("cannot activate: invalid server address `https://licenses.example`"),
+        "{stderr}"
+    );
+
+    let output = run(binary, &[&state_dir, &policy]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stderr).starts_with("usage: "));
 }
