@@ -4,238 +4,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, OnceLock};
+mod common;
+
+use std::sync::Arc;
 use std::time::Duration;
 
-use licet_client::client::load_policy;
+use std::io::{BufRead, BufReader};
+
+use common::{gstarcad_policy, DemoServer};
 use licet_client::client::{SeatHold, SeatHolder};
-use licet_client::keys::read_verifying_key;
-use licet_client::{Client, FixedProbe, HttpTransport, Status};
-use licet_engine::{Code, Fingerprint};
-use licet_tests::{policies_dir, repo_root};
-use tempfile::TempDir;
-
-/// The directory holding the workspace's binaries (`target/debug`), with `licet` and
-/// `licet-server` built and up to date.
-fn binaries() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        // The test executable is `<target>/<profile>/deps/workflows-<hash>`.
-        let exe = std::env::current_exe().unwrap();
-        let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
-        let target_dir = profile_dir.parent().unwrap();
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut build = Command::new(cargo);
-        build
-            .current_dir(repo_root())
-            .args([
-                "build",
-                "-p",
-                "licet-server",
-                "-p",
-                "licet-client",
-                "--bins",
-            ])
-            .arg("--target-dir")
-            .arg(target_dir);
-        if profile_dir
-            .file_name()
-            .is_some_and(|name| name == "release")
-        {
-            build.arg("--release");
-        }
-        let status = build.status().unwrap();
-        assert!(status.success(), "building licet and licet-server failed");
-        profile_dir
-    })
-}
-
-fn gstarcad_policy() -> PathBuf {
-    policies_dir().join("gstarcad.yaml")
-}
-
-/// A `licet-server --demo` process on 127.0.0.1, killed when dropped.
-struct DemoServer {
-    child: Child,
-    dir: TempDir,
-    url: String,
-    keys: BTreeMap<String, String>,
-    policy: PathBuf,
-}
-
-impl DemoServer {
-    fn start() -> DemoServer {
-        DemoServer::start_with(gstarcad_policy())
-    }
-
-    /// A demo server for the product of `policy` (whose clients load the same file).
-    fn start_with(policy: PathBuf) -> DemoServer {
-        let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new(binaries().join("licet-server"))
-            .arg("--demo")
-            .arg(dir.path().join("server"))
-            .arg("--policy")
-            .arg(&policy)
-            .args(["--listen", "127.0.0.1:0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (lines, received) = mpsc::channel();
-        // Reads the server's output for as long as it runs, so its pipe never fills.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if lines.send(line).is_err() {
-                    // Nobody listens any more; keep draining.
-                }
-            }
-        });
-        let mut server = DemoServer {
-            child,
-            dir,
-            url: String::new(),
-            keys: BTreeMap::new(),
-            policy,
-        };
-        loop {
-            let line = received
-                .recv_timeout(Duration::from_secs(60))
-                .unwrap_or_else(|error| panic!("licet-server did not start: {error}"));
-            if let Some(rest) = line.strip_prefix("example ") {
-                let (license_type, key) = rest.split_once(" license key: ").unwrap();
-                server.keys.insert(license_type.to_owned(), key.to_owned());
-            } else if let Some(rest) = line.strip_prefix("licet-server listening on ") {
-                let url = rest.split_whitespace().next().unwrap();
-                assert!(url.starts_with("http://127.0.0.1:"), "{line}");
-                server.url = url.to_owned();
-                break;
-            }
-        }
-        server
-    }
-
-    fn standalone_key(&self) -> &str {
-        &self.keys["standalone-key"]
-    }
-
-    fn network_key(&self) -> &str {
-        &self.keys["network-key"]
-    }
-
-    fn vendor_key(&self) -> PathBuf {
-        self.dir.path().join("server").join("vendor.pub")
-    }
-
-    /// A client on "machine" `name` with its own state directory and fixed fingerprint.
-    fn machine(&self, name: &str) -> Client {
-        let fingerprint = Fingerprint {
-            components: ["machine-id", "mac", "cpu", "disk"]
-                .iter()
-                .map(|component| ((*component).to_owned(), format!("{name}-{component}")))
-                .collect(),
-        };
-        Client::new(
-            &self.dir.path().join(name),
-            load_policy(&self.policy).unwrap(),
-            read_verifying_key(&self.vendor_key()).unwrap(),
-            Box::new(FixedProbe::new(fingerprint)),
-        )
-    }
-
-    fn transport(&self) -> HttpTransport {
-        HttpTransport::new(&self.url, "gstarcad").unwrap()
-    }
-
-    /// Runs `licet ARGS --state-dir <dir>/cli-state --policy .. --vendor-key ..` (and
-    /// `--server URL` when `online`).
-    fn licet(&self, args: &[&str], online: bool) -> Outcome {
-        let mut command = Command::new(binaries().join("licet"));
-        command
-            .args(args)
-            .arg("--state-dir")
-            .arg(self.dir.path().join("cli-state"))
-            .arg("--policy")
-            .arg(&self.policy)
-            .arg("--vendor-key")
-            .arg(self.vendor_key())
-            .current_dir(self.dir.path());
-        if online {
-            command.args(["--server", &self.url]);
-        }
-        Outcome::from(command.output().unwrap())
-    }
-}
-
-impl DemoServer {
-    /// Stops the server; its address refuses connections from now on.
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// Starts `licet ARGS` with the state, policy, key and server arguments of [`DemoServer::licet`],
-    /// with piped standard input and output.
-    fn licet_child(&self, args: &[&str]) -> Child {
-        Command::new(binaries().join("licet"))
-            .args(args)
-            .arg("--state-dir")
-            .arg(self.dir.path().join("cli-state"))
-            .arg("--policy")
-            .arg(&self.policy)
-            .arg("--vendor-key")
-            .arg(self.vendor_key())
-            .args(["--server", &self.url])
-            .current_dir(self.dir.path())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap()
-    }
-}
-
-impl Drop for DemoServer {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// A finished `licet` process.
-#[derive(Debug)]
-struct Outcome {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl From<Output> for Outcome {
-    fn from(output: Output) -> Outcome {
-        Outcome {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
-    }
-}
-
-impl Outcome {
-    /// Asserts the exit code and that standard output starts with `prefix`.
-    fn expect(&self, code: i32, prefix: &str) -> &Outcome {
-        assert!(
-            self.code == code && self.stdout.starts_with(prefix),
-            "expected exit {code} and `{prefix}...`, got {self:#?}"
-        );
-        self
-    }
-}
+use licet_client::Client;
+use licet_client::Status;
+use licet_engine::Code;
 
 fn now() -> chrono::DateTime<chrono::Utc> {
     chrono::Utc::now()
@@ -747,6 +527,37 @@ fn seats_and_borrows_from_the_command_line() {
         .expect(0, "BORROW_RETURNED");
     server.licet(&["check"], false).expect(1, "NOT_ACTIVATED");
     server.licet(&["borrow", "return"], true).expect(2, "");
+}
+
+#[test]
+fn a_held_seat_is_released_when_the_holder_is_interrupted_or_terminated() {
+    let server = DemoServer::start();
+    let key = server.network_key().to_owned();
+    let seats_held = || {
+        let (status, seats) = server.admin("GET", "/v1/admin/seats", &serde_json::Value::Null);
+        assert_eq!(status, 200, "{seats}");
+        seats.as_array().unwrap().len()
+    };
+    for signal in ["INT", "TERM", "HUP"] {
+        let mut hold =
+            server.licet_child(&["seat", "hold", "--key", &key, "--edition", "professional"]);
+        let mut stdout = BufReader::new(hold.stdout.take().unwrap());
+        let mut first = String::new();
+        stdout.read_line(&mut first).unwrap();
+        assert!(first.starts_with("SEAT_GRANTED"), "{first}");
+        assert_eq!(seats_held(), 1, "SIG{signal}");
+        // Standard input stays open: only the signal ends the hold.
+        let sent = std::process::Command::new("kill")
+            .args(["-s", signal, &hold.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+        assert!(hold.wait().unwrap().success(), "SIG{signal}: {rest}");
+        assert!(rest.starts_with("SEAT_RELEASED"), "SIG{signal}: {rest}");
+        assert_eq!(seats_held(), 0, "SIG{signal}");
+    }
 }
 
 #[test]

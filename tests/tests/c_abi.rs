@@ -1,0 +1,151 @@
+//! End-to-end workflows of the C ABI: `host-client/capi/examples/workflow.c`, compiled against
+//! `liblicet.a`, drives a real `licet-server --demo` on loopback with this machine's native
+//! fingerprint.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use common::{binaries, DemoServer};
+use licet_tests::repo_root;
+
+/// `workflow.c` compiled once per test run against `liblicet.a` of this profile, which is built
+/// first like the harness builds `licet` and `licet-server`.
+fn c_workflow() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let profile_dir = binaries();
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut build = Command::new(cargo);
+        build
+            .current_dir(repo_root())
+            .args(["build", "-p", "licet-capi", "--lib"])
+            .arg("--target-dir")
+            .arg(profile_dir.parent().unwrap());
+        if profile_dir
+            .file_name()
+            .is_some_and(|name| name == "release")
+        {
+            build.arg("--release");
+        }
+        assert!(
+            build.status().unwrap().success(),
+            "building liblicet failed"
+        );
+
+        let capi = repo_root().join("host-client/capi");
+        let out_dir = profile_dir.join("licet-c-workflow");
+        std::fs::create_dir_all(&out_dir).unwrap();
+        let binary = out_dir.join("workflow");
+        let output = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".to_owned()))
+            .args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-I"])
+            .arg(capi.join("include"))
+            .arg(capi.join("examples/workflow.c"))
+            .arg(profile_dir.join("liblicet.a"))
+            .args(["-lpthread", "-ldl", "-lm"])
+            // The HID dongle support links libudev.
+            .args(if cfg!(target_os = "linux") {
+                &["-ludev"][..]
+            } else {
+                &[]
+            })
+            .arg("-o")
+            .arg(&binary)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        binary
+    })
+}
+
+/// Runs the C workflow against `server` with its own state directory; returns the `CODE` of
+/// every printed step, after asserting that it exited 0.
+fn run_c_workflow(server: &DemoServer, state: &str, key: &str, seat: bool) -> Vec<String> {
+    let mut command = Command::new(c_workflow());
+    command
+        .arg(server.dir.path().join(state))
+        .arg(&server.policy)
+        .arg(server.vendor_key())
+        .args([server.url.as_str(), key, "professional"]);
+    if seat {
+        command.arg("seat");
+    }
+    let output = command.output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+        .lines()
+        .map(|line| {
+            let (step, rest) = line.split_once(": ").unwrap();
+            let code = rest.split_once(": ").unwrap().0;
+            format!("{step}: {code}")
+        })
+        .collect()
+}
+
+#[test]
+fn a_c_application_activates_validates_and_returns_a_license() {
+    let server = DemoServer::start();
+    let steps = run_c_workflow(&server, "c-state", server.standalone_key(), false);
+    assert_eq!(
+        steps,
+        [
+            "activate: ACTIVATED",
+            "check: VALID",
+            "validate: VALID",
+            "return: RETURNED",
+            "check: NOT_ACTIVATED",
+        ]
+    );
+
+    // The return freed the key: the command line activates it again on this machine.
+    server
+        .licet(
+            &[
+                "activate",
+                "--key",
+                server.standalone_key(),
+                "--edition",
+                "professional",
+            ],
+            true,
+        )
+        .expect(0, "ACTIVATED: ");
+}
+
+#[test]
+fn a_c_application_holds_releases_borrows_and_returns_network_seats() {
+    let server = DemoServer::start();
+    let steps = run_c_workflow(&server, "c-state", server.network_key(), true);
+    assert_eq!(
+        steps,
+        [
+            "seat checkout: SEAT_GRANTED",
+            "check: VALID",
+            "seat release: SEAT_RELEASED",
+            "check: NOT_ACTIVATED",
+            "borrow: BORROWED",
+            "check: VALID",
+            "borrow return: BORROW_RETURNED",
+            "check: NOT_ACTIVATED",
+        ]
+    );
+
+    // Every seat is back in the pool.
+    let (status, seats) = server.admin("GET", "/v1/admin/seats", &serde_json::Value::Null);
+    assert_eq!(status, 200, "{seats}");
+    assert_eq!(seats.as_array().map(Vec::len), Some(0), "{seats}");
+}
