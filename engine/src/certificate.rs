@@ -20,12 +20,13 @@
 
 use std::collections::BTreeMap;
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
 use chrono::{DateTime, Utc};
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey, SIGNATURE_LENGTH};
+use ed25519_dalek::{Signature, SigningKey, VerifyingKey, SIGNATURE_LENGTH};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+use crate::codec::{armor, unarmor, Reader, Writer};
+use crate::signature::SignedKind;
 
 const MAGIC: &[u8] = b"LICET-CERT";
 const FORMAT_VERSION: u8 = 1;
@@ -35,7 +36,6 @@ pub const MAX_CERTIFICATE_BYTES: usize = 64 * 1024;
 pub const MAX_MAP_ENTRIES: usize = 1024;
 const ARMOR_BEGIN: &str = "-----BEGIN LICET CERTIFICATE-----";
 const ARMOR_END: &str = "-----END LICET CERTIFICATE-----";
-const ARMOR_WIDTH: usize = 64;
 
 /// What granted the certificate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -174,13 +174,14 @@ pub struct Certificate {
     signature: Signature,
 }
 
-/// Signs `claims` with the vendor's key.
+/// Signs `claims` with `key` (the vendor's, or for seats and borrows a license server's) in the
+/// certificate context.
 ///
 /// Claims whose encoding exceeds [`MAX_CERTIFICATE_BYTES`] (or whose maps exceed
 /// [`MAX_MAP_ENTRIES`]) still sign, but no verifier will accept the result.
 pub fn issue(claims: CertificateClaims, key: &SigningKey) -> Certificate {
     let signed_bytes = claims.to_canonical_bytes();
-    let signature = key.sign(&signed_bytes);
+    let signature = SignedKind::Certificate.sign(&signed_bytes, key);
     Certificate {
         claims,
         signed_bytes,
@@ -224,7 +225,8 @@ impl Certificate {
         let (signed, signature) = bytes.split_at(split);
         let signature =
             Signature::from_slice(signature).map_err(|_| CertificateError::BadSignature)?;
-        key.verify_strict(signed, &signature)
+        SignedKind::Certificate
+            .verify(signed, &signature, key)
             .map_err(|_| CertificateError::BadSignature)?;
         let claims = CertificateClaims::from_canonical_bytes(signed)?;
         Ok(Certificate {
@@ -236,20 +238,7 @@ impl Certificate {
 
     /// The armored text form: base64 between BEGIN and END lines.
     pub fn to_armored(&self) -> String {
-        let encoded = STANDARD.encode(self.to_bytes());
-        let mut text = String::with_capacity(encoded.len() + encoded.len() / ARMOR_WIDTH + 80);
-        text.push_str(ARMOR_BEGIN);
-        text.push('\n');
-        let mut rest = encoded.as_str();
-        while !rest.is_empty() {
-            let (line, tail) = rest.split_at(rest.len().min(ARMOR_WIDTH));
-            text.push_str(line);
-            text.push('\n');
-            rest = tail;
-        }
-        text.push_str(ARMOR_END);
-        text.push('\n');
-        text
+        armor(&self.to_bytes(), ARMOR_BEGIN, ARMOR_END)
     }
 
     /// Parses the armored text form and verifies it.
@@ -261,46 +250,9 @@ impl Certificate {
         if text.len() > MAX_CERTIFICATE_BYTES * 2 {
             return Err(CertificateError::TooLarge);
         }
-        let encoded = armored_body(text.trim())?;
-        let bytes = STANDARD
-            .decode(encoded.as_bytes())
-            .map_err(|_| CertificateError::Armor("invalid base64"))?;
+        let bytes = unarmor(text, ARMOR_BEGIN, ARMOR_END)?;
         Certificate::from_bytes(&bytes, key)
     }
-}
-
-/// The base64 between the BEGIN and END lines of trimmed armored text, checking the line layout.
-fn armored_body(text: &str) -> Result<String, CertificateError> {
-    let mut lines = text
-        .split('\n')
-        .map(|line| line.strip_suffix('\r').unwrap_or(line));
-    if lines.next() != Some(ARMOR_BEGIN) {
-        return Err(CertificateError::Armor("missing BEGIN line"));
-    }
-    if lines.next_back() != Some(ARMOR_END) {
-        return Err(CertificateError::Armor("missing END line"));
-    }
-    let mut encoded = String::with_capacity(text.len());
-    let mut lines = lines.peekable();
-    while let Some(line) = lines.next() {
-        let width_ok = if lines.peek().is_some() {
-            line.len() == ARMOR_WIDTH
-        } else {
-            (1..=ARMOR_WIDTH).contains(&line.len())
-        };
-        if !width_ok {
-            return Err(CertificateError::Armor(
-                "base64 is not wrapped at 64 columns",
-            ));
-        }
-        encoded.push_str(line);
-    }
-    if encoded.is_empty() {
-        return Err(CertificateError::Armor(
-            "no certificate between BEGIN and END",
-        ));
-    }
-    Ok(encoded)
 }
 
 impl CertificateClaims {
@@ -331,20 +283,7 @@ impl CertificateClaims {
             out.string(name);
             out.i64(*value);
         }
-        match &self.binding {
-            Binding::Fingerprint(components) => {
-                out.u8(1);
-                out.len(components.len());
-                for (name, value) in components {
-                    out.string(name);
-                    out.string(value);
-                }
-            }
-            Binding::Dongle(serial) => {
-                out.u8(2);
-                out.string(serial);
-            }
-        }
+        out.binding(&self.binding);
         out.i64(self.issued_at.timestamp());
         out.i64(self.not_before.timestamp());
         out.optional_time(self.expires_at);
@@ -379,24 +318,10 @@ impl CertificateClaims {
         let edition = input.string("edition")?;
         let version = input.string("version")?;
         let license_type = input.string("license_type")?;
-        let term = match input.u8()? {
-            1 => TermKind::Perpetual,
-            2 => TermKind::Rental,
-            3 => TermKind::Trial,
-            tag => return Err(CertificateError::InvalidTag { field: "term", tag }),
-        };
+        let term = input.term()?;
         let features = input.map("features", |input| input.bool("features"))?;
         let counters = input.map("counters", Reader::i64)?;
-        let binding = match input.u8()? {
-            1 => Binding::Fingerprint(input.map("binding", |input| input.string("binding"))?),
-            2 => Binding::Dongle(input.string("binding")?),
-            tag => {
-                return Err(CertificateError::InvalidTag {
-                    field: "binding",
-                    tag,
-                })
-            }
-        };
+        let binding = input.binding()?;
         let issued_at = input.time("issued_at")?;
         let not_before = input.time("not_before")?;
         let expires_at = input.optional_time("expires_at")?;
@@ -426,134 +351,6 @@ impl CertificateClaims {
             offline_until,
             policy_hash,
         })
-    }
-}
-
-struct Writer(Vec<u8>);
-
-impl Writer {
-    fn bytes(&mut self, bytes: &[u8]) {
-        self.0.extend_from_slice(bytes);
-    }
-
-    fn u8(&mut self, value: u8) {
-        self.0.push(value);
-    }
-
-    fn len(&mut self, len: usize) {
-        // Lengths beyond u32 cannot occur within the size limit; saturate rather than wrap.
-        self.bytes(&u32::try_from(len).unwrap_or(u32::MAX).to_be_bytes());
-    }
-
-    fn string(&mut self, text: &str) {
-        self.len(text.len());
-        self.bytes(text.as_bytes());
-    }
-
-    fn i64(&mut self, value: i64) {
-        self.bytes(&value.to_be_bytes());
-    }
-
-    fn optional_time(&mut self, time: Option<DateTime<Utc>>) {
-        match time {
-            Some(time) => {
-                self.u8(1);
-                self.i64(time.timestamp());
-            }
-            None => self.u8(0),
-        }
-    }
-}
-
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, count: usize) -> Result<&'a [u8], CertificateError> {
-        let (head, tail) = self
-            .0
-            .split_at_checked(count)
-            .ok_or(CertificateError::Truncated)?;
-        self.0 = tail;
-        Ok(head)
-    }
-
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], CertificateError> {
-        self.take(N)?
-            .try_into()
-            .map_err(|_| CertificateError::Truncated)
-    }
-
-    fn u8(&mut self) -> Result<u8, CertificateError> {
-        Ok(u8::from_be_bytes(self.array()?))
-    }
-
-    fn len(&mut self) -> Result<usize, CertificateError> {
-        let len = u32::from_be_bytes(self.array()?);
-        let len = usize::try_from(len).map_err(|_| CertificateError::Truncated)?;
-        // A length can never exceed what is left: reject before anything is allocated.
-        if len > self.0.len() {
-            return Err(CertificateError::Truncated);
-        }
-        Ok(len)
-    }
-
-    fn i64(&mut self) -> Result<i64, CertificateError> {
-        Ok(i64::from_be_bytes(self.array()?))
-    }
-
-    fn bool(&mut self, field: &'static str) -> Result<bool, CertificateError> {
-        match self.u8()? {
-            0 => Ok(false),
-            1 => Ok(true),
-            tag => Err(CertificateError::InvalidTag { field, tag }),
-        }
-    }
-
-    fn string(&mut self, field: &'static str) -> Result<String, CertificateError> {
-        let len = self.len()?;
-        let bytes = self.take(len)?;
-        String::from_utf8(bytes.to_vec()).map_err(|_| CertificateError::InvalidUtf8 { field })
-    }
-
-    fn map<V>(
-        &mut self,
-        field: &'static str,
-        mut value: impl FnMut(&mut Self) -> Result<V, CertificateError>,
-    ) -> Result<BTreeMap<String, V>, CertificateError> {
-        let count = u32::from_be_bytes(self.array()?);
-        if usize::try_from(count).map_or(true, |count| count > MAX_MAP_ENTRIES) {
-            return Err(CertificateError::NonCanonicalMap { field });
-        }
-        let mut entries = BTreeMap::new();
-        for _ in 0..count {
-            let key = self.string(field)?;
-            // Keys must be strictly ascending, so each must sort after the largest so far.
-            if entries
-                .last_key_value()
-                .is_some_and(|(last, _): (&String, _)| *last >= key)
-            {
-                return Err(CertificateError::NonCanonicalMap { field });
-            }
-            let entry = value(self)?;
-            entries.insert(key, entry);
-        }
-        Ok(entries)
-    }
-
-    fn time(&mut self, field: &'static str) -> Result<DateTime<Utc>, CertificateError> {
-        DateTime::from_timestamp(self.i64()?, 0)
-            .ok_or(CertificateError::TimestampOutOfRange { field })
-    }
-
-    fn optional_time(
-        &mut self,
-        field: &'static str,
-    ) -> Result<Option<DateTime<Utc>>, CertificateError> {
-        match self.u8()? {
-            0 => Ok(None),
-            1 => self.time(field).map(Some),
-            tag => Err(CertificateError::InvalidTag { field, tag }),
-        }
     }
 }
 
@@ -726,7 +523,7 @@ mod tests {
             .unwrap();
         let mut bytes = canonical.clone();
         bytes[start..start + in_order.len()].copy_from_slice(&swapped);
-        let signature = key().sign(&bytes);
+        let signature = SignedKind::Certificate.sign(&bytes, &key());
         let signed = [bytes, signature.to_bytes().to_vec()].concat();
         assert_eq!(
             Certificate::from_bytes(&signed, &key().verifying_key()),

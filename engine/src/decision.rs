@@ -163,6 +163,12 @@ codes! {
     ExchangeReturnNotPending = "EXCHANGE_RETURN_NOT_PENDING", false;
     /// A certificate serial presented to the server belongs to a returned activation.
     ExchangeSerialReturned = "EXCHANGE_SERIAL_RETURNED", false;
+    /// A server license is missing, of another vendor, tampered, or bound to another license server.
+    ServerLicenseInvalid = "SERVER_LICENSE_INVALID", false;
+    /// A server license expired, has not started, or was not revalidated within its offline period.
+    ServerLicenseExpired = "SERVER_LICENSE_EXPIRED", false;
+    /// A certificate from a license server is not signed by it or grants more than its server license.
+    CertificateOutsideServerLicense = "CERTIFICATE_OUTSIDE_SERVER_LICENSE", false;
 }
 
 impl fmt::Display for Code {

@@ -13,6 +13,8 @@
 use ed25519_dalek::{Signature, VerifyingKey};
 use sha2::{Digest, Sha256};
 
+use crate::signature::SignedKind;
+
 /// The length of a challenge, in bytes.
 pub const CHALLENGE_LEN: usize = 32;
 /// The length of a proof's public key, in bytes.
@@ -20,7 +22,7 @@ pub const PUBLIC_KEY_LEN: usize = 32;
 /// The length of a proof's signature, in bytes.
 pub const SIGNATURE_LEN: usize = 64;
 /// What a dongle signs before the challenge, so its signatures cannot be used for anything else.
-pub const CHALLENGE_CONTEXT: &[u8] = b"licet-dongle-challenge-v1\0";
+pub const CHALLENGE_CONTEXT: &[u8] = SignedKind::DongleProof.context();
 /// What is hashed before a public key to derive its serial.
 const SERIAL_CONTEXT: &[u8] = b"licet-dongle-serial-v1\0";
 /// How many bytes of the hash the serial shows (80 bits).
@@ -43,10 +45,7 @@ pub fn dongle_serial(public_key: &[u8; PUBLIC_KEY_LEN]) -> String {
 
 /// The bytes a dongle signs to answer `challenge`.
 pub fn signed_message(challenge: &[u8; CHALLENGE_LEN]) -> Vec<u8> {
-    let mut message = Vec::with_capacity(CHALLENGE_CONTEXT.len() + CHALLENGE_LEN);
-    message.extend_from_slice(CHALLENGE_CONTEXT);
-    message.extend_from_slice(challenge);
-    message
+    SignedKind::DongleProof.message(challenge)
 }
 
 /// Why a dongle's answer does not prove its presence.

@@ -10,6 +10,10 @@
 //! What a decision grants is carried by a [`certificate`]: the canonical bytes of its claims signed
 //! with the vendor's Ed25519 key, verifiable offline with the public key alone.
 //!
+//! A customer's license server serves seats under a vendor-signed [`server_license`] and signs
+//! their certificates with its own key; [`signature`] gives every kind of signed document its own
+//! context, so bytes signed for one purpose never verify as another.
+//!
 //! [`dongle`] derives dongle serials from their keys and checks their proofs of presence.
 //!
 //! [`exchange`] reads and writes the request and response files of manual (offline) activation
@@ -22,6 +26,7 @@
 
 pub mod calendar;
 pub mod certificate;
+mod codec;
 mod decide;
 pub mod decision;
 pub mod dongle;
@@ -32,6 +37,8 @@ pub mod policy;
 pub mod request;
 pub mod scenario;
 mod script;
+pub mod server_license;
+pub mod signature;
 pub mod state;
 
 pub use decide::decide;

@@ -49,6 +49,7 @@ fn activation_request() -> ActivationRequest {
         machine: machine(),
         nonce: Nonce([0x11; 32]),
         created_at: at("2027-01-04T09:00:00Z"),
+        server_key: None,
     }
 }
 
@@ -151,12 +152,22 @@ fn return_response_text_is_stable() {
 fn license_server_role_is_written_and_read() {
     let mut request = activation_request();
     request.role = Role::LicenseServer;
+    // A license server's request names the public key its server license will carry.
+    assert!(request.to_xml().is_err());
+    request.server_key = Some([0x42; 32]);
     let text = request.to_xml().unwrap();
     assert!(text.contains("role=\"license-server\""));
-    assert_eq!(
-        parse_activation_request(&text).unwrap().role,
-        Role::LicenseServer
-    );
+    assert!(text.contains("<server-key>"));
+    assert_eq!(parse_activation_request(&text).unwrap(), request);
+    let without_key = text
+        .lines()
+        .filter(|line| !line.contains("server-key"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(parse_activation_request(&without_key).is_err());
+    let mut machine = activation_request();
+    machine.server_key = Some([0x42; 32]);
+    assert!(machine.to_xml().is_err());
 }
 
 // ---- reading back ------------------------------------------------------------------------------
@@ -843,6 +854,7 @@ fn arbitrary_activation_request() -> impl Strategy<Value = ActivationRequest> {
                 machine,
                 nonce: Nonce(nonce),
                 created_at,
+                server_key: (role == Role::LicenseServer).then_some(nonce),
             },
         )
 }

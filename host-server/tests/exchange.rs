@@ -51,6 +51,7 @@ on_both_backends! {
         let vendor = server.state.licensing.verifying_key();
         let request = ActivationRequest {
             role: Role::Machine,
+            server_key: None,
             license_key: key.clone(),
             target: target(),
             machine: fingerprint(1),
@@ -115,6 +116,7 @@ async fn malformed_files_are_refused_and_the_web_form_answers_a_download() {
     let key = server.standalone_key().await;
     let request = ActivationRequest {
         role: Role::Machine,
+        server_key: None,
         license_key: key,
         target: target(),
         machine: fingerprint(3),

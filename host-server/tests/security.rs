@@ -45,6 +45,7 @@ fn activation(role: Role, key: &str, machine: Fingerprint, nonce: u8) -> Activat
         machine,
         nonce: Nonce([nonce; 32]),
         created_at: Utc::now().trunc_subsecs(0),
+        server_key: (role == Role::LicenseServer).then_some([nonce; 32]),
     }
 }
 

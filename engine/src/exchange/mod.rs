@@ -38,7 +38,7 @@ mod xml;
 
 pub use error::ExchangeError;
 pub use request::{ActivationRequest, ReturnRequest};
-pub use response::{ActivationResponse, ReturnResponse};
+pub use response::{ActivationResponse, ReturnResponse, ServerActivationResponse};
 pub use state::{ExchangeState, PendingKind, PendingRequest};
 
 /// The largest exchange file accepted, in bytes; checked before parsing.

@@ -1,5 +1,7 @@
 //! Activation and return request files, written by the client and read by the server.
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
 use chrono::{DateTime, Utc};
 
 use super::xml::{self, XmlWriter};
@@ -26,6 +28,9 @@ pub struct ActivationRequest {
     pub nonce: Nonce,
     /// When the request was made; written in whole seconds.
     pub created_at: DateTime<Utc>,
+    /// A license server's Ed25519 public key, which its server license will name (role
+    /// `license-server` only; required there).
+    pub server_key: Option<[u8; 32]>,
 }
 
 /// A request to give back this machine's activation of a license key, as a file.
@@ -78,6 +83,7 @@ impl Common<'_> {
 }
 
 struct Parsed {
+    server_key: Option<[u8; 32]>,
     role: Role,
     license_key: String,
     target: ProductRef,
@@ -102,6 +108,8 @@ fn parse(file: &[u8], root_name: &'static str, returning: bool) -> Result<Parsed
     let mut allowed = COMMON_ELEMENTS.to_vec();
     if returning {
         allowed.push("certificate-serial");
+    } else {
+        allowed.push("server-key");
     }
     let children = root.single_children(&allowed)?;
     let license_key = xml::value(&children, root_name, "key")?;
@@ -118,7 +126,21 @@ fn parse(file: &[u8], root_name: &'static str, returning: bool) -> Result<Parsed
     } else {
         None
     };
+    let server_key = if !returning && children.contains_key("server-key") {
+        let text = xml::raw(&children, root_name, "server-key")?;
+        let bytes = STANDARD
+            .decode(text)
+            .map_err(|_| ExchangeError::InvalidBase64("server-key"))?;
+        let key: [u8; 32] = bytes.try_into().map_err(|_| ExchangeError::InvalidValue {
+            field: "server-key".to_owned(),
+            reason: "must be 32 bytes of base64",
+        })?;
+        Some(key)
+    } else {
+        None
+    };
     Ok(Parsed {
+        server_key,
         role,
         license_key,
         target,
@@ -127,6 +149,20 @@ fn parse(file: &[u8], root_name: &'static str, returning: bool) -> Result<Parsed
         created_at,
         certificate_serial,
     })
+}
+
+fn missing_server_key() -> ExchangeError {
+    ExchangeError::InvalidValue {
+        field: "server-key".to_owned(),
+        reason: "a license server's activation request names its public key",
+    }
+}
+
+fn server_key_on_machine() -> ExchangeError {
+    ExchangeError::InvalidValue {
+        field: "server-key".to_owned(),
+        reason: "only a license server's activation request names a server key",
+    }
 }
 
 impl ActivationRequest {
@@ -147,15 +183,27 @@ impl ActivationRequest {
     /// whitespace, a fingerprint without components, a time outside years 1970 to 9999, or a file
     /// larger than [`MAX_FILE_BYTES`](super::MAX_FILE_BYTES).
     pub fn to_xml(&self) -> Result<String, ExchangeError> {
-        self.common()
-            .writer(ACTIVATION_ROOT)?
-            .finish(ACTIVATION_ROOT)
+        let mut writer = self.common().writer(ACTIVATION_ROOT)?;
+        match (self.role, &self.server_key) {
+            (Role::LicenseServer, Some(key)) => writer.leaf("server-key", &STANDARD.encode(key)),
+            (Role::LicenseServer, None) => return Err(missing_server_key()),
+            (Role::Machine, Some(_)) => return Err(server_key_on_machine()),
+            (Role::Machine, None) => {}
+        }
+        writer.finish(ACTIVATION_ROOT)
     }
 
     /// Reads an activation request file. Nothing in it is trusted: the server decides on it.
     pub fn from_xml(file: &[u8]) -> Result<ActivationRequest, ExchangeError> {
         let parsed = parse(file, ACTIVATION_ROOT, false)?;
+        let server_key = match (parsed.role, parsed.server_key) {
+            (Role::LicenseServer, Some(key)) => Some(key),
+            (Role::LicenseServer, None) => return Err(missing_server_key()),
+            (Role::Machine, Some(_)) => return Err(server_key_on_machine()),
+            (Role::Machine, None) => None,
+        };
         Ok(ActivationRequest {
+            server_key,
             role: parsed.role,
             license_key: parsed.license_key,
             target: parsed.target,

@@ -16,7 +16,7 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
 
 use super::xml::{self, Element, XmlWriter};
 use super::{
@@ -25,6 +25,8 @@ use super::{
 };
 use crate::certificate::{Binding, Certificate, CertificateKind};
 use crate::fingerprint::Fingerprint;
+use crate::server_license::ServerLicense;
+use crate::signature::SignedKind;
 
 const MAGIC: &[u8] = b"LICET-EXCHANGE";
 const SIGNED_VERSION: u8 = 1;
@@ -61,6 +63,8 @@ enum Payload {
     Certificate(Vec<u8>),
     /// The serial of the returned certificate.
     ReturnedSerial(String),
+    /// The bytes of a server license (the answer to a license server's activation).
+    ServerLicense(Vec<u8>),
 }
 
 impl Payload {
@@ -68,6 +72,7 @@ impl Payload {
         match self {
             Payload::Certificate(_) => 1,
             Payload::ReturnedSerial(_) => 2,
+            Payload::ServerLicense(_) => 3,
         }
     }
 }
@@ -85,6 +90,14 @@ struct Signed {
 pub struct ActivationResponse {
     signed: Signed,
     certificate: Certificate,
+}
+
+/// A verified activation response for a license server: the vendor-signed server license bound to
+/// the license server that asked (its fingerprint and its public key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerActivationResponse {
+    signed: Signed,
+    server_license: ServerLicense,
 }
 
 /// A verified return response: the server's confirmation that the activation is freed.
@@ -231,6 +244,114 @@ impl ActivationResponse {
     }
 }
 
+impl ServerActivationResponse {
+    /// Signs the answer to an allowed activation request of a license server.
+    ///
+    /// `server_license` must be signed with `vendor`, for the request's key, bound to the
+    /// request's fingerprint and naming the server key the request carried.
+    pub fn issue(
+        request: &ActivationRequest,
+        request_digest: RequestDigest,
+        server_license: ServerLicense,
+        update_counter: u64,
+        issued_at: DateTime<Utc>,
+        vendor: &SigningKey,
+    ) -> Result<ServerActivationResponse, ExchangeError> {
+        if request.role != Role::LicenseServer {
+            return Err(ExchangeError::CertificateMismatch(
+                "only a license server's request is answered with a server license",
+            ));
+        }
+        ServerLicense::from_bytes(&server_license.to_bytes(), &vendor.verifying_key())
+            .map_err(|_| ExchangeError::CertificateMismatch("not signed with the vendor key"))?;
+        check_server_license(&server_license, &request.license_key, &request.machine)
+            .map_err(ExchangeError::CertificateMismatch)?;
+        if request.server_key != Some(server_license.claims().server_key) {
+            return Err(ExchangeError::CertificateMismatch(
+                "the server license names another server key than the request",
+            ));
+        }
+        let binds = Binds {
+            role: request.role,
+            license_key: request.license_key.clone(),
+            machine: request.machine.clone(),
+            request_digest,
+            nonce: request.nonce,
+            update_counter,
+            issued_at,
+        };
+        let signed = sign(
+            binds,
+            &Payload::ServerLicense(server_license.to_bytes()),
+            vendor,
+        )?;
+        let response = ServerActivationResponse {
+            signed,
+            server_license,
+        };
+        if response.to_xml().len() > super::MAX_FILE_BYTES {
+            return Err(ExchangeError::TooLarge);
+        }
+        Ok(response)
+    }
+
+    /// Reads a license server's activation response file and verifies it with the vendor's public
+    /// key; [`ExchangeState::accept_server_activation`](super::ExchangeState::accept_server_activation)
+    /// then checks it answers a pending request of this license server.
+    pub fn from_xml(
+        file: &[u8],
+        vendor: &VerifyingKey,
+    ) -> Result<ServerActivationResponse, ExchangeError> {
+        let (root, signed, payload) = read(file, ACTIVATION_ROOT, vendor)?;
+        let Payload::ServerLicense(bytes) = payload else {
+            return Err(ExchangeError::SignedContent(
+                "not a license server's activation response",
+            ));
+        };
+        if signed.binds.role != Role::LicenseServer {
+            return Err(ExchangeError::SignedContent(
+                "a server license answers only a license server",
+            ));
+        }
+        let server_license =
+            ServerLicense::from_bytes(&bytes, vendor).map_err(ExchangeError::Certificate)?;
+        check_server_license(
+            &server_license,
+            &signed.binds.license_key,
+            &signed.binds.machine,
+        )
+        .map_err(ExchangeError::SignedContent)?;
+        let response = ServerActivationResponse {
+            signed,
+            server_license,
+        };
+        compare(
+            &root,
+            &response.signed,
+            &response.server_license.claims().serial,
+        )?;
+        check_layout(file, &response.to_xml())?;
+        Ok(response)
+    }
+
+    /// The response file's text.
+    pub fn to_xml(&self) -> String {
+        render(
+            ACTIVATION_ROOT,
+            &self.signed,
+            &self.server_license.claims().serial,
+        )
+    }
+
+    accessors!();
+
+    /// The server license, verified with the vendor key and bound to the license server's
+    /// fingerprint.
+    pub fn server_license(&self) -> &ServerLicense {
+        &self.server_license
+    }
+}
+
 impl ReturnResponse {
     /// Signs the answer to an allowed return request.
     ///
@@ -316,6 +437,21 @@ fn check_certificate(
     Ok(())
 }
 
+fn check_server_license(
+    server_license: &ServerLicense,
+    license_key: &str,
+    machine: &Fingerprint,
+) -> Result<(), &'static str> {
+    let claims = server_license.claims();
+    if claims.license_key != license_key {
+        return Err("the server license is for another license key");
+    }
+    if claims.binding != Binding::Fingerprint(machine.components.clone()) {
+        return Err("the server license is bound to another machine");
+    }
+    Ok(())
+}
+
 fn sign(binds: Binds, payload: &Payload, vendor: &SigningKey) -> Result<Signed, ExchangeError> {
     xml::check_value("key", &binds.license_key)?;
     xml::check_fingerprint(&binds.machine.components)?;
@@ -328,7 +464,7 @@ fn sign(binds: Binds, payload: &Payload, vendor: &SigningKey) -> Result<Signed, 
     }
     let binds = Binds { issued_at, ..binds };
     let signed_bytes = encode(&binds, payload);
-    let signature = vendor.sign(&signed_bytes);
+    let signature = SignedKind::ExchangeResponse.sign(&signed_bytes, vendor);
     Ok(Signed {
         binds,
         signed_bytes,
@@ -358,12 +494,16 @@ fn read(
         .decode(xml::raw(&children, root_name, "signature")?)
         .map_err(|_| ExchangeError::InvalidBase64("signature"))?;
     let signature = Signature::from_slice(&signature).map_err(|_| ExchangeError::BadSignature)?;
-    vendor
-        .verify_strict(&signed_bytes, &signature)
+    SignedKind::ExchangeResponse
+        .verify(&signed_bytes, &signature, vendor)
         .map_err(|_| ExchangeError::BadSignature)?;
     let (binds, payload) = decode(&signed_bytes)?;
-    let expected_tag = if root_name == ACTIVATION_ROOT { 1 } else { 2 };
-    if payload.tag() != expected_tag {
+    let fits_root = if root_name == ACTIVATION_ROOT {
+        matches!(payload.tag(), 1 | 3)
+    } else {
+        payload.tag() == 2
+    };
+    if !fits_root {
         return Err(ExchangeError::SignedContent(
             "signed for another kind of response",
         ));
@@ -456,6 +596,7 @@ fn encode(binds: &Binds, payload: &Payload) -> Vec<u8> {
     match payload {
         Payload::Certificate(bytes) => put_bytes(&mut out, bytes),
         Payload::ReturnedSerial(serial) => put_bytes(&mut out, serial.as_bytes()),
+        Payload::ServerLicense(bytes) => put_bytes(&mut out, bytes),
     }
     out
 }
@@ -526,6 +667,7 @@ fn decode(bytes: &[u8]) -> Result<(Binds, Payload), ExchangeError> {
                 .map_err(|_| ExchangeError::SignedContent("invalid certificate serial"))?;
             Payload::ReturnedSerial(serial)
         }
+        3 => Payload::ServerLicense(input.bytes()?.to_vec()),
         _ => return Err(ExchangeError::SignedContent("unknown response kind")),
     };
     if !input.0.is_empty() {

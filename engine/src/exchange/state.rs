@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::response::Binds;
 use super::{
     ActivationRequest, ActivationResponse, ExchangeError, Nonce, RequestDigest, ReturnRequest,
-    ReturnResponse, Role,
+    ReturnResponse, Role, ServerActivationResponse,
 };
 use crate::fingerprint::Fingerprint;
 
@@ -126,6 +126,25 @@ impl ExchangeState {
     pub fn accept_activation(
         &mut self,
         response: &ActivationResponse,
+        machine: &Fingerprint,
+    ) -> Result<(), ExchangeError> {
+        let key = response.license_key();
+        self.check_answer(PendingKind::Activation, response.binds(), machine)?;
+        self.pending.remove(&response.nonce());
+        self.pending.retain(|_, pending| {
+            !(pending.kind == PendingKind::Return && pending.license_key == key)
+        });
+        self.update_counters
+            .insert(key.to_owned(), response.update_counter());
+        Ok(())
+    }
+
+    /// Accepts a verified server license response on the license server with fingerprint
+    /// `machine`, with the checks of [`ExchangeState::accept_activation`]; the caller stores
+    /// [`ServerActivationResponse::server_license`].
+    pub fn accept_server_activation(
+        &mut self,
+        response: &ServerActivationResponse,
         machine: &Fingerprint,
     ) -> Result<(), ExchangeError> {
         let key = response.license_key();

@@ -35,6 +35,7 @@ impl Client {
             machine: machine.clone(),
             nonce: fresh_nonce()?,
             created_at: now,
+            server_key: None,
         };
         let file = state.exchange.begin_activation(&request)?;
         state.observe(now);

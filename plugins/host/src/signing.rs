@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
+use licet_engine::signature::SignedKind;
 use sha2::{Digest, Sha256};
 
 use crate::error::PluginError;
@@ -103,7 +104,7 @@ pub fn sign_plugin(dir: &Path, key: &SigningKey) -> Result<Manifest, PluginError
             reason: error.to_string(),
         })?;
     signed.push(b'\n');
-    let signature = key.sign(&signed);
+    let signature = SignedKind::PluginManifest.sign(&signed, key);
     fs::write(&manifest_path, &signed).map_err(io_error(&manifest_path))?;
     let signature_path = dir.join(SIGNATURE_FILE);
     let text = format!("{}\n", STANDARD.encode(signature.to_bytes()));
@@ -131,7 +132,8 @@ pub fn verify_plugin(dir: &Path, key: &VerifyingKey) -> Result<VerifiedPlugin, P
         .and_then(|text| STANDARD.decode(text.trim()).ok())
         .ok_or_else(bad_signature)?;
     let signature = Signature::from_slice(&signature_bytes).map_err(|_| bad_signature())?;
-    key.verify_strict(&manifest_bytes, &signature)
+    SignedKind::PluginManifest
+        .verify(&manifest_bytes, &signature, key)
         .map_err(|_| bad_signature())?;
     let manifest = Manifest::from_json(&manifest_bytes, &manifest_path)?;
     let wasm_path = dir.join(&manifest.wasm);
