@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use criterion::{criterion_group, criterion_main, Criterion};
 use licet_engine::Fingerprint;
 use licet_plugin_host::test_support::{guests_target_dir, install_plugin, test_key};
-use licet_plugin_host::{Allow, PluginHost, Reading, World};
+use licet_plugin_host::{Allow, PluginHost, Reading, World, FINGERPRINT_PLUGIN};
 use sha2::{Digest, Sha256};
 
 const SALT: &[u8] = b"gstarcad-2026 product salt";
@@ -146,7 +146,7 @@ fn benches(c: &mut Criterion) {
     let host =
         PluginHost::new(test_key().verifying_key()).unwrap_or_else(|error| fail(error.to_string()));
     let check = host
-        .load_hardware_check(&plugin_dir)
+        .load_hardware_check(&plugin_dir, FINGERPRINT_PLUGIN)
         .unwrap_or_else(|error| fail(error.to_string()));
     let readings = readings();
     let from_plugin = check

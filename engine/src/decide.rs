@@ -637,8 +637,9 @@ impl<'a> Ctx<'a> {
                 expires_at,
                 features,
                 counters,
+                seats,
                 ..
-            } => self.extend(subject, *expires_at, features, counters),
+            } => self.extend(subject, *expires_at, features, counters, *seats),
             Action::Revoke { .. } => Ok(Decision::allow(
                 Code::RevocationApplied,
                 "access.admin",
@@ -883,14 +884,32 @@ impl<'a> Ctx<'a> {
             ));
         }
         let expires_at = self.now + self.lease_for(subject);
+        // The renewed seat certificate runs to the new end of the lease, so the holder's start-up
+        // check keeps passing without a second request.
+        let license_end = self.window(subject.license).1;
+        let limits = Limits {
+            not_before: None,
+            expires_at: Some(license_end.map_or(expires_at, |end| end.min(expires_at))),
+            offline_until: Some(expires_at),
+            terms: None,
+        };
+        let claims = self.claims(
+            subject,
+            CertificateKind::Seat,
+            lease.binding.clone(),
+            limits,
+        );
         Ok(Decision::allow(
             Code::LeaseRenewed,
             "seats.lease",
             format!("the lease of session `{session}` runs until {expires_at}"),
-            vec![Effect::RenewLease {
-                session: session.to_owned(),
-                expires_at,
-            }],
+            vec![
+                Effect::RenewLease {
+                    session: session.to_owned(),
+                    expires_at,
+                },
+                Effect::IssueCertificate(Box::new(claims)),
+            ],
         ))
     }
 
@@ -1111,6 +1130,7 @@ impl<'a> Ctx<'a> {
         expires_at: Option<DateTime<Utc>>,
         features: &BTreeMap<String, bool>,
         counters: &BTreeMap<String, i64>,
+        seats: Option<u32>,
     ) -> Outcome {
         if !self.policy.extension.enabled {
             return Err(deny(
@@ -1137,6 +1157,16 @@ impl<'a> Ctx<'a> {
                 format!("{unknown} is not declared by the product"),
             ));
         }
+        if seats.is_some() && !subject.license_type.kind.is_network() {
+            return Err(deny(
+                Code::InvalidRequest,
+                "extension.seats",
+                format!(
+                    "`{}` licenses have no seats to change",
+                    subject.license_type.name
+                ),
+            ));
+        }
         let has_end = subject.license.limited.is_some()
             || matches!(subject.license.term, Term::Rental { .. });
         if expires_at.is_some() && !has_end && !subject.license_type.rental {
@@ -1160,6 +1190,7 @@ impl<'a> Ctx<'a> {
                 expires_at: expires_at.map(|at| at.trunc_subsecs(0)),
                 features: features.clone(),
                 counters: counters.clone(),
+                seats,
             }],
         ))
     }

@@ -167,6 +167,9 @@ codes! {
     ServerLicenseInvalid = "SERVER_LICENSE_INVALID", false;
     /// A server license expired, has not started, or was not revalidated within its offline period.
     ServerLicenseExpired = "SERVER_LICENSE_EXPIRED", false;
+    /// A network license's seats are served by someone else: the license server it is activated on,
+    /// or the activation center while it leases seats of it.
+    ServedElsewhere = "SERVED_ELSEWHERE", false;
     /// A certificate from a license server is not signed by it or grants more than its server license.
     CertificateOutsideServerLicense = "CERTIFICATE_OUTSIDE_SERVER_LICENSE", false;
 }
@@ -265,6 +268,9 @@ pub enum Effect {
         features: BTreeMap<String, bool>,
         /// Counters to set on the license.
         counters: BTreeMap<String, i64>,
+        /// The new seat count of a network license, when it changes.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seats: Option<u32>,
     },
     /// Mark the license revoked.
     RevokeLicense,

@@ -149,6 +149,9 @@ pub enum Action {
         features: BTreeMap<String, bool>,
         /// Counters to set.
         counters: BTreeMap<String, i64>,
+        /// The new seat count of a network license, when it changes (more seats bought).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seats: Option<u32>,
     },
     /// Revoke a license (administrators only).
     Revoke {

@@ -239,6 +239,9 @@ pub enum StepAction {
         /// Counters to set.
         #[serde(default)]
         counters: BTreeMap<String, i64>,
+        /// New seat count of a network license.
+        #[serde(default)]
+        seats: Option<u32>,
     },
     /// Revoke a license (administrators).
     Revoke {
@@ -779,12 +782,14 @@ impl<'p> Ledger<'p> {
                 expires_at,
                 features,
                 counters,
+                seats,
             } => (
                 Action::Extend {
                     key: key.clone(),
                     expires_at: *expires_at,
                     features: features.clone(),
                     counters: counters.clone(),
+                    seats: *seats,
                 },
                 None,
             ),
@@ -950,9 +955,10 @@ impl<'p> Ledger<'p> {
                     expires_at,
                     features,
                     counters,
+                    seats,
                 } => {
                     if let Some(license) = self.licenses.get_mut(&key) {
-                        apply_update(license, *expires_at, features, counters);
+                        apply_update(license, *expires_at, features, counters, *seats);
                     }
                 }
                 Effect::RevokeLicense => {
@@ -981,7 +987,11 @@ pub fn apply_update(
     expires_at: Option<DateTime<Utc>>,
     features: &BTreeMap<String, bool>,
     counters: &BTreeMap<String, i64>,
+    seats: Option<u32>,
 ) {
+    if seats.is_some() {
+        license.seats = seats;
+    }
     match &mut license.limited {
         Some(limited) => {
             if let Some(expires_at) = expires_at {

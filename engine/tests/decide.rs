@@ -403,6 +403,7 @@ fn extending_a_limited_rental_license_moves_the_date_that_counts() {
         Some(later),
         &BTreeMap::new(),
         &BTreeMap::new(),
+        None,
     );
     assert_eq!(license.limited.as_ref().unwrap().expires_at, later);
     assert_eq!(license.term, Term::Rental { ends_at: later });

@@ -221,6 +221,29 @@ fn empty_policy_id() {
 }
 
 #[test]
+fn identifiers_that_become_file_names_are_checked() {
+    // A product id is the name of the client's state file: no path may hide in it.
+    let yaml = replace("  id: cad\n", "  id: ../../outside\n");
+    assert_error(
+        &yaml,
+        4,
+        7,
+        "product id `../../outside` must be 1 to 64 lower-case letters",
+    );
+    let yaml = replace("  id: cad\n", "  id: Cad\n");
+    assert_error(&yaml, 4, 7, "product id `Cad`");
+    let yaml = replace("id: base\n", "id: base/1\n");
+    assert_error(&yaml, 2, 5, "policy id `base/1`");
+    let yaml = replace("[pro, edu]", "[pro, \"e du\"]");
+    assert_error(&yaml, 7, 19, "edition `e du`");
+    let yaml = replace("  key:\n", "  -key:\n");
+    assert_error(&yaml, 13, 5, "license type name `-key`");
+    let long = format!("  id: {}\n", "a".repeat(65));
+    assert_error(&replace("  id: cad\n", &long), 4, 7, "must be 1 to 64");
+    assert!(Policy::from_yaml("p.yaml", &replace("  id: cad\n", "  id: cad-2027\n")).is_ok());
+}
+
+#[test]
 fn empty_product_fields() {
     let name = replace("  name: CAD\n", "  name: \"\"\n");
     assert_error(&name, 5, 9, "product name must not be empty");

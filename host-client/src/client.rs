@@ -5,7 +5,7 @@ mod manual;
 mod seats;
 
 pub use manual::RETURN_PENDING_RULE;
-pub use seats::{SeatHold, SeatHolder};
+pub use seats::{SeatHold, SeatHolder, SeatLoss};
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -14,10 +14,15 @@ use std::thread::JoinHandle;
 
 use chrono::{DateTime, Duration, Utc};
 use ed25519_dalek::VerifyingKey;
-use licet_engine::certificate::{Binding, Certificate, CertificateClaims, CertificateError};
+use licet_engine::certificate::{
+    Binding, Certificate, CertificateClaims, CertificateError, CertificateKind,
+};
 use licet_engine::fingerprint::components_match;
 use licet_engine::offline::{check_certificate, LocalFacts};
 use licet_engine::policy::{Method, MAX_POLICY_BYTES};
+use licet_engine::server_license::{
+    verify_served, ServerLicense, ServerLicenseClaims, ServerLicenseError,
+};
 use licet_engine::{Action, Actor, Code, Decision, Fingerprint, Policy, ProductRef, Request};
 
 use crate::dongle::{load_reader, present_serial, DongleError, DongleProver};
@@ -75,6 +80,12 @@ pub enum ClientError {
     /// A certificate verified but cannot be used here.
     #[error("certificate rejected: {0}")]
     CertificateNotForThisMachine(String),
+    /// A certificate signed by a license server was refused: its server license is not the
+    /// vendor's or was altered, the certificate is not signed by the server license's key or
+    /// grants more than the server license, or the server license is not in force. See
+    /// [`ClientError::code`].
+    #[error("{code}: certificate rejected: {0}", code = .0.code())]
+    ServerLicense(#[from] ServerLicenseError),
     /// The server allowed a request that grants a certificate but sent none.
     #[error("the server granted `{0}` but sent no certificate")]
     MissingCertificate(Code),
@@ -138,6 +149,9 @@ pub struct CheckReport {
     pub validation_due: bool,
     /// The verified certificate's claims, when there is one.
     pub claims: Option<CertificateClaims>,
+    /// The claims of the vendor-signed server license the certificate was served under, when a
+    /// customer's license server signed it.
+    pub server_license: Option<ServerLicenseClaims>,
 }
 
 /// The outcome of [`Client::validate_if_due`].
@@ -190,6 +204,25 @@ pub struct Client {
 struct Loaded {
     state: LocalState,
     trust: Trust,
+}
+
+/// A certificate whose signatures verified: signed by the vendor, or signed by a license server
+/// whose vendor-signed server license admits it.
+struct Verified {
+    certificate: Certificate,
+    server_license: Option<ServerLicense>,
+}
+
+impl Verified {
+    fn claims(&self) -> &CertificateClaims {
+        self.certificate.claims()
+    }
+
+    /// Stores the certificate, with its server license or none, as the state's certificate.
+    fn install_into(&self, state: &mut LocalState) {
+        state.certificate = Some(self.certificate.to_armored());
+        state.server_license = self.server_license.as_ref().map(ServerLicense::to_armored);
+    }
 }
 
 impl Client {
@@ -319,7 +352,8 @@ impl Client {
     }
 
     /// The start-up check: reads the signed local state, verifies the stored certificate with the
-    /// vendor key and decides offline with the machine's facts
+    /// vendor key (or, when a license server signed it, through its stored server license) and
+    /// decides offline with the machine's facts
     /// ([`check_certificate`]). Moves the stored `last_seen` forward when the clock advanced at
     /// least [`LAST_SEEN_GRANULARITY_SECONDS`]; that write runs in the background (see
     /// [`Client::flush`]).
@@ -357,7 +391,15 @@ impl Client {
         machine: &Fingerprint,
         now: DateTime<Utc>,
     ) -> CheckReport {
-        let report = |decision: Decision, claims: Option<CertificateClaims>| {
+        let served = |verified: &Verified| {
+            verified
+                .server_license
+                .as_ref()
+                .map(|license| license.claims().clone())
+        };
+        let report = |decision: Decision,
+                      claims: Option<CertificateClaims>,
+                      server_license: Option<ServerLicenseClaims>| {
             let validation_due =
                 claims.is_some() && self.validation_due_at(state, claims.as_ref()) <= now;
             CheckReport {
@@ -365,6 +407,7 @@ impl Client {
                 trust,
                 validation_due,
                 claims,
+                server_license,
             }
         };
         if let Trust::Untrusted(problem) = trust {
@@ -377,6 +420,7 @@ impl Client {
                         problem.sentence()
                     ),
                 ),
+                None,
                 None,
             );
         }
@@ -391,10 +435,26 @@ impl Client {
             return report(
                 Decision::deny(Code::NotActivated, "state.certificate", message),
                 None,
+                None,
             );
         };
-        let certificate = match Certificate::from_armored(text, &self.vendor_key) {
-            Ok(certificate) => certificate,
+        // A certificate served by a license server is checked against its server license (the
+        // chain vendor -> server license -> certificate) but not against the server license's own
+        // end: the certificate was admitted only if issued while the server license was in force
+        // and ending no later than it, so a borrow stays valid until its own end.
+        let verified = match self.verify(text, state.server_license.as_deref()) {
+            Ok(verified) => verified,
+            Err(ClientError::ServerLicense(error)) => {
+                return report(
+                    Decision::deny(
+                        error.code(),
+                        SERVER_LICENSE_RULE,
+                        format!("the stored certificate is not valid: {error}"),
+                    ),
+                    None,
+                    None,
+                )
+            }
             Err(error) => {
                 return report(
                     Decision::deny(
@@ -403,14 +463,17 @@ impl Client {
                         format!("the stored certificate is not valid: {error}"),
                     ),
                     None,
+                    None,
                 )
             }
         };
-        let claims = certificate.claims().clone();
+        let claims = verified.claims().clone();
+        let server_license = served(&verified);
         if let Some(denial) = &state.denial {
             return report(
                 Decision::deny(denial.code, "server.validation", denial.message.clone()),
                 Some(claims),
+                server_license,
             );
         }
         if state.exchange.is_return_pending(&claims.license_key) && !claims.license_key.is_empty() {
@@ -424,6 +487,7 @@ impl Client {
                     ),
                 ),
                 Some(claims),
+                server_license,
             );
         }
         let facts = LocalFacts {
@@ -441,16 +505,69 @@ impl Client {
             ),
         };
         let decision = check_certificate(&self.policy, &claims, &facts, now);
-        report(decision, Some(claims))
+        report(decision, Some(claims), server_license)
+    }
+
+    /// Verifies an armored certificate: with the vendor key when it comes without a server
+    /// license, else through the server license (vendor -> server license -> certificate,
+    /// [`verify_served`]). A license server signs only seat and borrow certificates, whatever its
+    /// server license says.
+    fn verify(
+        &self,
+        certificate: &str,
+        server_license: Option<&str>,
+    ) -> Result<Verified, ClientError> {
+        let Some(server_license) = server_license else {
+            return Ok(Verified {
+                certificate: Certificate::from_armored(certificate, &self.vendor_key)?,
+                server_license: None,
+            });
+        };
+        let (certificate, server_license) =
+            verify_served(certificate, server_license, &self.vendor_key)?;
+        if !matches!(
+            certificate.claims().kind,
+            CertificateKind::Seat | CertificateKind::Borrow
+        ) {
+            return Err(ServerLicenseError::Outside(
+                "a license server signs only seat and borrow certificates".to_owned(),
+            )
+            .into());
+        }
+        Ok(Verified {
+            certificate,
+            server_license: Some(server_license),
+        })
+    }
+
+    /// Verifies a certificate just received from a server. One served by a license server must
+    /// also come while its server license is in force by this machine's clock (started, not
+    /// expired, revalidated within its offline period), which a license server cannot backdate.
+    fn verify_received(
+        &self,
+        certificate: &str,
+        server_license: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Verified, ClientError> {
+        let verified = self.verify(certificate, server_license)?;
+        if let Some(license) = &verified.server_license {
+            // The start is the server's business (the certificate's issue time is checked
+            // against it); a clock a little behind the server's must not refuse a fresh one.
+            license.check_in_force(now.max(license.claims().not_before))?;
+        }
+        Ok(verified)
+    }
+
+    /// The installed certificate, when it verifies.
+    fn installed(&self, state: &LocalState) -> Option<Verified> {
+        let text = state.certificate.as_deref()?;
+        self.verify(text, state.server_license.as_deref()).ok()
     }
 
     /// The claims of the installed certificate, when it verifies.
     fn installed_claims(&self, state: &LocalState) -> Option<CertificateClaims> {
-        state
-            .certificate
-            .as_deref()
-            .and_then(|text| Certificate::from_armored(text, &self.vendor_key).ok())
-            .map(|certificate| certificate.claims().clone())
+        self.installed(state)
+            .map(|verified| verified.claims().clone())
     }
 
     fn validation_due_at(
@@ -509,6 +626,10 @@ impl Client {
             trust: trust.as_str().to_owned(),
             features: claims.map(|c| c.features.clone()).unwrap_or_default(),
             counters: claims.map(|c| c.counters.clone()).unwrap_or_default(),
+            server_license: report
+                .server_license
+                .as_ref()
+                .map(|license| license.serial.clone()),
         })
     }
 
@@ -527,7 +648,8 @@ impl Client {
         Ok(self.store.save(&loaded.state, &machine)?)
     }
 
-    /// Installs a vendor-signed certificate delivered as a file (armored text).
+    /// Installs a vendor-signed certificate delivered as a file (armored text). Certificates a
+    /// license server signs come only online, with their server license.
     ///
     /// The certificate must verify with the vendor key, be for this product and version, be bound
     /// to this machine (or its dongle), and be no older than the one installed or than the last
@@ -539,10 +661,10 @@ impl Client {
     ) -> Result<CheckReport, ClientError> {
         let machine = self.probe.fingerprint()?;
         let mut loaded = self.trusted_or_new(&machine)?;
-        let certificate = Certificate::from_armored(armored, &self.vendor_key)?;
-        self.accept(&certificate, &loaded.state, &machine)?;
-        loaded.state.certificate = Some(certificate.to_armored());
-        loaded.state.last_validated = Some(certificate.claims().issued_at);
+        let verified = self.verify(armored, None)?;
+        self.accept(verified.claims(), &loaded.state, &machine)?;
+        verified.install_into(&mut loaded.state);
+        loaded.state.last_validated = Some(verified.claims().issued_at);
         loaded.state.returned = None;
         loaded.state.denial = None;
         loaded.state.observe(now);
@@ -556,14 +678,13 @@ impl Client {
         self.load(machine)
     }
 
-    /// Checks that a verified certificate may be stored on this machine.
+    /// Checks that the claims of a verified certificate may be stored on this machine.
     fn accept(
         &self,
-        certificate: &Certificate,
+        claims: &CertificateClaims,
         state: &LocalState,
         machine: &Fingerprint,
     ) -> Result<(), ClientError> {
-        let claims = certificate.claims();
         let rejected = |reason: String| Err(ClientError::CertificateNotForThisMachine(reason));
         let product = &self.policy.product;
         if claims.product != product.id || claims.version != product.version {
@@ -586,11 +707,7 @@ impl Client {
                 }
             }
         }
-        let current = state
-            .certificate
-            .as_deref()
-            .and_then(|text| Certificate::from_armored(text, &self.vendor_key).ok());
-        if let Some(current) = current {
+        if let Some(current) = self.installed(state) {
             if claims.issued_at < current.claims().issued_at {
                 return rejected("it is older than the installed certificate".to_owned());
             }
@@ -661,9 +778,9 @@ impl Client {
             let text = reply
                 .certificate
                 .ok_or(ClientError::MissingCertificate(decision.code))?;
-            let certificate = Certificate::from_armored(&text, &self.vendor_key)?;
-            self.accept(&certificate, state, machine)?;
-            state.certificate = Some(certificate.to_armored());
+            let verified = self.verify_received(&text, reply.server_license.as_deref(), now)?;
+            self.accept(verified.claims(), state, machine)?;
+            verified.install_into(state);
             state.last_validated = Some(now);
             state.returned = None;
             state.denial = None;
@@ -806,6 +923,7 @@ impl Client {
         let decision = self.exchange(transport, &machine, &mut state, action, now)?;
         if decision.is_allowed() {
             state.certificate = None;
+            state.server_license = None;
             state.returned = Some(ReturnedLicense {
                 key: claims.license_key,
                 edition: claims.edition,
@@ -838,11 +956,19 @@ fn send_with_dongle(
     })
 }
 
+/// The rule of a start-up denial for a stored certificate its server license does not admit.
+pub const SERVER_LICENSE_RULE: &str = "certificate.server_license";
+
 /// Whether an allowed decision with `code` comes with a certificate.
 fn grants_certificate(code: Code) -> bool {
     matches!(
         code,
-        Code::Valid | Code::Activated | Code::TrialStarted | Code::SeatGranted | Code::Borrowed
+        Code::Valid
+            | Code::Activated
+            | Code::TrialStarted
+            | Code::SeatGranted
+            | Code::LeaseRenewed
+            | Code::Borrowed
     )
 }
 

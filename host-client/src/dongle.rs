@@ -12,7 +12,7 @@ use std::path::Path;
 
 use ed25519_dalek::VerifyingKey;
 use licet_engine::dongle::{DongleProof, DongleProofError, CHALLENGE_LEN};
-use licet_plugin_host::{hid_backend, DongleReader};
+use licet_plugin_host::{hid_backend, DongleReader, DONGLE_PLUGIN};
 
 /// Why no dongle proved its presence.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -55,6 +55,7 @@ pub fn present_serial(prover: &dyn DongleProver) -> Result<String, DongleError> 
 
 /// Loads the vendor-signed dongle plugin in `plugin_dir` (see `docs/plugins.md`) over the
 /// machine's USB HID devices, or over the software dongle file `software_dongle` (development).
+/// Only the `dongle-hid` plugin loads there; any other signed plugin is refused.
 pub fn load_reader(
     plugin_dir: &Path,
     vendor_key: VerifyingKey,
@@ -62,6 +63,6 @@ pub fn load_reader(
 ) -> Result<DongleReader, DongleError> {
     let hid =
         hid_backend(software_dongle).map_err(|error| DongleError::Reader(error.to_string()))?;
-    DongleReader::load(plugin_dir, vendor_key, hid)
+    DongleReader::load(plugin_dir, DONGLE_PLUGIN, vendor_key, hid)
         .map_err(|error| DongleError::Reader(error.to_string()))
 }

@@ -6,9 +6,11 @@
 //! [`Reply`]: `200` is the allowed decision with its certificate, a refusal carrying an engine code
 //! is a denied decision, anything else a [`TransportError`].
 //!
-//! Only `http://` URLs are supported; there is no TLS. Certificates are signed by the vendor and
-//! verified by the client, so the transport cannot forge a grant, but license keys travel in clear
-//! text: use it on a trusted network or behind a local TLS proxy.
+//! Server addresses are `http://host[:port][/prefix]`, or `host:port` (the server's address and
+//! license port), which means `http://host:port`. There is no TLS: `https://` is refused.
+//! Certificates are signed by the vendor (or by a license server under a vendor-signed server
+//! license) and verified by the client, so the transport cannot forge a grant, but license keys
+//! travel in clear text: use it on a trusted network or behind a local TLS proxy.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -22,7 +24,7 @@ use licet_engine::{Action, Actor, Code, Decision, Request, Verdict};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::transport::{Reply, Transport, TransportError};
+use crate::transport::{Reply, SeatQuery, Transport, TransportError};
 
 /// The default connect, read and write timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -42,16 +44,19 @@ pub struct ServerUrl {
 }
 
 impl ServerUrl {
-    /// Parses `http://host[:port][/prefix]` (port 80 by default; IPv6 hosts in brackets).
+    /// Parses `http://host[:port][/prefix]` (port 80 by default; IPv6 hosts in brackets), or
+    /// `host:port[/prefix]` without a scheme (the port is then required), which means
+    /// `http://host:port[/prefix]`.
     pub fn parse(url: &str) -> Result<ServerUrl, TransportError> {
         let invalid = |why: &str| TransportError::InvalidUrl(format!("`{url}`: {why}"));
-        let rest =
+        let (rest, port_required) =
             match url.split_once("://") {
-                Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => rest,
+                Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => (rest, false),
                 Some((scheme, _)) if scheme.eq_ignore_ascii_case("https") => return Err(invalid(
                     "https is not supported; use http:// on a trusted network or a local TLS proxy",
                 )),
-                _ => return Err(invalid("expected http://host[:port]")),
+                Some(_) => return Err(invalid("expected http://host[:port] or host:port")),
+                None => (url, true),
             };
         let (authority, path) = match rest.find('/') {
             Some(index) => rest.split_at(index),
@@ -92,6 +97,11 @@ impl ServerUrl {
             return Err(invalid("invalid host"));
         }
         let port = match port {
+            None if port_required => {
+                return Err(invalid(
+                    "expected http://host[:port] or host:port (the license port)",
+                ))
+            }
             None => 80,
             Some(port) => port
                 .parse::<u16>()
@@ -176,28 +186,76 @@ impl HttpTransport {
         content_type: &str,
         body: &[u8],
     ) -> Result<HttpResponse, TransportError> {
+        self.request("POST", path, Some((content_type, body)))
+    }
+
+    /// Gets `path` (e.g. `/v1/seats/query`) and returns the answer whatever its status.
+    pub fn get(&self, path: &str) -> Result<HttpResponse, TransportError> {
+        self.request("GET", path, None)
+    }
+
+    /// What the license server serves (`GET /v1/seats/query`).
+    pub fn query_seats(&self) -> Result<SeatQuery, TransportError> {
+        let response = self.get("/v1/seats/query")?;
+        if response.status != 200 {
+            return match reply_from_response(&response) {
+                Ok(reply) => Err(TransportError::Refused {
+                    status: response.status,
+                    code: reply.decision.code.as_str().to_owned(),
+                    message: reply.decision.message,
+                }),
+                Err(TransportError::InvalidReply(_)) if matches!(response.status, 404 | 405) => {
+                    Err(TransportError::InvalidReply(format!(
+                        "HTTP {}: the server does not answer seat queries; is it a license server?",
+                        response.status
+                    )))
+                }
+                Err(error) => Err(error),
+            };
+        }
+        serde_json::from_slice(&response.body).map_err(|error| {
+            TransportError::InvalidReply(format!("not a seat query answer: {error}"))
+        })
+    }
+
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<(&str, &[u8])>,
+    ) -> Result<HttpResponse, TransportError> {
         let printable = |text: &str| text.chars().all(|c| c.is_ascii_graphic() || c == ' ');
         if !path.starts_with('/') || !printable(path) || path.contains(' ') {
             return Err(TransportError::Unsupported(format!(
                 "invalid path `{path}`"
             )));
         }
-        if !printable(content_type) {
-            return Err(TransportError::Unsupported(format!(
-                "invalid content type `{content_type}`"
-            )));
-        }
+        let (content, body) = match body {
+            Some((content_type, body)) => {
+                if !printable(content_type) {
+                    return Err(TransportError::Unsupported(format!(
+                        "invalid content type `{content_type}`"
+                    )));
+                }
+                (
+                    format!(
+                        "Content-Type: {content_type}\r\nContent-Length: {}\r\n",
+                        body.len()
+                    ),
+                    body,
+                )
+            }
+            None => (String::new(), &[][..]),
+        };
         let mut stream = self.connect()?;
         let deadline = Instant::now() + self.timeout * 2;
         let head = format!(
-            "POST {}{} HTTP/1.1\r\nHost: {}\r\nUser-Agent: licet/{}\r\nAccept: application/json\r\n\
-             Content-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            "{method} {}{} HTTP/1.1\r\nHost: {}\r\nUser-Agent: licet/{}\r\nAccept: application/json\r\n\
+             {content}Connection: close\r\n\r\n",
             self.url.prefix,
             path,
             self.url.host_header(),
             env!("CARGO_PKG_VERSION"),
-            content_type,
-            body.len()
         );
         let unreachable = |error: std::io::Error| {
             TransportError::Unreachable(format!("cannot send the request: {error}"))
@@ -295,6 +353,10 @@ impl Transport for HttpTransport {
         });
         reply_from_response(&self.post_json(path, &body)?)
     }
+
+    fn seat_query(&mut self) -> Result<SeatQuery, TransportError> {
+        self.query_seats()
+    }
 }
 
 /// The route and JSON body of an end-user request. `product` is the product id (trial validation
@@ -390,6 +452,8 @@ struct AllowedBody {
     message: String,
     #[serde(default)]
     certificate: Option<String>,
+    #[serde(default)]
+    server_license: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -413,16 +477,17 @@ pub fn reply_from_response(response: &HttpResponse) -> Result<Reply, TransportEr
             Ok(Reply {
                 decision: Decision::allow(code, body.rule, body.message, Vec::new()),
                 certificate: body.certificate,
+                server_license: body.server_license,
             })
         }
         400..=599 => {
             let body: RefusalBody = serde_json::from_slice(&response.body)
                 .map_err(|error| invalid(format!("not an error answer: {error}")))?;
             match Code::from_name(&body.code).filter(|code| !code.is_allowed()) {
-                Some(code) => Ok(Reply {
-                    decision: Decision::deny(code, body.rule, body.message),
-                    certificate: None,
-                }),
+                Some(code) => Ok(Reply::new(
+                    Decision::deny(code, body.rule, body.message),
+                    None,
+                )),
                 None => Err(TransportError::Refused {
                     status: response.status,
                     code: body.code,
@@ -646,10 +711,7 @@ mod tests {
                     let length: usize = head
                         .lines()
                         .find_map(|line| line.strip_prefix("content-length: "))
-                        .unwrap()
-                        .trim()
-                        .parse()
-                        .unwrap();
+                        .map_or(0, |length| length.trim().parse().unwrap());
                     if request.len() >= end + 4 + length {
                         break;
                     }
@@ -686,10 +748,36 @@ mod tests {
             (url.host.as_str(), url.host_header()),
             ("::1", "[::1]:9000".to_owned())
         );
+        // The server's address and license port, without a scheme, is plain HTTP.
+        for (text, host, port, prefix) in [
+            ("192.168.1.20:8440", "192.168.1.20", 8440, ""),
+            (
+                "licenses.example.com:27000/licet/",
+                "licenses.example.com",
+                27000,
+                "/licet",
+            ),
+            ("[::1]:9000", "::1", 9000, ""),
+        ] {
+            let url = ServerUrl::parse(text).unwrap();
+            assert_eq!(
+                (url.host.as_str(), url.port, url.prefix.as_str()),
+                (host, port, prefix),
+                "{text}"
+            );
+            assert_eq!(
+                url,
+                ServerUrl::parse(&format!("http://{text}")).unwrap(),
+                "{text}"
+            );
+        }
         for bad in [
             "https://example.com",
             "ftp://example.com",
-            "example.com:80",
+            "example.com",
+            "192.168.1.20",
+            "example.com:",
+            "[::1]",
             "http://",
             "http://user@host",
             "http://host:0",
@@ -923,6 +1011,75 @@ mod tests {
             body,
             json!({ "key": "K-1", "machine": { "machine-id": "m1", "mac": "a1" } })
         );
+    }
+
+    #[test]
+    fn a_license_servers_answer_carries_its_server_license() {
+        let allowed = HttpResponse {
+            status: 200,
+            content_type: None,
+            body: br#"{"verdict":"allow","code":"SEAT_GRANTED","rule":"seats.pool","message":"ok","certificate":"CERT","server_license":"SL"}"#.to_vec(),
+        };
+        let reply = reply_from_response(&allowed).unwrap();
+        assert_eq!(reply.certificate.as_deref(), Some("CERT"));
+        assert_eq!(reply.server_license.as_deref(), Some("SL"));
+        // The activation center's answers have none.
+        let center = HttpResponse {
+            status: 200,
+            content_type: None,
+            body: br#"{"verdict":"allow","code":"SEAT_GRANTED","rule":"seats.pool","message":"ok","certificate":"CERT"}"#.to_vec(),
+        };
+        assert_eq!(reply_from_response(&center).unwrap().server_license, None);
+    }
+
+    #[test]
+    fn a_seat_query_is_a_get_and_reads_the_licenses() {
+        let body = r#"{"licenses":[
+            {"key":"NET-1","product":"gstarcad","edition":"professional","version":"2027","seats":5,
+             "free":3,"borrowed":1,"borrow_max_days":30,"expires_at":"2027-07-01T00:00:00Z",
+             "status":"serving","extra":"ignored"},
+            {"key":"NET-2","product":"gstarcad","edition":"standard","version":"2027","seats":2,
+             "free":0,"borrowed":0,"borrow_max_days":null,"expires_at":null,
+             "status":"SERVER_LICENSE_EXPIRED: revalidate"}]}"#;
+        let (url, server) = serve_once(http("200 OK", body));
+        let host_port = url.trim_start_matches("http://").to_owned();
+        let mut transport = HttpTransport::new(&host_port, "").unwrap();
+        let query = transport.seat_query().unwrap();
+        assert_eq!(query.licenses.len(), 2);
+        let first = &query.licenses[0];
+        assert_eq!(
+            (first.key.as_str(), first.seats, first.free, first.borrowed),
+            ("NET-1", 5, 3, 1)
+        );
+        assert_eq!(first.borrow_max_days, Some(30));
+        assert!(first.is_serving());
+        assert_eq!(
+            (
+                query.licenses[1].borrow_max_days,
+                query.licenses[1].expires_at
+            ),
+            (None, None)
+        );
+        assert!(!query.licenses[1].is_serving());
+        let sent = String::from_utf8(server.join().unwrap()).unwrap();
+        assert!(
+            sent.starts_with("GET /v1/seats/query HTTP/1.1\r\n"),
+            "{sent}"
+        );
+        assert!(!sent.to_lowercase().contains("content-length"), "{sent}");
+
+        // A server without the route is not a license server.
+        let (url, server) =
+            serve_once(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n".to_vec());
+        let error = HttpTransport::new(&url, "")
+            .unwrap()
+            .query_seats()
+            .unwrap_err();
+        assert!(
+            matches!(&error, TransportError::InvalidReply(why) if why.contains("license server")),
+            "{error:?}"
+        );
+        server.join().unwrap();
     }
 
     #[test]

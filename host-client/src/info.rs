@@ -1,4 +1,5 @@
-//! License information: what `licet license info` shows and the C ABI returns as JSON.
+//! License information: what `licet license info` shows and the C ABI returns as JSON, and what
+//! `licet seat query` shows of a license server.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -9,6 +10,7 @@ use licet_engine::Code;
 use serde::Serialize;
 
 use crate::client::{CheckReport, Trust, RETURN_PENDING_RULE};
+use crate::transport::SeatQuery;
 
 /// The license's status as the end user sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -140,6 +142,9 @@ pub struct LicenseInfo {
     pub features: BTreeMap<String, bool>,
     /// Effective custom counters.
     pub counters: BTreeMap<String, i64>,
+    /// The serial of the vendor-signed server license the certificate was served under, when a
+    /// customer's license server signed it; none for the activation center's certificates.
+    pub server_license: Option<String>,
 }
 
 impl LicenseInfo {
@@ -189,6 +194,9 @@ impl LicenseInfo {
                 ),
             ),
         ];
+        if let Some(serial) = &self.server_license {
+            rows.push(("served under", format!("server license {serial}")));
+        }
         if !self.features.is_empty() {
             let features: Vec<String> = self
                 .features
@@ -211,5 +219,122 @@ impl LicenseInfo {
             let _ = writeln!(out, "{name:<width$}  {value}");
         }
         out
+    }
+}
+
+impl SeatQuery {
+    /// A table for people: one line per license the server serves, under a header, in the
+    /// columns product, edition, version, key, seats, free, borrowed, borrowing maximum, expiry
+    /// and status. A server that serves nothing says so in a sentence.
+    pub fn to_table(&self) -> String {
+        if self.licenses.is_empty() {
+            return "the license server serves no licenses\n".to_owned();
+        }
+        let header = [
+            "PRODUCT",
+            "EDITION",
+            "VERSION",
+            "KEY",
+            "SEATS",
+            "FREE",
+            "BORROWED",
+            "BORROW MAX",
+            "EXPIRES",
+            "STATUS",
+        ]
+        .map(str::to_owned);
+        let mut rows = vec![header];
+        for license in &self.licenses {
+            rows.push([
+                license.product.clone(),
+                license.edition.clone(),
+                license.version.clone(),
+                license.key.clone(),
+                license.seats.to_string(),
+                license.free.to_string(),
+                license.borrowed.to_string(),
+                match license.borrow_max_days {
+                    None => "-".to_owned(),
+                    Some(1) => "1 day".to_owned(),
+                    Some(days) => format!("{days} days"),
+                },
+                license.expires_at.map_or_else(
+                    || "never".to_owned(),
+                    |time| time.format("%Y-%m-%d %H:%M UTC").to_string(),
+                ),
+                license.status.clone(),
+            ]);
+        }
+        let mut widths = [0usize; 10];
+        for row in &rows {
+            for (width, cell) in widths.iter_mut().zip(row) {
+                *width = (*width).max(cell.chars().count());
+            }
+        }
+        let mut out = String::new();
+        for row in &rows {
+            let mut line = String::new();
+            for (index, (cell, width)) in row.iter().zip(widths).enumerate() {
+                if index + 1 == row.len() {
+                    line.push_str(cell);
+                } else {
+                    let _ = write!(line, "{cell:<width$}  ");
+                }
+            }
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::transport::ServedLicense;
+
+    #[test]
+    fn a_seat_query_reads_as_a_table() {
+        let query = SeatQuery {
+            licenses: vec![
+                ServedLicense {
+                    key: "GSTAR-NET-1".into(),
+                    product: "gstarcad".into(),
+                    edition: "professional".into(),
+                    version: "2027".into(),
+                    seats: 5,
+                    free: 3,
+                    borrowed: 1,
+                    borrow_max_days: Some(30),
+                    expires_at: Some("2027-07-01T00:00:00Z".parse().unwrap()),
+                    status: "serving".into(),
+                },
+                ServedLicense {
+                    key: "GSTAR-NET-2".into(),
+                    product: "gstarcad".into(),
+                    edition: "standard".into(),
+                    version: "2027".into(),
+                    seats: 10,
+                    free: 0,
+                    borrowed: 0,
+                    borrow_max_days: None,
+                    expires_at: None,
+                    status: "SERVER_LICENSE_EXPIRED: revalidate with the activation center".into(),
+                },
+            ],
+        };
+        assert_eq!(
+            query.to_table(),
+            "\
+PRODUCT   EDITION       VERSION  KEY          SEATS  FREE  BORROWED  BORROW MAX  EXPIRES               STATUS
+gstarcad  professional  2027     GSTAR-NET-1  5      3     1         30 days     2027-07-01 00:00 UTC  serving
+gstarcad  standard      2027     GSTAR-NET-2  10     0     0         -           never                 SERVER_LICENSE_EXPIRED: revalidate with the activation center
+"
+        );
+        assert_eq!(
+            SeatQuery { licenses: vec![] }.to_table(),
+            "the license server serves no licenses\n"
+        );
     }
 }

@@ -29,4 +29,4 @@ pub use dongle::{DongleError, DongleProver};
 pub use http::HttpTransport;
 pub use info::{LicenseInfo, Status};
 pub use machine::{FixedProbe, MachineProbe, NativeProbe};
-pub use transport::{Reply, Transport, TransportError};
+pub use transport::{Reply, SeatQuery, ServedLicense, Transport, TransportError};

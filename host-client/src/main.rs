@@ -7,10 +7,10 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use licet_client::client::{SeatHold, SeatHolder};
+use licet_client::client::{SeatHold, SeatHolder, SeatLoss};
 use licet_client::keys::{self, KeyPair};
 use licet_client::policy_tools::{self, TestRun};
-use licet_client::{CheckReport, Client, HttpTransport};
+use licet_client::{CheckReport, Client, ClientError, HttpTransport};
 use licet_engine::Decision;
 
 #[derive(Debug, Parser)]
@@ -46,7 +46,7 @@ enum Command {
     Activate {
         #[command(flatten)]
         client: ClientArgs,
-        /// Activate online with the license server at URL (`http://host:port`).
+        /// Activate online with the server at URL (`http://host:port`, or `host:port`).
         #[arg(
             long,
             value_name = "URL",
@@ -81,7 +81,7 @@ enum Command {
     Return {
         #[command(flatten)]
         client: ClientArgs,
-        /// Return online to the license server at URL (`http://host:port`).
+        /// Return online to the server at URL (`http://host:port`, or `host:port`).
         #[arg(long, value_name = "URL", conflicts_with_all = ["manual", "load_response"])]
         server: Option<String>,
         /// Write a return request file for the vendor; the license stops working now.
@@ -107,7 +107,8 @@ enum Command {
         action: Option<BorrowCommand>,
         #[command(flatten)]
         client: Option<ClientArgs>,
-        /// The license server's URL (`http://host:port`; no TLS).
+        /// The license server: `http://host:port`, or `host:port` (its address and license
+        /// port); no TLS.
         #[arg(long = "server", value_name = "URL", required = true)]
         url: Option<String>,
         /// The network license key.
@@ -124,8 +125,17 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum SeatCommand {
+    /// Show what a license server serves: its network licenses with their seats.
+    Query {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// Print the answer as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Check out a seat and hold it with heartbeats until standard input closes or the process is
-    /// interrupted (Ctrl-C), terminated or hung up, then release it.
+    /// interrupted (Ctrl-C), terminated or hung up, then release it. A seat the license server
+    /// released (or let lapse) ends the hold with its denial.
     Hold {
         #[command(flatten)]
         client: ClientArgs,
@@ -177,7 +187,7 @@ enum TrialCommand {
 /// The license server to ask.
 #[derive(Debug, clap::Args)]
 struct ServerArgs {
-    /// The license server's URL (`http://host:port`; no TLS).
+    /// The server: `http://host:port`, or `host:port` (its address and license port); no TLS.
     #[arg(long = "server", value_name = "URL")]
     url: String,
 }
@@ -295,14 +305,12 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
         }) => {
             let client = open(&client)?;
             let mut transport = transport(&client, &server.url)?;
-            let decision = client.start_trial(&mut transport, &edition, chrono::Utc::now())?;
-            Ok(online_outcome(&decision))
+            decided(client.start_trial(&mut transport, &edition, chrono::Utc::now()))
         }
         Command::Validate { client, server } => {
             let client = open(&client)?;
             let mut transport = transport(&client, &server.url)?;
-            let decision = client.validate(&mut transport, chrono::Utc::now())?;
-            Ok(online_outcome(&decision))
+            decided(client.validate(&mut transport, chrono::Utc::now()))
         }
         Command::Activate {
             client,
@@ -313,8 +321,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
         } => {
             let client = open(&client)?;
             let mut transport = transport(&client, &server)?;
-            let decision = client.activate(&mut transport, &key, &edition, chrono::Utc::now())?;
-            Ok(online_outcome(&decision))
+            decided(client.activate(&mut transport, &key, &edition, chrono::Utc::now()))
         }
         Command::Return {
             client,
@@ -323,8 +330,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
         } => {
             let client = open(&client)?;
             let mut transport = transport(&client, &server)?;
-            let decision = client.return_license(&mut transport, chrono::Utc::now())?;
-            Ok(online_outcome(&decision))
+            decided(client.return_license(&mut transport, chrono::Utc::now()))
         }
         Command::Activate {
             client,
@@ -404,6 +410,16 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                 ),
             }
         }
+        Command::Seat(SeatCommand::Query { server, json }) => {
+            // The query names no product: it lists every license the server serves.
+            let query = HttpTransport::new(&server.url, "")?.query_seats()?;
+            if json {
+                emit(&format!("{}\n", serde_json::to_string_pretty(&query)?));
+            } else {
+                emit(&query.to_table());
+            }
+            Ok(true)
+        }
         Command::Seat(SeatCommand::Hold {
             client,
             server,
@@ -412,13 +428,28 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
         }) => {
             let client = std::sync::Arc::new(open(&client)?);
             let transport = Box::new(transport(&client, &server.url)?);
-            match SeatHolder::checkout(client, transport, &key, &edition)? {
-                SeatHold::Denied(decision) => Ok(online_outcome(&decision)),
-                SeatHold::Held(holder) => {
-                    online_outcome(holder.decision());
-                    let stop = wait_for_end_of_hold()?;
+            let holder = match SeatHolder::checkout(client, transport, &key, &edition) {
+                Ok(SeatHold::Held(holder)) => holder,
+                Ok(SeatHold::Denied(decision)) => return Ok(online_outcome(&decision)),
+                Err(error) => return decided(Err(error)),
+            };
+            online_outcome(holder.decision());
+            let (ended, end) = std::sync::mpsc::channel();
+            let lost = ended.clone();
+            holder.on_loss(move |loss| {
+                let _ = lost.send(EndOfHold::Lost(loss.clone()));
+            });
+            match wait_for_end_of_hold(ended, &end)? {
+                EndOfHold::Stopped(stop) => {
                     eprintln!("{stop}: releasing the seat");
-                    Ok(online_outcome(&holder.release()?))
+                    decided(holder.release())
+                }
+                EndOfHold::Lost(loss) => {
+                    emit(&format!(
+                        "{}: the seat of session {} was released by the license server: {}\n",
+                        loss.decision.code, loss.session, loss.decision.message
+                    ));
+                    Ok(false)
                 }
             }
         }
@@ -445,8 +476,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
         } => {
             let client = open(&client)?;
             let mut transport = transport(&client, &server.url)?;
-            let decision = client.return_borrowed(&mut transport, chrono::Utc::now())?;
-            Ok(online_outcome(&decision))
+            decided(client.return_borrowed(&mut transport, chrono::Utc::now()))
         }
         Command::Borrow {
             action: None,
@@ -459,9 +489,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             let client = open(&client)?;
             let mut transport = transport(&client, &url)?;
             let until = until.and_time(chrono::NaiveTime::MIN).and_utc();
-            let decision =
-                client.borrow(&mut transport, &key, &edition, until, chrono::Utc::now())?;
-            Ok(online_outcome(&decision))
+            decided(client.borrow(&mut transport, &key, &edition, until, chrono::Utc::now()))
         }
         Command::Borrow { .. } => {
             anyhow::bail!("pass --server URL --key K --edition E --until YYYY-MM-DD")
@@ -517,6 +545,20 @@ fn transport(client: &Client, url: &str) -> anyhow::Result<HttpTransport> {
 fn online_outcome(decision: &Decision) -> bool {
     emit(&format!("{}: {}\n", decision.code, decision.message));
     decision.is_allowed()
+}
+
+/// The outcome of an online operation: its decision, or a certificate refused with a code
+/// (`CERTIFICATE_OUTSIDE_SERVER_LICENSE`, `SERVER_LICENSE_INVALID`, `SERVER_LICENSE_EXPIRED`),
+/// printed as `CODE: sentence`, exit 1, with nothing stored. Any other failure is an error.
+fn decided(result: Result<Decision, ClientError>) -> anyhow::Result<bool> {
+    match result {
+        Ok(decision) => Ok(online_outcome(&decision)),
+        Err(ClientError::ServerLicense(error)) => {
+            emit(&format!("{}: {error}\n", error.code()));
+            Ok(false)
+        }
+        Err(error) => Err(error.into()),
+    }
 }
 
 fn open(args: &ClientArgs) -> anyhow::Result<Client> {
@@ -734,15 +776,26 @@ fn dim(text: &str) -> String {
     }
 }
 
-/// Blocks until standard input reaches its end or the process gets SIGINT (Ctrl-C), SIGTERM or
-/// SIGHUP, and says which. The signals are caught only from here on, so the seat they end is
-/// released before the process exits.
-fn wait_for_end_of_hold() -> anyhow::Result<&'static str> {
+/// What ended `licet seat hold`.
+enum EndOfHold {
+    /// Standard input closed or a stop signal came (which one).
+    Stopped(&'static str),
+    /// The license server no longer holds the seat.
+    Lost(SeatLoss),
+}
+
+/// Blocks until standard input reaches its end, the process gets SIGINT (Ctrl-C), SIGTERM or
+/// SIGHUP, or something else sends on `stopped` (the loss of the seat), and says which. The
+/// signals are caught only from here on, so the seat they end is released before the process
+/// exits.
+fn wait_for_end_of_hold(
+    stopped: std::sync::mpsc::Sender<EndOfHold>,
+    stop: &std::sync::mpsc::Receiver<EndOfHold>,
+) -> anyhow::Result<EndOfHold> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
         .context("cannot catch the stop signals")?;
-    let (stopped, stop) = std::sync::mpsc::channel();
     let on_signal = stopped.clone();
     std::thread::Builder::new()
         .name("licet-signals".to_owned())
@@ -753,7 +806,7 @@ fn wait_for_end_of_hold() -> anyhow::Result<&'static str> {
                     SIGTERM => "terminated",
                     _ => "hung up",
                 };
-                let _ = on_signal.send(name);
+                let _ = on_signal.send(EndOfHold::Stopped(name));
             }
         })
         .context("cannot start the signal thread")?;
@@ -761,7 +814,7 @@ fn wait_for_end_of_hold() -> anyhow::Result<&'static str> {
         .name("licet-stdin".to_owned())
         .spawn(move || {
             let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
-            let _ = stopped.send("standard input closed");
+            let _ = stopped.send(EndOfHold::Stopped("standard input closed"));
         })
         .context("cannot start the input thread")?;
     stop.recv()

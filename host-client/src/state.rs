@@ -54,9 +54,14 @@ pub struct LocalState {
     /// The latest time this client has seen; never moves back.
     #[serde(default)]
     pub last_seen: Option<DateTime<Utc>>,
-    /// The current certificate, armored, as the vendor signed it.
+    /// The current certificate, armored, as the vendor (or a license server) signed it.
     #[serde(default)]
     pub certificate: Option<String>,
+    /// The vendor-signed server license, armored, when the certificate was signed by a customer's
+    /// license server; the certificate is then verified through it. Left out of the file when
+    /// there is none, so states without one keep the layout of earlier versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_license: Option<String>,
     /// When the license was last validated online.
     #[serde(default)]
     pub last_validated: Option<DateTime<Utc>>,
@@ -544,6 +549,39 @@ mod tests {
                 StateLoad::Untrusted(_)
             ));
         }
+    }
+
+    #[test]
+    fn states_without_a_server_license_keep_their_layout_and_old_files_load() {
+        let old = r#"{
+  "product": "gstarcad",
+  "last_seen": "2027-01-07T09:00:00Z",
+  "certificate": "-----BEGIN LICET CERTIFICATE-----\n",
+  "last_validated": null,
+  "language": null,
+  "returned": null,
+  "denial": null,
+  "exchange": { "pending": {}, "update_counters": {} },
+  "seat": { "key": "NET-1", "session": "s", "borrowed_until": null }
+}"#;
+        let state: LocalState = serde_json::from_str(old).unwrap();
+        assert_eq!(state.server_license, None);
+        assert_eq!(
+            state.seat.as_ref().map(|seat| seat.key.as_str()),
+            Some("NET-1")
+        );
+        let written = serde_json::to_string(&state).unwrap();
+        assert!(!written.contains("server_license"), "{written}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path());
+        let mut served = sample();
+        served.server_license = Some("-----BEGIN LICET SERVER LICENSE-----\n".into());
+        store.save(&served, &office()).unwrap();
+        assert_eq!(
+            store.load(&office(), &policy()).unwrap(),
+            StateLoad::Trusted(Box::new(served))
+        );
     }
 
     #[test]

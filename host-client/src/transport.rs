@@ -1,14 +1,19 @@
-//! How online requests reach the vendor's server.
+//! How online requests reach the vendor's activation center or a customer's license server.
 //!
 //! The client library speaks to the server through a [`Transport`]: it sends an engine
 //! [`Request`] and gets back the server's [`Decision`] and, when the decision grants something,
-//! the vendor-signed certificate in armored form. The client verifies every certificate it receives
-//! with the vendor's public key before it stores it, so a transport is trusted with nothing but
-//! delivery. [`HttpTransport`](crate::http::HttpTransport) and the WebAssembly transport plugins
-//! implement this trait.
+//! the signed certificate in armored form. The activation center signs certificates with the
+//! vendor's key; a customer's license server signs its seat and borrow certificates with its own
+//! key and sends the vendor-signed server license with them. The client verifies every certificate
+//! it receives with the vendor's public key (directly, or through the server license) before it
+//! stores it, so a transport is trusted with nothing but delivery.
+//! [`HttpTransport`](crate::http::HttpTransport) and the WebAssembly transport plugins implement
+//! this trait.
 
+use chrono::{DateTime, Utc};
 use licet_engine::dongle::{DongleProof, CHALLENGE_LEN};
 use licet_engine::{Decision, Request};
+use serde::{Deserialize, Serialize};
 
 /// The server's answer to one request.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,6 +22,59 @@ pub struct Reply {
     pub decision: Decision,
     /// The signed certificate the decision issued, armored.
     pub certificate: Option<String>,
+    /// The vendor-signed server license, armored, when the certificate was signed by a customer's
+    /// license server (with its own key) rather than by the vendor.
+    pub server_license: Option<String>,
+}
+
+impl Reply {
+    /// A reply with no server license: a decision and the vendor-signed certificate it issued.
+    pub fn new(decision: Decision, certificate: Option<String>) -> Reply {
+        Reply {
+            decision,
+            certificate,
+            server_license: None,
+        }
+    }
+}
+
+/// What a license server serves, as `GET /v1/seats/query` answers it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeatQuery {
+    /// One entry per network license the server serves.
+    pub licenses: Vec<ServedLicense>,
+}
+
+/// One network license a license server serves, with its seats now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServedLicense {
+    /// The network license key.
+    pub key: String,
+    /// Product identifier.
+    pub product: String,
+    /// Edition.
+    pub edition: String,
+    /// Version.
+    pub version: String,
+    /// Seats of the pool.
+    pub seats: u32,
+    /// Seats free now.
+    pub free: u32,
+    /// Seats borrowed now.
+    pub borrowed: u32,
+    /// The longest borrow, in days; `None` when seats cannot be borrowed.
+    pub borrow_max_days: Option<u32>,
+    /// End of the license's term; `None` for perpetual.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// `serving`, or why not: `CODE: sentence` (e.g. `SERVER_LICENSE_EXPIRED: ...`).
+    pub status: String,
+}
+
+impl ServedLicense {
+    /// Whether the license server serves seats of this license now.
+    pub fn is_serving(&self) -> bool {
+        self.status == "serving"
+    }
 }
 
 /// Why a request did not get an answer.
@@ -72,6 +130,14 @@ pub trait Transport {
         let _ = (request, challenge, proof);
         Err(TransportError::Unsupported(
             "this transport cannot carry dongle proofs".to_owned(),
+        ))
+    }
+
+    /// What the license server serves: its network licenses with their seats. Transports that
+    /// cannot ask answer `Unsupported`.
+    fn seat_query(&mut self) -> Result<SeatQuery, TransportError> {
+        Err(TransportError::Unsupported(
+            "this transport cannot query a license server".to_owned(),
         ))
     }
 }

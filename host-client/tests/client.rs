@@ -308,6 +308,7 @@ fn periodic_validation_picks_up_an_extension_and_a_revocation() {
         expires_at: Some(at("2028-07-01T00:00:00Z")),
         features: [("cloud-collaboration".to_owned(), true)].into(),
         counters: Default::default(),
+        seats: None,
     });
     assert_eq!(extension.code, Code::Extended, "{extension:?}");
     assert_eq!(

@@ -7,6 +7,18 @@
 //! vendor_key: keys/vendor.secret
 //! ```
 //!
+//! A customer's license server has no vendor key; it signs with its own key under the server
+//! licenses the activation center granted it:
+//!
+//! ```yaml
+//! role: license-server
+//! server_key: server.secret
+//! vendor_public_key: vendor.pub
+//! center: http://licenses.example.com:8440   # optional (offline LAN: request and response files)
+//! policies: [gstarcad.yaml]
+//! database: sqlite:///srv/licet/licet.db
+//! ```
+//!
 //! Relative paths are relative to the configuration file's directory.
 
 use std::path::{Path, PathBuf};
@@ -47,10 +59,36 @@ fn default_dongle_poll() -> u64 {
     2
 }
 
+/// What a server is: the vendor's activation center or a customer's license server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ServerRole {
+    /// The vendor's server: holds the vendor key, issues licenses, activates machines and
+    /// license servers, and may serve seats of network licenses itself.
+    #[default]
+    ActivationCenter,
+    /// A customer's network license server: never holds the vendor key; serves the seats of the
+    /// server licenses the activation center granted it, signing with its own key.
+    LicenseServer,
+}
+
+impl ServerRole {
+    /// The name used in configuration files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServerRole::ActivationCenter => "activation-center",
+            ServerRole::LicenseServer => "license-server",
+        }
+    }
+}
+
 /// The configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// `activation-center` (default) or `license-server`.
+    #[serde(default)]
+    pub role: ServerRole,
     /// Address to listen on.
     #[serde(default = "default_listen")]
     pub listen: String,
@@ -58,8 +96,32 @@ pub struct Config {
     pub database: String,
     /// Policy files, one per product.
     pub policies: Vec<PathBuf>,
-    /// The vendor's secret key file (`licet keys generate`).
-    pub vendor_key: PathBuf,
+    /// The vendor's secret key file (`licet keys generate`); activation centers only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor_key: Option<PathBuf>,
+    /// A license server's own secret key file (same format); license servers only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_key: Option<PathBuf>,
+    /// The vendor's public key file, which verifies server licenses; license servers only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor_public_key: Option<PathBuf>,
+    /// The activation center's URL (`http://host:port`) a license server activates and
+    /// revalidates with; absent on an offline LAN (request and response files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub center: Option<String>,
+    /// How often a license server revalidates its server licenses with the center, in hours.
+    #[serde(
+        default = "default_revalidate_hours",
+        skip_serializing_if = "is_default_revalidate_hours"
+    )]
+    pub revalidate_hours: u64,
+    /// The same interval in seconds; overrides `revalidate_hours` when set (testing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revalidate_seconds: Option<u64>,
+    /// Where a license server keeps its server licenses and pending request files; the
+    /// directory of `server_key` by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_dir: Option<PathBuf>,
     /// Administrator tokens by hash, besides those stored in the database.
     #[serde(default)]
     pub admin_tokens: Vec<AdminTokenConfig>,
@@ -90,6 +152,39 @@ fn default_connections() -> usize {
 
 fn default_sweep() -> u64 {
     60
+}
+
+fn default_revalidate_hours() -> u64 {
+    24
+}
+
+fn is_default_revalidate_hours(hours: &u64) -> bool {
+    *hours == default_revalidate_hours()
+}
+
+impl Default for Config {
+    /// An activation center on `127.0.0.1:8440` with no database, policy or key yet.
+    fn default() -> Self {
+        Config {
+            role: ServerRole::default(),
+            listen: default_listen(),
+            database: String::new(),
+            policies: Vec::new(),
+            vendor_key: None,
+            server_key: None,
+            vendor_public_key: None,
+            center: None,
+            revalidate_hours: default_revalidate_hours(),
+            revalidate_seconds: None,
+            state_dir: None,
+            admin_tokens: Vec::new(),
+            sqlite_synchronous: Synchronous::default(),
+            postgres_max_connections: default_connections(),
+            rate_limits: RateLimits::default(),
+            dongle: None,
+            sweep_seconds: default_sweep(),
+        }
+    }
 }
 
 impl Config {
@@ -132,10 +227,86 @@ impl Config {
                 message: "dongle.poll_seconds must be between 1 and 3600".to_owned(),
             });
         }
+        config.check_role().map_err(|message| StartError::Config {
+            path: path.to_owned(),
+            message,
+        })?;
         Ok(config)
     }
 
-    /// Makes relative paths (policies, key, SQLite file) relative to `base`.
+    /// Checks that the keys configured fit the role: an activation center has `vendor_key` and
+    /// none of the license server's settings; a license server has `server_key` and
+    /// `vendor_public_key` and never a `vendor_key`.
+    pub fn check_role(&self) -> Result<(), String> {
+        match self.role {
+            ServerRole::ActivationCenter => {
+                if self.vendor_key.is_none() {
+                    return Err(
+                        "an activation center needs `vendor_key` (the vendor's secret key file)"
+                            .to_owned(),
+                    );
+                }
+                for (name, set) in [
+                    ("server_key", self.server_key.is_some()),
+                    ("vendor_public_key", self.vendor_public_key.is_some()),
+                    ("center", self.center.is_some()),
+                    ("state_dir", self.state_dir.is_some()),
+                    ("revalidate_seconds", self.revalidate_seconds.is_some()),
+                ] {
+                    if set {
+                        return Err(format!(
+                            "`{name}` is a setting of `role: license-server`; this server is an activation center"
+                        ));
+                    }
+                }
+            }
+            ServerRole::LicenseServer => {
+                if self.vendor_key.is_some() {
+                    return Err("a license server never holds the vendor's secret key: remove `vendor_key` (it signs with its own `server_key` under the server licenses the activation center grants it)".to_owned());
+                }
+                if self.server_key.is_none() {
+                    return Err("a license server needs `server_key` (its own secret key file; `licet-server init --role license-server` creates one)".to_owned());
+                }
+                if self.vendor_public_key.is_none() {
+                    return Err("a license server needs `vendor_public_key` (the vendor's public key file, which verifies server licenses)".to_owned());
+                }
+                if let Some(center) = &self.center {
+                    licet_client::http::ServerUrl::parse(center)
+                        .map_err(|error| format!("center: {error}"))?;
+                }
+                if !(1..=8760).contains(&self.revalidate_hours) {
+                    return Err("revalidate_hours must be between 1 and 8760".to_owned());
+                }
+                if self
+                    .revalidate_seconds
+                    .is_some_and(|seconds| !(1..=31_536_000).contains(&seconds))
+                {
+                    return Err("revalidate_seconds must be between 1 and 31536000".to_owned());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// How often a license server revalidates with the center.
+    pub fn revalidate_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(
+            self.revalidate_seconds
+                .unwrap_or(self.revalidate_hours.saturating_mul(3600)),
+        )
+    }
+
+    /// Where a license server keeps its server licenses and pending request files.
+    pub fn license_server_dir(&self) -> Option<PathBuf> {
+        self.state_dir.clone().or_else(|| {
+            self.server_key
+                .as_deref()
+                .and_then(Path::parent)
+                .map(Path::to_owned)
+        })
+    }
+
+    /// Makes relative paths (policies, keys, state directory, SQLite file) relative to `base`.
     pub fn resolve_paths(&mut self, base: &Path) {
         let absolute = |path: &Path| {
             if path.is_absolute() {
@@ -145,7 +316,14 @@ impl Config {
             }
         };
         self.policies = self.policies.iter().map(|p| absolute(p)).collect();
-        self.vendor_key = absolute(&self.vendor_key);
+        for path in [
+            &mut self.vendor_key,
+            &mut self.server_key,
+            &mut self.vendor_public_key,
+            &mut self.state_dir,
+        ] {
+            *path = path.as_deref().map(absolute);
+        }
         if let Some(dongle) = &mut self.dongle {
             dongle.plugin = absolute(&dongle.plugin);
             dongle.software = dongle.software.as_deref().map(absolute);

@@ -75,8 +75,8 @@ pub enum StartError {
     /// A policy file is not valid.
     #[error("{0}")]
     Policy(String),
-    /// The vendor key is not valid.
-    #[error("vendor key `{path}`: {message}")]
+    /// A key file (the vendor's key, its public key, or a license server's own key) is not valid.
+    #[error("key `{path}`: {message}")]
     Key {
         /// The key file.
         path: PathBuf,
@@ -86,6 +86,10 @@ pub enum StartError {
     /// The store could not be opened.
     #[error("storage: {0}")]
     Store(#[from] StoreError),
+    /// The keys or settings configured do not fit the server's role, or a license server's
+    /// server licenses could not be read.
+    #[error("{0}")]
+    Role(String),
     /// The dongle plugin could not be loaded.
     #[error("dongle plugin `{path}`: {message}")]
     Dongle {

@@ -1,4 +1,5 @@
-//! The vendor key the server signs certificates with, and administrator and client API tokens.
+//! The keys the server signs with (the vendor's key on an activation center, the license server's
+//! own key on a license server), the vendor's public key, and administrator and client API tokens.
 //!
 //! Key files use the format of `licet keys generate`: one line, `licet-ed25519-secret:` or
 //! `licet-ed25519-public:` and the 32 key bytes in base64. Tokens are 32 random bytes in hex with a
@@ -10,7 +11,7 @@ use std::path::Path;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use ed25519_dalek::SigningKey;
+use ed25519_dalek::{SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 
 use crate::error::StartError;
@@ -46,7 +47,7 @@ pub fn token_hash(token: &str) -> String {
     hex(&Sha256::digest(token.as_bytes()))
 }
 
-/// Reads the vendor's secret key file.
+/// Reads a secret key file (the vendor's, or a license server's own).
 pub fn read_signing_key(path: &Path) -> Result<SigningKey, StartError> {
     let text = fs::read_to_string(path).map_err(|source| StartError::Io {
         path: path.to_owned(),
@@ -69,8 +70,41 @@ pub fn read_signing_key(path: &Path) -> Result<SigningKey, StartError> {
     Ok(SigningKey::from_bytes(&bytes))
 }
 
+/// Reads a public key file (`licet-ed25519-public:` and the 32 key bytes in base64).
+pub fn read_verifying_key(path: &Path) -> Result<VerifyingKey, StartError> {
+    let text = fs::read_to_string(path).map_err(|source| StartError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let malformed = |message: &str| StartError::Key {
+        path: path.to_owned(),
+        message: message.to_owned(),
+    };
+    let encoded = text
+        .trim()
+        .strip_prefix(PUBLIC_PREFIX)
+        .ok_or_else(|| malformed("not a licet public key file"))?;
+    let bytes = STANDARD
+        .decode(encoded)
+        .map_err(|_| malformed("the key is not base64"))?;
+    let bytes: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| malformed("the key is not 32 bytes"))?;
+    VerifyingKey::from_bytes(&bytes).map_err(|_| malformed("not a valid Ed25519 public key"))
+}
+
+/// The public key file line of `key`: `licet-ed25519-public:<base64>`.
+pub fn public_key_line(key: &VerifyingKey) -> String {
+    format!("{PUBLIC_PREFIX}{}", STANDARD.encode(key.as_bytes()))
+}
+
 /// Generates a vendor key pair and writes `vendor.secret` (mode 0600) and `vendor.pub` in `dir`.
 pub fn generate_key_files(dir: &Path) -> Result<SigningKey, StartError> {
+    generate_key_pair(dir, "vendor")
+}
+
+/// Generates a key pair and writes `NAME.secret` (mode 0600) and `NAME.pub` in `dir`.
+pub fn generate_key_pair(dir: &Path, name: &str) -> Result<SigningKey, StartError> {
     let io = |path: &Path| {
         let path = path.to_owned();
         move |source| StartError::Io { path, source }
@@ -80,14 +114,11 @@ pub fn generate_key_files(dir: &Path) -> Result<SigningKey, StartError> {
         message: format!("the system random source failed: {error}"),
     })?;
     let key = SigningKey::from_bytes(&seed);
-    let secret_path = dir.join("vendor.secret");
-    let public_path = dir.join("vendor.pub");
+    let secret_path = dir.join(format!("{name}.secret"));
+    let public_path = dir.join(format!("{name}.pub"));
     let secret = format!("{SECRET_PREFIX}{}\n", STANDARD.encode(key.to_bytes()));
     write_private(&secret_path, secret.as_bytes()).map_err(io(&secret_path))?;
-    let public = format!(
-        "{PUBLIC_PREFIX}{}\n",
-        STANDARD.encode(key.verifying_key().as_bytes())
-    );
+    let public = format!("{}\n", public_key_line(&key.verifying_key()));
     fs::write(&public_path, public).map_err(io(&public_path))?;
     Ok(key)
 }

@@ -9,13 +9,16 @@
 
 pub mod admin;
 pub mod api;
+pub mod center;
 pub mod config;
 pub mod dongle;
 pub mod error;
 pub mod fields;
 pub mod keys;
+pub mod license_server;
 pub mod loopback;
 pub mod ratelimit;
 pub mod server;
 pub mod service;
 pub mod store;
+pub mod web;

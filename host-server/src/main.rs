@@ -1,12 +1,21 @@
 //! `licet-server`: the activation center and network license server.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use clap::{Parser, Subcommand};
-use licet_server::config::Config;
-use licet_server::server::{build_state, configured_dongle, init, serve, shutdown_signal};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use licet_engine::{Action, Actor};
+use licet_server::config::{Config, ServerRole};
+use licet_server::dongle::NoDongle;
+use licet_server::license_server::activation::Revalidation;
+use licet_server::license_server::{status, LicenseServer, NativeIdentity, ServedLicense};
+use licet_server::server::{
+    build_state, configured_dongle, init, init_license_server, open_license_server, serve,
+    shutdown_signal,
+};
+use licet_server::service::RequestContext;
 
 /// Licet's activation center and network license server.
 #[derive(Debug, Parser)]
@@ -33,9 +42,34 @@ struct Cli {
     command: Option<Command>,
 }
 
+/// The role of a new server directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum RoleArg {
+    /// The vendor's server, with the vendor key.
+    ActivationCenter,
+    /// A customer's network license server, with its own key and no vendor key.
+    LicenseServer,
+}
+
+/// How a license server talks to the activation center.
+#[derive(Debug, Args)]
+struct Exchange {
+    /// The activation center to ask (default: `center` of the configuration).
+    #[arg(long, value_name = "URL", conflicts_with_all = ["request_out", "load_response"])]
+    center: Option<String>,
+    /// Write a request file for the activation center instead of asking it online.
+    #[arg(long, value_name = "FILE", conflicts_with = "load_response")]
+    request_out: Option<PathBuf>,
+    /// Load the activation center's response file to a request written before.
+    #[arg(long, value_name = "FILE")]
+    load_response: Option<PathBuf>,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Create a server directory: vendor key, SQLite database, administrator token, configuration.
+    /// Create a server directory: keys, SQLite database, administrator token, configuration. An
+    /// activation center gets a vendor key pair; a license server its own key pair and a copy of
+    /// the vendor's public key, and no vendor key.
     Init {
         /// The directory.
         dir: PathBuf,
@@ -45,6 +79,80 @@ enum Command {
         /// Address to listen on.
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8440")]
         listen: String,
+        /// What the server is.
+        #[arg(long, value_enum, default_value = "activation-center")]
+        role: RoleArg,
+        /// The vendor's public key file (license servers).
+        #[arg(long, value_name = "FILE", required_if_eq("role", "license-server"))]
+        vendor_public_key: Option<PathBuf>,
+        /// The activation center's URL (license servers; leave out on an offline LAN).
+        #[arg(long, value_name = "URL")]
+        center: Option<String>,
+    },
+    /// Activate a network license key on this license server: online, or by request and
+    /// response files.
+    Activate {
+        /// The license server's configuration file.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// The network license key (not with --load-response: the response names it).
+        #[arg(long, required_unless_present = "load_response")]
+        key: Option<String>,
+        /// The edition to serve.
+        #[arg(long, required_unless_present = "load_response")]
+        edition: Option<String>,
+        /// The product (when the server licenses several).
+        #[arg(long)]
+        product: Option<String>,
+        #[command(flatten)]
+        exchange: Exchange,
+    },
+    /// Revalidate a stored server license now (online), or renew it by request and response
+    /// files; the fresh server license replaces the stored one.
+    Renew {
+        /// The license server's configuration file.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// The network license key (not with --load-response: the response names it).
+        #[arg(long, required_unless_present = "load_response")]
+        key: Option<String>,
+        #[command(flatten)]
+        exchange: Exchange,
+    },
+    /// Return a network license key from this license server to the activation center (before
+    /// moving the server): online, or by request and response files.
+    Return {
+        /// The license server's configuration file.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// The network license key (not with --load-response: the response names it).
+        #[arg(long, required_unless_present = "load_response")]
+        key: Option<String>,
+        #[command(flatten)]
+        exchange: Exchange,
+    },
+    /// Show the server licenses of this license server: seats used and total, holders, borrowed
+    /// seats, or why a server license is refused.
+    Status {
+        /// The license server's configuration file.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Take a seat back from a session (force-release), through the service and audited, like
+    /// the administrator route. Opens the server's database directly, whether the server runs
+    /// or not.
+    Release {
+        /// The server's configuration file.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// The session holding the seat.
+        session: String,
+        /// The license key (when the session holds seats of several keys).
+        #[arg(long)]
+        key: Option<String>,
     },
 }
 
@@ -58,16 +166,8 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    if let Some(Command::Init {
-        dir,
-        policies,
-        listen,
-    }) = &cli.command
-    {
-        let created = init(dir, policies, listen, false).await?;
-        println!("created {}", created.config_path.display());
-        println!("administrator token (shown once): {}", created.admin_token);
-        return Ok(());
+    if let Some(command) = cli.command {
+        return run_command(command).await;
     }
     let config_path = match (&cli.config, &cli.demo) {
         (Some(path), None) => path.clone(),
@@ -83,7 +183,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             path
         }
-        _ => anyhow::bail!("give --config FILE, --demo DIR, or the init command; see --help"),
+        _ => anyhow::bail!("give --config FILE, --demo DIR, or a command; see --help"),
     };
     let config = Config::load(&config_path)?;
     let dongle = configured_dongle(&config)
@@ -95,9 +195,26 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on `{}`", config.listen))?;
     let address = listener.local_addr()?;
+    if let Some(server) = state.licensing.license_server() {
+        for (key, entry) in server.entries() {
+            match entry {
+                licet_server::license_server::Entry::Served(_) => {
+                    println!("serving server license of {key}");
+                }
+                licet_server::license_server::Entry::Refused(refusal) => {
+                    println!(
+                        "not serving {key}: {}: {}",
+                        refusal.code.as_str(),
+                        refusal.reason
+                    );
+                }
+            }
+        }
+    }
     println!(
-        "licet-server listening on http://{address} ({} storage)",
-        state.licensing.store().backend_name()
+        "licet-server listening on http://{address} ({} storage, {})",
+        state.licensing.store().backend_name(),
+        config.role.as_str()
     );
     serve(
         listener,
@@ -108,4 +225,239 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     .await?;
     println!("licet-server stopped");
     Ok(())
+}
+
+async fn run_command(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Init {
+            dir,
+            policies,
+            listen,
+            role,
+            vendor_public_key,
+            center,
+        } => {
+            let created = match role {
+                RoleArg::ActivationCenter => {
+                    if vendor_public_key.is_some() || center.is_some() {
+                        anyhow::bail!(
+                            "--vendor-public-key and --center are for --role license-server"
+                        );
+                    }
+                    init(&dir, &policies, &listen, false).await?
+                }
+                RoleArg::LicenseServer => {
+                    let vendor = vendor_public_key
+                        .context("a license server needs --vendor-public-key FILE")?;
+                    init_license_server(&dir, &policies, &listen, &vendor, center.as_deref())
+                        .await?
+                }
+            };
+            println!("created {}", created.config_path.display());
+            println!("administrator token (shown once): {}", created.admin_token);
+            if role == RoleArg::LicenseServer {
+                println!(
+                    "activate it: licet-server activate --config {} --key KEY --edition EDITION",
+                    created.config_path.display()
+                );
+            }
+            Ok(())
+        }
+        Command::Activate {
+            config,
+            key,
+            edition,
+            product,
+            exchange,
+        } => {
+            let server = license_server_tool(&config).await?;
+            let now = now();
+            if let Some(file) = &exchange.load_response {
+                let served = server.load_activation_response(&read(file)?, now).await?;
+                print_installed(&served);
+                return Ok(());
+            }
+            let (key, edition) = (given(key)?, given(edition)?);
+            let product = server.product_or_only(product.as_deref())?;
+            if let Some(out) = &exchange.request_out {
+                let text = server.activation_request(&key, &product, &edition, now)?;
+                write_request(out, &text)?;
+                return Ok(());
+            }
+            let served = server
+                .activate_online(exchange.center.as_deref(), &key, &product, &edition, now)
+                .await?;
+            print_installed(&served);
+            Ok(())
+        }
+        Command::Renew {
+            config,
+            key,
+            exchange,
+        } => {
+            let server = license_server_tool(&config).await?;
+            let now = now();
+            if let Some(file) = &exchange.load_response {
+                let served = server.load_activation_response(&read(file)?, now).await?;
+                print_installed(&served);
+                return Ok(());
+            }
+            let key = given(key)?;
+            if let Some(out) = &exchange.request_out {
+                let claims = server.stored_claims(&key)?;
+                let text =
+                    server.activation_request(&key, &claims.product, &claims.edition, now)?;
+                write_request(out, &text)?;
+                return Ok(());
+            }
+            match server
+                .revalidate(exchange.center.as_deref(), &key, now)
+                .await?
+            {
+                Revalidation::Renewed { seats } => {
+                    println!("renewed the server license of {key}: {seats} seats");
+                    Ok(())
+                }
+                Revalidation::Withdrawn { code } => {
+                    anyhow::bail!(
+                        "the activation center answered {code}; {key} is no longer served"
+                    )
+                }
+                Revalidation::Kept { reason } => {
+                    anyhow::bail!("not renewed ({reason}); the stored server license is kept")
+                }
+            }
+        }
+        Command::Return {
+            config,
+            key,
+            exchange,
+        } => {
+            let server = license_server_tool(&config).await?;
+            if let Some(file) = &exchange.load_response {
+                let key = server.load_return_response(&read(file)?).await?;
+                println!("returned {key}; its server license is deleted");
+                return Ok(());
+            }
+            let key = given(key)?;
+            if let Some(out) = &exchange.request_out {
+                let text = server.return_request(&key, now())?;
+                write_request(out, &text)?;
+                println!("{key} is not served while its return is pending");
+                return Ok(());
+            }
+            server
+                .return_online(exchange.center.as_deref(), &key)
+                .await?;
+            println!("returned {key}; its server license is deleted");
+            Ok(())
+        }
+        Command::Status { config, json } => {
+            let config = load(&config)?;
+            let state = build_state(&config, Arc::new(NoDongle)).await?;
+            let report = status::status(&state.licensing).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", status::render(&report));
+            }
+            Ok(())
+        }
+        Command::Release {
+            config,
+            session,
+            key,
+        } => {
+            let config = load(&config)?;
+            let state = build_state(&config, Arc::new(NoDongle)).await?;
+            let licensing = &state.licensing;
+            let seats: Vec<_> = licensing
+                .held_seats(None)
+                .await?
+                .into_iter()
+                .filter(|seat| seat.session == session)
+                .filter(|seat| key.as_ref().is_none_or(|key| &seat.license_key == key))
+                .collect();
+            let seat = match seats.as_slice() {
+                [] => anyhow::bail!("session `{session}` holds no seat"),
+                [seat] => seat,
+                _ => anyhow::bail!(
+                    "session `{session}` holds seats of several keys; name one with --key"
+                ),
+            };
+            let (key, session) = (seat.license_key.clone(), seat.session.clone());
+            let action = if seat.state == "borrowed" {
+                Action::ReturnBorrowed { key, session }
+            } else {
+                Action::Release { key, session }
+            };
+            let context = RequestContext {
+                actor_label: "administrator:licet-server release (local)".to_owned(),
+                ..RequestContext::default()
+            };
+            let outcome = licensing
+                .decide(Actor::Administrator, action, context)
+                .await?;
+            let decision = outcome.decision;
+            if !decision.is_allowed() {
+                anyhow::bail!("{}: {}", decision.code.as_str(), decision.message);
+            }
+            println!("{}: {}", decision.code.as_str(), decision.message);
+            Ok(())
+        }
+    }
+}
+
+fn load(path: &Path) -> anyhow::Result<Config> {
+    Config::load(path).with_context(|| format!("cannot read `{}`", path.display()))
+}
+
+/// The license server of a configuration, for the commands that exchange with the center: its
+/// files only (a running server picks up what they change within seconds).
+async fn license_server_tool(path: &Path) -> anyhow::Result<LicenseServer> {
+    let config = load(path)?;
+    if config.role != ServerRole::LicenseServer {
+        anyhow::bail!(
+            "`{}` configures an activation center; only a license server is activated, renewed and returned",
+            path.display()
+        );
+    }
+    Ok(open_license_server(&config, Arc::new(NoDongle), Arc::new(NativeIdentity), None).await?)
+}
+
+fn given(value: Option<String>) -> anyhow::Result<String> {
+    value.context("--key and --edition are required here")
+}
+
+fn now() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now()
+}
+
+fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read `{}`", path.display()))
+}
+
+fn write_request(path: &Path, text: &str) -> anyhow::Result<()> {
+    std::fs::write(path, text).with_context(|| format!("cannot write `{}`", path.display()))?;
+    println!(
+        "wrote {}; take it to the activation center and load its answer with --load-response",
+        path.display()
+    );
+    Ok(())
+}
+
+fn print_installed(served: &ServedLicense) {
+    let claims = served.license.claims();
+    println!(
+        "installed the server license of {} ({} {} {}): {} seats, {}, revalidate by {}",
+        claims.license_key,
+        claims.product,
+        claims.edition,
+        claims.version,
+        claims.seats,
+        claims
+            .expires_at
+            .map_or_else(|| "perpetual".to_owned(), |end| format!("until {end}")),
+        claims.offline_until
+    );
 }

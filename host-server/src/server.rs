@@ -1,5 +1,6 @@
-//! Starting the server: loading policies and the key, opening the store, serving HTTP until
-//! Ctrl-C or SIGTERM, and creating a new server directory (`licet-server init`).
+//! Starting the server: loading policies and the keys, opening the store, serving HTTP until
+//! Ctrl-C or SIGTERM, and creating a new server directory (`licet-server init`), for an
+//! activation center or a license server.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -13,26 +14,46 @@ use tokio::net::TcpListener;
 
 use crate::admin::NewLicenses;
 use crate::api::{self, AppState};
-use crate::config::Config;
+use crate::config::{Config, ServerRole};
 use crate::dongle::{DongleCheck, NoDongle, PolledDongle};
 use crate::error::StartError;
-use crate::keys::{generate_key_files, read_signing_key};
+use crate::keys::{
+    generate_key_files, generate_key_pair, public_key_line, read_signing_key, read_verifying_key,
+};
+use crate::license_server::{
+    LicenseServer, LicenseServerSettings, NativeIdentity, PolicySource, ServerIdentity,
+};
 use crate::ratelimit::RateLimiter;
-use crate::service::{Licensing, Policies};
+use crate::service::{Clock, Licensing, Policies};
 use crate::store::{Database, Store, StoreOptions};
 
 /// Loads policy files; each licenses one product.
 pub fn load_policies(paths: &[PathBuf]) -> Result<Policies, StartError> {
+    Ok(load_policy_sources(paths)?
+        .into_iter()
+        .map(|(product, (policy, _))| (product, policy))
+        .collect())
+}
+
+/// Loads policy files with their sources, by product.
+pub fn load_policy_sources(
+    paths: &[PathBuf],
+) -> Result<BTreeMap<String, (Arc<Policy>, PolicySource)>, StartError> {
     let mut policies = BTreeMap::new();
     for path in paths {
         let source = std::fs::read_to_string(path).map_err(|source| StartError::Io {
             path: path.clone(),
             source,
         })?;
-        let policy = Policy::from_yaml(&path.display().to_string(), &source)
+        let name = path.display().to_string();
+        let policy = Policy::from_yaml(&name, &source)
             .map_err(|error| StartError::Policy(error.to_string()))?;
         let product = policy.product.id.clone();
-        if policies.insert(product.clone(), Arc::new(policy)).is_some() {
+        let source = PolicySource { name, text: source };
+        if policies
+            .insert(product.clone(), (Arc::new(policy), source))
+            .is_some()
+        {
             return Err(StartError::Policy(format!(
                 "two policies license product `{product}`"
             )));
@@ -46,6 +67,24 @@ pub fn load_policies(paths: &[PathBuf]) -> Result<Policies, StartError> {
     Ok(policies)
 }
 
+fn required<'a>(path: &'a Option<PathBuf>, name: &str) -> Result<&'a Path, StartError> {
+    path.as_deref()
+        .ok_or_else(|| StartError::Role(format!("the configuration names no `{name}`")))
+}
+
+/// The vendor's public key: from `vendor_key` on an activation center, `vendor_public_key` on a
+/// license server (which never reads a vendor secret).
+pub fn vendor_verifying_key(config: &Config) -> Result<ed25519_dalek::VerifyingKey, StartError> {
+    match config.role {
+        ServerRole::ActivationCenter => {
+            Ok(read_signing_key(required(&config.vendor_key, "vendor_key")?)?.verifying_key())
+        }
+        ServerRole::LicenseServer => {
+            read_verifying_key(required(&config.vendor_public_key, "vendor_public_key")?)
+        }
+    }
+}
+
 /// The dongle check the configuration describes: the dongle plugin, polled, or no dongle.
 pub fn configured_dongle(config: &Config) -> Result<Arc<dyn DongleCheck>, StartError> {
     let Some(dongle) = &config.dongle else {
@@ -55,14 +94,29 @@ pub fn configured_dongle(config: &Config) -> Result<Arc<dyn DongleCheck>, StartE
         path: dongle.plugin.clone(),
         message,
     };
-    let vendor_key = read_signing_key(&config.vendor_key)?.verifying_key();
+    config.check_role().map_err(StartError::Role)?;
+    let vendor_key = vendor_verifying_key(config)?;
     let hid = licet_plugin_host::hid_backend(dongle.software.as_deref())
         .map_err(|error| failed(error.to_string()))?;
-    let reader = licet_plugin_host::DongleReader::load(&dongle.plugin, vendor_key, hid)
-        .map_err(|error| failed(error.to_string()))?;
+    let reader = licet_plugin_host::DongleReader::load(
+        &dongle.plugin,
+        licet_plugin_host::DONGLE_PLUGIN,
+        vendor_key,
+        hid,
+    )
+    .map_err(|error| failed(error.to_string()))?;
     let polled = PolledDongle::start(reader, std::time::Duration::from_secs(dongle.poll_seconds))
         .map_err(|error| failed(error.to_string()))?;
     Ok(polled)
+}
+
+/// What [`build_state_with`] may be given besides the configuration.
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    /// How a license server identifies its machine ([`NativeIdentity`] by default).
+    pub identity: Option<Arc<dyn ServerIdentity>>,
+    /// The service's clock (the system clock by default).
+    pub clock: Option<Arc<dyn Clock>>,
 }
 
 /// Builds the shared state from a configuration.
@@ -70,8 +124,26 @@ pub async fn build_state(
     config: &Config,
     dongle: Arc<dyn DongleCheck>,
 ) -> Result<AppState, StartError> {
+    build_state_with(config, dongle, BuildOptions::default()).await
+}
+
+/// Builds the shared state from a configuration, with a machine identity and a clock of the
+/// caller's choice. An activation center signs with the vendor key; a license server (which
+/// refuses a configured `vendor_key`) signs with its own `server_key` and reads and verifies its
+/// stored server licenses before it serves.
+pub async fn build_state_with(
+    config: &Config,
+    dongle: Arc<dyn DongleCheck>,
+    options: BuildOptions,
+) -> Result<AppState, StartError> {
+    config.check_role().map_err(StartError::Role)?;
     let policies = load_policies(&config.policies)?;
-    let signing_key = read_signing_key(&config.vendor_key)?;
+    let signing_key = match config.role {
+        ServerRole::ActivationCenter => {
+            read_signing_key(required(&config.vendor_key, "vendor_key")?)?
+        }
+        ServerRole::LicenseServer => license_server_key(config)?.0,
+    };
     let database = Database::parse(&config.database)?;
     let store = Store::open(
         &database,
@@ -81,8 +153,18 @@ pub async fn build_state(
         },
     )
     .await?;
-    let licensing = Licensing::new(store, policies, signing_key, dongle).await?;
+    let mut licensing =
+        Licensing::new(store.clone(), policies, signing_key, dongle.clone()).await?;
+    if let Some(clock) = options.clock {
+        licensing = licensing.with_clock(clock);
+    }
+    if config.role == ServerRole::LicenseServer {
+        let identity = options.identity.unwrap_or_else(|| Arc::new(NativeIdentity));
+        let server = open_license_server(config, dongle, identity, Some(store)).await?;
+        licensing = licensing.with_license_server(Arc::new(server));
+    }
     Ok(AppState {
+        web: Arc::new(crate::web::WebSecret::for_config(config)?),
         licensing,
         limiter: Arc::new(RateLimiter::new(config.rate_limits)),
         admin_tokens: Arc::new(
@@ -95,14 +177,78 @@ pub async fn build_state(
     })
 }
 
+/// A license server's own key and the vendor's public key; refuses a server key that is the
+/// vendor's.
+fn license_server_key(
+    config: &Config,
+) -> Result<(ed25519_dalek::SigningKey, ed25519_dalek::VerifyingKey), StartError> {
+    let own = read_signing_key(required(&config.server_key, "server_key")?)?;
+    let vendor = vendor_verifying_key(config)?;
+    if own.verifying_key() == vendor {
+        return Err(StartError::Role(
+            "`server_key` is the vendor's secret key; a license server never holds it (create its own with `licet-server init --role license-server`)".to_owned(),
+        ));
+    }
+    Ok((own, vendor))
+}
+
+/// The license server a `role: license-server` configuration describes, with its stored server
+/// licenses read and verified. `store` keeps a license row per served key; the command-line tools
+/// that only exchange files with the activation center open it without one.
+pub async fn open_license_server(
+    config: &Config,
+    dongle: Arc<dyn DongleCheck>,
+    identity: Arc<dyn ServerIdentity>,
+    store: Option<Store>,
+) -> Result<LicenseServer, StartError> {
+    config.check_role().map_err(StartError::Role)?;
+    if config.role != ServerRole::LicenseServer {
+        return Err(StartError::Role(
+            "this configuration is an activation center's; only a `role: license-server` is activated, renewed and returned".to_owned(),
+        ));
+    }
+    let (signing_key, vendor) = license_server_key(config)?;
+    let sources = load_policy_sources(&config.policies)?;
+    let dir = config
+        .license_server_dir()
+        .ok_or_else(|| StartError::Role("the license server has no state directory".to_owned()))?;
+    let server = LicenseServer::new(LicenseServerSettings {
+        signing_key,
+        vendor,
+        dir,
+        center: config.center.clone(),
+        revalidate_every: config.revalidate_interval(),
+        identity,
+        dongle,
+        policies: sources
+            .iter()
+            .map(|(product, (policy, _))| (product.clone(), policy.clone()))
+            .collect(),
+        sources: sources
+            .into_iter()
+            .map(|(product, (_, source))| (product, source))
+            .collect(),
+        store,
+    });
+    server
+        .reload()
+        .await
+        .map_err(|error| StartError::Role(format!("server licenses: {error}")))?;
+    Ok(server)
+}
+
 /// Serves the API on `listener` until `shutdown` completes, sweeping ended leases every
-/// `sweep` in the background.
+/// `sweep` in the background; a license server also rereads its server licenses and revalidates
+/// them with the activation center in the background.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     sweep: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let lifecycle = tokio::spawn(crate::license_server::activation::run_lifecycle(
+        state.licensing.clone(),
+    ));
     let licensing = state.licensing.clone();
     let sweeper = tokio::spawn(async move {
         let mut interval = tokio::time::interval(sweep.max(Duration::from_secs(1)));
@@ -118,6 +264,7 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await;
     sweeper.abort();
+    lifecycle.abort();
     result
 }
 
@@ -188,13 +335,8 @@ pub async fn init(
         listen: listen.to_owned(),
         database: format!("sqlite://{}", dir.join("licet.db").display()),
         policies,
-        vendor_key: dir.join("vendor.secret"),
-        admin_tokens: Vec::new(),
-        sqlite_synchronous: Default::default(),
-        postgres_max_connections: 16,
-        rate_limits: Default::default(),
-        dongle: None,
-        sweep_seconds: 60,
+        vendor_key: Some(dir.join("vendor.secret")),
+        ..Config::default()
     };
     let state = build_state(&config, Arc::new(NoDongle)).await?;
     let admin_token = state
@@ -249,5 +391,72 @@ pub async fn init(
         config_path,
         admin_token,
         example_keys,
+    })
+}
+
+/// Creates a license server directory: the server's own key pair (`server.secret`, `server.pub`),
+/// a copy of the vendor's public key (`vendor.pub`), a SQLite database with an administrator
+/// token, and `licet-server.yaml` with `role: license-server`. No vendor secret is created or
+/// read. Activate it with `licet-server activate` before it serves seats.
+pub async fn init_license_server(
+    dir: &Path,
+    policies: &[PathBuf],
+    listen: &str,
+    vendor_public_key: &Path,
+    center: Option<&str>,
+) -> Result<Initialized, StartError> {
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| StartError::Io { path, source }
+    };
+    let vendor = read_verifying_key(vendor_public_key)?;
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let dir = dir.canonicalize().map_err(io(dir))?;
+    let config_path = dir.join("licet-server.yaml");
+    if config_path.exists() {
+        return Err(StartError::Config {
+            path: config_path,
+            message: "exists already; start the server with --config".into(),
+        });
+    }
+    let policies: Vec<PathBuf> = policies
+        .iter()
+        .map(|path| path.canonicalize().map_err(io(path)))
+        .collect::<Result<_, _>>()?;
+    load_policies(&policies)?;
+    let mut config = Config {
+        role: ServerRole::LicenseServer,
+        listen: listen.to_owned(),
+        database: format!("sqlite://{}", dir.join("licet.db").display()),
+        policies,
+        server_key: Some(dir.join("server.secret")),
+        vendor_public_key: Some(dir.join("vendor.pub")),
+        center: center.map(str::to_owned),
+        ..Config::default()
+    };
+    config.check_role().map_err(|message| StartError::Config {
+        path: config_path.clone(),
+        message,
+    })?;
+    let vendor_path = dir.join("vendor.pub");
+    std::fs::write(&vendor_path, format!("{}\n", public_key_line(&vendor)))
+        .map_err(io(&vendor_path))?;
+    generate_key_pair(&dir, "server")?;
+    let state = build_state(&config, Arc::new(NoDongle)).await?;
+    let admin_token = state
+        .licensing
+        .create_admin_token("licet-server init", "initial")
+        .await
+        .map_err(|error| StartError::Policy(error.to_string()))?;
+    config.admin_tokens = Vec::new();
+    let yaml = serde_yaml::to_string(&config).map_err(|error| StartError::Config {
+        path: config_path.clone(),
+        message: error.to_string(),
+    })?;
+    std::fs::write(&config_path, yaml).map_err(io(&config_path))?;
+    Ok(Initialized {
+        config_path,
+        admin_token,
+        example_keys: Vec::new(),
     })
 }

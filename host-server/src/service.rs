@@ -9,11 +9,12 @@ use ed25519_dalek::SigningKey;
 use licet_engine::certificate::{issue, Binding, Certificate};
 use licet_engine::exchange::{
     check_serial_not_returned, ActivationRequest, ActivationResponse, ExchangeError, RequestDigest,
-    ReturnRequest, ReturnResponse, Role,
+    ReturnRequest, ReturnResponse, Role, ServerActivationResponse,
 };
 use licet_engine::policy::Model;
 use licet_engine::request::RequestKind;
 use licet_engine::scenario::apply_update;
+use licet_engine::server_license::ServerLicense;
 use licet_engine::state::{
     Activation, License, LicenseStatus, LimitedTerms, SeatLease, State, TrialRecord,
 };
@@ -23,6 +24,8 @@ use serde::Serialize;
 use crate::dongle::{DongleChallenges, DongleCheck};
 use crate::error::StoreError;
 use crate::fields::check_action;
+use crate::license_server::served::decide_served;
+use crate::license_server::LicenseServer;
 use crate::store::{job, AuditEntry, LicenseRecord, Records, Store};
 
 /// The loaded policies, by product identifier.
@@ -137,6 +140,17 @@ impl ExchangeStep {
             code: Code::ExchangeMalformed,
             message: format!("the request file is not accepted: {error}"),
         })?;
+        if let ExchangeStep::Activation(request, _) = &step {
+            if let Some(key) = &request.server_key {
+                licet_engine::certificate::verifying_key_from_bytes(key).map_err(|_| {
+                    ServiceError::Exchange {
+                        code: Code::ExchangeMalformed,
+                        message: "the request file's server key is not an Ed25519 public key"
+                            .to_owned(),
+                    }
+                })?;
+            }
+        }
         Ok(step)
     }
 
@@ -174,6 +188,9 @@ pub struct RequestContext {
     pub client_dongle: Option<String>,
     /// The product of a trial validation (the engine's request names only the machine).
     pub product: Option<String>,
+    /// The public key of the license server asking to be activated or revalidated (the
+    /// `/v1/server/...` routes and license-server request files); its answer is a server license.
+    pub server_key: Option<[u8; 32]>,
 }
 
 /// The answer to a request.
@@ -189,6 +206,8 @@ pub struct Outcome {
     pub audit_id: i64,
     /// The signed response file, when the request came as a request file and was allowed.
     pub response_file: Option<String>,
+    /// The vendor-signed server license, when a license server was activated or revalidated.
+    pub server_license: Option<ServerLicense>,
 }
 
 /// The licensing service shared by every handler.
@@ -200,6 +219,7 @@ pub struct Licensing {
     dongle: Arc<dyn DongleCheck>,
     challenges: DongleChallenges,
     clock: Arc<dyn Clock>,
+    license_server: Option<Arc<LicenseServer>>,
 }
 
 impl Licensing {
@@ -229,7 +249,21 @@ impl Licensing {
             signing_key: Arc::new(signing_key),
             dongle,
             clock: Arc::new(SystemClock),
+            license_server: None,
         })
+    }
+
+    /// The same service as a license server: `signing_key` (given to [`Licensing::new`]) is the
+    /// server's own key, and only seat traffic within `server`'s verified server licenses is
+    /// served (see [`crate::license_server`]).
+    pub fn with_license_server(mut self, server: Arc<LicenseServer>) -> Licensing {
+        self.license_server = Some(server);
+        self
+    }
+
+    /// The license server's state, when this server is one.
+    pub fn license_server(&self) -> Option<&Arc<LicenseServer>> {
+        self.license_server.as_ref()
     }
 
     /// The same service reading time from `clock`.
@@ -265,7 +299,8 @@ impl Licensing {
         &self.challenges
     }
 
-    /// The vendor's public key, which verifies every certificate this server issues.
+    /// The public key of the key this server signs with: the vendor's on an activation center
+    /// (it verifies every certificate the center issues), the server's own on a license server.
     pub fn verifying_key(&self) -> ed25519_dalek::VerifyingKey {
         self.signing_key.verifying_key()
     }
@@ -304,10 +339,15 @@ impl Licensing {
         actor_label: String,
     ) -> Result<Outcome, ServiceError> {
         let request = step.engine_request();
+        let server_key = match &step {
+            ExchangeStep::Activation(request, _) => request.server_key,
+            ExchangeStep::Return(..) => None,
+        };
         let context = RequestContext {
             actor_label,
             client_dongle: None,
             product: None,
+            server_key,
         };
         self.decide_step(request.actor, request.action, context, Some(step))
             .await
@@ -343,6 +383,7 @@ impl Licensing {
             context,
             clock: self.clock.clone(),
             exchange,
+            served: self.license_server.clone(),
         };
         Ok(self.store.execute(job).await?)
     }
@@ -384,8 +425,14 @@ job! {
         context: RequestContext,
         clock: Arc<dyn Clock>,
         exchange: Option<ExchangeStep>,
+        served: Option<Arc<LicenseServer>>,
     } -> Outcome;
-    |this, records| { decide_and_apply(this, records).await }
+    |this, records| {
+        match this.served.clone() {
+            Some(server) => decide_served(server, this, records).await,
+            None => decide_and_apply(this, records).await,
+        }
+    }
 }
 
 async fn decide_and_apply<R: Records>(
@@ -401,6 +448,7 @@ async fn decide_and_apply<R: Records>(
         context,
         clock,
         exchange,
+        served: _,
     } = job;
     let key = request.action.key().map(str::to_owned);
     let mut state = State::default();
@@ -440,6 +488,7 @@ async fn decide_and_apply<R: Records>(
             lease_expires_at: None,
             audit_id,
             response_file: None,
+            server_license: None,
         });
     };
     if let Some(key) = &key {
@@ -475,6 +524,24 @@ async fn decide_and_apply<R: Records>(
         (Some(step), Some(license)) => role_refusal(&policy, license, step.role()),
         _ => None,
     };
+    if refusal.is_none() {
+        if let Some(license) = &state.license {
+            let from_license_server = context.server_key.is_some()
+                || exchange
+                    .as_ref()
+                    .is_some_and(|step| step.role() == Role::LicenseServer);
+            if request.actor != Actor::Administrator {
+                refusal = crate::center::pool_refusal(
+                    &policy,
+                    license,
+                    &state,
+                    &request.action,
+                    from_license_server,
+                    now,
+                );
+            }
+        }
+    }
     if let (None, Some(ExchangeStep::Return(file, _)), Some(key)) = (&refusal, &exchange, &key) {
         if state.license.is_some() {
             let returned = records.returned_serials(key).await?;
@@ -496,6 +563,7 @@ async fn decide_and_apply<R: Records>(
     };
     let mut response_file = None;
     let mut certificate = None;
+    let mut server_license = None;
     let mut lease_expires_at = None;
     if decision.is_allowed() {
         let key = key.as_deref().unwrap_or_default();
@@ -607,9 +675,10 @@ async fn decide_and_apply<R: Records>(
                     expires_at,
                     features,
                     counters,
+                    seats,
                 } => {
                     if let Some(license) = &mut license {
-                        apply_update(license, *expires_at, features, counters);
+                        apply_update(license, *expires_at, features, counters, *seats);
                         license_changed = true;
                     }
                 }
@@ -619,9 +688,18 @@ async fn decide_and_apply<R: Records>(
                         license_changed = true;
                     }
                 }
-                Effect::IssueCertificate(claims) => {
-                    certificate = Some(issue(claims.as_ref().clone(), &signing_key));
-                }
+                Effect::IssueCertificate(claims) => match (context.server_key, &license) {
+                    (Some(server_key), Some(license)) => {
+                        server_license = Some(crate::center::grant_server_license(
+                            &policy,
+                            license,
+                            claims,
+                            server_key,
+                            &signing_key,
+                        )?);
+                    }
+                    _ => certificate = Some(issue(claims.as_ref().clone(), &signing_key)),
+                },
             }
         }
         if license_changed {
@@ -630,25 +708,28 @@ async fn decide_and_apply<R: Records>(
             }
         }
         if let Some(step) = &exchange {
-            response_file =
-                Some(respond(records, key, step, certificate.as_ref(), now, &signing_key).await?);
+            let granted = match (&certificate, &server_license) {
+                (Some(certificate), _) => Some(Granted::Certificate(certificate)),
+                (None, Some(server_license)) => Some(Granted::ServerLicense(server_license)),
+                (None, None) => None,
+            };
+            response_file = Some(respond(records, key, step, granted, now, &signing_key).await?);
         }
     }
-    let audit_id = audit(
-        records,
-        &context,
-        &request,
-        &decision,
-        certificate.as_ref(),
-        now,
-    )
-    .await?;
+    let issued_serial = certificate
+        .as_ref()
+        .map(|certificate| certificate.claims().serial.as_str())
+        .or(server_license
+            .as_ref()
+            .map(|server_license| server_license.claims().serial.as_str()));
+    let audit_id = audit(records, &context, &request, &decision, issued_serial, now).await?;
     Ok(Outcome {
         decision,
         certificate,
         lease_expires_at,
         audit_id,
         response_file,
+        server_license,
     })
 }
 
@@ -672,12 +753,18 @@ fn role_refusal(policy: &Policy, license: &License, role: Role) -> Option<Decisi
     ))
 }
 
+/// What an allowed activation granted: a machine's certificate or a license server's license.
+enum Granted<'a> {
+    Certificate(&'a Certificate),
+    ServerLicense(&'a ServerLicense),
+}
+
 /// Signs the response file of an allowed exchange with the license's next update counter.
 async fn respond<R: Records>(
     records: &mut R,
     key: &str,
     step: &ExchangeStep,
-    certificate: Option<&Certificate>,
+    granted: Option<Granted<'_>>,
     now: DateTime<Utc>,
     signing_key: &SigningKey,
 ) -> Result<String, StoreError> {
@@ -687,15 +774,35 @@ async fn respond<R: Records>(
         StoreError::Conflict(format!("the response file could not be made: {error}"))
     };
     match step {
-        ExchangeStep::Activation(request, digest) => {
-            let certificate = certificate.cloned().ok_or_else(|| {
-                StoreError::Conflict("the activation issued no certificate".into())
-            })?;
-            let response =
-                ActivationResponse::issue(request, *digest, certificate, counter, now, signing_key)
-                    .map_err(failed)?;
-            Ok(response.to_xml())
-        }
+        ExchangeStep::Activation(request, digest) => match granted {
+            Some(Granted::Certificate(certificate)) => {
+                let response = ActivationResponse::issue(
+                    request,
+                    *digest,
+                    certificate.clone(),
+                    counter,
+                    now,
+                    signing_key,
+                )
+                .map_err(failed)?;
+                Ok(response.to_xml())
+            }
+            Some(Granted::ServerLicense(server_license)) => {
+                let response = ServerActivationResponse::issue(
+                    request,
+                    *digest,
+                    server_license.clone(),
+                    counter,
+                    now,
+                    signing_key,
+                )
+                .map_err(failed)?;
+                Ok(response.to_xml())
+            }
+            None => Err(StoreError::Conflict(
+                "the activation issued no certificate".into(),
+            )),
+        },
         ExchangeStep::Return(request, digest) => {
             records
                 .insert_returned_serial(key, &request.certificate_serial, now)
@@ -707,7 +814,7 @@ async fn respond<R: Records>(
     }
 }
 
-fn expect_one(changed: u64, what: &str) -> Result<(), StoreError> {
+pub(crate) fn expect_one(changed: u64, what: &str) -> Result<(), StoreError> {
     if changed == 1 {
         Ok(())
     } else {
@@ -724,17 +831,17 @@ struct DecisionDetail<'a> {
     certificate: Option<&'a str>,
 }
 
-async fn audit<R: Records>(
+pub(crate) async fn audit<R: Records>(
     records: &mut R,
     context: &RequestContext,
     request: &Request,
     decision: &Decision,
-    certificate: Option<&Certificate>,
+    issued_serial: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<i64, StoreError> {
     let detail = DecisionDetail {
         request: &request.action,
-        certificate: certificate.map(|certificate| certificate.claims().serial.as_str()),
+        certificate: issued_serial,
     };
     let entry = AuditEntry {
         id: 0,

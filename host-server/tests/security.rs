@@ -14,6 +14,7 @@ use chrono::{SubsecRound, Utc};
 use common::{raw, TestServer, ADMIN_TOKEN};
 use licet_engine::exchange::{
     ActivationRequest, ActivationResponse, Nonce, ReturnRequest, ReturnResponse, Role,
+    ServerActivationResponse,
 };
 use licet_engine::{Fingerprint, ProductRef};
 use licet_server::ratelimit::{Rate, RateLimits};
@@ -37,6 +38,13 @@ fn target() -> ProductRef {
     }
 }
 
+/// The public key of a license server, one per seed.
+fn server_key(seed: u8) -> [u8; 32] {
+    ed25519_dalek::SigningKey::from_bytes(&[seed; 32])
+        .verifying_key()
+        .to_bytes()
+}
+
 fn activation(role: Role, key: &str, machine: Fingerprint, nonce: u8) -> ActivationRequest {
     ActivationRequest {
         role,
@@ -45,7 +53,7 @@ fn activation(role: Role, key: &str, machine: Fingerprint, nonce: u8) -> Activat
         machine,
         nonce: Nonce([nonce; 32]),
         created_at: Utc::now().trunc_subsecs(0),
-        server_key: (role == Role::LicenseServer).then_some([nonce; 32]),
+        server_key: (role == Role::LicenseServer).then(|| server_key(nonce)),
     }
 }
 
@@ -162,8 +170,16 @@ on_both_backends! {
         let network = server.network_key(5).await;
         let file = activation(Role::Machine, &network, fingerprint(5), 5).to_xml().unwrap();
         assert_eq!(refusal(&server, &file).await.1, "WRONG_LICENSE_TYPE");
-        let response = activates(&server, &activation(Role::LicenseServer, &network, fingerprint(5), 6)).await;
+        // The license server's file is answered with a vendor-signed server license bound to its
+        // fingerprint and naming the key the request carried.
+        let request = activation(Role::LicenseServer, &network, fingerprint(5), 6);
+        let (status, body) = send_file(&server, &request.to_xml().unwrap()).await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        let response = ServerActivationResponse::from_xml(&body, &server.state.licensing.verifying_key()).unwrap();
         assert_eq!(response.update_counter(), 1);
+        let granted = response.server_license().claims();
+        assert_eq!((granted.license_key.as_str(), granted.seats, granted.server_key), (network.as_str(), 5, server_key(6)));
+        assert!(ActivationResponse::from_xml(&body, &server.state.licensing.verifying_key()).is_err());
     }
 }
 

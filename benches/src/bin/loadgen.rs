@@ -191,7 +191,7 @@ async fn start_licet(
         listen: "127.0.0.1:0".into(),
         database: format!("sqlite://{}", dir.join("licet.db").display()),
         policies: vec![policy],
-        vendor_key: dir.join("vendor.secret"),
+        vendor_key: Some(dir.join("vendor.secret")),
         admin_tokens: vec![licet_server::config::AdminTokenConfig {
             name: "loadgen".into(),
             sha256: token_hash(ADMIN_TOKEN),
@@ -205,6 +205,7 @@ async fn start_licet(
         },
         dongle: None,
         sweep_seconds: 60,
+        ..Config::default()
     };
     let state = build_state(&config, Arc::new(NoDongle)).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

@@ -69,6 +69,17 @@ pub(super) fn load(file: &str, source: &str) -> Result<Policy, PolicyError> {
 /// The YAML library writes " at line L column C" into its messages; that position is reported
 /// separately, so it is dropped from the message (other positions, such as where an unclosed
 /// construct started, are kept).
+/// Whether `value` is `[a-z0-9][a-z0-9-]*` of at most 64 characters: the form of every policy
+/// identifier that becomes part of a file name (product, policy, edition and license type).
+pub(crate) fn is_identifier(value: &str) -> bool {
+    let mut bytes = value.bytes();
+    value.len() <= 64
+        && bytes
+            .next()
+            .is_some_and(|first| first.is_ascii_lowercase() || first.is_ascii_digit())
+        && bytes.all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-')
+}
+
 pub(crate) fn plain_yaml_message(error: &serde_yaml::Error) -> String {
     let message = error.to_string();
     let Some(location) = error.location() else {
@@ -121,6 +132,8 @@ impl Resolver {
         }
         if raw.id.trim().is_empty() {
             self.problem(root.key("id"), "policy id must not be empty");
+        } else {
+            self.identifier(root.key("id"), "policy id", &raw.id);
         }
         let _ = raw.description;
         let product = self.product(&raw, &root);
@@ -204,8 +217,16 @@ impl Resolver {
                 );
             }
         }
+        if !product.id.trim().is_empty() {
+            self.identifier(path.key("id"), "product id", &product.id);
+        }
         if product.editions.is_empty() {
             self.problem(path.key("editions"), "a product needs at least one edition");
+        }
+        for (index, edition) in product.editions.iter().enumerate() {
+            if !edition.trim().is_empty() {
+                self.identifier(path.key("editions").index(index), "edition", edition);
+            }
         }
         self.unique(&path.key("editions"), "edition", &product.editions);
         for name in product.features.0.keys().chain(product.counters.0.keys()) {
@@ -223,6 +244,19 @@ impl Resolver {
             features: product.features.0.clone(),
             counters: product.counters.0.clone(),
         })
+    }
+
+    /// Reports `value` unless it is an identifier that is safe in a file name:
+    /// `[a-z0-9][a-z0-9-]*`, at most 64 characters.
+    fn identifier(&mut self, path: NodePath, what: &str, value: &str) {
+        if !is_identifier(value) {
+            self.problem(
+                path,
+                format!(
+                    "{what} `{value}` must be 1 to 64 lower-case letters, digits and `-`, starting with a letter or digit"
+                ),
+            );
+        }
     }
 
     fn unique(&mut self, path: &NodePath, what: &str, values: &[String]) {
@@ -337,6 +371,9 @@ impl Resolver {
         let mut ok = true;
         if name.trim().is_empty() {
             self.problem(path.clone(), "license type name must not be empty");
+            ok = false;
+        } else if !is_identifier(name) {
+            self.identifier(path.clone(), "license type name", name);
             ok = false;
         }
         if raw.terms.is_empty() {

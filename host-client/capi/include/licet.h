@@ -230,7 +230,9 @@ int32_t licet_manual_return_load(const struct LicetClient *client,
 // third of its length, so the start-up check keeps passing, until `licet_seat_release`.
 //
 // Returns the seat when the server granted it (`SEAT_GRANTED`), null otherwise: denied (e.g.
-// `SEATS_EXHAUSTED`; `*code` and `*message` say why and `licet_last_error` is null) or failed
+// `SEATS_EXHAUSTED`, or `CERTIFICATE_OUTSIDE_SERVER_LICENSE` for a certificate a license server
+// sent that its server license does not cover; `*code` and `*message` say why and
+// `licet_last_error` is null) or failed
 // (`*code` and `*message` null; see `licet_last_error`). `*code` and `*message` are set as by
 // `licet_check`.
 //
@@ -250,9 +252,23 @@ struct LicetSeat *licet_seat_checkout(const struct LicetClient *client,
                                       char **code,
                                       char **message);
 
+// Whether a seat is still held. Returns `LICET_OK` while it is (`*code` and `*message` null),
+// `LICET_DENIED` once a heartbeat found that the license server no longer holds it: its
+// administrator released it (`*code` `LEASE_NOT_FOUND`), the lease lapsed (`LEASE_EXPIRED`), or
+// another denial kept it from being renewed until the lease ran out; `*message` says why. A lost
+// seat is forgotten on this machine (the start-up check no longer passes with it) and is not
+// checked out again by itself: release the handle, and check out again if the product wants
+// to. `LICET_ERROR` when `seat` is null.
+//
+// # Safety
+// `seat` must be null or a live pointer from `licet_seat_checkout`; `code` and `message` null or
+// valid for writing one pointer.
+int32_t licet_seat_status(const struct LicetSeat *seat, char **code, char **message);
+
 // Stops a seat's heartbeats, gives the seat back to the license server and frees the handle,
 // whatever the outcome. Returns `LICET_OK` when the server confirmed (`SEAT_RELEASED`),
-// `LICET_DENIED` when it answered otherwise (e.g. `LEASE_NOT_FOUND` after the lease ran out),
+// `LICET_DENIED` when it answered otherwise (e.g. `LEASE_NOT_FOUND` after the lease ran out) or
+// when the seat was already lost (its loss's code, see `licet_seat_status`; nothing is sent),
 // `LICET_ERROR` when it could not be asked (the seat then comes back when its lease runs out).
 // `*code` and `*message` are set as by `licet_check`. Null is allowed and does nothing
 // (`LICET_OK`, `*code` and `*message` null).

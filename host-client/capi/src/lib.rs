@@ -92,8 +92,24 @@ fn online(
     operation: impl FnOnce(&Client, &mut HttpTransport) -> Result<Decision, ClientError>,
 ) -> Result<Answer, String> {
     let mut transport = transport(client, server_url)?;
-    let decision = operation(client, &mut transport).map_err(|error| error.to_string())?;
-    Ok(Answer::from(&decision))
+    match operation(client, &mut transport) {
+        Ok(decision) => Ok(Answer::from(&decision)),
+        Err(error) => refusal(error),
+    }
+}
+
+/// A certificate a license server sent that its server license does not cover is a denial with
+/// its code (`CERTIFICATE_OUTSIDE_SERVER_LICENSE`, `SERVER_LICENSE_INVALID`,
+/// `SERVER_LICENSE_EXPIRED`), as the command line reports it; any other failure stays an error.
+fn refusal(error: ClientError) -> Result<Answer, String> {
+    match &error {
+        ClientError::ServerLicense(inner) => Ok(Answer {
+            allowed: false,
+            code: inner.code().as_str().to_owned(),
+            message: inner.to_string(),
+        }),
+        _ => Err(error.to_string()),
+    }
 }
 
 /// Starts the trial of `edition` online (`licet trial start`).
@@ -238,8 +254,13 @@ fn seat_checkout(
             Ok((Some(holder), answer))
         }
         Ok(SeatHold::Denied(decision)) => Ok((None, Answer::from(&decision))),
-        Err(error) => Err(error.to_string()),
+        Err(error) => refusal(error).map(|answer| (None, answer)),
     }
+}
+
+/// The loss of a held seat, once the license server no longer holds it; `None` while held.
+fn seat_status(holder: &SeatHolder) -> Option<Answer> {
+    holder.lost().map(|loss| Answer::from(&loss.decision))
 }
 
 /// Stops a seat's heartbeats and releases it.

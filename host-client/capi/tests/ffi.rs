@@ -305,6 +305,10 @@ fn the_workflows_report_null_arguments_and_clear_their_outputs() {
             "`client` is null",
             outcome(|c, m| unsafe { licet_check(ptr::null(), c, m) }),
         ),
+        (
+            "`seat` is null",
+            outcome(|c, m| unsafe { licet_seat_status(ptr::null(), c, m) }),
+        ),
     ];
     for (expected, outcome) in &calls {
         assert_error(outcome, expected);

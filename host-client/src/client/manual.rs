@@ -61,9 +61,10 @@ impl Client {
         // Everything is checked before anything changes.
         let mut exchange = state.exchange.clone();
         exchange.accept_activation(&response, &machine)?;
-        self.accept(certificate, &state, &machine)?;
+        self.accept(certificate.claims(), &state, &machine)?;
         state.exchange = exchange;
         state.certificate = Some(certificate.to_armored());
+        state.server_license = None;
         state.last_validated = Some(certificate.claims().issued_at);
         state.returned = None;
         state.denial = None;
@@ -121,6 +122,7 @@ impl Client {
             .is_some_and(|claims| claims.serial == response.certificate_serial())
         {
             state.certificate = None;
+            state.server_license = None;
         }
         state.exchange = exchange;
         state.returned = Some(ReturnedLicense {
@@ -138,6 +140,17 @@ impl ClientError {
     pub fn exchange_code(&self) -> Option<Code> {
         match self {
             ClientError::Exchange(error) => Some(error.code()),
+            _ => None,
+        }
+    }
+
+    /// The stable engine code of a refusal that has one: an exchange file's (`EXCHANGE_...`), or
+    /// a served certificate's (`SERVER_LICENSE_INVALID`, `SERVER_LICENSE_EXPIRED`,
+    /// `CERTIFICATE_OUTSIDE_SERVER_LICENSE`).
+    pub fn code(&self) -> Option<Code> {
+        match self {
+            ClientError::Exchange(error) => Some(error.code()),
+            ClientError::ServerLicense(error) => Some(error.code()),
             _ => None,
         }
     }

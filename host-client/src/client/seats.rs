@@ -3,18 +3,24 @@
 //!
 //! Each checkout or borrow gets a fresh random session identifier, remembered in the signed local
 //! state with the license key, so the seat can be renewed, released or returned later. The
-//! certificate the server grants with a seat is stored like any other, so the start-up check
-//! passes while the seat is held (a seat certificate ends with its lease; every heartbeat renews
-//! both) or borrowed (a borrow certificate ends with the borrow).
+//! certificate the server grants with a seat is stored like any other (with the server license
+//! when a customer's license server signed it), so the start-up check passes while the seat is
+//! held (a seat certificate ends with its lease; every heartbeat renews both) or borrowed (a
+//! borrow certificate ends with the borrow).
+//!
+//! A seat the server no longer holds (released by its administrator, or lapsed) is lost: the next
+//! heartbeat is denied with `LEASE_NOT_FOUND` or `LEASE_EXPIRED`, the seat and its certificate are
+//! forgotten, and a [`SeatHolder`] reports it ([`SeatHolder::lost`], [`SeatHolder::on_loss`])
+//! rather than taking another seat by itself.
 
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
 use chrono::{DateTime, Utc};
 use licet_engine::certificate::CertificateKind;
 use licet_engine::policy::DEFAULT_LEASE_SECONDS;
-use licet_engine::{Action, Code, Decision};
+use licet_engine::{Action, Code, Decision, Fingerprint};
 
 use super::{Client, ClientError, Loaded, Trust};
 use crate::state::{LocalState, SeatSession, StateError};
@@ -87,9 +93,14 @@ impl Client {
         Ok(self.trusted(&machine)?.state.seat)
     }
 
-    /// Renews the held seat's lease. The request is a checkout under the seat's own session,
-    /// which the server answers by renewing the lease and signing a seat certificate that runs
-    /// to the new end of the lease, so the start-up check keeps passing.
+    /// Renews the held seat's lease and its certificate: a heartbeat under the seat's session
+    /// (`POST /v1/seats/heartbeat`), which the server answers `LEASE_RENEWED` with a seat
+    /// certificate that runs to the new end of the lease, so the start-up check keeps passing.
+    ///
+    /// When the server no longer holds the seat, because its administrator released it
+    /// (`LEASE_NOT_FOUND`) or it lapsed (`LEASE_EXPIRED`), the seat and its certificate are
+    /// forgotten and that denial is answered: no other seat is taken. Any other denial
+    /// (`REVOKED`, `DONGLE_ABSENT`, ...) is answered as is and changes nothing.
     pub fn heartbeat(
         &self,
         transport: &mut dyn Transport,
@@ -98,10 +109,20 @@ impl Client {
         let machine = self.probe.fingerprint()?;
         let loaded = self.trusted(&machine)?;
         let seat = held_seat(&loaded.state)?;
-        let claims = self
-            .installed_claims(&loaded.state)
-            .ok_or(ClientError::NoLicense)?;
-        self.checkout_session(transport, &seat.key, &claims.edition, &seat.session, now)
+        let mut state = loaded.state;
+        let action = Action::Heartbeat {
+            key: seat.key.clone(),
+            session: seat.session.clone(),
+        };
+        let beat = self.exchange(transport, &machine, &mut state, action, now)?;
+        if !beat.is_allowed() {
+            if is_seat_lost(beat.code) {
+                self.forget_session(&machine, &seat.session, now)?;
+            }
+            return Ok(beat);
+        }
+        self.save_seat_outcome(&machine, &state, now)?;
+        Ok(beat)
     }
 
     /// Gives the held seat back to the pool. The seat certificate and session are removed once
@@ -216,6 +237,7 @@ impl Client {
         let _exclusive = self.exclusive();
         let mut state = self.load(machine)?.state;
         state.certificate.clone_from(&outcome.certificate);
+        state.server_license.clone_from(&outcome.server_license);
         state.last_validated = outcome.last_validated;
         state.returned.clone_from(&outcome.returned);
         state.denial.clone_from(&outcome.denial);
@@ -240,8 +262,36 @@ impl Client {
             .is_some_and(|claims| claims.kind == kind)
         {
             state.certificate = None;
+            state.server_license = None;
         }
     }
+
+    /// Forgets the held seat of `session` and its seat certificate, when the state still holds
+    /// that seat.
+    fn forget_session(
+        &self,
+        machine: &Fingerprint,
+        session: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), ClientError> {
+        let _exclusive = self.exclusive();
+        let Loaded { mut state, trust } = self.load(machine)?;
+        let holds = state
+            .seat
+            .as_ref()
+            .is_some_and(|seat| seat.session == session && seat.borrowed_until.is_none());
+        if trust.is_trusted() && holds {
+            self.forget_seat(&mut state, CertificateKind::Seat);
+            state.observe(now);
+            self.store.save(&state, machine)?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether a heartbeat's denial says the server no longer holds the seat.
+fn is_seat_lost(code: Code) -> bool {
+    matches!(code, Code::LeaseNotFound | Code::LeaseExpired)
 }
 
 fn held_seat(state: &LocalState) -> Result<SeatSession, ClientError> {
@@ -268,11 +318,63 @@ pub enum SeatHold {
     Denied(Decision),
 }
 
+/// A held seat the server no longer holds, as a [`SeatHolder`] learnt it from a heartbeat.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeatLoss {
+    /// The session whose seat was lost.
+    pub session: String,
+    /// The server's denial: `LEASE_NOT_FOUND` when its administrator released the seat,
+    /// `LEASE_EXPIRED` when the lease lapsed, or the denial that kept the lease from being renewed
+    /// until it ran out (`REVOKED`, `DONGLE_ABSENT`, ...).
+    pub decision: Decision,
+    /// When the holder learnt it (this machine's clock).
+    pub at: DateTime<Utc>,
+}
+
+type LossCallback = Box<dyn FnOnce(&SeatLoss) + Send>;
+
+/// What the heartbeat thread shares with its holder.
+#[derive(Default)]
+struct Watch {
+    lost: Option<SeatLoss>,
+    callbacks: Vec<LossCallback>,
+}
+
+fn watch(shared: &Mutex<Watch>) -> MutexGuard<'_, Watch> {
+    match shared.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+/// Records the loss and runs the callbacks waiting for it, outside the lock.
+fn report_loss(shared: &Mutex<Watch>, loss: SeatLoss) {
+    let callbacks = {
+        let mut watch = watch(shared);
+        watch.lost = Some(loss.clone());
+        std::mem::take(&mut watch.callbacks)
+    };
+    for callback in callbacks {
+        callback(&loss);
+    }
+}
+
 /// A network seat held for as long as this value lives: a background thread renews the lease
 /// every third of the lease length, and dropping the holder stops it and releases the seat.
+///
+/// When a heartbeat finds that the server no longer holds the seat (its administrator released
+/// it, or the lease lapsed), the heartbeats stop, the seat and its certificate are forgotten in
+/// the local state (so the start-up check no longer passes), and the loss is reported through
+/// [`SeatHolder::lost`] and [`SeatHolder::on_loss`]. The holder never checks out another seat by
+/// itself; the product decides what to do (tell the user, check out again, stop). A server that
+/// cannot be reached is retried at every interval: the lease outlasts two of them, and once it
+/// has lapsed the server says so at the next heartbeat that reaches it. Any other denial is
+/// retried too, until the lease has run out, and is then the loss.
 pub struct SeatHolder {
     client: Arc<Client>,
     decision: Decision,
+    session: String,
+    shared: Arc<Mutex<Watch>>,
     stop: Option<Sender<()>>,
     worker: Option<JoinHandle<Box<dyn Transport + Send>>>,
 }
@@ -282,6 +384,8 @@ impl std::fmt::Debug for SeatHolder {
         formatter
             .debug_struct("SeatHolder")
             .field("decision", &self.decision)
+            .field("session", &self.session)
+            .field("lost", &self.lost())
             .finish_non_exhaustive()
     }
 }
@@ -300,20 +404,57 @@ impl SeatHolder {
             return Ok(SeatHold::Denied(decision));
         }
         let machine = client.probe.fingerprint()?;
-        let lease = client.seat_lease(&client.trusted(&machine)?.state);
+        let state = client.trusted(&machine)?.state;
+        let session = held_seat(&state)?.session;
+        let lease = client.seat_lease(&state);
         let interval = (lease / 3)
             .to_std()
             .unwrap_or(MIN_HEARTBEAT_INTERVAL)
             .max(MIN_HEARTBEAT_INTERVAL);
         let (stop, stopped) = mpsc::channel::<()>();
+        let shared = Arc::new(Mutex::new(Watch::default()));
         let beating = Arc::clone(&client);
+        let watching = Arc::clone(&shared);
+        let beating_session = session.clone();
         let worker = std::thread::Builder::new()
             .name("licet-heartbeat".to_owned())
             .spawn(move || {
+                let mut renewed_at = Utc::now();
                 while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(interval) {
+                    let now = Utc::now();
                     // A missed heartbeat is retried at the next interval; the lease outlasts
                     // two of them.
-                    let _ = beating.heartbeat(transport.as_mut(), Utc::now());
+                    let denial = match beating.heartbeat(transport.as_mut(), now) {
+                        Ok(decision) if decision.is_allowed() => {
+                            renewed_at = now;
+                            continue;
+                        }
+                        Ok(decision) => decision,
+                        // A renewed certificate refused (e.g. its server license is no longer
+                        // in force) renews nothing, like a denial.
+                        Err(error) => match error.code() {
+                            Some(code) => {
+                                Decision::deny(code, super::SERVER_LICENSE_RULE, error.to_string())
+                            }
+                            None => continue,
+                        },
+                    };
+                    if !is_seat_lost(denial.code) {
+                        if now < renewed_at + lease {
+                            continue;
+                        }
+                        // Refused until the lease ran out: the server no longer holds it.
+                        let _ = beating.forget_session(&machine, &beating_session, now);
+                    }
+                    report_loss(
+                        &watching,
+                        SeatLoss {
+                            session: beating_session,
+                            decision: denial,
+                            at: now,
+                        },
+                    );
+                    break;
                 }
                 transport
             })
@@ -324,6 +465,8 @@ impl SeatHolder {
         Ok(SeatHold::Held(SeatHolder {
             client,
             decision,
+            session,
+            shared,
             stop: Some(stop),
             worker: Some(worker),
         }))
@@ -334,7 +477,40 @@ impl SeatHolder {
         &self.decision
     }
 
-    /// Stops the heartbeats and releases the seat, reporting the server's answer.
+    /// The session the server knows the seat by.
+    pub fn session(&self) -> &str {
+        &self.session
+    }
+
+    /// The loss of the seat, once a heartbeat found that the server no longer holds it; `None`
+    /// while it is held.
+    pub fn lost(&self) -> Option<SeatLoss> {
+        watch(&self.shared).lost.clone()
+    }
+
+    /// Calls `callback` once when the seat is lost, on the heartbeat thread (at once, on this
+    /// thread, when it is already lost). The callback should return quickly and must not drop
+    /// or release this holder (that waits for the heartbeat thread); sending the loss on a
+    /// channel is the usual thing to do. A callback of a holder dropped before any loss is
+    /// dropped without being called.
+    pub fn on_loss(&self, callback: impl FnOnce(&SeatLoss) + Send + 'static) {
+        let lost = {
+            let mut watch = watch(&self.shared);
+            match &watch.lost {
+                Some(loss) => Some(loss.clone()),
+                None => {
+                    watch.callbacks.push(Box::new(callback));
+                    return;
+                }
+            }
+        };
+        if let Some(loss) = lost {
+            callback(&loss);
+        }
+    }
+
+    /// Stops the heartbeats and releases the seat, reporting the server's answer. A lost seat is
+    /// not released again: its loss's denial is answered.
     pub fn release(mut self) -> Result<Decision, ClientError> {
         self.stop_and_release()
             .unwrap_or(Err(ClientError::NoLicense))
@@ -344,6 +520,9 @@ impl SeatHolder {
         drop(self.stop.take());
         let worker = self.worker.take()?;
         let mut transport = worker.join().ok()?;
+        if let Some(loss) = self.lost() {
+            return Some(Ok(loss.decision));
+        }
         Some(self.client.release(transport.as_mut(), Utc::now()))
     }
 }

@@ -127,6 +127,7 @@ impl FakeServer {
         Reply {
             decision,
             certificate,
+            server_license: None,
         }
     }
 
@@ -173,9 +174,16 @@ impl FakeServer {
                 expires_at,
                 features,
                 counters,
+                seats,
             } => {
                 let license = self.licenses.get_mut(key).unwrap();
-                licet_engine::scenario::apply_update(license, *expires_at, features, counters);
+                licet_engine::scenario::apply_update(
+                    license,
+                    *expires_at,
+                    features,
+                    counters,
+                    *seats,
+                );
             }
             Effect::RevokeLicense => {
                 self.licenses.get_mut(key).unwrap().status = LicenseStatus::Revoked;

@@ -476,6 +476,10 @@ pub struct ExtendBody {
     /// Counters to set.
     #[serde(default)]
     pub counters: BTreeMap<String, i64>,
+    /// New seat count of a network license (more seats bought); its license server picks it up
+    /// at its next revalidation.
+    #[serde(default)]
+    pub seats: Option<u32>,
 }
 
 async fn admin_decision(
@@ -490,6 +494,7 @@ async fn admin_decision(
         actor_label: caller.label(peer),
         client_dongle,
         product: None,
+        server_key: None,
     };
     let outcome = state
         .licensing
@@ -511,6 +516,7 @@ pub async fn extend_license(
         expires_at: body.expires_at,
         features: body.features,
         counters: body.counters,
+        seats: body.seats,
     };
     admin_decision(&state, admin, &peer, action, None).await
 }
@@ -696,6 +702,7 @@ pub async fn client_remove_activation(
         actor_label: caller.label(&peer),
         client_dongle: dongle,
         product: None,
+        server_key: None,
     };
     let outcome = state
         .licensing

@@ -40,6 +40,11 @@ pub struct DecisionBody {
     /// When the seat lease (or borrow) ends, for checkout, heartbeat and borrow.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease_expires_at: Option<DateTime<Utc>>,
+    /// The vendor-signed server license in armored text: what a license server was granted (its
+    /// activation and revalidation), or the license a license server's seat certificate is
+    /// signed under (verify the chain with the vendor key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_license: Option<String>,
 }
 
 impl DecisionBody {
@@ -56,6 +61,10 @@ impl DecisionBody {
             certificate: outcome.certificate.as_ref().map(|c| c.to_armored()),
             claims: outcome.certificate.map(|c| c.claims().clone()),
             lease_expires_at: outcome.lease_expires_at,
+            server_license: outcome
+                .server_license
+                .as_ref()
+                .map(|server_license| server_license.to_armored()),
         })
     }
 }
@@ -125,7 +134,7 @@ pub async fn dongle_challenge(
 }
 
 /// The serial of the dongle whose proof came with a request, once the proof checks out.
-fn proven_dongle(
+pub(crate) fn proven_dongle(
     state: &AppState,
     dongle: Option<DongleProofBody>,
 ) -> Result<Option<String>, AppError> {
@@ -278,6 +287,27 @@ pub(crate) enum Attempt {
     Checked,
 }
 
+/// What a request carries besides the engine's action.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Extras {
+    /// The serial of the machine's dongle, proven by its answer to a challenge.
+    pub client_dongle: Option<String>,
+    /// The product of a trial validation.
+    pub product: Option<String>,
+    /// The public key of a license server being activated, revalidated or returned.
+    pub server_key: Option<[u8; 32]>,
+}
+
+impl Extras {
+    /// A request carrying the proven dongle serial, if any.
+    pub fn dongle(client_dongle: Option<String>) -> Extras {
+        Extras {
+            client_dongle,
+            ..Extras::default()
+        }
+    }
+}
+
 /// Runs one request through the service and answers it.
 pub(crate) async fn answer(
     state: &AppState,
@@ -285,9 +315,13 @@ pub(crate) async fn answer(
     peer: &Peer,
     action: Action,
     attempt: Attempt,
-    client_dongle: Option<String>,
-    product: Option<String>,
+    extras: Extras,
 ) -> Result<Json<DecisionBody>, AppError> {
+    let Extras {
+        client_dongle,
+        product,
+        server_key,
+    } = extras;
     check_action(&action)?;
     if let Some(dongle) = &client_dongle {
         check_field("dongle", dongle)?;
@@ -307,6 +341,7 @@ pub(crate) async fn answer(
         actor_label: caller.label(peer),
         client_dongle,
         product,
+        server_key,
     };
     let outcome = state
         .licensing
@@ -337,8 +372,7 @@ pub async fn activate(
         &peer,
         action,
         Attempt::Counted,
-        proven_dongle(&state, body.dongle)?,
-        None,
+        Extras::dongle(proven_dongle(&state, body.dongle)?),
     )
     .await
 }
@@ -360,8 +394,7 @@ pub async fn validate(
         &peer,
         action,
         Attempt::Counted,
-        proven_dongle(&state, body.dongle)?,
-        None,
+        Extras::dongle(proven_dongle(&state, body.dongle)?),
     )
     .await
 }
@@ -384,8 +417,7 @@ pub async fn return_license(
         &peer,
         action,
         Attempt::Counted,
-        proven_dongle(&state, body.dongle)?,
-        None,
+        Extras::dongle(proven_dongle(&state, body.dongle)?),
     )
     .await
 }
@@ -402,7 +434,15 @@ pub async fn transfer(
         from: body.from,
         to: body.to,
     };
-    answer(&state, &caller, &peer, action, Attempt::Counted, None, None).await
+    answer(
+        &state,
+        &caller,
+        &peer,
+        action,
+        Attempt::Counted,
+        Extras::default(),
+    )
+    .await
 }
 
 /// `POST /v1/seats/checkout`: takes (or gets back) a seat; answers `SEAT_GRANTED`.
@@ -418,7 +458,15 @@ pub async fn checkout(
         machine: body.machine,
         session: body.session,
     };
-    answer(&state, &caller, &peer, action, Attempt::Checked, None, None).await
+    answer(
+        &state,
+        &caller,
+        &peer,
+        action,
+        Attempt::Checked,
+        Extras::default(),
+    )
+    .await
 }
 
 /// `POST /v1/seats/heartbeat`: renews a lease; answers `LEASE_RENEWED`.
@@ -432,7 +480,15 @@ pub async fn heartbeat(
         key: body.key,
         session: body.session,
     };
-    answer(&state, &caller, &peer, action, Attempt::Checked, None, None).await
+    answer(
+        &state,
+        &caller,
+        &peer,
+        action,
+        Attempt::Checked,
+        Extras::default(),
+    )
+    .await
 }
 
 /// `POST /v1/seats/release`: gives a seat back; answers `SEAT_RELEASED`.
@@ -446,7 +502,15 @@ pub async fn release(
         key: body.key,
         session: body.session,
     };
-    answer(&state, &caller, &peer, action, Attempt::Checked, None, None).await
+    answer(
+        &state,
+        &caller,
+        &peer,
+        action,
+        Attempt::Checked,
+        Extras::default(),
+    )
+    .await
 }
 
 /// `POST /v1/seats/borrow`: borrows a seat until a date; answers `BORROWED` and a certificate.
@@ -463,7 +527,15 @@ pub async fn borrow(
         session: body.session,
         until: body.until,
     };
-    answer(&state, &caller, &peer, action, Attempt::Counted, None, None).await
+    answer(
+        &state,
+        &caller,
+        &peer,
+        action,
+        Attempt::Counted,
+        Extras::default(),
+    )
+    .await
 }
 
 /// `POST /v1/seats/return-borrowed`: returns a borrowed seat early; answers `BORROW_RETURNED`.
@@ -477,7 +549,15 @@ pub async fn return_borrowed(
         key: body.key,
         session: body.session,
     };
-    answer(&state, &caller, &peer, action, Attempt::Checked, None, None).await
+    answer(
+        &state,
+        &caller,
+        &peer,
+        action,
+        Attempt::Checked,
+        Extras::default(),
+    )
+    .await
 }
 
 /// `POST /v1/trials/start`: starts (or resumes) the machine's trial; answers `TRIAL_STARTED`.
@@ -491,7 +571,15 @@ pub async fn start_trial(
         target: body.target,
         machine: body.machine,
     };
-    answer(&state, &caller, &peer, action, Attempt::Counted, None, None).await
+    answer(
+        &state,
+        &caller,
+        &peer,
+        action,
+        Attempt::Counted,
+        Extras::default(),
+    )
+    .await
 }
 
 /// `POST /v1/trials/validate`: checks the machine's trial; answers `VALID` and a certificate.
@@ -511,8 +599,10 @@ pub async fn validate_trial(
         &peer,
         action,
         Attempt::Checked,
-        None,
-        Some(body.product),
+        Extras {
+            product: Some(body.product),
+            ..Extras::default()
+        },
     )
     .await
 }

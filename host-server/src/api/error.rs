@@ -89,6 +89,7 @@ pub fn denial_status(code: Code) -> StatusCode {
         | Code::TrialAlreadyUsed
         | Code::FingerprintMismatch
         | Code::LeaseExpired
+        | Code::ServedElsewhere
         | Code::ExchangeSerialReturned => StatusCode::CONFLICT,
         Code::InvalidRequest
         | Code::ProductMismatch

@@ -6,6 +6,7 @@ pub mod error;
 pub mod exchange;
 pub mod extract;
 pub mod openapi;
+pub mod server_activation;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -34,6 +35,8 @@ pub struct AppState {
     pub limiter: Arc<RateLimiter>,
     /// Administrator tokens from the configuration: SHA-256 hex -> name.
     pub admin_tokens: Arc<BTreeMap<String, String>>,
+    /// The key of the web pages' session cookies ([`crate::web`]).
+    pub web: Arc<crate::web::WebSecret>,
 }
 
 /// The API router.
@@ -51,9 +54,13 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/seats/release", post(enduser::release))
         .route("/v1/seats/borrow", post(enduser::borrow))
         .route("/v1/seats/return-borrowed", post(enduser::return_borrowed))
+        .route("/v1/seats/query", get(seats_query))
         .route("/v1/trials/start", post(enduser::start_trial))
         .route("/v1/trials/validate", post(enduser::validate_trial))
         .route("/v1/dongle/challenge", post(enduser::dongle_challenge))
+        .route("/v1/server/activate", post(server_activation::activate))
+        .route("/v1/server/validate", post(server_activation::validate))
+        .route("/v1/server/return", post(server_activation::return_license))
         .route("/v1/admin/products", get(admin::products))
         .route("/v1/admin/tokens", post(admin::create_token))
         .route(
@@ -104,6 +111,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/exchange", get(exchange::page).post(exchange::exchange))
         .route("/v1/exchange/upload", post(exchange::upload))
+        .merge(crate::web::routes())
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -142,11 +150,43 @@ async fn health(State(state): State<AppState>) -> Json<Health> {
 pub struct PublicKeyBody {
     /// The vendor's public key file line (`licet-ed25519-public:<base64>`).
     pub public_key: String,
+    /// On a license server, its own public key, which signs the seat and borrow certificates it
+    /// serves (named by its server licenses).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_key: Option<String>,
 }
 
 async fn public_key(State(state): State<AppState>) -> Json<PublicKeyBody> {
-    let key = state.licensing.verifying_key();
-    Json(PublicKeyBody {
-        public_key: format!("licet-ed25519-public:{}", STANDARD.encode(key.as_bytes())),
+    let line = |key: ed25519_dalek::VerifyingKey| {
+        format!("licet-ed25519-public:{}", STANDARD.encode(key.as_bytes()))
+    };
+    Json(match state.licensing.license_server() {
+        Some(server) => PublicKeyBody {
+            public_key: line(server.vendor_key()),
+            server_key: Some(line(server.public_key())),
+        },
+        None => PublicKeyBody {
+            public_key: line(state.licensing.verifying_key()),
+            server_key: None,
+        },
     })
+}
+
+/// `GET /v1/seats/query` (no token): what a license server serves, each network license with its
+/// seats, free seats, borrowed seats and status (an activation center answers an empty list).
+/// Refused while the caller's address is rate limited.
+async fn seats_query(
+    State(state): State<AppState>,
+    peer: extract::Peer,
+) -> Result<Json<crate::license_server::status::SeatQueryBody>, AppError> {
+    state
+        .limiter
+        .check(&peer.0)
+        .map_err(|limit| AppError::RateLimited {
+            retry_after: limit.retry_after,
+            scope: limit.scope,
+        })?;
+    Ok(Json(
+        crate::license_server::status::seat_query(&state.licensing).await?,
+    ))
 }

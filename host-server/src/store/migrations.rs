@@ -121,6 +121,22 @@ CREATE TABLE returned_serials (
 );
 "#,
     ),
+    (
+        3,
+        r#"
+ALTER TABLE clients ADD COLUMN password_hash TEXT;
+CREATE TABLE response_files (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    license_key TEXT NOT NULL REFERENCES licenses(key),
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    file TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX response_files_license ON response_files(license_key, id);
+CREATE INDEX audit_at ON audit(at);
+"#,
+    ),
 ];
 
 /// PostgreSQL migrations: `(version, statements)`.
@@ -245,6 +261,22 @@ CREATE TABLE returned_serials (
     returned_at BIGINT NOT NULL,
     PRIMARY KEY (license_key, serial)
 );
+"#,
+    ),
+    (
+        3,
+        r#"
+ALTER TABLE clients ADD COLUMN password_hash TEXT;
+CREATE TABLE response_files (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    license_key TEXT NOT NULL REFERENCES licenses(key),
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    file TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX response_files_license ON response_files(license_key, id);
+CREATE INDEX audit_at ON audit(at);
 "#,
     ),
 ];

@@ -14,8 +14,8 @@ use std::path::PathBuf;
 
 pub(crate) use records::Records;
 pub use records::{
-    ActivationRecord, AuditEntry, ClientRecord, LeaseRecord, LicenseFilter, LicenseRecord,
-    OrderRecord, TokenOwner,
+    ActivationRecord, AuditEntry, AuditSearch, ClientRecord, DenialCount, LeaseRecord,
+    LicenseFilter, LicenseRecord, OrderRecord, ResponseFileRecord, TokenOwner,
 };
 pub use sqlite::Synchronous;
 

@@ -384,7 +384,7 @@ impl Records for PgRecords<'_, '_> {
         let changed = self
             .execute(
                 "UPDATE licenses SET rental_ends_at = $2, features = $3, counters = $4, status = $5, \
-                 limited = $6, updated_at = $7 WHERE key = $1",
+                 limited = $6, updated_at = $7, seats = $8 WHERE key = $1",
                 &[
                     &license.key,
                     &rental_end(license.term),
@@ -393,6 +393,7 @@ impl Records for PgRecords<'_, '_> {
                     &status_name(license.status),
                     &limited_json(&license.limited)?,
                     &to_secs(now),
+                    &license.seats.map(i64::from),
                 ],
             )
             .await?;
@@ -862,4 +863,163 @@ impl Records for PgRecords<'_, '_> {
             })
             .collect()
     }
+
+    async fn search_audit(&mut self, search: &AuditSearch) -> Result<Vec<AuditEntry>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT id, at, actor, action, license_key, verdict, code, rule, message, detail FROM audit \
+                 WHERE ($1::text IS NULL OR license_key = $1) AND \
+                 ($2::text IS NULL OR license_key IN (SELECT key FROM licenses WHERE client_id = $2 OR \
+                   order_id IN (SELECT id FROM orders WHERE client_id = $2)) OR \
+                   substr(actor, 1, length($2) + 8) = 'client:' || $2 || '@') AND \
+                 ($3::text IS NULL OR code = $3) AND ($4::bigint IS NULL OR id < $4) \
+                 ORDER BY id DESC LIMIT $5",
+                &[
+                    &search.license_key,
+                    &search.client,
+                    &search.code,
+                    &search.before,
+                    &search.limit,
+                ],
+            )
+            .await?;
+        rows.iter().map(audit_row).collect()
+    }
+
+    async fn seat_events(
+        &mut self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        license_key: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT id, at, actor, action, license_key, verdict, code, rule, message, detail FROM audit \
+                 WHERE at >= $1 AND at < $2 AND verdict = 'allow' AND \
+                 action IN ('checkout', 'heartbeat', 'release', 'borrow', 'return-borrowed') AND \
+                 ($3::text IS NULL OR license_key = $3) ORDER BY id LIMIT $4",
+                &[&to_secs(from), &to_secs(to), &license_key, &limit],
+            )
+            .await?;
+        rows.iter().map(audit_row).collect()
+    }
+
+    async fn denial_counts(
+        &mut self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        license_key: Option<&str>,
+    ) -> Result<Vec<DenialCount>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT code, COUNT(*), MAX(at) FROM audit \
+                 WHERE at >= $1 AND at < $2 AND verdict = 'deny' AND ($3::text IS NULL OR license_key = $3) \
+                 GROUP BY code ORDER BY COUNT(*) DESC, code",
+                &[&to_secs(from), &to_secs(to), &license_key],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(DenialCount {
+                    code: row.try_get(0)?,
+                    count: row.try_get(1)?,
+                    last_at: from_secs(row.try_get(2)?)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn client_password(&mut self, id: &str) -> Result<Option<Option<String>>, StoreError> {
+        match self
+            .query_opt("SELECT password_hash FROM clients WHERE id = $1", &[&id])
+            .await?
+        {
+            Some(row) => Ok(Some(row.try_get(0)?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn set_client_password(
+        &mut self,
+        id: &str,
+        password_hash: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        Ok(self
+            .execute(
+                "UPDATE clients SET password_hash = $2 WHERE id = $1",
+                &[&id, &password_hash],
+            )
+            .await?
+            == 1)
+    }
+
+    async fn insert_response_file(
+        &mut self,
+        record: &ResponseFileRecord,
+    ) -> Result<i64, StoreError> {
+        let row = self
+            .query_opt(
+                "INSERT INTO response_files (license_key, kind, name, file, created_at) \
+                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                &[
+                    &record.license_key,
+                    &record.kind,
+                    &record.name,
+                    &record.file,
+                    &to_secs(record.created_at),
+                ],
+            )
+            .await?
+            .ok_or_else(|| StoreError::corrupt("response file insert returned no id"))?;
+        let id: i64 = row.try_get(0)?;
+        self.execute(
+            "DELETE FROM response_files WHERE license_key = $1 AND id NOT IN \
+             (SELECT id FROM response_files WHERE license_key = $1 ORDER BY id DESC LIMIT $2)",
+            &[&record.license_key, &KEPT_RESPONSE_FILES],
+        )
+        .await?;
+        Ok(id)
+    }
+
+    async fn response_files(
+        &mut self,
+        key: &str,
+        limit: i64,
+    ) -> Result<Vec<ResponseFileRecord>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT id, license_key, kind, name, file, created_at FROM response_files \
+                 WHERE license_key = $1 ORDER BY id DESC LIMIT $2",
+                &[&key, &limit],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ResponseFileRecord {
+                    id: row.try_get(0)?,
+                    license_key: row.try_get(1)?,
+                    kind: row.try_get(2)?,
+                    name: row.try_get(3)?,
+                    file: row.try_get(4)?,
+                    created_at: from_secs(row.try_get(5)?)?,
+                })
+            })
+            .collect()
+    }
+}
+
+fn audit_row(row: &Row) -> Result<AuditEntry, StoreError> {
+    Ok(AuditEntry {
+        id: row.try_get(0)?,
+        at: from_secs(row.try_get(1)?)?,
+        actor: row.try_get(2)?,
+        action: row.try_get(3)?,
+        license_key: row.try_get(4)?,
+        verdict: row.try_get(5)?,
+        code: row.try_get(6)?,
+        rule: row.try_get(7)?,
+        message: row.try_get(8)?,
+        detail: row.try_get(9)?,
+    })
 }

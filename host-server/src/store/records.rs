@@ -95,6 +95,52 @@ pub struct AuditEntry {
     pub detail: String,
 }
 
+/// A response file the online service center answered, kept so the end user can download it again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ResponseFileRecord {
+    /// Stored identifier (0 before it is stored).
+    pub id: i64,
+    /// The license the file answers for.
+    pub license_key: String,
+    /// `activation` or `return`.
+    pub kind: String,
+    /// The file name offered for download.
+    pub name: String,
+    /// The signed response file.
+    pub file: String,
+    /// When it was answered.
+    pub created_at: DateTime<Utc>,
+}
+
+/// How many response files are kept per license (older ones are deleted).
+pub const KEPT_RESPONSE_FILES: i64 = 20;
+
+/// A search of the audit log, newest entries first.
+#[derive(Debug, Clone, Default)]
+pub struct AuditSearch {
+    /// Only entries about this license.
+    pub license_key: Option<String>,
+    /// Only entries about this client's licenses (directly or through its orders) or made by it.
+    pub client: Option<String>,
+    /// Only entries with this code.
+    pub code: Option<String>,
+    /// Only entries before this position (paging); all when absent.
+    pub before: Option<i64>,
+    /// At most this many.
+    pub limit: i64,
+}
+
+/// How many denials one code had.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DenialCount {
+    /// The engine code.
+    pub code: String,
+    /// How many denials.
+    pub count: i64,
+    /// The latest of them.
+    pub last_at: DateTime<Utc>,
+}
+
 /// Who holds an administrator or client token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenOwner {
@@ -324,6 +370,50 @@ pub(crate) trait Records: Send {
         after: i64,
         limit: i64,
     ) -> impl Future<Output = Result<Vec<AuditEntry>, StoreError>> + Send;
+    /// Audit entries matching `search`, newest first.
+    fn search_audit(
+        &mut self,
+        search: &AuditSearch,
+    ) -> impl Future<Output = Result<Vec<AuditEntry>, StoreError>> + Send;
+    /// Allowed seat decisions (`checkout`, `heartbeat`, `release`, `borrow`, `return-borrowed`)
+    /// made at or after `from` and before `to`, optionally of one license, oldest first.
+    fn seat_events(
+        &mut self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        license_key: Option<&str>,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<AuditEntry>, StoreError>> + Send;
+    /// Denials made at or after `from` and before `to`, counted by code, most frequent first.
+    fn denial_counts(
+        &mut self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        license_key: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<DenialCount>, StoreError>> + Send;
+    /// A client's argon2 password hash: `None` when there is no such client, `Some(None)` when it
+    /// has no password.
+    fn client_password(
+        &mut self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<Option<String>>, StoreError>> + Send;
+    /// Sets (or clears) a client's password hash; whether the client exists.
+    fn set_client_password(
+        &mut self,
+        id: &str,
+        password_hash: Option<&str>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Keeps a response file; returns its identifier.
+    fn insert_response_file(
+        &mut self,
+        record: &ResponseFileRecord,
+    ) -> impl Future<Output = Result<i64, StoreError>> + Send;
+    /// The license's latest response files, newest first.
+    fn response_files(
+        &mut self,
+        key: &str,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<ResponseFileRecord>, StoreError>> + Send;
 }
 
 // ---- value encodings shared by both backends ---------------------------------------------------

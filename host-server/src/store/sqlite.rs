@@ -482,7 +482,7 @@ impl Records for SqliteRecords<'_> {
     ) -> Result<(), StoreError> {
         let mut statement = self.conn.prepare_cached(
             "UPDATE licenses SET rental_ends_at = ?2, features = ?3, counters = ?4, status = ?5, \
-             limited = ?6, updated_at = ?7 WHERE key = ?1",
+             limited = ?6, updated_at = ?7, seats = ?8 WHERE key = ?1",
         )?;
         let changed = statement.execute(params![
             license.key,
@@ -492,6 +492,7 @@ impl Records for SqliteRecords<'_> {
             status_name(license.status),
             limited_json(&license.limited)?,
             to_secs(now),
+            license.seats.map(i64::from),
         ])?;
         if changed != 1 {
             return Err(StoreError::Conflict(format!(
@@ -973,4 +974,176 @@ impl Records for SqliteRecords<'_> {
         })
         .collect()
     }
+
+    async fn search_audit(&mut self, search: &AuditSearch) -> Result<Vec<AuditEntry>, StoreError> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT id, at, actor, action, license_key, verdict, code, rule, message, detail FROM audit \
+             WHERE (?1 IS NULL OR license_key = ?1) AND \
+             (?2 IS NULL OR license_key IN (SELECT key FROM licenses WHERE client_id = ?2 OR \
+               order_id IN (SELECT id FROM orders WHERE client_id = ?2)) OR \
+               substr(actor, 1, length(?2) + 8) = 'client:' || ?2 || '@') AND \
+             (?3 IS NULL OR code = ?3) AND (?4 IS NULL OR id < ?4) ORDER BY id DESC LIMIT ?5",
+        )?;
+        let rows = statement.query_map(
+            params![
+                search.license_key,
+                search.client,
+                search.code,
+                search.before,
+                search.limit
+            ],
+            audit_entry,
+        )?;
+        rows.map(|row| audit_from(row?)).collect()
+    }
+
+    async fn seat_events(
+        &mut self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        license_key: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT id, at, actor, action, license_key, verdict, code, rule, message, detail FROM audit \
+             WHERE at >= ?1 AND at < ?2 AND verdict = 'allow' AND \
+             action IN ('checkout', 'heartbeat', 'release', 'borrow', 'return-borrowed') AND \
+             (?3 IS NULL OR license_key = ?3) ORDER BY id LIMIT ?4",
+        )?;
+        let rows = statement.query_map(
+            params![to_secs(from), to_secs(to), license_key, limit],
+            audit_entry,
+        )?;
+        rows.map(|row| audit_from(row?)).collect()
+    }
+
+    async fn denial_counts(
+        &mut self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        license_key: Option<&str>,
+    ) -> Result<Vec<DenialCount>, StoreError> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT code, COUNT(*), MAX(at) FROM audit \
+             WHERE at >= ?1 AND at < ?2 AND verdict = 'deny' AND (?3 IS NULL OR license_key = ?3) \
+             GROUP BY code ORDER BY COUNT(*) DESC, code",
+        )?;
+        let rows =
+            statement.query_map(params![to_secs(from), to_secs(to), license_key], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, i64>(1)?,
+                    row.get::<_, i64>(2)?,
+                ))
+            })?;
+        rows.map(|row| {
+            let (code, count, last_at) = row?;
+            Ok(DenialCount {
+                code,
+                count,
+                last_at: from_secs(last_at)?,
+            })
+        })
+        .collect()
+    }
+
+    async fn client_password(&mut self, id: &str) -> Result<Option<Option<String>>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare_cached("SELECT password_hash FROM clients WHERE id = ?1")?;
+        Ok(statement
+            .query_row([id], |row| row.get::<_, Option<String>>(0))
+            .optional()?)
+    }
+
+    async fn set_client_password(
+        &mut self,
+        id: &str,
+        password_hash: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare_cached("UPDATE clients SET password_hash = ?2 WHERE id = ?1")?;
+        Ok(statement.execute(params![id, password_hash])? == 1)
+    }
+
+    async fn insert_response_file(
+        &mut self,
+        record: &ResponseFileRecord,
+    ) -> Result<i64, StoreError> {
+        let id = {
+            let mut statement = self.conn.prepare_cached(
+                "INSERT INTO response_files (license_key, kind, name, file, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+            )?;
+            statement.query_row(
+                params![
+                    record.license_key,
+                    record.kind,
+                    record.name,
+                    record.file,
+                    to_secs(record.created_at)
+                ],
+                |row| row.get::<_, i64>(0),
+            )?
+        };
+        let mut prune = self.conn.prepare_cached(
+            "DELETE FROM response_files WHERE license_key = ?1 AND id NOT IN \
+             (SELECT id FROM response_files WHERE license_key = ?1 ORDER BY id DESC LIMIT ?2)",
+        )?;
+        prune.execute(params![record.license_key, KEPT_RESPONSE_FILES])?;
+        Ok(id)
+    }
+
+    async fn response_files(
+        &mut self,
+        key: &str,
+        limit: i64,
+    ) -> Result<Vec<ResponseFileRecord>, StoreError> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT id, license_key, kind, name, file, created_at FROM response_files \
+             WHERE license_key = ?1 ORDER BY id DESC LIMIT ?2",
+        )?;
+        let rows = statement.query_map(params![key, limit], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                [
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, String>(4)?,
+                ],
+                row.get::<_, i64>(5)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (id, [license_key, kind, name, file], created_at) = row?;
+            Ok(ResponseFileRecord {
+                id,
+                license_key,
+                kind,
+                name,
+                file,
+                created_at: from_secs(created_at)?,
+            })
+        })
+        .collect()
+    }
+}
+
+fn audit_from(
+    (id, at, [actor, action], license_key, [verdict, code, rule, message, detail]): AuditRow,
+) -> Result<AuditEntry, StoreError> {
+    Ok(AuditEntry {
+        id,
+        at: from_secs(at)?,
+        actor,
+        action,
+        license_key,
+        verdict,
+        code,
+        rule,
+        message,
+        detail,
+    })
 }

@@ -229,6 +229,7 @@ async fn build(
     let mut admin_tokens = BTreeMap::new();
     admin_tokens.insert(token_hash(ADMIN_TOKEN), "tests".to_owned());
     AppState {
+        web: Arc::new(licet_server::web::WebSecret::from_bytes([7; 32])),
         licensing,
         limiter: Arc::new(RateLimiter::new(limits)),
         admin_tokens: Arc::new(admin_tokens),

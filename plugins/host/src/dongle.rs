@@ -29,14 +29,18 @@ impl fmt::Debug for DongleReader {
 }
 
 impl DongleReader {
-    /// Verifies and loads the hardware-check plugin in `plugin_dir` (signed with `vendor_key`'s
-    /// secret half); its dongle checks go to `hid`.
+    /// Verifies and loads the dongle plugin in `plugin_dir` (signed with `vendor_key`'s secret
+    /// half); its dongle checks go to `hid`. The slot takes only the `hardware-check` plugin
+    /// named `plugin` (the shipped one is [`crate::DONGLE_PLUGIN`], `dongle-hid`): any other signed
+    /// plugin, such as a transport or the fingerprint check, is refused before it is compiled
+    /// ([`PluginError::WrongWorld`], [`PluginError::WrongPlugin`]).
     pub fn load(
         plugin_dir: &Path,
+        plugin: &str,
         vendor_key: VerifyingKey,
         hid: Arc<dyn HidBackend>,
     ) -> Result<DongleReader, PluginError> {
-        let plugin = PluginHost::new(vendor_key)?.load_hardware_check(plugin_dir)?;
+        let plugin = PluginHost::new(vendor_key)?.load_hardware_check(plugin_dir, plugin)?;
         Ok(DongleReader::new(plugin, hid))
     }
 

@@ -53,7 +53,7 @@ pub enum PluginError {
         /// The WebAssembly file.
         wasm: PathBuf,
     },
-    /// The plugin targets another world than the caller expected.
+    /// The plugin targets another world than the slot it was put in.
     #[error("plugin `{plugin}` is a `{found}` plugin, not a `{expected}` plugin")]
     WrongWorld {
         /// The plugin's name.
@@ -62,6 +62,20 @@ pub enum PluginError {
         expected: &'static str,
         /// The world in the manifest.
         found: &'static str,
+    },
+    /// The plugin is of the slot's world but not the plugin the slot takes.
+    #[error(
+        "plugin `{path}` is the `{world}` plugin `{found}`, but this slot takes only `{expected}`"
+    )]
+    WrongPlugin {
+        /// The plugin directory.
+        path: PathBuf,
+        /// The slot's world.
+        world: &'static str,
+        /// The name the slot takes.
+        expected: String,
+        /// The name in the signed manifest.
+        found: String,
     },
     /// The component imports an interface outside its world.
     #[error("plugin `{plugin}` imports `{import}`, which its world `{world}` does not allow")]

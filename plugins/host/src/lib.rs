@@ -5,8 +5,9 @@
 //! only part of Licet that knows wasmtime. It
 //!
 //! - verifies each plugin's manifest against the vendor's Ed25519 key and the component against
-//!   the SHA-256 in the manifest ([`signing`]), and refuses components that import anything
-//!   outside their world;
+//!   the SHA-256 in the manifest ([`signing`]), loads a plugin only into a slot that takes its
+//!   signed world and name ([`Slot`]), and refuses components that import anything outside their
+//!   world;
 //! - compiles each plugin once per load into a cached `InstancePre` and runs every call in a
 //!   fresh store with fuel, memory, stack and payload limits ([`Limits`]);
 //! - performs all I/O itself, only what the manifest allows: HTTP to the allowed URLs
@@ -41,7 +42,7 @@ pub use hid::{
     DEFAULT_DONGLE_VENDOR_ID,
 };
 pub use licet_engine::dongle::{DongleProof, DongleProofError};
-pub use manifest::{Allow, HidId, Manifest, World};
+pub use manifest::{Allow, HidId, Manifest, Slot, World, DONGLE_PLUGIN, FINGERPRINT_PLUGIN};
 pub use runtime::{Limits, LoadedPlugin, PluginHost};
 pub use signing::{read_signing_key, read_verifying_key, sign_plugin, verify_plugin};
 pub use transport::{

@@ -170,6 +170,74 @@ impl Manifest {
     }
 }
 
+/// The name of the shipped dongle check, the only plugin the dongle slot takes
+/// ([`crate::DongleReader`]).
+pub const DONGLE_PLUGIN: &str = "dongle-hid";
+/// The name of the shipped fingerprint check.
+pub const FINGERPRINT_PLUGIN: &str = "fingerprint";
+
+/// What a host's slot takes: plugins of one world and, where the slot expects one particular
+/// plugin, of one name. The world and the name are read from the signed manifest, so a validly
+/// signed plugin put in another slot than its own is refused before it is compiled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slot<'a> {
+    world: World,
+    name: Option<&'a str>,
+}
+
+impl<'a> Slot<'a> {
+    /// A transport slot: any `transport` plugin.
+    pub const TRANSPORT: Slot<'static> = Slot::of_world(World::Transport);
+    /// The dongle slot: only the `hardware-check` plugin `dongle-hid`.
+    pub const DONGLE: Slot<'static> = Slot::named(World::HardwareCheck, DONGLE_PLUGIN);
+    /// The fingerprint slot: only the `hardware-check` plugin `fingerprint`.
+    pub const FINGERPRINT: Slot<'static> = Slot::named(World::HardwareCheck, FINGERPRINT_PLUGIN);
+
+    /// A slot that takes any plugin of `world`.
+    pub const fn of_world(world: World) -> Slot<'static> {
+        Slot { world, name: None }
+    }
+
+    /// A slot that takes only the plugin `name` of `world`.
+    pub const fn named(world: World, name: &'a str) -> Slot<'a> {
+        Slot {
+            world,
+            name: Some(name),
+        }
+    }
+
+    /// The world the slot takes.
+    pub fn world(&self) -> World {
+        self.world
+    }
+
+    /// The plugin the slot takes, if it takes one only.
+    pub fn name(&self) -> Option<&'a str> {
+        self.name
+    }
+
+    /// Checks the verified manifest of the plugin in `dir` against the slot: the world first,
+    /// then the name.
+    pub fn admit(&self, dir: &Path, manifest: &Manifest) -> Result<(), PluginError> {
+        if manifest.world != self.world {
+            return Err(PluginError::WrongWorld {
+                plugin: manifest.name.clone(),
+                expected: self.world.name(),
+                found: manifest.world.name(),
+            });
+        }
+        match self.name {
+            Some(expected) if manifest.name != expected => Err(PluginError::WrongPlugin {
+                path: dir.to_path_buf(),
+                world: self.world.name(),
+                expected: expected.to_string(),
+                found: manifest.name.clone(),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -194,6 +262,71 @@ mod tests {
             manifest.config_pairs(),
             vec![("server-url".to_string(), "http://127.0.0.1/a".to_string())]
         );
+    }
+
+    #[test]
+    fn the_name_and_the_world_are_required() {
+        for (text, needle) in [
+            (
+                r#"{"version":"1","world":"transport","wasm":"x.wasm"}"#,
+                "missing field `name`",
+            ),
+            (
+                r#"{"name":"x","version":"1","wasm":"x.wasm"}"#,
+                "missing field `world`",
+            ),
+            (
+                r#"{"name":"x","version":"1","world":"fingerprint","wasm":"x.wasm"}"#,
+                "unknown variant `fingerprint`",
+            ),
+        ] {
+            let error = parse(text).unwrap_err().to_string();
+            assert!(error.contains(needle), "{error}");
+        }
+    }
+
+    #[test]
+    fn a_slot_takes_only_its_world_and_name() {
+        let dir = Path::new("plugins/p");
+        let dongle = parse(
+            r#"{"name":"dongle-hid","version":"1","world":"hardware-check","wasm":"d.wasm"}"#,
+        )
+        .unwrap();
+        let fingerprint = parse(
+            r#"{"name":"fingerprint","version":"1","world":"hardware-check","wasm":"f.wasm"}"#,
+        )
+        .unwrap();
+        let transport =
+            parse(r#"{"name":"dongle-hid","version":"1","world":"transport","wasm":"t.wasm"}"#)
+                .unwrap();
+        assert!(Slot::DONGLE.admit(dir, &dongle).is_ok());
+        assert!(Slot::FINGERPRINT.admit(dir, &fingerprint).is_ok());
+        assert!(Slot::TRANSPORT.admit(dir, &transport).is_ok());
+        assert!(Slot::of_world(World::HardwareCheck)
+            .admit(dir, &fingerprint)
+            .is_ok());
+        assert!(matches!(
+            Slot::DONGLE.admit(dir, &fingerprint),
+            Err(PluginError::WrongPlugin { expected, found, .. })
+                if expected == "dongle-hid" && found == "fingerprint"
+        ));
+        assert!(matches!(
+            Slot::FINGERPRINT.admit(dir, &dongle),
+            Err(PluginError::WrongPlugin { .. })
+        ));
+        // The name alone does not fill a slot of another world.
+        assert!(matches!(
+            Slot::DONGLE.admit(dir, &transport),
+            Err(PluginError::WrongWorld {
+                expected: "hardware-check",
+                found: "transport",
+                ..
+            })
+        ));
+        assert!(matches!(
+            Slot::TRANSPORT.admit(dir, &dongle),
+            Err(PluginError::WrongWorld { .. })
+        ));
     }
 
     #[test]

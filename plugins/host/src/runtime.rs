@@ -15,7 +15,7 @@ use crate::bindings::{hardware, transport};
 use crate::error::PluginError;
 use crate::hardware::HardwareCheckPlugin;
 use crate::hid::HidBackend;
-use crate::manifest::{HidId, Manifest, World};
+use crate::manifest::{HidId, Manifest, Slot, World};
 use crate::signing::verify_plugin;
 use crate::transport::TransportPlugin;
 
@@ -397,9 +397,12 @@ impl PluginHost {
         self.runtime.limits
     }
 
-    /// Verifies, compiles and links the plugin in `dir`.
-    pub fn load(&self, dir: &Path) -> Result<LoadedPlugin, PluginError> {
+    /// Verifies the plugin in `dir`, checks that it is one `slot` takes (its signed world and
+    /// name), then compiles and links it. A plugin of another world or name is refused before
+    /// anything of it is compiled or instantiated.
+    pub fn load(&self, dir: &Path, slot: Slot<'_>) -> Result<LoadedPlugin, PluginError> {
         let verified = verify_plugin(dir, &self.runtime.vendor_key)?;
+        slot.admit(dir, &verified.manifest)?;
         let manifest = verified.manifest;
         let plugin = manifest.name.clone();
         let load_error = |error: wasmtime::Error| PluginError::Load {
@@ -448,33 +451,35 @@ impl PluginHost {
         }
     }
 
-    /// Loads a transport plugin.
+    /// Loads a plugin for a transport slot: any `transport` plugin ([`Slot::TRANSPORT`]).
     pub fn load_transport(&self, dir: &Path) -> Result<TransportPlugin, PluginError> {
-        match self.load(dir)? {
+        match self.load(dir, Slot::TRANSPORT)? {
             LoadedPlugin::Transport(plugin) => Ok(plugin),
-            other => Err(PluginError::WrongWorld {
-                plugin: other.manifest().name.clone(),
-                expected: World::Transport.name(),
-                found: other.manifest().world.name(),
-            }),
+            other => Err(wrong_world(&other, World::Transport)),
         }
     }
 
-    /// Loads a hardware-check plugin.
-    pub fn load_hardware_check(&self, dir: &Path) -> Result<HardwareCheckPlugin, PluginError> {
-        match self.load(dir)? {
+    /// Loads the `hardware-check` plugin `name` (such as [`crate::manifest::FINGERPRINT_PLUGIN`]);
+    /// a hardware check of another name, or a plugin of another world, is refused.
+    pub fn load_hardware_check(
+        &self,
+        dir: &Path,
+        name: &str,
+    ) -> Result<HardwareCheckPlugin, PluginError> {
+        match self.load(dir, Slot::named(World::HardwareCheck, name))? {
             LoadedPlugin::HardwareCheck(plugin) => Ok(plugin),
-            other => Err(PluginError::WrongWorld {
-                plugin: other.manifest().name.clone(),
-                expected: World::HardwareCheck.name(),
-                found: other.manifest().world.name(),
-            }),
+            other => Err(wrong_world(&other, World::HardwareCheck)),
         }
     }
 
     /// Loads every plugin directory (one holding `plugin.json`) directly under `plugins_dir`, in
-    /// name order. The first plugin that fails to load fails the whole set: fail closed.
-    pub fn load_all(&self, plugins_dir: &Path) -> Result<Vec<LoadedPlugin>, PluginError> {
+    /// name order, each of which `slot` must take. The first plugin that fails to load, or that
+    /// the slot does not take, fails the whole set: fail closed.
+    pub fn load_all(
+        &self,
+        plugins_dir: &Path,
+        slot: Slot<'_>,
+    ) -> Result<Vec<LoadedPlugin>, PluginError> {
         let io = |source| PluginError::Io {
             path: plugins_dir.to_path_buf(),
             source,
@@ -487,6 +492,16 @@ impl PluginHost {
             }
         }
         dirs.sort();
-        dirs.iter().map(|dir| self.load(dir)).collect()
+        dirs.iter().map(|dir| self.load(dir, slot)).collect()
+    }
+}
+
+/// A loaded plugin of another world than the one its slot takes (which [`Slot::admit`] refuses
+/// before it loads).
+fn wrong_world(plugin: &LoadedPlugin, expected: World) -> PluginError {
+    PluginError::WrongWorld {
+        plugin: plugin.manifest().name.clone(),
+        expected: expected.name(),
+        found: plugin.manifest().world.name(),
     }
 }

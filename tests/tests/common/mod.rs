@@ -81,6 +81,87 @@ fn spawn_server(command: &mut Command) -> (Child, mpsc::Receiver<String>) {
     (child, received)
 }
 
+/// A `licet-server --config FILE` process, killed when dropped.
+pub struct ServerProcess {
+    child: Child,
+    /// Where it listens (`http://127.0.0.1:PORT`).
+    pub url: String,
+}
+
+impl ServerProcess {
+    /// Starts `licet-server --config config` and waits until it listens.
+    pub fn start(config: &Path) -> ServerProcess {
+        let mut command = Command::new(binaries().join("licet-server"));
+        command.arg("--config").arg(config);
+        let (child, lines) = spawn_server(&mut command);
+        loop {
+            let line = lines
+                .recv_timeout(Duration::from_secs(60))
+                .unwrap_or_else(|error| panic!("licet-server did not start: {error}"));
+            if let Some(rest) = line.strip_prefix("licet-server listening on ") {
+                let url = rest.split_whitespace().next().unwrap().to_owned();
+                assert!(url.starts_with("http://127.0.0.1:"), "{line}");
+                return ServerProcess { child, url };
+            }
+        }
+    }
+
+    /// `HOST:PORT`, the way the seeds name a license server.
+    pub fn address(&self) -> &str {
+        self.url.trim_start_matches("http://")
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `licet-server ARGS` to its end.
+pub fn licet_server(args: &[&std::ffi::OsStr]) -> Outcome {
+    Outcome::from(
+        Command::new(binaries().join("licet-server"))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap(),
+    )
+}
+
+/// Sends `body` to `url` + `path` as `POST` with `content_type`; the status and the body.
+pub fn post_bytes(url: &str, path: &str, content_type: &str, body: &[u8]) -> (u16, Vec<u8>) {
+    let address = url.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: {content_type}\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).unwrap();
+    let split = answer.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&answer[..split]).into_owned();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = answer[split + 4..].to_vec();
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        return (
+            status,
+            dechunk(&String::from_utf8(body).unwrap()).into_bytes(),
+        );
+    }
+    (status, body)
+}
+
 /// A `licet-server --demo` process on 127.0.0.1, killed when dropped.
 pub struct DemoServer {
     child: Child,

@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use licet_plugin_host::{
     parse_usb_id, read_signing_key, read_verifying_key, sign_plugin, verify_plugin, LoadedPlugin,
-    PluginHost, SoftwareDongle, DEFAULT_DONGLE_PRODUCT_ID, DEFAULT_DONGLE_VENDOR_ID,
+    PluginHost, Slot, SoftwareDongle, World, DEFAULT_DONGLE_PRODUCT_ID, DEFAULT_DONGLE_VENDOR_ID,
 };
 
 /// Sign and check Licet plugins, make software dongles.
@@ -35,6 +35,14 @@ enum Command {
         /// The vendor's public key file (`vendor.pub`).
         #[arg(long)]
         key: PathBuf,
+        /// Check it as a slot of this world would (`transport` or `hardware-check`)
+        /// [default: the manifest's].
+        #[arg(long, value_parser = world)]
+        world: Option<World>,
+        /// Check it as a slot that takes only the plugin of this name would (the dongle slot
+        /// takes `dongle-hid`).
+        #[arg(long)]
+        name: Option<String>,
     },
     /// Software dongles for development and tests.
     #[command(subcommand)]
@@ -65,6 +73,16 @@ enum DongleCommand {
     },
 }
 
+fn world(text: &str) -> Result<World, String> {
+    match text {
+        "transport" => Ok(World::Transport),
+        "hardware-check" => Ok(World::HardwareCheck),
+        _ => Err(format!(
+            "`{text}` is not a world (`transport` or `hardware-check`)"
+        )),
+    }
+}
+
 fn usb_id(text: &str) -> Result<u16, String> {
     parse_usb_id(text).ok_or_else(|| format!("`{text}` is not a USB ID (`0x1209` or decimal)"))
 }
@@ -93,11 +111,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 manifest.wasm_sha256
             );
         }
-        Command::Verify { dir, key } => {
+        Command::Verify {
+            dir,
+            key,
+            world,
+            name,
+        } => {
             let key = read_verifying_key(&key)?;
-            verify_plugin(&dir, &key)?;
+            let verified = verify_plugin(&dir, &key)?;
+            let world = world.unwrap_or(verified.manifest.world);
+            let slot = match &name {
+                Some(name) => Slot::named(world, name),
+                None => Slot::of_world(world),
+            };
             let host = PluginHost::new(key)?;
-            let plugin = host.load(&dir)?;
+            let plugin = host.load(&dir, slot)?;
             let kind = match &plugin {
                 LoadedPlugin::Transport(_) => "transport",
                 LoadedPlugin::HardwareCheck(_) => "hardware-check",

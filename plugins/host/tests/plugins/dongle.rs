@@ -4,10 +4,10 @@
 use std::process::Command;
 use std::sync::Arc;
 
-use licet_plugin_host::test_support::{install_dongle_plugin, test_key};
+use licet_plugin_host::test_support::{install_dongle_plugin, install_plugin, test_key};
 use licet_plugin_host::{
-    hid_backend, DongleReader, NoHid, PluginError, SoftwareDongle, SoftwareDongleError,
-    DEFAULT_DONGLE_PRODUCT_ID, DEFAULT_DONGLE_VENDOR_ID,
+    hid_backend, sign_plugin, Allow, DongleReader, NoHid, PluginError, SoftwareDongle,
+    SoftwareDongleError, World, DEFAULT_DONGLE_PRODUCT_ID, DEFAULT_DONGLE_VENDOR_ID, DONGLE_PLUGIN,
 };
 
 fn reader(dir: &tempfile::TempDir, hid: Arc<dyn licet_plugin_host::HidBackend>) -> DongleReader {
@@ -18,7 +18,7 @@ fn reader(dir: &tempfile::TempDir, hid: Arc<dyn licet_plugin_host::HidBackend>) 
         DEFAULT_DONGLE_PRODUCT_ID,
     )
     .unwrap();
-    DongleReader::load(&plugin_dir, test_key().verifying_key(), hid).unwrap()
+    DongleReader::load(&plugin_dir, DONGLE_PLUGIN, test_key().verifying_key(), hid).unwrap()
 }
 
 #[test]
@@ -87,6 +87,102 @@ fn a_reader_without_a_dongle_reports_a_device_error() {
 }
 
 #[test]
+fn the_dongle_slot_takes_only_the_signed_dongle_plugin() {
+    let dir = tempfile::tempdir().unwrap();
+    let load = |plugin_dir: &std::path::Path| {
+        DongleReader::load(
+            plugin_dir,
+            DONGLE_PLUGIN,
+            test_key().verifying_key(),
+            Arc::new(NoHid),
+        )
+    };
+    // The vendor-signed HTTP transport where the dongle plugin is expected.
+    let transport = install_plugin(
+        dir.path(),
+        "transport-http",
+        World::Transport,
+        &[("server-url", "http://127.0.0.1:1/a")],
+        Allow {
+            urls: vec!["http://127.0.0.1:1/a".to_string()],
+            hid: Vec::new(),
+        },
+        &test_key(),
+    )
+    .unwrap();
+    let error = load(&transport).unwrap_err();
+    assert!(
+        matches!(&error, PluginError::WrongWorld { plugin, expected: "hardware-check", found: "transport" }
+            if plugin == "transport-http"),
+        "{error}"
+    );
+    // The vendor-signed fingerprint check, a hardware check of another name.
+    let fingerprint = install_plugin(
+        dir.path(),
+        "fingerprint",
+        World::HardwareCheck,
+        &[],
+        Allow::default(),
+        &test_key(),
+    )
+    .unwrap();
+    let error = load(&fingerprint).unwrap_err();
+    assert!(
+        matches!(&error, PluginError::WrongPlugin { expected, found, world: "hardware-check", .. }
+            if expected == DONGLE_PLUGIN && found == "fingerprint"),
+        "{error}"
+    );
+    assert!(
+        error.to_string().contains("takes only `dongle-hid`"),
+        "{error}"
+    );
+
+    // The refusal comes before the component is compiled: a signed manifest of another name
+    // over bytes that are no component at all is refused for its name, not for its code.
+    let bogus = dir.path().join("bogus");
+    std::fs::create_dir(&bogus).unwrap();
+    std::fs::write(bogus.join("bogus.wasm"), b"not a component").unwrap();
+    for (name, world) in [
+        ("dongle-usb", "hardware-check"),
+        ("dongle-hid", "transport"),
+    ] {
+        std::fs::write(
+            bogus.join("plugin.json"),
+            format!(r#"{{"name":"{name}","version":"1","world":"{world}","wasm":"bogus.wasm"}}"#),
+        )
+        .unwrap();
+        sign_plugin(&bogus, &test_key()).unwrap();
+        let error = load(&bogus).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                PluginError::WrongPlugin { .. } | PluginError::WrongWorld { .. }
+            ),
+            "{name} ({world}): {error}"
+        );
+    }
+    // Named `dongle-hid` in the hardware-check world, the same bytes reach the compiler.
+    std::fs::write(
+        bogus.join("plugin.json"),
+        r#"{"name":"dongle-hid","version":"1","world":"hardware-check","wasm":"bogus.wasm"}"#,
+    )
+    .unwrap();
+    sign_plugin(&bogus, &test_key()).unwrap();
+    let error = load(&bogus).unwrap_err();
+    assert!(matches!(error, PluginError::Load { .. }), "{error}");
+
+    // The shipped dongle plugin fills the slot.
+    let dongle = install_dongle_plugin(
+        dir.path(),
+        &test_key(),
+        DEFAULT_DONGLE_VENDOR_ID,
+        DEFAULT_DONGLE_PRODUCT_ID,
+    )
+    .unwrap();
+    assert!(load(&dongle).is_ok());
+}
+
+#[test]
 fn a_reader_refuses_a_plugin_the_vendor_did_not_sign_and_a_broken_dongle_file() {
     let dir = tempfile::tempdir().unwrap();
     let plugin_dir = install_dongle_plugin(
@@ -96,8 +192,13 @@ fn a_reader_refuses_a_plugin_the_vendor_did_not_sign_and_a_broken_dongle_file() 
         DEFAULT_DONGLE_PRODUCT_ID,
     )
     .unwrap();
-    let error =
-        DongleReader::load(&plugin_dir, test_key().verifying_key(), Arc::new(NoHid)).unwrap_err();
+    let error = DongleReader::load(
+        &plugin_dir,
+        DONGLE_PLUGIN,
+        test_key().verifying_key(),
+        Arc::new(NoHid),
+    )
+    .unwrap_err();
     assert!(matches!(error, PluginError::BadSignature { .. }), "{error}");
 
     let broken = dir.path().join("broken.dongle");

@@ -8,7 +8,7 @@ use licet_plugin_host::test_support::install_dongle_plugin;
 use licet_plugin_host::{
     read_machine, read_machine_at, DongleProofError, DongleRefusal, HardwareCheckPlugin,
     HidApiBackend, HidBackend, HidDevice, HidError, NoHid, PluginError, PluginHost, Reading,
-    SoftwareDongle, World,
+    SoftwareDongle, World, DONGLE_PLUGIN,
 };
 use sha2::{Digest, Sha256};
 
@@ -101,7 +101,9 @@ fn fingerprint_normalizes_hashes_and_survives_one_changed_part() {
         &[],
         Default::default(),
     );
-    let check = host().load_hardware_check(&plugin_dir).unwrap();
+    let check = host()
+        .load_hardware_check(&plugin_dir, "fingerprint")
+        .unwrap();
 
     let office = tempfile::tempdir().unwrap();
     fake_machine(office.path(), "00:1B:21:0A:0B:0C");
@@ -164,7 +166,9 @@ fn fingerprint_config_and_salt_are_checked() {
         &[("components", "machine-id, cpu")],
         Default::default(),
     );
-    let check = host().load_hardware_check(&plugin_dir).unwrap();
+    let check = host()
+        .load_hardware_check(&plugin_dir, "fingerprint")
+        .unwrap();
     let readings = [
         Reading::new(
             "machine-id",
@@ -194,7 +198,9 @@ fn fingerprint_of_this_machine_is_stable() {
         &[],
         Default::default(),
     );
-    let check = host().load_hardware_check(&plugin_dir).unwrap();
+    let check = host()
+        .load_hardware_check(&plugin_dir, "fingerprint")
+        .unwrap();
     let first = check.fingerprint(SALT, &read_machine()).unwrap();
     let second = check.fingerprint(SALT, &read_machine()).unwrap();
     assert!(!first.components.is_empty(), "no component on this machine");
@@ -221,7 +227,9 @@ fn dongle_check_plugin(dir: &tempfile::TempDir) -> HardwareCheckPlugin {
         &dongle_config(),
         hid(&[DONGLE]),
     );
-    host().load_hardware_check(&plugin_dir).unwrap()
+    host()
+        .load_hardware_check(&plugin_dir, DONGLE_PLUGIN)
+        .unwrap()
 }
 
 #[test]
@@ -464,7 +472,9 @@ fn a_dongle_outside_the_manifest_is_refused() {
         &dongle_config(),
         hid(&[(0x1209, 0x0001)]),
     );
-    let check = host().load_hardware_check(&plugin_dir).unwrap();
+    let check = host()
+        .load_hardware_check(&plugin_dir, DONGLE_PLUGIN)
+        .unwrap();
     let error = check
         .dongle_check(Arc::new(dongle()), &[7; 32])
         .unwrap_err();
@@ -481,12 +491,14 @@ fn the_dongle_plugin_installed_for_other_ids_and_another_vendor_key() {
     let plugin_dir = install_dongle_plugin(dir.path(), &vendor, 0x1209, 0x0007).unwrap();
     // Signed with another vendor's key: the test host refuses it, a host trusting that key loads it.
     assert!(matches!(
-        host().load_hardware_check(&plugin_dir).unwrap_err(),
+        host()
+            .load_hardware_check(&plugin_dir, DONGLE_PLUGIN)
+            .unwrap_err(),
         PluginError::BadSignature { .. }
     ));
     let check = PluginHost::new(vendor.verifying_key())
         .unwrap()
-        .load_hardware_check(&plugin_dir)
+        .load_hardware_check(&plugin_dir, DONGLE_PLUGIN)
         .unwrap();
     let dongle = SoftwareDongle {
         product_id: 0x0007,
@@ -508,7 +520,9 @@ fn a_warm_instance_gives_the_same_fingerprints_as_fresh_ones() {
         &[],
         Default::default(),
     );
-    let check = host().load_hardware_check(&plugin_dir).unwrap();
+    let check = host()
+        .load_hardware_check(&plugin_dir, "fingerprint")
+        .unwrap();
     let office = tempfile::tempdir().unwrap();
     fake_machine(office.path(), "00:1b:21:0a:0b:0c");
     let readings = read_machine_at(office.path());

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use ed25519_dalek::SigningKey;
 use licet_plugin_host::test_support::{install_plugin, test_key};
 use licet_plugin_host::{
-    Destination, DongleProofError, DongleRefusal, PluginError, SoftwareDongle, TransportPlugin,
-    World,
+    Destination, DongleProofError, DongleRefusal, PluginError, Slot, SoftwareDongle,
+    TransportPlugin, World,
 };
 
 use crate::support::{hid, host, plugin, urls};
@@ -108,7 +108,9 @@ fn hardware_checks_cannot_open_other_devices_or_flood_the_host() {
         &[],
         hid(&[(0x1209, 0x4c43)]),
     );
-    let check = host().load_hardware_check(&plugin_dir).unwrap();
+    let check = host()
+        .load_hardware_check(&plugin_dir, "hostile-hid")
+        .unwrap();
     let dongle = Arc::new(software_dongle());
 
     let mut challenge = [0u8; 32];
@@ -163,7 +165,9 @@ fn a_hardware_check_cannot_vouch_for_a_dongle_that_did_not_sign_the_challenge() 
         &[],
         hid(&[(0x1209, 0x4c43)]),
     );
-    let check = host().load_hardware_check(&plugin_dir).unwrap();
+    let check = host()
+        .load_hardware_check(&plugin_dir, "hostile-hid")
+        .unwrap();
     let dongle = Arc::new(software_dongle());
     let mut challenge = [0x33u8; 32];
 
@@ -216,7 +220,7 @@ fn a_hardware_check_cannot_vouch_for_a_dongle_that_did_not_sign_the_challenge() 
 fn a_component_importing_wasi_is_refused_at_load() {
     let dir = tempfile::tempdir().unwrap();
     let plugin_dir = plugin(&dir, "hostile-wasi", World::Transport, &[], urls(&[]));
-    let error = host().load(&plugin_dir).unwrap_err();
+    let error = host().load(&plugin_dir, Slot::TRANSPORT).unwrap_err();
     assert!(
         matches!(&error, PluginError::ForbiddenImport { import, world: "transport", .. }
             if import.starts_with("wasi:")),
@@ -237,7 +241,7 @@ fn a_hardware_check_posing_as_a_transport_is_refused_at_load() {
         &test_key(),
     )
     .unwrap();
-    let error = host().load(&plugin_dir).unwrap_err();
+    let error = host().load(&plugin_dir, Slot::TRANSPORT).unwrap_err();
     assert!(
         matches!(&error, PluginError::ForbiddenImport { import, .. }
             if import == "licet:plugin/hid@0.1.0"),
@@ -261,7 +265,9 @@ fn calls_beyond_the_concurrency_limit_are_refused_not_queued() {
     };
     let host =
         licet_plugin_host::PluginHost::with_limits(test_key().verifying_key(), limits).unwrap();
-    let check = host.load_hardware_check(&plugin_dir).unwrap();
+    let check = host
+        .load_hardware_check(&plugin_dir, "fingerprint")
+        .unwrap();
     let readings = [licet_plugin_host::Reading::new(
         "machine-id",
         "/etc/machine-id",
@@ -335,7 +341,9 @@ fn waiting_on_a_silent_device_forever_ends_at_the_hid_wait_budget() {
     };
     let host =
         licet_plugin_host::PluginHost::with_limits(test_key().verifying_key(), limits).unwrap();
-    let check = host.load_hardware_check(&plugin_dir).unwrap();
+    let check = host
+        .load_hardware_check(&plugin_dir, "hostile-hid")
+        .unwrap();
 
     let mut challenge = [0u8; 32];
     challenge[0] = 3;

@@ -5,7 +5,7 @@ use std::process::Command;
 use base64::Engine as _;
 use ed25519_dalek::SigningKey;
 use licet_plugin_host::test_support::{install_plugin, test_key};
-use licet_plugin_host::{PluginError, World};
+use licet_plugin_host::{PluginError, Slot, World};
 
 use crate::support::{host, plugin, urls};
 
@@ -18,7 +18,7 @@ fn a_tampered_component_is_refused() {
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x01;
     std::fs::write(&wasm, bytes).unwrap();
-    let error = host().load(&plugin_dir).unwrap_err();
+    let error = host().load(&plugin_dir, Slot::TRANSPORT).unwrap_err();
     assert!(matches!(error, PluginError::HashMismatch { .. }), "{error}");
 }
 
@@ -34,7 +34,7 @@ fn unsigned_foreign_and_widened_plugins_are_refused() {
         &SigningKey::from_bytes(&[1; 32]),
     )
     .unwrap();
-    let error = host().load(&foreign).unwrap_err();
+    let error = host().load(&foreign, Slot::TRANSPORT).unwrap_err();
     assert!(matches!(error, PluginError::BadSignature { .. }), "{error}");
 
     let own = plugin(
@@ -44,15 +44,15 @@ fn unsigned_foreign_and_widened_plugins_are_refused() {
         &[("server-url", "http://127.0.0.1:1/a")],
         urls(&["http://127.0.0.1:1/a"]),
     );
-    assert!(host().load(&own).is_ok());
+    assert!(host().load(&own, Slot::TRANSPORT).is_ok());
     let manifest = own.join("plugin.json");
     let text = std::fs::read_to_string(&manifest).unwrap();
     std::fs::write(&manifest, text.replace("127.0.0.1:1/a", "127.0.0.1:2/a")).unwrap();
-    let error = host().load(&own).unwrap_err();
+    let error = host().load(&own, Slot::TRANSPORT).unwrap_err();
     assert!(matches!(error, PluginError::BadSignature { .. }), "{error}");
 
     std::fs::remove_file(own.join("plugin.sig")).unwrap();
-    let error = host().load(&own).unwrap_err();
+    let error = host().load(&own, Slot::TRANSPORT).unwrap_err();
     assert!(matches!(error, PluginError::Unsigned { .. }), "{error}");
 }
 
@@ -120,4 +120,29 @@ fn the_signing_tool_signs_and_verifies_with_vendor_key_files() {
     );
     assert!(String::from_utf8_lossy(&verified.stdout).contains("signed transport plugin"));
     assert!(host().load_transport(&plugin_dir).is_ok());
+
+    // Checked as a slot would: the transport slot takes it, the dongle slot does not.
+    let as_slot = |world: &str, name: Option<&str>| {
+        let mut args: Vec<&std::ffi::OsStr> = verify.to_vec();
+        args.extend(["--world", world].map(std::ffi::OsStr::new));
+        if let Some(name) = name {
+            args.extend(["--name", name].map(std::ffi::OsStr::new));
+        }
+        run(&args)
+    };
+    assert!(as_slot("transport", Some("my-transport")).status.success());
+    let dongle_slot = as_slot("hardware-check", Some("dongle-hid"));
+    assert!(!dongle_slot.status.success());
+    assert!(
+        String::from_utf8_lossy(&dongle_slot.stderr).contains("not a `hardware-check` plugin"),
+        "{}",
+        String::from_utf8_lossy(&dongle_slot.stderr)
+    );
+    let other_name = as_slot("transport", Some("transport-http"));
+    assert!(!other_name.status.success());
+    assert!(
+        String::from_utf8_lossy(&other_name.stderr).contains("takes only `transport-http`"),
+        "{}",
+        String::from_utf8_lossy(&other_name.stderr)
+    );
 }

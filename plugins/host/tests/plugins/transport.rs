@@ -2,7 +2,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::thread;
 
-use licet_plugin_host::{Destination, LoopbackHttpClient, PluginError, WireReply, World};
+use licet_plugin_host::{Destination, LoopbackHttpClient, PluginError, Slot, WireReply, World};
 
 use crate::support::{host, plugin, urls};
 
@@ -223,9 +223,25 @@ fn a_hardware_check_is_not_accepted_as_a_transport() {
 }
 
 #[test]
-fn a_directory_of_plugins_loads_in_name_order() {
+fn a_directory_of_plugins_loads_in_name_order_and_only_for_its_slot() {
     let dir = tempfile::tempdir().unwrap();
     plugin(&dir, "transport-file", World::Transport, &[], urls(&[]));
+    plugin(
+        &dir,
+        "transport-http",
+        World::Transport,
+        &[("server-url", "http://127.0.0.1:1/a")],
+        urls(&["http://127.0.0.1:1/a"]),
+    );
+    std::fs::create_dir(dir.path().join("not-a-plugin")).unwrap();
+    let loaded = host().load_all(dir.path(), Slot::TRANSPORT).unwrap();
+    let names: Vec<_> = loaded
+        .iter()
+        .map(|plugin| plugin.manifest().name.as_str())
+        .collect();
+    assert_eq!(names, ["transport-file", "transport-http"]);
+
+    // A signed hardware check among the transports fails the whole set.
     plugin(
         &dir,
         "fingerprint",
@@ -233,11 +249,10 @@ fn a_directory_of_plugins_loads_in_name_order() {
         &[],
         Default::default(),
     );
-    std::fs::create_dir(dir.path().join("not-a-plugin")).unwrap();
-    let loaded = host().load_all(dir.path()).unwrap();
-    let names: Vec<_> = loaded
-        .iter()
-        .map(|plugin| plugin.manifest().name.as_str())
-        .collect();
-    assert_eq!(names, ["fingerprint", "transport-file"]);
+    let error = host().load_all(dir.path(), Slot::TRANSPORT).unwrap_err();
+    assert!(
+        matches!(&error, PluginError::WrongWorld { plugin, expected: "transport", found: "hardware-check" }
+            if plugin == "fingerprint"),
+        "{error}"
+    );
 }

@@ -1,0 +1,154 @@
+//! The activation center's routes for license servers: a customer's license server is activated
+//! with a network license key, revalidated periodically and returned before it moves; each
+//! allowed activation or revalidation answers a vendor-signed server license naming the license
+//! server's own public key (see `licet_engine::server_license`).
+
+use axum::extract::State;
+use axum::Json;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use licet_engine::certificate::verifying_key_from_bytes;
+use licet_engine::policy::Method;
+use licet_engine::{Action, Fingerprint, ProductRef};
+use serde::{Deserialize, Serialize};
+
+use super::enduser::{answer, proven_dongle, Attempt, DecisionBody, DongleProofBody, Extras};
+use super::error::AppError;
+use super::extract::{ApiJson, Caller, Peer};
+use super::AppState;
+
+/// `POST /v1/server/activate`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerActivateBody {
+    /// The network license key.
+    pub key: String,
+    /// Product, edition and version the license server will serve.
+    pub target: ProductRef,
+    /// The license server's fingerprint: component name -> hashed value.
+    pub machine: Fingerprint,
+    /// The license server's Ed25519 public key, base64 of its 32 bytes.
+    pub server_key: String,
+    /// The license server's network dongle answering a challenge (network dongle licenses).
+    #[serde(default)]
+    pub dongle: Option<DongleProofBody>,
+}
+
+/// `POST /v1/server/validate` and `POST /v1/server/return`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerLicenseBody {
+    /// The network license key.
+    pub key: String,
+    /// The license server's fingerprint.
+    pub machine: Fingerprint,
+    /// The license server's Ed25519 public key, base64 of its 32 bytes.
+    pub server_key: String,
+    /// The license server's network dongle answering a challenge (network dongle licenses).
+    #[serde(default)]
+    pub dongle: Option<DongleProofBody>,
+}
+
+/// The 32 bytes of a valid Ed25519 public key sent as base64.
+fn server_key(text: &str) -> Result<[u8; 32], AppError> {
+    let invalid = || {
+        AppError::InvalidBody(
+            "`server_key` is not an Ed25519 public key (base64 of 32 bytes)".to_owned(),
+        )
+    };
+    if text.len() > 64 {
+        return Err(invalid());
+    }
+    let bytes = STANDARD.decode(text).map_err(|_| invalid())?;
+    let key = verifying_key_from_bytes(&bytes).map_err(|_| invalid())?;
+    Ok(key.to_bytes())
+}
+
+async fn answer_server(
+    state: &AppState,
+    caller: &Caller,
+    peer: &Peer,
+    action: Action,
+    key: &str,
+    dongle: Option<DongleProofBody>,
+) -> Result<Json<DecisionBody>, AppError> {
+    let extras = Extras {
+        client_dongle: proven_dongle(state, dongle)?,
+        server_key: Some(server_key(key)?),
+        ..Extras::default()
+    };
+    answer(state, caller, peer, action, Attempt::Counted, extras).await
+}
+
+/// `POST /v1/server/activate`: binds a network license key to a license server; answers
+/// `ACTIVATED` and the server license.
+pub async fn activate(
+    State(state): State<AppState>,
+    caller: Caller,
+    peer: Peer,
+    ApiJson(body): ApiJson<ServerActivateBody>,
+) -> Result<Json<DecisionBody>, AppError> {
+    let action = Action::Activate {
+        key: body.key,
+        target: body.target,
+        machine: body.machine,
+        method: Method::Online,
+    };
+    answer_server(
+        &state,
+        &caller,
+        &peer,
+        action,
+        &body.server_key,
+        body.dongle,
+    )
+    .await
+}
+
+/// `POST /v1/server/validate`: the license server's periodic revalidation; answers `VALID` and a
+/// fresh server license (more seats, a later expiry, new features), or the denial (`REVOKED`,
+/// `EXPIRED`, `NOT_ACTIVATED` after a return or on another server).
+pub async fn validate(
+    State(state): State<AppState>,
+    caller: Caller,
+    peer: Peer,
+    ApiJson(body): ApiJson<ServerLicenseBody>,
+) -> Result<Json<DecisionBody>, AppError> {
+    let action = Action::Validate {
+        key: body.key,
+        machine: body.machine,
+    };
+    answer_server(
+        &state,
+        &caller,
+        &peer,
+        action,
+        &body.server_key,
+        body.dongle,
+    )
+    .await
+}
+
+/// `POST /v1/server/return`: gives the license server's activation back (before it moves to new
+/// hardware); answers `RETURNED`.
+pub async fn return_license(
+    State(state): State<AppState>,
+    caller: Caller,
+    peer: Peer,
+    ApiJson(body): ApiJson<ServerLicenseBody>,
+) -> Result<Json<DecisionBody>, AppError> {
+    let action = Action::Return {
+        key: body.key,
+        machine: body.machine,
+        method: Method::Online,
+    };
+    answer_server(
+        &state,
+        &caller,
+        &peer,
+        action,
+        &body.server_key,
+        body.dongle,
+    )
+    .await
+}
