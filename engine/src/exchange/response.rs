@@ -175,22 +175,22 @@ impl ActivationResponse {
         check_certificate(&certificate, &request.license_key, &request.machine)
             .map_err(ExchangeError::CertificateMismatch)?;
         let binds = Binds {
-            role: request.role,
-            license_key: request.license_key.clone(),
-            machine: request.machine.clone(),
             request_digest,
-            nonce: request.nonce,
             update_counter,
             issued_at,
+            ..Binds::answering(
+                request.role,
+                &request.license_key,
+                &request.machine,
+                request.nonce,
+            )
         };
         let signed = sign(binds, &Payload::Certificate(certificate.to_bytes()), vendor)?;
         let response = ActivationResponse {
             signed,
             certificate,
         };
-        if response.to_xml().len() > super::MAX_FILE_BYTES {
-            return Err(ExchangeError::TooLarge);
-        }
+        check_size(&response.to_xml())?;
         Ok(response)
     }
 
@@ -272,13 +272,15 @@ impl ServerActivationResponse {
             ));
         }
         let binds = Binds {
-            role: request.role,
-            license_key: request.license_key.clone(),
-            machine: request.machine.clone(),
             request_digest,
-            nonce: request.nonce,
             update_counter,
             issued_at,
+            ..Binds::answering(
+                request.role,
+                &request.license_key,
+                &request.machine,
+                request.nonce,
+            )
         };
         let signed = sign(
             binds,
@@ -289,9 +291,7 @@ impl ServerActivationResponse {
             signed,
             server_license,
         };
-        if response.to_xml().len() > super::MAX_FILE_BYTES {
-            return Err(ExchangeError::TooLarge);
-        }
+        check_size(&response.to_xml())?;
         Ok(response)
     }
 
@@ -367,13 +367,15 @@ impl ReturnResponse {
     ) -> Result<ReturnResponse, ExchangeError> {
         xml::check_value("certificate-serial", &request.certificate_serial)?;
         let binds = Binds {
-            role: request.role,
-            license_key: request.license_key.clone(),
-            machine: request.machine.clone(),
             request_digest,
-            nonce: request.nonce,
             update_counter,
             issued_at,
+            ..Binds::answering(
+                request.role,
+                &request.license_key,
+                &request.machine,
+                request.nonce,
+            )
         };
         let payload = Payload::ReturnedSerial(request.certificate_serial.clone());
         let signed = sign(binds, &payload, vendor)?;
@@ -381,9 +383,7 @@ impl ReturnResponse {
             signed,
             certificate_serial: request.certificate_serial.clone(),
         };
-        if response.to_xml().len() > super::MAX_FILE_BYTES {
-            return Err(ExchangeError::TooLarge);
-        }
+        check_size(&response.to_xml())?;
         Ok(response)
     }
 
@@ -433,6 +433,30 @@ fn check_certificate(
     }
     if claims.binding != Binding::Fingerprint(machine.components.clone()) {
         return Err("the certificate is bound to another machine");
+    }
+    Ok(())
+}
+
+impl Binds {
+    /// What a response answering the request of `role` for `license_key` on `machine` with
+    /// `nonce` binds; the digest, counter and time are the caller's to set.
+    fn answering(role: Role, license_key: &str, machine: &Fingerprint, nonce: Nonce) -> Binds {
+        Binds {
+            role,
+            license_key: license_key.to_owned(),
+            machine: machine.clone(),
+            request_digest: RequestDigest([0; 32]),
+            nonce,
+            update_counter: 0,
+            issued_at: DateTime::<Utc>::UNIX_EPOCH,
+        }
+    }
+}
+
+/// Refuses a response file larger than any exchange file may be.
+fn check_size(xml: &str) -> Result<(), ExchangeError> {
+    if xml.len() > super::MAX_FILE_BYTES {
+        return Err(ExchangeError::TooLarge);
     }
     Ok(())
 }

@@ -128,15 +128,7 @@ impl ExchangeState {
         response: &ActivationResponse,
         machine: &Fingerprint,
     ) -> Result<(), ExchangeError> {
-        let key = response.license_key();
-        self.check_answer(PendingKind::Activation, response.binds(), machine)?;
-        self.pending.remove(&response.nonce());
-        self.pending.retain(|_, pending| {
-            !(pending.kind == PendingKind::Return && pending.license_key == key)
-        });
-        self.update_counters
-            .insert(key.to_owned(), response.update_counter());
-        Ok(())
+        self.accept_activation_binds(response.binds(), machine)
     }
 
     /// Accepts a verified server license response on the license server with fingerprint
@@ -147,14 +139,23 @@ impl ExchangeState {
         response: &ServerActivationResponse,
         machine: &Fingerprint,
     ) -> Result<(), ExchangeError> {
-        let key = response.license_key();
-        self.check_answer(PendingKind::Activation, response.binds(), machine)?;
-        self.pending.remove(&response.nonce());
+        self.accept_activation_binds(response.binds(), machine)
+    }
+
+    /// The checks and bookkeeping of an accepted activation response, whatever it grants.
+    fn accept_activation_binds(
+        &mut self,
+        binds: &Binds,
+        machine: &Fingerprint,
+    ) -> Result<(), ExchangeError> {
+        self.check_answer(PendingKind::Activation, binds, machine)?;
+        let key = binds.license_key.as_str();
+        self.pending.remove(&binds.nonce);
         self.pending.retain(|_, pending| {
             !(pending.kind == PendingKind::Return && pending.license_key == key)
         });
         self.update_counters
-            .insert(key.to_owned(), response.update_counter());
+            .insert(key.to_owned(), binds.update_counter);
         Ok(())
     }
 
