@@ -10,6 +10,7 @@
 pub mod admin;
 pub mod api;
 pub mod center;
+pub mod cli;
 pub mod config;
 pub mod dongle;
 pub mod error;

@@ -193,4 +193,33 @@ on_both_backends! {
         let (_, again) = server.admin(Method::GET, "/v1/admin/audit", None).await;
         assert_eq!(again, audit);
     }
+
+    async fn an_administrator_sets_and_removes_a_clients_password(server) {
+        let (status, _) = server.admin(Method::POST, "/v1/admin/clients", Some(json!({ "id": "acme", "name": "Acme Ltd" }))).await;
+        assert_eq!(status, 201);
+        let licensing = &server.state.licensing;
+        let (status, client) = server.admin(Method::POST, "/v1/admin/clients/acme/password", Some(json!({ "password": "a long enough password" }))).await;
+        assert_eq!((status, client["id"].as_str()), (200, Some("acme")), "{client}");
+        assert!(licensing.verify_client_password("acme", "a long enough password").await.unwrap());
+        // Too short, unknown clients, other fields: refused, nothing changed.
+        let (status, body) = server.admin(Method::POST, "/v1/admin/clients/acme/password", Some(json!({ "password": "short" }))).await;
+        assert_eq!((status, body["code"].as_str()), (422, Some("INVALID_BODY")), "{body}");
+        let (status, body) = server.admin(Method::POST, "/v1/admin/clients/acme/password", Some(json!({}))).await;
+        assert_eq!((status, body["code"].as_str()), (422, Some("INVALID_BODY")), "{body}");
+        let (status, body) = server.admin(Method::POST, "/v1/admin/clients/nobody/password", Some(json!({ "password": "a long enough password" }))).await;
+        assert_eq!((status, body["code"].as_str()), (404, Some("NOT_FOUND")), "{body}");
+        assert!(licensing.verify_client_password("acme", "a long enough password").await.unwrap());
+        // A client cannot set it.
+        let (_, token) = server.admin(Method::POST, "/v1/admin/clients/acme/token", None).await;
+        let token = token["token"].as_str().unwrap().to_owned();
+        let (status, body) = server.call(Method::POST, "/v1/admin/clients/acme/password", Some(&token), Some(json!({ "password": "the client's own choice" }))).await;
+        assert_eq!((status, body["code"].as_str()), (403, Some("ADMIN_REQUIRED")), "{body}");
+
+        let (status, _) = server.admin(Method::DELETE, "/v1/admin/clients/acme/password", None).await;
+        assert_eq!(status, 200);
+        assert!(!licensing.verify_client_password("acme", "a long enough password").await.unwrap());
+        let (_, audit) = server.admin(Method::GET, "/v1/admin/audit", None).await;
+        let actions: Vec<&str> = audit.as_array().unwrap().iter().filter_map(|entry| entry["action"].as_str()).collect();
+        assert!(actions.contains(&"set-client-password") && actions.contains(&"clear-client-password"), "{actions:?}");
+    }
 }

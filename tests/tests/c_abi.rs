@@ -13,29 +13,27 @@ use std::sync::OnceLock;
 use common::{binaries, DemoServer};
 use licet_tests::repo_root;
 
-/// `workflow.c` compiled once per test run against `liblicet.a` of this profile, which is built
-/// first like the harness builds `licet` and `licet-server`.
+/// `workflow.c` compiled once per test run against `liblicet.a` of this profile, which
+/// `cargo test --workspace` builds with the rest of the workspace.
 fn c_workflow() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| {
         let profile_dir = binaries();
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut build = Command::new(cargo);
-        build
-            .current_dir(repo_root())
-            .args(["build", "-p", "licet-capi", "--lib"])
-            .arg("--target-dir")
-            .arg(profile_dir.parent().unwrap());
-        if profile_dir
-            .file_name()
-            .is_some_and(|name| name == "release")
-        {
-            build.arg("--release");
-        }
-        assert!(
-            build.status().unwrap().success(),
-            "building liblicet failed"
-        );
+        // `cargo build` puts the archive in the profile directory, `cargo test` (which builds it
+        // for the C ABI's own tests) leaves it in `deps`.
+        let archive = [
+            profile_dir.join("liblicet.a"),
+            profile_dir.join("deps/liblicet.a"),
+        ]
+        .into_iter()
+        .filter(|archive| archive.is_file())
+        .max_by_key(|archive| archive.metadata().and_then(|meta| meta.modified()).ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "liblicet.a is not built in {}: run `cargo test --workspace`, which builds it",
+                profile_dir.display()
+            )
+        });
 
         let capi = repo_root().join("host-client/capi");
         let out_dir = profile_dir.join("licet-c-workflow");
@@ -45,7 +43,7 @@ fn c_workflow() -> &'static Path {
             .args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-I"])
             .arg(capi.join("include"))
             .arg(capi.join("examples/workflow.c"))
-            .arg(profile_dir.join("liblicet.a"))
+            .arg(&archive)
             .args(["-lpthread", "-ldl", "-lm"])
             // The HID dongle support links libudev.
             .args(if cfg!(target_os = "linux") {

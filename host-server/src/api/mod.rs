@@ -73,6 +73,10 @@ pub fn router(state: AppState) -> Router {
             post(admin::rotate_client_token),
         )
         .route(
+            "/v1/admin/clients/{id}/password",
+            post(admin::set_client_password).delete(admin::clear_client_password),
+        )
+        .route(
             "/v1/admin/orders",
             get(admin::orders).post(admin::create_order),
         )

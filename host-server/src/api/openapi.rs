@@ -286,6 +286,24 @@ pub const OPERATIONS: &[Operation] = &[
         200,
         "Token",
     ),
+    op(
+        "post",
+        "/v1/admin/clients/{id}/password",
+        "Set a client's password of the client interface (hashed with argon2id)",
+        Admin,
+        Some("Password"),
+        200,
+        "Client",
+    ),
+    op(
+        "delete",
+        "/v1/admin/clients/{id}/password",
+        "Remove a client's password (it signs in with its token only)",
+        Admin,
+        None,
+        200,
+        "Client",
+    ),
     Operation {
         query: &["client"],
         ..op(
@@ -661,6 +679,7 @@ fn schemas() -> Value {
         "Token": object(&["token"], json!({ "token": string })),
         "Client": client,
         "ClientList": { "type": "array", "items": reference("Client") },
+        "Password": object(&["password"], json!({ "password": { "type": "string", "minLength": 10, "maxLength": 256 } })),
         "NewClient": object(&["id", "name"], json!({ "id": string, "name": string })),
         "NewClientAnswer": object(&["client", "token"], json!({ "client": reference("Client"), "token": string })),
         "Order": order,

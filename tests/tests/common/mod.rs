@@ -16,41 +16,26 @@ use licet_client::client::load_policy;
 use licet_client::keys::read_verifying_key;
 use licet_client::{Client, FixedProbe, HttpTransport};
 use licet_engine::Fingerprint;
-use licet_tests::{policies_dir, repo_root};
+use licet_tests::policies_dir;
 use serde_json::Value;
 use tempfile::TempDir;
 
-/// The directory holding the workspace's binaries (`target/debug`), with `licet` and
-/// `licet-server` built and up to date.
+/// The directory holding the workspace's binaries (`target/<profile>`). `cargo test --workspace`
+/// builds `licet` and `licet-server` there with the workspace's one feature set before any test
+/// runs, so the tests never start a second build of their own.
 pub fn binaries() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        // The test executable is `<target>/<profile>/deps/workflows-<hash>`.
+        // The test executable is `<target>/<profile>/deps/<test>-<hash>`.
         let exe = std::env::current_exe().unwrap();
         let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
-        let target_dir = profile_dir.parent().unwrap();
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut build = Command::new(cargo);
-        build
-            .current_dir(repo_root())
-            .args([
-                "build",
-                "-p",
-                "licet-server",
-                "-p",
-                "licet-client",
-                "--bins",
-            ])
-            .arg("--target-dir")
-            .arg(target_dir);
-        if profile_dir
-            .file_name()
-            .is_some_and(|name| name == "release")
-        {
-            build.arg("--release");
+        for binary in ["licet", "licet-server"] {
+            assert!(
+                profile_dir.join(binary).is_file(),
+                "{binary} is not built in {}: run `cargo test --workspace`, which builds it",
+                profile_dir.display()
+            );
         }
-        let status = build.status().unwrap();
-        assert!(status.success(), "building licet and licet-server failed");
         profile_dir
     })
 }

@@ -1,0 +1,1037 @@
+//! `licet-server admin ...`: every operation of the administrator API (`/v1/admin/...`) of a
+//! running server, from the command line.
+//!
+//! Each command is one request to the server over HTTP ([`AdminClient`]); the answer prints as a
+//! table ([`super::table`]) or, with `--json`, as the API's JSON. A refusal prints as
+//! `CODE: message` on standard error. Exit statuses: 0 done, 1 refused by the server
+//! ([`EXIT_REFUSED`](super::client::EXIT_REFUSED)), 2 wrong command line or no usable token
+//! ([`EXIT_USAGE`](super::client::EXIT_USAGE)), 3 the server cannot be reached or is not a Licet
+//! server ([`EXIT_UNREACHABLE`](super::client::EXIT_UNREACHABLE)).
+
+use std::collections::BTreeMap;
+use std::io::{BufRead as _, Write};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::{json, Map, Value};
+
+use super::client::{
+    path, with_query, AdminClient, AdminError, AdminToken, DEFAULT_SERVER, SERVER_ENV, TOKEN_ENV,
+};
+use super::table;
+
+/// The listings' page size when `--limit` is not given (the API's default).
+const DEFAULT_LIMIT: usize = 100;
+
+/// `licet-server admin`: the options every administration command takes, and the command.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "The administrator token is read from --token-file FILE or the environment \
+    variable LICET_ADMIN_TOKEN, never from the command line.\n\
+    Exit status: 0 done, 1 refused by the server (CODE: message), 2 wrong command line or no \
+    usable token, 3 the server cannot be reached or is not a Licet server."
+)]
+pub struct AdminArgs {
+    /// The server: http://HOST:PORT or HOST:PORT.
+    #[arg(long, value_name = "URL", env = SERVER_ENV, default_value = DEFAULT_SERVER, global = true, help_heading = "Server options")]
+    pub server: String,
+    /// A file holding the administrator token (otherwise the environment variable
+    /// LICET_ADMIN_TOKEN).
+    #[arg(
+        long,
+        value_name = "FILE",
+        global = true,
+        help_heading = "Server options"
+    )]
+    pub token_file: Option<PathBuf>,
+    /// Print the API's JSON answer instead of a table.
+    #[arg(long, global = true, help_heading = "Server options")]
+    pub json: bool,
+    /// Refused: a token on the command line would stay in the shell's history.
+    #[arg(long, value_name = "TOKEN", num_args = 0..=1, hide = true, global = true)]
+    pub token: Option<Option<String>>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: AdminCommand,
+}
+
+/// The administration commands.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// The products this server licenses: model, editions, default features and counters,
+    /// license types.
+    Products,
+    /// Administrator tokens.
+    #[command(subcommand)]
+    Tokens(TokensCommand),
+    /// Client accounts (standard model).
+    #[command(subcommand)]
+    Clients(ClientsCommand),
+    /// Orders of clients (standard model).
+    #[command(subcommand)]
+    Orders(OrdersCommand),
+    /// License keys: list, show, issue, extend, revoke, remove activations, release seats.
+    #[command(subcommand)]
+    Licenses(LicensesCommand),
+    /// Serial numbers of web-model products.
+    #[command(subcommand)]
+    Serials(SerialsCommand),
+    /// Seats held and borrowed now.
+    #[command(subcommand)]
+    Seats(SeatsCommand),
+    /// The audit log, oldest first: every decision and every administrator change.
+    Audit {
+        /// Only the entries about this license key.
+        #[arg(long, value_name = "KEY")]
+        license: Option<String>,
+        /// Only the entries after this one (its ID; paging).
+        #[arg(long, value_name = "ID")]
+        after: Option<i64>,
+        /// At most this many entries (1 to 1000; default 100).
+        #[arg(long, value_name = "N")]
+        limit: Option<i64>,
+    },
+}
+
+/// `admin tokens ...`.
+#[derive(Debug, Subcommand)]
+pub enum TokensCommand {
+    /// Create an administrator token (shown once).
+    Create {
+        /// The name of its holder (shown in the audit log).
+        name: String,
+    },
+}
+
+/// `admin clients ...`.
+#[derive(Debug, Subcommand)]
+pub enum ClientsCommand {
+    /// List the clients.
+    List,
+    /// Show one client.
+    Show {
+        /// The client identifier.
+        id: String,
+    },
+    /// Create a client and its token (shown once).
+    Create {
+        /// The client identifier: letters, digits, `-`, `_`, `.`.
+        id: String,
+        /// Its display name.
+        #[arg(long)]
+        name: String,
+    },
+    /// Replace a client's token (shown once; the old one stops working).
+    Token {
+        /// The client identifier.
+        id: String,
+    },
+    /// Set a client's password of the client interface (10 to 256 characters), read from a file
+    /// or standard input, or remove it.
+    Password {
+        /// The client identifier.
+        id: String,
+        /// The file whose first line is the password; `-` reads standard input.
+        #[arg(
+            long,
+            value_name = "FILE",
+            required_unless_present = "clear",
+            conflicts_with = "clear"
+        )]
+        password_file: Option<PathBuf>,
+        /// Remove the password: the client signs in with its token only.
+        #[arg(long)]
+        clear: bool,
+    },
+}
+
+/// Features and counters to set.
+#[derive(Debug, Clone, Default, Args)]
+pub struct Settings {
+    /// Set a feature: NAME=on or NAME=off (repeatable).
+    #[arg(long = "feature", value_name = "NAME=on|off", value_parser = parse_feature)]
+    pub features: Vec<(String, bool)>,
+    /// Set a counter: NAME=N (repeatable).
+    #[arg(long = "counter", value_name = "NAME=N", value_parser = parse_counter)]
+    pub counters: Vec<(String, i64)>,
+}
+
+impl Settings {
+    fn is_empty(&self) -> bool {
+        self.features.is_empty() && self.counters.is_empty()
+    }
+
+    fn features(&self) -> BTreeMap<&str, bool> {
+        self.features
+            .iter()
+            .map(|(name, on)| (name.as_str(), *on))
+            .collect()
+    }
+
+    fn counters(&self) -> BTreeMap<&str, i64> {
+        self.counters
+            .iter()
+            .map(|(name, value)| (name.as_str(), *value))
+            .collect()
+    }
+}
+
+/// `admin orders ...`.
+#[derive(Debug, Subcommand)]
+pub enum OrdersCommand {
+    /// List the orders.
+    List {
+        /// Only this client's orders.
+        #[arg(long, value_name = "ID")]
+        client: Option<String>,
+    },
+    /// Show one order.
+    Show {
+        /// The order identifier.
+        id: String,
+    },
+    /// Create an order for a client.
+    Create {
+        /// The order identifier (generated when absent).
+        #[arg(long)]
+        id: Option<String>,
+        /// The client ordering.
+        #[arg(long, value_name = "ID")]
+        client: String,
+        /// The product ordered.
+        #[arg(long)]
+        product: String,
+        /// Features and counters to set.
+        #[command(flatten)]
+        settings: Settings,
+    },
+    /// Set order-level features and counters (merged with the order's).
+    Update {
+        /// The order identifier.
+        id: String,
+        /// Features and counters to set.
+        #[command(flatten)]
+        settings: Settings,
+    },
+}
+
+/// The term of new licenses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TermArg {
+    /// No end.
+    Perpetual,
+    /// Until --ends-at.
+    Rental,
+}
+
+/// What every issue takes: product, type, edition, term, seats, features, ...
+#[derive(Debug, Clone, Args)]
+pub struct IssueArgs {
+    /// The product.
+    #[arg(long)]
+    pub product: String,
+    /// The license type (a key of the policy's `license_types`, e.g. `network-key`).
+    #[arg(long = "type", value_name = "LICENSE_TYPE")]
+    pub license_type: String,
+    /// The edition.
+    #[arg(long)]
+    pub edition: String,
+    /// The version (the policy's when absent).
+    #[arg(long)]
+    pub version: Option<String>,
+    /// The term: perpetual (default) or rental (with --ends-at).
+    #[arg(long, value_enum)]
+    pub term: Option<TermArg>,
+    /// The end of a rental: RFC 3339 (2027-06-30T00:00:00Z) or a date (00:00 UTC); implies
+    /// --term rental.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub ends_at: Option<DateTime<Utc>>,
+    /// Seats of a network license (the license type's default when absent).
+    #[arg(long, value_name = "N")]
+    pub seats: Option<u32>,
+    /// The dongle serial of a dongle license.
+    #[arg(long, value_name = "SERIAL")]
+    pub dongle: Option<String>,
+    /// The key to use (issuing one).
+    #[arg(long)]
+    pub key: Option<String>,
+    /// How many to issue (1 to 1000; default 1).
+    #[arg(long, value_name = "N")]
+    pub count: Option<u32>,
+    /// Features and counters to set.
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+/// `admin licenses ...`.
+#[derive(Debug, Subcommand)]
+pub enum LicensesCommand {
+    /// List licenses, ordered by key.
+    List {
+        /// Only this product's.
+        #[arg(long)]
+        product: Option<String>,
+        /// Only this client's (directly or through its orders).
+        #[arg(long, value_name = "ID")]
+        client: Option<String>,
+        /// Only this order's.
+        #[arg(long, value_name = "ID")]
+        order: Option<String>,
+        /// Only the keys after this one (paging).
+        #[arg(long, value_name = "KEY")]
+        after: Option<String>,
+        /// At most this many (1 to 1000; default 100).
+        #[arg(long, value_name = "N")]
+        limit: Option<i64>,
+    },
+    /// Show one license with its owner, activations and seats.
+    Show {
+        /// The license key.
+        key: String,
+    },
+    /// Issue license keys (standard model: for an order or a client).
+    Issue {
+        /// What to issue.
+        #[command(flatten)]
+        issue: IssueArgs,
+        /// The order they belong to (their client is the order's).
+        #[arg(long, value_name = "ID")]
+        order: Option<String>,
+        /// The client owning them outside any order.
+        #[arg(long, value_name = "ID")]
+        client: Option<String>,
+    },
+    /// Extend a license: a new expiry, features, counters or seats (an engine decision: the
+    /// policy may refuse it).
+    Extend {
+        /// The license key.
+        key: String,
+        /// The new expiry: RFC 3339 or a date (00:00 UTC).
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        expires_at: Option<DateTime<Utc>>,
+        /// The new seat count of a network license.
+        #[arg(long, value_name = "N")]
+        seats: Option<u32>,
+        /// Features and counters to set.
+        #[command(flatten)]
+        settings: Settings,
+    },
+    /// Revoke a license (an engine decision; certificates stop validating).
+    Revoke {
+        /// The license key.
+        key: String,
+    },
+    /// Remove an activation (limited licenses too); its ID is in `licenses show`.
+    RemoveActivation {
+        /// The license key.
+        key: String,
+        /// The activation's ID.
+        id: i64,
+    },
+    /// Take a seat or a borrowed seat back from a session (force-release).
+    ReleaseSeat {
+        /// The license key.
+        key: String,
+        /// The session holding the seat.
+        session: String,
+    },
+}
+
+/// `admin serials ...`.
+#[derive(Debug, Subcommand)]
+pub enum SerialsCommand {
+    /// Issue serial numbers of a web-model product.
+    Issue {
+        /// What to issue.
+        #[command(flatten)]
+        issue: IssueArgs,
+    },
+}
+
+/// `admin seats ...`.
+#[derive(Debug, Subcommand)]
+pub enum SeatsCommand {
+    /// List the seats held and borrowed now.
+    List {
+        /// Only this product's.
+        #[arg(long)]
+        product: Option<String>,
+    },
+}
+
+/// Parses `NAME=on|off` (also `true|false`, `yes|no`, `1|0`).
+pub fn parse_feature(text: &str) -> Result<(String, bool), String> {
+    let (name, value) = split_setting(text, "NAME=on|off")?;
+    let on = match value.to_ascii_lowercase().as_str() {
+        "on" | "true" | "yes" | "1" => true,
+        "off" | "false" | "no" | "0" => false,
+        _ => return Err(format!("`{value}` is not on or off (NAME=on|off)")),
+    };
+    Ok((name, on))
+}
+
+/// Parses `NAME=N`.
+pub fn parse_counter(text: &str) -> Result<(String, i64), String> {
+    let (name, value) = split_setting(text, "NAME=N")?;
+    let count = value
+        .parse::<i64>()
+        .map_err(|_| format!("`{value}` is not a whole number (NAME=N)"))?;
+    Ok((name, count))
+}
+
+fn split_setting(text: &str, shape: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.trim().is_empty() => {
+            Ok((name.trim().to_owned(), value.trim().to_owned()))
+        }
+        _ => Err(format!("expected {shape}, not `{text}`")),
+    }
+}
+
+/// Parses an RFC 3339 time, or a date `YYYY-MM-DD` (its 00:00 UTC).
+pub fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+        return Ok(at.with_timezone(&Utc));
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map(|date| date.and_time(chrono::NaiveTime::MIN).and_utc())
+        .map_err(|_| {
+            format!("`{text}` is not a time (2027-06-30T00:00:00Z) or a date (2027-06-30)")
+        })
+}
+
+/// Runs `admin ...`: prints the answer on standard output, or the error on standard error, and
+/// returns the process exit status.
+pub fn run(args: &AdminArgs) -> u8 {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match execute(args, std::env::var(TOKEN_ENV).ok(), &mut out) {
+        Ok(()) => 0,
+        Err(AdminError::Output(error)) if error.kind() == std::io::ErrorKind::BrokenPipe => 0,
+        Err(error) => {
+            let _ = out.flush();
+            match &error {
+                AdminError::Refused { .. } => eprintln!("{error}"),
+                _ => eprintln!("error: {error}"),
+            }
+            error.exit_code()
+        }
+    }
+}
+
+/// Runs `admin ...` with the token of `token_env` (the value of `LICET_ADMIN_TOKEN`) unless
+/// `--token-file` is given, writing the answer to `out`.
+pub fn execute(
+    args: &AdminArgs,
+    token_env: Option<String>,
+    out: &mut dyn Write,
+) -> Result<(), AdminError> {
+    if args.token.is_some() {
+        return Err(AdminError::TokenOnCommandLine);
+    }
+    // What the command sends is checked before the token is looked for.
+    let request = request(&args.command)?;
+    let token = AdminToken::locate(args.token_file.as_deref(), token_env)?;
+    let client = AdminClient::new(&args.server, token)?;
+    let answer = client.call(request.method, &request.path, request.body.as_ref())?;
+    if args.json {
+        writeln!(out, "{}", table::pretty_json(&answer.raw))?;
+        return Ok(());
+    }
+    let shown = (request.show)(&answer.json);
+    writeln!(out, "{shown}")?;
+    if let Some(hint) = request.next_page.and_then(|page| page.hint(&answer.json)) {
+        eprintln!("{hint}");
+    }
+    Ok(())
+}
+
+/// One request of a command and how its answer reads.
+struct Request {
+    method: &'static str,
+    path: String,
+    body: Option<Value>,
+    show: fn(&Value) -> String,
+    next_page: Option<Paging>,
+}
+
+impl Request {
+    fn get(path: String, show: fn(&Value) -> String) -> Request {
+        Request {
+            method: "GET",
+            path,
+            body: None,
+            show,
+            next_page: None,
+        }
+    }
+
+    fn send(
+        method: &'static str,
+        path: String,
+        body: Option<Value>,
+        show: fn(&Value) -> String,
+    ) -> Request {
+        Request {
+            method,
+            path,
+            body,
+            show,
+            next_page: None,
+        }
+    }
+}
+
+/// A listing that may have more pages: the option and field that name the next one.
+struct Paging {
+    limit: usize,
+    option: &'static str,
+    field: &'static str,
+}
+
+impl Paging {
+    fn hint(&self, answer: &Value) -> Option<String> {
+        let list = answer.as_array()?;
+        if list.len() < self.limit {
+            return None;
+        }
+        let last = table::text(&list.last()?[self.field]);
+        Some(format!(
+            "{} shown; the next page: {} {last}",
+            list.len(),
+            self.option
+        ))
+    }
+}
+
+fn limit_of(limit: Option<i64>) -> usize {
+    limit.map_or(DEFAULT_LIMIT, |limit| {
+        usize::try_from(limit.clamp(1, 1000)).unwrap_or(DEFAULT_LIMIT)
+    })
+}
+
+fn admin(segments: &[&str]) -> String {
+    let mut all = vec!["v1", "admin"];
+    all.extend_from_slice(segments);
+    path(&all)
+}
+
+fn request(command: &AdminCommand) -> Result<Request, AdminError> {
+    Ok(match command {
+        AdminCommand::Products => Request::get(admin(&["products"]), table::products),
+        AdminCommand::Tokens(TokensCommand::Create { name }) => Request::send(
+            "POST",
+            admin(&["tokens"]),
+            Some(json!({ "name": name })),
+            show_admin_token,
+        ),
+        AdminCommand::Clients(command) => clients(command)?,
+        AdminCommand::Orders(command) => orders(command)?,
+        AdminCommand::Licenses(command) => licenses(command)?,
+        AdminCommand::Serials(SerialsCommand::Issue { issue }) => Request::send(
+            "POST",
+            admin(&["serials"]),
+            Some(issue_body(issue, None, None)?),
+            show_issued,
+        ),
+        AdminCommand::Seats(SeatsCommand::List { product }) => Request::get(
+            with_query(&admin(&["seats"]), &[("product", product.clone())]),
+            table::seats,
+        ),
+        AdminCommand::Audit {
+            license,
+            after,
+            limit,
+        } => Request {
+            next_page: Some(Paging {
+                limit: limit_of(*limit),
+                option: "--after",
+                field: "id",
+            }),
+            ..Request::get(
+                with_query(
+                    &admin(&["audit"]),
+                    &[
+                        ("license", license.clone()),
+                        ("after", after.map(|after| after.to_string())),
+                        ("limit", limit.map(|limit| limit.to_string())),
+                    ],
+                ),
+                table::audit,
+            )
+        },
+    })
+}
+
+fn clients(command: &ClientsCommand) -> Result<Request, AdminError> {
+    Ok(match command {
+        ClientsCommand::List => Request::get(admin(&["clients"]), table::clients),
+        ClientsCommand::Show { id } => Request::get(admin(&["clients", id]), table::client),
+        ClientsCommand::Create { id, name } => Request::send(
+            "POST",
+            admin(&["clients"]),
+            Some(json!({ "id": id, "name": name })),
+            show_new_client,
+        ),
+        ClientsCommand::Token { id } => Request::send(
+            "POST",
+            admin(&["clients", id, "token"]),
+            None,
+            show_client_token,
+        ),
+        ClientsCommand::Password {
+            id,
+            password_file,
+            clear,
+        } => match (password_file, clear) {
+            (_, true) => Request::send(
+                "DELETE",
+                admin(&["clients", id, "password"]),
+                None,
+                show_password_cleared,
+            ),
+            (Some(file), false) => Request::send(
+                "POST",
+                admin(&["clients", id, "password"]),
+                Some(json!({ "password": read_password(file)? })),
+                show_password_set,
+            ),
+            (None, false) => {
+                return Err(AdminError::Usage(
+                    "give --password-file FILE (- for standard input) or --clear".to_owned(),
+                ))
+            }
+        },
+    })
+}
+
+fn orders(command: &OrdersCommand) -> Result<Request, AdminError> {
+    Ok(match command {
+        OrdersCommand::List { client } => Request::get(
+            with_query(&admin(&["orders"]), &[("client", client.clone())]),
+            table::orders,
+        ),
+        OrdersCommand::Show { id } => Request::get(admin(&["orders", id]), table::order),
+        OrdersCommand::Create {
+            id,
+            client,
+            product,
+            settings,
+        } => {
+            let mut body = json!({
+                "client": client, "product": product,
+                "features": settings.features(), "counters": settings.counters(),
+            });
+            if let Some(id) = id {
+                body["id"] = json!(id);
+            }
+            Request::send("POST", admin(&["orders"]), Some(body), table::order)
+        }
+        OrdersCommand::Update { id, settings } => {
+            if settings.is_empty() {
+                return Err(AdminError::Usage(
+                    "nothing to update: give --feature NAME=on|off or --counter NAME=N".to_owned(),
+                ));
+            }
+            Request::send(
+                "PATCH",
+                admin(&["orders", id]),
+                Some(json!({ "features": settings.features(), "counters": settings.counters() })),
+                table::order,
+            )
+        }
+    })
+}
+
+fn licenses(command: &LicensesCommand) -> Result<Request, AdminError> {
+    Ok(match command {
+        LicensesCommand::List {
+            product,
+            client,
+            order,
+            after,
+            limit,
+        } => Request {
+            next_page: Some(Paging {
+                limit: limit_of(*limit),
+                option: "--after",
+                field: "key",
+            }),
+            ..Request::get(
+                with_query(
+                    &admin(&["licenses"]),
+                    &[
+                        ("product", product.clone()),
+                        ("client", client.clone()),
+                        ("order", order.clone()),
+                        ("after", after.clone()),
+                        ("limit", limit.map(|limit| limit.to_string())),
+                    ],
+                ),
+                table::licenses,
+            )
+        },
+        LicensesCommand::Show { key } => {
+            Request::get(admin(&["licenses", key]), table::license_detail)
+        }
+        LicensesCommand::Issue {
+            issue,
+            order,
+            client,
+        } => Request::send(
+            "POST",
+            admin(&["licenses"]),
+            Some(issue_body(issue, order.as_deref(), client.as_deref())?),
+            show_issued,
+        ),
+        LicensesCommand::Extend {
+            key,
+            expires_at,
+            seats,
+            settings,
+        } => {
+            if expires_at.is_none() && seats.is_none() && settings.is_empty() {
+                return Err(AdminError::Usage(
+                    "nothing to extend: give --expires-at TIME, --seats N, --feature NAME=on|off \
+                     or --counter NAME=N"
+                        .to_owned(),
+                ));
+            }
+            let mut body =
+                json!({ "features": settings.features(), "counters": settings.counters() });
+            if let Some(at) = expires_at {
+                body["expires_at"] = json!(at);
+            }
+            if let Some(seats) = seats {
+                body["seats"] = json!(seats);
+            }
+            Request::send(
+                "PATCH",
+                admin(&["licenses", key]),
+                Some(body),
+                table::decision,
+            )
+        }
+        LicensesCommand::Revoke { key } => Request::send(
+            "POST",
+            admin(&["licenses", key, "revoke"]),
+            None,
+            table::decision,
+        ),
+        LicensesCommand::RemoveActivation { key, id } => Request::send(
+            "DELETE",
+            admin(&["licenses", key, "activations", &id.to_string()]),
+            None,
+            table::decision,
+        ),
+        LicensesCommand::ReleaseSeat { key, session } => Request::send(
+            "DELETE",
+            admin(&["licenses", key, "seats", session]),
+            None,
+            table::decision,
+        ),
+    })
+}
+
+fn issue_body(
+    issue: &IssueArgs,
+    order: Option<&str>,
+    client: Option<&str>,
+) -> Result<Value, AdminError> {
+    let term = match (issue.term, issue.ends_at) {
+        (None | Some(TermArg::Perpetual), None) => json!("perpetual"),
+        (None | Some(TermArg::Rental), Some(ends_at)) => {
+            json!({ "rental": { "ends_at": ends_at } })
+        }
+        (Some(TermArg::Rental), None) => {
+            return Err(AdminError::Usage(
+                "--term rental needs --ends-at TIME".to_owned(),
+            ))
+        }
+        (Some(TermArg::Perpetual), Some(_)) => {
+            return Err(AdminError::Usage(
+                "a perpetual license has no --ends-at; use --term rental".to_owned(),
+            ))
+        }
+    };
+    let mut body = Map::new();
+    body.insert("product".into(), json!(issue.product));
+    body.insert("license_type".into(), json!(issue.license_type));
+    body.insert("edition".into(), json!(issue.edition));
+    body.insert("term".into(), term);
+    body.insert("features".into(), json!(issue.settings.features()));
+    body.insert("counters".into(), json!(issue.settings.counters()));
+    let optional = [
+        ("version", issue.version.as_deref().map(|v| json!(v))),
+        ("order", order.map(|v| json!(v))),
+        ("client", client.map(|v| json!(v))),
+        ("seats", issue.seats.map(|v| json!(v))),
+        ("dongle", issue.dongle.as_deref().map(|v| json!(v))),
+        ("key", issue.key.as_deref().map(|v| json!(v))),
+        ("count", issue.count.map(|v| json!(v))),
+    ];
+    for (name, value) in optional {
+        if let Some(value) = value {
+            body.insert(name.into(), value);
+        }
+    }
+    Ok(Value::Object(body))
+}
+
+/// The first line of `file` (`-`: standard input), without its line ending.
+fn read_password(file: &Path) -> Result<String, AdminError> {
+    let error = |source| AdminError::File {
+        what: "the password file",
+        path: file.to_owned(),
+        source,
+    };
+    let mut line = String::new();
+    if file == Path::new("-") {
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(error)?;
+    } else {
+        let handle = std::fs::File::open(file).map_err(error)?;
+        std::io::BufReader::new(handle)
+            .read_line(&mut line)
+            .map_err(error)?;
+    }
+    let password = line.trim_end_matches(['\n', '\r']);
+    if password.is_empty() {
+        return Err(AdminError::Usage(format!(
+            "the password file `{}` is empty",
+            file.display()
+        )));
+    }
+    Ok(password.to_owned())
+}
+
+fn show_admin_token(answer: &Value) -> String {
+    format!(
+        "administrator token (shown once): {}",
+        table::text(&answer["token"])
+    )
+}
+
+fn show_new_client(answer: &Value) -> String {
+    format!(
+        "{}\nclient token (shown once): {}",
+        table::client(&answer["client"]),
+        table::text(&answer["token"])
+    )
+}
+
+fn show_client_token(answer: &Value) -> String {
+    format!(
+        "client token (shown once; the old one no longer works): {}",
+        table::text(&answer["token"])
+    )
+}
+
+fn show_password_set(answer: &Value) -> String {
+    format!(
+        "client {} signs in to the client interface with the new password",
+        table::text(&answer["id"])
+    )
+}
+
+fn show_password_cleared(answer: &Value) -> String {
+    format!(
+        "client {} has no password any more; it signs in with its token",
+        table::text(&answer["id"])
+    )
+}
+
+fn show_issued(answer: &Value) -> String {
+    let licenses = &answer["licenses"];
+    let count = licenses.as_array().map_or(0, Vec::len);
+    format!("{}\nissued {count}", table::licenses(licenses))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use crate::cli::client::EXIT_USAGE;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        admin: AdminArgs,
+    }
+
+    fn parse(args: &[&str]) -> AdminArgs {
+        Cli::try_parse_from(std::iter::once("admin").chain(args.iter().copied()))
+            .unwrap()
+            .admin
+    }
+
+    fn request_of(args: &[&str]) -> Request {
+        request(&parse(args).command).unwrap()
+    }
+
+    #[test]
+    fn settings_and_times_parse_as_documented() {
+        assert_eq!(parse_feature("lisp=on").unwrap(), ("lisp".into(), true));
+        assert_eq!(parse_feature("lisp=OFF").unwrap(), ("lisp".into(), false));
+        assert!(parse_feature("lisp").is_err());
+        assert!(parse_feature("=on").is_err());
+        assert!(parse_feature("lisp=maybe").is_err());
+        assert_eq!(
+            parse_counter("plot-sheets=12").unwrap(),
+            ("plot-sheets".into(), 12)
+        );
+        assert!(parse_counter("plot-sheets=many").is_err());
+        assert_eq!(
+            parse_time("2027-06-30").unwrap().to_rfc3339(),
+            "2027-06-30T00:00:00+00:00"
+        );
+        assert_eq!(
+            parse_time("2027-06-30T12:00:00+02:00")
+                .unwrap()
+                .to_rfc3339(),
+            "2027-06-30T10:00:00+00:00"
+        );
+        assert!(parse_time("next week").is_err());
+    }
+
+    #[test]
+    fn commands_become_their_api_requests() {
+        let issue = request_of(&[
+            "licenses",
+            "issue",
+            "--product",
+            "gstarcad",
+            "--type",
+            "network-key",
+            "--edition",
+            "professional",
+            "--seats",
+            "8",
+            "--count",
+            "2",
+            "--ends-at",
+            "2027-06-30",
+            "--feature",
+            "lisp=off",
+            "--counter",
+            "plot-sheets=5",
+            "--client",
+            "nw",
+        ]);
+        assert_eq!(
+            (issue.method, issue.path.as_str()),
+            ("POST", "/v1/admin/licenses")
+        );
+        assert_eq!(
+            issue.body.unwrap(),
+            json!({ "product": "gstarcad", "license_type": "network-key", "edition": "professional",
+                    "term": { "rental": { "ends_at": "2027-06-30T00:00:00Z" } },
+                    "features": { "lisp": false }, "counters": { "plot-sheets": 5 },
+                    "client": "nw", "seats": 8, "count": 2 })
+        );
+        let extend = request_of(&["licenses", "extend", "K-1", "--seats", "9", "--json"]);
+        assert_eq!(
+            (extend.method, extend.path.as_str()),
+            ("PATCH", "/v1/admin/licenses/K-1")
+        );
+        assert_eq!(
+            extend.body.unwrap(),
+            json!({ "features": {}, "counters": {}, "seats": 9 })
+        );
+        let release = request_of(&["licenses", "release-seat", "K-1", "s 1"]);
+        assert_eq!(
+            (release.method, release.path.as_str()),
+            ("DELETE", "/v1/admin/licenses/K-1/seats/s%201")
+        );
+        let remove = request_of(&["licenses", "remove-activation", "K-1", "3"]);
+        assert_eq!(remove.path, "/v1/admin/licenses/K-1/activations/3");
+        let audit = request_of(&["audit", "--license", "K-1", "--after", "10", "--limit", "5"]);
+        assert_eq!(audit.path, "/v1/admin/audit?license=K-1&after=10&limit=5");
+        let list = request_of(&["licenses", "list", "--order", "o1"]);
+        assert_eq!(list.path, "/v1/admin/licenses?order=o1");
+        let serials = request_of(&[
+            "serials",
+            "issue",
+            "--product",
+            "acen",
+            "--type",
+            "standard",
+            "--edition",
+            "pro",
+        ]);
+        assert_eq!(serials.path, "/v1/admin/serials");
+        assert_eq!(serials.body.unwrap()["term"], "perpetual");
+        let clear = request_of(&["clients", "password", "nw", "--clear"]);
+        assert_eq!(
+            (clear.method, clear.path.as_str()),
+            ("DELETE", "/v1/admin/clients/nw/password")
+        );
+    }
+
+    #[test]
+    fn options_that_make_no_request_are_refused_before_anything_is_sent() {
+        for args in [
+            &["licenses", "extend", "K-1"][..],
+            &["orders", "update", "o1"],
+            &[
+                "licenses",
+                "issue",
+                "--product",
+                "p",
+                "--type",
+                "t",
+                "--edition",
+                "e",
+                "--term",
+                "rental",
+            ],
+            &[
+                "licenses",
+                "issue",
+                "--product",
+                "p",
+                "--type",
+                "t",
+                "--edition",
+                "e",
+                "--term",
+                "perpetual",
+                "--ends-at",
+                "2027-01-01",
+            ],
+        ] {
+            let error = request(&parse(args).command).err().unwrap();
+            assert_eq!(error.exit_code(), EXIT_USAGE, "{args:?}: {error}");
+        }
+        // A token on the command line is refused, whatever else is given.
+        let args = parse(&["--token", "lct_admin_x", "products"]);
+        let mut out = Vec::new();
+        let error = execute(&args, Some("lct_admin_env".into()), &mut out).unwrap_err();
+        assert!(matches!(error, AdminError::TokenOnCommandLine), "{error}");
+        assert!(out.is_empty());
+        // No token at all.
+        let args = parse(&["products"]);
+        let error = execute(&args, None, &mut out).unwrap_err();
+        assert!(matches!(error, AdminError::NoToken), "{error}");
+    }
+
+    #[test]
+    fn a_full_page_names_the_next_one() {
+        let paging = Paging {
+            limit: 2,
+            option: "--after",
+            field: "key",
+        };
+        assert_eq!(
+            paging
+                .hint(&json!([{ "key": "A" }, { "key": "B" }]))
+                .unwrap(),
+            "2 shown; the next page: --after B"
+        );
+        assert_eq!(paging.hint(&json!([{ "key": "A" }])), None);
+    }
+}
