@@ -4,7 +4,9 @@
 //! small HTTP/1.1 client over [`TcpStream`] (one connection per request, `Connection: close`,
 //! connect, read and write timeouts, a cap on the answer's size) and maps the answer back to a
 //! [`Reply`]: `200` is the allowed decision with its certificate, a refusal carrying an engine code
-//! is a denied decision, anything else a [`TransportError`].
+//! is a denied decision, anything else a [`TransportError`]. [`HttpTransport::request`] sends any
+//! other request (a method, a path, a body and a bearer token) and returns the answer as it is;
+//! `licet-server admin` speaks to the administrator API with it.
 //!
 //! Server addresses are `http://host[:port][/prefix]`, or `host:port` (the server's address and
 //! license port), which means `http://host:port`. There is no TLS: `https://` is refused.
@@ -186,12 +188,12 @@ impl HttpTransport {
         content_type: &str,
         body: &[u8],
     ) -> Result<HttpResponse, TransportError> {
-        self.request("POST", path, Some((content_type, body)))
+        self.request("POST", path, Some((content_type, body)), None)
     }
 
     /// Gets `path` (e.g. `/v1/seats/query`) and returns the answer whatever its status.
     pub fn get(&self, path: &str) -> Result<HttpResponse, TransportError> {
-        self.request("GET", path, None)
+        self.request("GET", path, None, None)
     }
 
     /// What the license server serves (`GET /v1/seats/query`).
@@ -218,18 +220,37 @@ impl HttpTransport {
         })
     }
 
-    fn request(
+    /// Sends `method` (`GET`, `POST`, `PATCH`, `DELETE`, ...) to `path` with an optional body
+    /// (content type and bytes) and an optional bearer token (`Authorization: Bearer TOKEN`), and
+    /// returns the answer whatever its status. A method, path, content type or token that could
+    /// break the request's head is refused before connecting.
+    pub fn request(
         &self,
         method: &str,
         path: &str,
         body: Option<(&str, &[u8])>,
+        bearer: Option<&str>,
     ) -> Result<HttpResponse, TransportError> {
         let printable = |text: &str| text.chars().all(|c| c.is_ascii_graphic() || c == ' ');
+        if method.is_empty() || !method.chars().all(|c| c.is_ascii_uppercase()) {
+            return Err(TransportError::Unsupported(format!(
+                "invalid method `{method}`"
+            )));
+        }
         if !path.starts_with('/') || !printable(path) || path.contains(' ') {
             return Err(TransportError::Unsupported(format!(
                 "invalid path `{path}`"
             )));
         }
+        let authorization = match bearer {
+            Some(token) if token.is_empty() || !token.chars().all(|c| c.is_ascii_graphic()) => {
+                return Err(TransportError::Unsupported(
+                    "the bearer token has characters a header cannot carry".to_owned(),
+                ))
+            }
+            Some(token) => format!("Authorization: Bearer {token}\r\n"),
+            None => String::new(),
+        };
         let (content, body) = match body {
             Some((content_type, body)) => {
                 if !printable(content_type) {
@@ -251,7 +272,7 @@ impl HttpTransport {
         let deadline = Instant::now() + self.timeout * 2;
         let head = format!(
             "{method} {}{} HTTP/1.1\r\nHost: {}\r\nUser-Agent: licet/{}\r\nAccept: application/json\r\n\
-             {content}Connection: close\r\n\r\n",
+             {authorization}{content}Connection: close\r\n\r\n",
             self.url.prefix,
             path,
             self.url.host_header(),

@@ -154,6 +154,9 @@ enum Command {
         #[arg(long)]
         key: Option<String>,
     },
+    /// Administer a running server over its administrator API: products, tokens, clients,
+    /// orders, licenses, serials, seats, the audit log (see docs/server.md).
+    Admin(licet_server::cli::commands::AdminArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -229,6 +232,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn run_command(command: Command) -> anyhow::Result<()> {
     match command {
+        // Its own exit statuses and messages (`CODE: message` for the server's refusals).
+        Command::Admin(admin) => std::process::exit(licet_server::cli::admin::run(&admin).into()),
         Command::Init {
             dir,
             policies,

@@ -231,6 +231,47 @@ pub async fn rotate_client_token(
     Ok(Json(TokenBody { token }))
 }
 
+/// `POST /v1/admin/clients/{id}/password` body.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordBody {
+    /// The client's new password for the client interface (10 to 256 characters).
+    pub password: String,
+}
+
+/// `POST /v1/admin/clients/{id}/password`: sets the client's password of the client interface
+/// (hashed with argon2id and a random salt); audited.
+pub async fn set_client_password(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    peer: Peer,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<PasswordBody>,
+) -> Result<Json<ClientRecordBody>, AppError> {
+    let actor = Caller::Administrator(admin).label(&peer);
+    state
+        .licensing
+        .set_client_password(&actor, &id, Some(&body.password))
+        .await?;
+    Ok(Json(state.licensing.client(&id).await?.into()))
+}
+
+/// `DELETE /v1/admin/clients/{id}/password`: removes the client's password (it then signs in
+/// with its token only); audited.
+pub async fn clear_client_password(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    peer: Peer,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<ClientRecordBody>, AppError> {
+    let actor = Caller::Administrator(admin).label(&peer);
+    state
+        .licensing
+        .set_client_password(&actor, &id, None)
+        .await?;
+    Ok(Json(state.licensing.client(&id).await?.into()))
+}
+
 /// `POST /v1/admin/orders` body.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
