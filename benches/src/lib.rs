@@ -81,10 +81,10 @@ fn target() -> ProductRef {
 pub fn validate_case() -> (State, Request) {
     let state = State {
         license: Some(license("GCAD-1", "standalone-key", None)),
-        activations: vec![Activation {
-            binding: Binding::Fingerprint(machine("a").components),
-            activated_at: now() - Duration::days(30),
-        }],
+        activations: vec![Activation::new(
+            Binding::Fingerprint(machine("a").components),
+            now() - Duration::days(30),
+        )],
         ..State::default()
     };
     let request = Request {
@@ -92,6 +92,7 @@ pub fn validate_case() -> (State, Request) {
         action: Action::Validate {
             key: "GCAD-1".to_owned(),
             machine: machine("a"),
+            certificate_serial: None,
         },
     };
     (state, request)
@@ -124,6 +125,8 @@ pub fn checkout_case() -> (State, Request) {
             leased_at: now() - Duration::minutes(2),
             expires_at: now() + Duration::minutes(3),
             borrowed_until: None,
+            certificate_serial: None,
+            returned_at: None,
         })
         .collect();
     let state = State {

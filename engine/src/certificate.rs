@@ -8,15 +8,24 @@
 //! bytes received *before* they are decoded, so nothing is ever re-serialized to be verified:
 //!
 //! ```text
-//! "LICET-CERT" version:u8=1
+//! "LICET-CERT" version:u8=2
 //! kind:u8  serial license_key product edition version license_type:str  term:u8
 //! features:map<str,bool>  counters:map<str,i64>  binding:(u8 tag, map<str,str> | str)
-//! issued_at:i64  not_before:i64  expires_at:opt<i64>  offline_until:opt<i64>  policy_hash:[u8;32]
+//! binding_rule:opt<(components:list<str> match_at_least:i64 salt_id:str)>
+//! issued_at:i64  not_before:i64  expires_at:opt<i64>  validate_after:opt<i64>
+//! offline_until:opt<i64>  rollback_tolerance_seconds:i64  policy_hash:[u8;32]
 //! ```
 //!
 //! Strings are a big-endian `u32` length and UTF-8; integers and times (Unix seconds) big-endian
 //! `i64`; booleans and option flags one byte, 0 or 1; maps a `u32` count then entries in strictly
-//! ascending key order. Anything else is rejected. Claims carry whole seconds.
+//! ascending key order; lists a `u32` count then strictly ascending strings. Anything else is
+//! rejected: a fingerprint binding must carry its rule and a dongle binding none, the rule must
+//! ask for 1 to all of its components, and the rollback tolerance must not be negative. Claims
+//! carry whole seconds.
+//!
+//! Everything the client decides offline comes from these signed claims, never from its local
+//! policy file: how the machine is matched ([`BindingRule`]), when it must validate online, and
+//! how far its clock may move back.
 
 use std::collections::BTreeMap;
 
@@ -29,7 +38,7 @@ use crate::codec::{armor, unarmor, Reader, Writer};
 use crate::signature::SignedKind;
 
 const MAGIC: &[u8] = b"LICET-CERT";
-const FORMAT_VERSION: u8 = 1;
+const FORMAT_VERSION: u8 = 2;
 /// The largest certificate accepted, in bytes.
 pub const MAX_CERTIFICATE_BYTES: usize = 64 * 1024;
 /// The most entries a map in a certificate may have.
@@ -73,6 +82,41 @@ pub enum Binding {
     Dongle(String),
 }
 
+/// How a fingerprint binding is matched: at least `match_at_least` of `components` must be present
+/// on the machine with the bound value, each value hashed under the salt `salt_id` names.
+///
+/// The rule is signed into certificates and server licenses, so the machine is matched with the
+/// rule the vendor decided under, never with one from a local file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BindingRule {
+    /// Component names, strictly ascending.
+    pub components: Vec<String>,
+    /// How many of them must match (1 to all).
+    pub match_at_least: u32,
+    /// Which salt the component values are hashed with (see
+    /// [`crate::fingerprint::salt_id`]).
+    pub salt_id: String,
+}
+
+impl BindingRule {
+    /// Whether the `live` components match the `bound` ones under this rule.
+    pub fn matches(
+        &self,
+        bound: &BTreeMap<String, String>,
+        live: &BTreeMap<String, String>,
+    ) -> bool {
+        let matching = self
+            .components
+            .iter()
+            .filter(|name| match (bound.get(*name), live.get(*name)) {
+                (Some(bound), Some(live)) => bound == live,
+                _ => false,
+            })
+            .count();
+        u32::try_from(matching).unwrap_or(u32::MAX) >= self.match_at_least
+    }
+}
+
 /// Everything a certificate asserts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CertificateClaims {
@@ -98,14 +142,21 @@ pub struct CertificateClaims {
     pub counters: BTreeMap<String, i64>,
     /// What it is bound to.
     pub binding: Binding,
+    /// How a fingerprint binding is matched; `None` for (and only for) a dongle binding.
+    pub binding_rule: Option<BindingRule>,
     /// When it was issued.
     pub issued_at: DateTime<Utc>,
     /// Start of validity.
     pub not_before: DateTime<Utc>,
     /// End of validity; `None` for perpetual.
     pub expires_at: Option<DateTime<Utc>>,
+    /// The client should validate online from this time on (the validation interval); `None`
+    /// when no periodic validation is asked for.
+    pub validate_after: Option<DateTime<Utc>>,
     /// The client must validate online before this time; `None` for no limit.
     pub offline_until: Option<DateTime<Utc>>,
+    /// How far, in seconds, the client's clock may move back behind the latest time it has seen.
+    pub rollback_tolerance_seconds: i64,
     /// SHA-256 of the policy the decision was made under.
     pub policy_hash: [u8; 32],
 }
@@ -149,6 +200,13 @@ pub enum CertificateError {
     /// A time outside the representable range.
     #[error("`{field}` is out of range")]
     TimestampOutOfRange {
+        /// The field.
+        field: &'static str,
+    },
+    /// A value is out of its range or contradicts another (a fingerprint binding without its
+    /// rule, a rule asking for more components than it names, a negative tolerance).
+    #[error("`{field}` has an invalid value")]
+    InvalidValue {
         /// The field.
         field: &'static str,
     },
@@ -284,10 +342,13 @@ impl CertificateClaims {
             out.i64(*value);
         }
         out.binding(&self.binding);
+        out.binding_rule(self.binding_rule.as_ref());
         out.i64(self.issued_at.timestamp());
         out.i64(self.not_before.timestamp());
         out.optional_time(self.expires_at);
+        out.optional_time(self.validate_after);
         out.optional_time(self.offline_until);
+        out.i64(self.rollback_tolerance_seconds);
         out.bytes(&self.policy_hash);
         out.0
     }
@@ -322,10 +383,18 @@ impl CertificateClaims {
         let features = input.map("features", |input| input.bool("features"))?;
         let counters = input.map("counters", Reader::i64)?;
         let binding = input.binding()?;
+        let binding_rule = input.binding_rule(&binding)?;
         let issued_at = input.time("issued_at")?;
         let not_before = input.time("not_before")?;
         let expires_at = input.optional_time("expires_at")?;
+        let validate_after = input.optional_time("validate_after")?;
         let offline_until = input.optional_time("offline_until")?;
+        let rollback_tolerance_seconds = input.i64()?;
+        if rollback_tolerance_seconds < 0 {
+            return Err(CertificateError::InvalidValue {
+                field: "rollback_tolerance_seconds",
+            });
+        }
         let policy_hash = input
             .take(32)?
             .try_into()
@@ -345,10 +414,13 @@ impl CertificateClaims {
             features,
             counters,
             binding,
+            binding_rule,
             issued_at,
             not_before,
             expires_at,
+            validate_after,
             offline_until,
+            rollback_tolerance_seconds,
             policy_hash,
         })
     }
@@ -411,10 +483,17 @@ mod tests {
                 ("cpu".into(), "c1".into()),
                 ("machine-id".into(), "m1".into()),
             ])),
+            binding_rule: Some(BindingRule {
+                components: vec!["cpu".into(), "machine-id".into()],
+                match_at_least: 2,
+                salt_id: "0123456789abcdef".into(),
+            }),
             issued_at: at("2027-01-04T09:00:00Z"),
             not_before: at("2027-01-04T09:00:00Z"),
             expires_at: Some(at("2028-01-04T09:00:00Z")),
+            validate_after: Some(at("2027-01-05T09:00:00Z")),
             offline_until: Some(at("2027-01-19T09:00:00Z")),
+            rollback_tolerance_seconds: 3600,
             policy_hash: [9u8; 32],
         }
     }
@@ -593,6 +672,68 @@ mod tests {
     }
 
     #[test]
+    fn the_binding_rule_is_checked_when_decoded() {
+        let decode = |claims: CertificateClaims| {
+            CertificateClaims::from_canonical_bytes(&claims.to_canonical_bytes())
+        };
+        let invalid = |field| Err(CertificateError::InvalidValue { field });
+        let mut no_rule = claims();
+        no_rule.binding_rule = None;
+        assert_eq!(decode(no_rule), invalid("binding_rule"));
+        let mut dongle_with_rule = claims();
+        dongle_with_rule.binding = Binding::Dongle("LD-1".into());
+        assert_eq!(decode(dongle_with_rule), invalid("binding_rule"));
+        for at_least in [0, 3] {
+            let mut wrong = claims();
+            if let Some(rule) = &mut wrong.binding_rule {
+                rule.match_at_least = at_least;
+            }
+            assert_eq!(decode(wrong), invalid("binding_rule"), "{at_least}");
+        }
+        let mut unordered = claims();
+        if let Some(rule) = &mut unordered.binding_rule {
+            rule.components.reverse();
+        }
+        assert_eq!(
+            decode(unordered),
+            Err(CertificateError::NonCanonicalMap {
+                field: "binding_rule"
+            })
+        );
+        let mut negative = claims();
+        negative.rollback_tolerance_seconds = -1;
+        assert_eq!(decode(negative), invalid("rollback_tolerance_seconds"));
+        let mut version_one = claims().to_canonical_bytes();
+        version_one[MAGIC.len()] = 1;
+        assert_eq!(
+            CertificateClaims::from_canonical_bytes(&version_one),
+            Err(CertificateError::UnsupportedVersion(1))
+        );
+    }
+
+    #[test]
+    fn the_rule_counts_only_its_own_components() {
+        let rule = BindingRule {
+            components: vec!["disk".into(), "machine-id".into()],
+            match_at_least: 2,
+            salt_id: String::new(),
+        };
+        let bound = BTreeMap::from([
+            ("cpu".to_owned(), "c".to_owned()),
+            ("disk".to_owned(), "d".to_owned()),
+            ("machine-id".to_owned(), "m".to_owned()),
+        ]);
+        let mut live = bound.clone();
+        assert!(rule.matches(&bound, &live));
+        live.insert("cpu".into(), "other".into());
+        assert!(rule.matches(&bound, &live));
+        live.insert("disk".into(), "other".into());
+        assert!(!rule.matches(&bound, &live));
+        live.remove("disk");
+        assert!(!rule.matches(&bound, &live));
+    }
+
+    #[test]
     fn armored_text_is_stable() {
         insta::assert_snapshot!(issue(claims(), &key()).to_armored());
     }
@@ -605,10 +746,26 @@ mod tests {
         let strings = proptest::collection::vec(".{0,12}", 6);
         let features = proptest::collection::btree_map(".{0,8}", any::<bool>(), 0..4);
         let counters = proptest::collection::btree_map(".{0,8}", any::<i64>(), 0..4);
+        let rule = (
+            proptest::collection::btree_set(".{0,8}", 1..5),
+            any::<u32>(),
+            ".{0,16}",
+        )
+            .prop_map(|(components, at_least, salt_id)| {
+                let count = u32::try_from(components.len()).unwrap();
+                BindingRule {
+                    components: components.into_iter().collect(),
+                    match_at_least: 1 + at_least % count,
+                    salt_id,
+                }
+            });
         let binding = prop_oneof![
-            proptest::collection::btree_map(".{0,8}", ".{0,8}", 0..5)
-                .prop_map(Binding::Fingerprint),
-            ".{0,16}".prop_map(Binding::Dongle),
+            (
+                proptest::collection::btree_map(".{0,8}", ".{0,8}", 0..5),
+                rule
+            )
+                .prop_map(|(components, rule)| (Binding::Fingerprint(components), Some(rule))),
+            ".{0,16}".prop_map(|serial| (Binding::Dongle(serial), None)),
         ];
         let kind = prop_oneof![
             Just(CertificateKind::Activation),
@@ -626,6 +783,8 @@ mod tests {
             time(),
             proptest::option::of(time()),
             proptest::option::of(time()),
+            proptest::option::of(time()),
+            0i64..i64::MAX,
         );
         (
             kind,
@@ -652,11 +811,14 @@ mod tests {
                         term,
                         features,
                         counters,
-                        binding,
+                        binding: binding.0,
+                        binding_rule: binding.1,
                         issued_at: times.0,
                         not_before: times.1,
                         expires_at: times.2,
-                        offline_until: times.3,
+                        validate_after: times.3,
+                        offline_until: times.4,
+                        rollback_tolerance_seconds: times.5,
                         policy_hash,
                     }
                 },

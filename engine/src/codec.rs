@@ -10,7 +10,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 
-use crate::certificate::{Binding, CertificateError, TermKind, MAX_MAP_ENTRIES};
+use crate::certificate::{Binding, BindingRule, CertificateError, TermKind, MAX_MAP_ENTRIES};
 
 const ARMOR_WIDTH: usize = 64;
 
@@ -54,6 +54,22 @@ impl Writer {
                 self.string(serial);
             }
         }
+    }
+
+    /// A binding's rule: absent (0), or 1 then the components (a `u32` count and strictly
+    /// ascending strings), `match_at_least` as `i64` and the salt id.
+    pub(crate) fn binding_rule(&mut self, rule: Option<&BindingRule>) {
+        let Some(rule) = rule else {
+            self.u8(0);
+            return;
+        };
+        self.u8(1);
+        self.len(rule.components.len());
+        for component in &rule.components {
+            self.string(component);
+        }
+        self.i64(i64::from(rule.match_at_least));
+        self.string(&rule.salt_id);
     }
 
     pub(crate) fn optional_time(&mut self, time: Option<DateTime<Utc>>) {
@@ -153,6 +169,49 @@ impl<'a> Reader<'a> {
                 tag,
             }),
         }
+    }
+
+    /// The rule of `binding`: present for (and only for) a fingerprint binding, naming its
+    /// components once each in ascending order and asking for 1 to all of them.
+    pub(crate) fn binding_rule(
+        &mut self,
+        binding: &Binding,
+    ) -> Result<Option<BindingRule>, CertificateError> {
+        const FIELD: &str = "binding_rule";
+        let invalid = || CertificateError::InvalidValue { field: FIELD };
+        let present = match self.u8()? {
+            0 => false,
+            1 => true,
+            tag => return Err(CertificateError::InvalidTag { field: FIELD, tag }),
+        };
+        if present != matches!(binding, Binding::Fingerprint(_)) {
+            return Err(invalid());
+        }
+        if !present {
+            return Ok(None);
+        }
+        let count = u32::from_be_bytes(self.array()?);
+        if usize::try_from(count).map_or(true, |count| count > MAX_MAP_ENTRIES) {
+            return Err(CertificateError::NonCanonicalMap { field: FIELD });
+        }
+        let mut components: Vec<String> = Vec::new();
+        for _ in 0..count {
+            let component = self.string(FIELD)?;
+            if components.last().is_some_and(|last| *last >= component) {
+                return Err(CertificateError::NonCanonicalMap { field: FIELD });
+            }
+            components.push(component);
+        }
+        let match_at_least = self.i64()?;
+        if match_at_least < 1 || match_at_least > i64::from(count) {
+            return Err(invalid());
+        }
+        let salt_id = self.string(FIELD)?;
+        Ok(Some(BindingRule {
+            components,
+            match_at_least: u32::try_from(match_at_least).map_err(|_| invalid())?,
+            salt_id,
+        }))
     }
 
     pub(crate) fn term(&mut self) -> Result<TermKind, CertificateError> {

@@ -8,12 +8,13 @@
 //! 4. `license.exists`: the key names a license of this product and a declared license type;
 //! 5. `access.*`: administrators only for extension and revocation; clients only on their own licenses;
 //! 6. `license.status`: not revoked;
-//! 7. `license.version`, `license.edition`: the key is for this version and the edition asked for;
-//! 8. `license_type.*`: the type supports the request, the method and the license's term;
-//! 9. `dongle.*`: the dongle is present and is the license's dongle;
-//! 10. `license.window`, `license.expiry`: inside the license's validity;
-//! 11. `rules.<id>`: the policy's custom rules, in file order; an error denies;
-//! 12. the request's own checks (activations, fingerprint, seats, borrowing, removal, transfer).
+//! 7. `certificate.returned`: the certificate serial the request presents was not given back;
+//! 8. `license.version`, `license.edition`: the key is for this version and the edition asked for;
+//! 9. `license_type.*`: the type supports the request, the method and the license's term;
+//! 10. `dongle.*`: the dongle is present and is the license's dongle;
+//! 11. `license.window`, `license.expiry`: inside the license's validity;
+//! 12. `rules.<id>`: the policy's custom rules, in file order; an error denies;
+//! 13. the request's own checks (activations, fingerprint, seats, borrowing, removal, transfer).
 //!
 //! The function is pure: no clock, no I/O, no randomness. The same inputs give the same decision.
 
@@ -25,11 +26,11 @@ use sha2::{Digest, Sha256};
 use crate::calendar::limited_window;
 use crate::certificate::{Binding, CertificateClaims, CertificateKind, TermKind};
 use crate::decision::{Code, Decision, Effect};
-use crate::fingerprint::{components_match, Fingerprint};
-use crate::policy::{LicenseKind, LicenseType, Method, Model, Policy, RuleEffect};
+use crate::fingerprint::{components_match, shares_any, Fingerprint};
+use crate::policy::{EarlyReturn, LicenseKind, LicenseType, Method, Model, Policy, RuleEffect};
 use crate::request::{Action, Actor, ProductRef, Request, RequestKind};
 use crate::script::ConditionContext;
-use crate::state::{Activation, License, LicenseStatus, SeatLease, State, Term};
+use crate::state::{Activation, License, LicenseStatus, SeatLease, State, Term, TrialRecord};
 
 /// A denial travels as the error of this result, so checks chain with `?`.
 type Outcome = Result<Decision, Decision>;
@@ -100,6 +101,7 @@ impl<'a> Ctx<'a> {
         let subject = self.subject()?;
         self.check_access(&subject)?;
         self.check_status(&subject)?;
+        self.check_presented(&subject)?;
         self.check_edition_and_version(&subject)?;
         self.check_type(&subject)?;
         self.check_dongle(&subject)?;
@@ -234,6 +236,40 @@ impl<'a> Ctx<'a> {
             ));
         }
         Ok(())
+    }
+
+    /// Refuses a request presenting the serial of a certificate that was given back: a state kept
+    /// or restored after its return. The denial stays in the audit log with its own code.
+    /// Administrators act on the records, not with a certificate, and are not checked.
+    fn check_presented(&self, subject: &Subject<'_>) -> Check {
+        let Some(serial) = self
+            .request
+            .action
+            .certificate_serial()
+            .filter(|_| !self.is_admin())
+        else {
+            return Ok(());
+        };
+        let Some(returned) = self
+            .state
+            .returned
+            .iter()
+            .find(|returned| returned.serial == serial)
+        else {
+            return Ok(());
+        };
+        let (code, what) = match returned.kind {
+            CertificateKind::Borrow => (Code::BorrowSerialReturned, "a borrow"),
+            _ => (Code::ExchangeSerialReturned, "an activation"),
+        };
+        Err(deny(
+            code,
+            "certificate.returned",
+            format!(
+                "certificate `{serial}` of license `{}` belongs to {what} returned at {}; a copy kept after its return is not accepted",
+                subject.license.key, returned.returned_at
+            ),
+        ))
     }
 
     fn check_edition_and_version(&self, subject: &Subject<'_>) -> Check {
@@ -553,11 +589,25 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// The activation whose anchor (the binding recorded at activation) matches `binding`: drift
+    /// is always measured from the anchor, so a machine cannot walk away from it step by step.
     fn find_activation(&self, binding: &Binding) -> Option<&'a Activation> {
         self.state
             .activations
             .iter()
-            .find(|activation| self.same_machine(&activation.binding, binding))
+            .find(|activation| self.same_machine(activation.anchor(), binding))
+    }
+
+    /// The activation a return or transfer from `binding` removes: one whose anchor or current
+    /// binding matches it (a machine that drifted in several steps can still give its license
+    /// back).
+    fn find_removable(&self, binding: &Binding) -> Option<&'a Activation> {
+        self.find_activation(binding).or_else(|| {
+            self.state
+                .activations
+                .iter()
+                .find(|activation| self.same_machine(&activation.binding, binding))
+        })
     }
 
     fn find_lease(&self, session: &str) -> Option<&'a SeatLease> {
@@ -600,17 +650,31 @@ impl<'a> Ctx<'a> {
             },
             features,
             counters,
+            binding_rule: self.binding_rule(&binding),
             binding,
             issued_at: self.now,
             not_before: limits.not_before.unwrap_or(self.now),
             expires_at: limits.expires_at,
+            validate_after: limits.validate_after,
             offline_until: limits.offline_until,
+            rollback_tolerance_seconds: self.policy.clock.rollback_tolerance.num_seconds(),
             policy_hash: self.policy.hash,
         }
     }
 
-    fn offline_until(&self) -> DateTime<Utc> {
-        self.now + self.policy.validation.interval + self.policy.validation.offline_grace
+    /// The signed rule a certificate bound to `binding` is matched with: the policy's fingerprint
+    /// rule for a fingerprint, none for a dongle.
+    fn binding_rule(&self, binding: &Binding) -> Option<crate::certificate::BindingRule> {
+        match binding {
+            Binding::Fingerprint(_) => Some(self.policy.binding_rule()),
+            Binding::Dongle(_) => None,
+        }
+    }
+
+    /// The end of an activation certificate's offline period: now plus the type's offline days,
+    /// or the validation interval plus the offline grace.
+    fn offline_until(&self, subject: &Subject<'_>) -> DateTime<Utc> {
+        self.now + self.policy.offline_period(subject.license_type)
     }
 
     // ---- request-specific checks and effects ------------------------------------------------
@@ -630,7 +694,7 @@ impl<'a> Ctx<'a> {
                 until,
                 ..
             } => self.borrow(subject, machine, session, *until),
-            Action::ReturnBorrowed { session, .. } => self.return_borrowed(session),
+            Action::ReturnBorrowed { session, .. } => self.return_borrowed(subject, session),
             Action::Return { machine, .. } => self.remove(subject, machine),
             Action::Transfer { from, to, .. } => self.transfer(subject, from, to),
             Action::Extend {
@@ -671,7 +735,7 @@ impl<'a> Ctx<'a> {
         let binding = self.machine_binding(subject, machine);
         let mut effects = Vec::new();
         if let Some(existing) = self.find_activation(&binding) {
-            effects.extend(rebind_if_drifted(existing, &binding));
+            effects.extend(self.drift(subject, existing, &binding)?);
         } else {
             let limit = self.activation_limit(subject);
             if self.state.activations.len() >= limit {
@@ -699,7 +763,8 @@ impl<'a> Ctx<'a> {
         ))
     }
 
-    /// Appends the activation certificate for `binding` (fixing a limited license's terms first).
+    /// Appends the activation certificate for `binding` (fixing a limited license's terms first)
+    /// and records it as the activation's current certificate.
     fn push_activation_certificate(
         &self,
         subject: &Subject<'_>,
@@ -708,17 +773,50 @@ impl<'a> Ctx<'a> {
     ) {
         let limits = self.activation_limits(subject, effects);
         let claims = self.claims(subject, CertificateKind::Activation, binding, limits);
+        effects.push(Effect::SetCurrentCertificate {
+            binding: claims.binding.clone(),
+            serial: claims.serial.clone(),
+        });
         effects.push(Effect::IssueCertificate(Box::new(claims)));
+    }
+
+    /// The effects of a request from a machine that matches `existing`'s anchor: none when it is
+    /// exactly the activation's current binding; otherwise the drift is accepted (the current
+    /// binding moves, the anchor stays) and recorded like a transfer, which the transfer limit
+    /// counts, so two machines that both match the anchor cannot take turns with one activation
+    /// beyond the limit.
+    fn drift(
+        &self,
+        subject: &Subject<'_>,
+        existing: &Activation,
+        current: &Binding,
+    ) -> Result<Vec<Effect>, Decision> {
+        if existing.binding == *current {
+            return Ok(Vec::new());
+        }
+        if !self.is_admin() {
+            self.check_transfer_limit(subject, "its machine changed again")?;
+        }
+        Ok(vec![
+            Effect::RebindActivation {
+                from: existing.binding.clone(),
+                to: current.clone(),
+            },
+            Effect::RecordTransfer { at: self.now },
+        ])
     }
 
     /// Expiry and terms of an activation certificate; fixes a limited license's terms the first time.
     fn activation_limits(&self, subject: &Subject<'_>, effects: &mut Vec<Effect>) -> Limits {
         let license = subject.license;
         let (not_before, expires_at) = self.window(license);
+        let offline_until = self.offline_until(subject);
+        let validate_after = (self.now + self.policy.validation.interval).min(offline_until);
         let mut limits = Limits {
             not_before,
             expires_at,
-            offline_until: Some(self.offline_until()),
+            validate_after: Some(validate_after),
+            offline_until: Some(offline_until),
             terms: None,
         };
         if let (Some(policy), None) = (&self.policy.limited, &license.limited) {
@@ -742,7 +840,7 @@ impl<'a> Ctx<'a> {
         let Some(existing) = self.find_activation(&binding) else {
             return Err(self.not_activated_here(subject));
         };
-        let mut effects: Vec<Effect> = rebind_if_drifted(existing, &binding).into_iter().collect();
+        let mut effects = self.drift(subject, existing, &binding)?;
         self.push_activation_certificate(subject, binding, &mut effects);
         Ok(Decision::allow(
             Code::Valid,
@@ -750,6 +848,19 @@ impl<'a> Ctx<'a> {
             format!("license `{}` is valid on this machine", subject.license.key),
             effects,
         ))
+    }
+
+    /// Records the current certificate of an activation an end user gives back as returned, so
+    /// a copy of it presented later is refused (and stays in the audit log). Removals by
+    /// administrators and client accounts are not recorded: the machine learns of them at its
+    /// next validation (`NOT_ACTIVATED`).
+    fn record_returned(&self, activation: &Activation) -> Option<Effect> {
+        returned_effect(
+            self.request.actor == Actor::EndUser,
+            activation.certificate_serial.as_ref(),
+            CertificateKind::Activation,
+            self.now,
+        )
     }
 
     fn not_activated_here(&self, subject: &Subject<'_>) -> Decision {
@@ -764,7 +875,7 @@ impl<'a> Ctx<'a> {
                 Code::FingerprintMismatch,
                 "license.fingerprint",
                 format!(
-                    "license `{}` is activated on another machine",
+                    "license `{}` is activated on another machine, or this machine changed more than the fingerprint rule allows since it was activated (return the license, then activate it again)",
                     subject.license.key
                 ),
             )
@@ -839,6 +950,7 @@ impl<'a> Ctx<'a> {
         let limits = Limits {
             not_before: None,
             expires_at: Some(license_end.map_or(expires_at, |end| end.min(expires_at))),
+            validate_after: None,
             offline_until: Some(expires_at),
             terms: None,
         };
@@ -890,6 +1002,7 @@ impl<'a> Ctx<'a> {
         let limits = Limits {
             not_before: None,
             expires_at: Some(license_end.map_or(expires_at, |end| end.min(expires_at))),
+            validate_after: None,
             offline_until: Some(expires_at),
             terms: None,
         };
@@ -961,9 +1074,22 @@ impl<'a> Ctx<'a> {
                 ));
             }
         }
+        if let Some(returned) = self
+            .find_lease(session)
+            .filter(|lease| lease.is_borrowed(self.now) && lease.returned_at.is_some())
+        {
+            return Err(deny(
+                Code::InvalidRequest,
+                "seats.session",
+                format!(
+                    "session `{session}` returned its borrow early; its seat stays in use until {}, so borrow with a new session",
+                    returned.borrowed_until.unwrap_or(self.now)
+                ),
+            ));
+        }
         let binding = Binding::Fingerprint(machine.components.clone());
         let already_borrowed = self.state.leases.iter().any(|lease| {
-            lease.is_borrowed(self.now) && self.same_machine(&lease.binding, &binding)
+            lease.is_borrowed_out(self.now) && self.same_machine(&lease.binding, &binding)
         });
         if already_borrowed {
             return Err(deny(
@@ -982,7 +1108,10 @@ impl<'a> Ctx<'a> {
         let limits = Limits {
             not_before: None,
             expires_at: Some(license_end.map_or(until, |end| end.min(until))),
-            offline_until: None,
+            validate_after: None,
+            // A borrow is for working offline: its offline period is the borrow itself, signed
+            // like every other certificate's.
+            offline_until: Some(license_end.map_or(until, |end| end.min(until))),
             terms: None,
         };
         let claims = self.claims(subject, CertificateKind::Borrow, binding.clone(), limits);
@@ -998,28 +1127,70 @@ impl<'a> Ctx<'a> {
                     session: session.to_owned(),
                     binding,
                     until,
+                    serial: claims.serial.clone(),
                 },
                 Effect::IssueCertificate(Box::new(claims)),
             ],
         ))
     }
 
-    fn return_borrowed(&self, session: &str) -> Outcome {
-        match self.find_lease(session) {
-            Some(lease) if lease.is_borrowed(self.now) => Ok(Decision::allow(
-                Code::BorrowReturned,
-                "license_type.borrowing",
-                format!("the seat borrowed by session `{session}` is back in the pool"),
-                vec![Effect::ReleaseSeat {
-                    session: session.to_owned(),
-                }],
-            )),
-            _ => Err(deny(
+    fn return_borrowed(&self, subject: &Subject<'_>, session: &str) -> Outcome {
+        let lease = self
+            .find_lease(session)
+            .filter(|lease| lease.is_borrowed(self.now))
+            .filter(|lease| self.is_admin() || lease.returned_at.is_none());
+        let Some(lease) = lease else {
+            return Err(deny(
                 Code::BorrowNotFound,
                 "license_type.borrowing",
                 format!("session `{session}` has no borrowed seat"),
-            )),
+            ));
+        };
+        if self.request.actor == Actor::EndUser && lease.certificate_serial.is_some() {
+            check_current_serial(
+                lease.certificate_serial.as_deref(),
+                self.request.action.certificate_serial(),
+                "borrowing.certificate_serial",
+                "borrow",
+            )?;
         }
+        let returned = returned_effect(
+            self.request.actor == Actor::EndUser,
+            lease.certificate_serial.as_ref(),
+            CertificateKind::Borrow,
+            self.now,
+        );
+        let early_return = subject
+            .license_type
+            .borrowing
+            .map(|borrowing| borrowing.early_return)
+            .unwrap_or_default();
+        if self.is_admin() || early_return == EarlyReturn::FreesSeat {
+            let mut effects = vec![Effect::ReleaseSeat {
+                session: session.to_owned(),
+            }];
+            effects.extend(returned);
+            return Ok(Decision::allow(
+                Code::BorrowReturned,
+                "license_type.borrowing",
+                format!("the seat borrowed by session `{session}` is back in the pool"),
+                effects,
+            ));
+        }
+        let mut effects = vec![Effect::EndBorrow {
+            session: session.to_owned(),
+            at: self.now,
+        }];
+        effects.extend(returned);
+        Ok(Decision::allow(
+            Code::BorrowReturned,
+            "license_type.borrowing.early_return",
+            format!(
+                "the borrow of session `{session}` ended; its seat stays in use until {} unless an administrator releases it",
+                lease.borrowed_until.unwrap_or(self.now)
+            ),
+            effects,
+        ))
     }
 
     /// Checks that the actor may remove an activation; end-user removals count as transfers.
@@ -1041,41 +1212,58 @@ impl<'a> Ctx<'a> {
                 "this product does not let end users remove licenses",
             ));
         }
-        if let Some(limit) = self.policy.transfer {
-            let since = self.now - limit.period;
-            let recent = self
-                .state
-                .transfers
-                .iter()
-                .filter(|at| **at > since)
-                .count();
-            if recent >= usize::try_from(limit.max).unwrap_or(usize::MAX) {
-                return Err(deny(
-                    Code::TransferLimitReached,
-                    "transfer.max",
-                    format!(
-                        "license `{}` was moved {recent} times in the last {} days, the most allowed",
-                        subject.license.key,
-                        limit.period.num_days()
-                    ),
-                ));
-            }
-        }
+        self.check_transfer_limit(subject, "it cannot be moved again yet")?;
         Ok(vec![Effect::RecordTransfer { at: self.now }])
+    }
+
+    /// Refuses one more move when `transfer.max` moves (removals, transfers and accepted
+    /// fingerprint drift) were recorded in the last `transfer.period_days`.
+    fn check_transfer_limit(&self, subject: &Subject<'_>, consequence: &str) -> Check {
+        let Some(limit) = self.policy.transfer else {
+            return Ok(());
+        };
+        let since = self.now - limit.period;
+        let recent = self
+            .state
+            .transfers
+            .iter()
+            .filter(|at| **at > since)
+            .count();
+        if recent >= usize::try_from(limit.max).unwrap_or(usize::MAX) {
+            return Err(deny(
+                Code::TransferLimitReached,
+                "transfer.max",
+                format!(
+                    "license `{}` was moved {recent} times in the last {} days, the most allowed, and {consequence}",
+                    subject.license.key,
+                    limit.period.num_days()
+                ),
+            ));
+        }
+        Ok(())
     }
 
     fn remove(&self, subject: &Subject<'a>, machine: &Fingerprint) -> Outcome {
         let mut effects = self.check_removal(subject)?;
         let binding = self.machine_binding(subject, machine);
-        let Some(existing) = self.find_activation(&binding) else {
+        let Some(existing) = self.find_removable(&binding) else {
             return Err(self.not_activated_here(subject));
         };
+        if self.request.actor == Actor::EndUser {
+            check_current_serial(
+                existing.certificate_serial.as_deref(),
+                self.request.action.certificate_serial(),
+                "return.certificate_serial",
+                "activation",
+            )?;
+        }
         effects.insert(
             0,
             Effect::RemoveActivation {
                 binding: existing.binding.clone(),
             },
         );
+        effects.extend(self.record_returned(existing));
         Ok(Decision::allow(
             Code::Returned,
             if self.is_admin() {
@@ -1095,7 +1283,7 @@ impl<'a> Ctx<'a> {
         let mut effects = self.check_removal(subject)?;
         let from = Binding::Fingerprint(from.components.clone());
         let to = Binding::Fingerprint(to.components.clone());
-        let Some(existing) = self.find_activation(&from) else {
+        let Some(existing) = self.find_removable(&from) else {
             return Err(self.not_activated_here(subject));
         };
         if self.same_machine(&existing.binding, &to) {
@@ -1111,6 +1299,7 @@ impl<'a> Ctx<'a> {
                 binding: existing.binding.clone(),
             },
         );
+        effects.extend(self.record_returned(existing));
         effects.push(Effect::CreateActivation {
             binding: to.clone(),
             activated_at: self.now,
@@ -1233,21 +1422,26 @@ impl<'a> Ctx<'a> {
                 format!("the {} edition has no trial", target.edition),
             ));
         }
+        if machine
+            .components
+            .get(crate::policy::ENVIRONMENT_COMPONENT)
+            .is_some_and(|value| value == crate::policy::UNTRUSTED_ENVIRONMENT_VALUE)
+        {
+            return Err(deny(
+                Code::UntrustedEnvironment,
+                "trial.environment",
+                "the machine's identity cannot be trusted here (bind-mounted identity files or another namespace); no trial is given",
+            ));
+        }
         let binding = Binding::Fingerprint(machine.components.clone());
-        let previous = self
-            .state
-            .trials
-            .iter()
-            .find(|record| self.same_machine(&record.binding, &binding));
+        let previous = self.trial_record(trial, &binding);
         let mut effects = Vec::new();
         let (edition, ends_at) = match previous {
-            Some(record) if record.ends_at > self.now => (record.edition.as_str(), record.ends_at),
-            Some(_) if trial.once_per_machine => {
-                return Err(deny(
-                    Code::TrialAlreadyUsed,
-                    "trial.once_per_machine",
-                    "this machine already had its trial",
-                ))
+            Some((record, _)) if record.ends_at > self.now => {
+                (record.edition.as_str(), record.ends_at)
+            }
+            Some((_, how)) if trial.once_per_machine => {
+                return Err(deny(Code::TrialAlreadyUsed, how.rule(), how.sentence()))
             }
             _ => {
                 let ends_at = self.now + trial.length;
@@ -1276,14 +1470,9 @@ impl<'a> Ctx<'a> {
     }
 
     fn validate_trial(&self, machine: &Fingerprint) -> Outcome {
-        self.trial_policy()?;
+        let trial = self.trial_policy()?;
         let binding = Binding::Fingerprint(machine.components.clone());
-        let Some(record) = self
-            .state
-            .trials
-            .iter()
-            .find(|record| self.same_machine(&record.binding, &binding))
-        else {
+        let Some((record, _)) = self.trial_record(trial, &binding) else {
             return Err(deny(
                 Code::TrialNotStarted,
                 "trial.started",
@@ -1310,6 +1499,34 @@ impl<'a> Ctx<'a> {
         ))
     }
 
+    /// The trial record of the machine bound to `binding`: one whose machine matches under the
+    /// fingerprint rule, else one sharing any strong component with it (same value), so new
+    /// network and disk identities on the same machine id (or disk) are still that machine.
+    fn trial_record(
+        &self,
+        trial: &crate::policy::TrialPolicy,
+        binding: &Binding,
+    ) -> Option<(&'a TrialRecord, TrialMatch)> {
+        let trials = &self.state.trials;
+        if let Some(record) = trials
+            .iter()
+            .find(|record| self.same_machine(&record.binding, binding))
+        {
+            return Some((record, TrialMatch::Machine));
+        }
+        let Binding::Fingerprint(components) = binding else {
+            return None;
+        };
+        trials.iter().find_map(|record| match &record.binding {
+            Binding::Fingerprint(earlier)
+                if shares_any(earlier, components, &trial.strong_components) =>
+            {
+                Some((record, TrialMatch::StrongComponent))
+            }
+            _ => None,
+        })
+    }
+
     fn trial_claims(
         &self,
         facts: RuleFacts<'_>,
@@ -1328,12 +1545,47 @@ impl<'a> Ctx<'a> {
             term: TermKind::Trial,
             features: facts.features,
             counters: facts.counters,
+            binding_rule: self.binding_rule(&binding),
             binding,
             issued_at: self.now,
             not_before: self.now,
             expires_at: Some(ends_at),
-            offline_until: None,
+            validate_after: None,
+            // Like an activation: validated online (`validate-trial`) within the validation
+            // interval plus the offline grace, never later than the trial's end.
+            offline_until: Some(
+                (self.now + self.policy.validation.interval + self.policy.validation.offline_grace)
+                    .min(ends_at),
+            ),
+            rollback_tolerance_seconds: self.policy.clock.rollback_tolerance.num_seconds(),
             policy_hash: self.policy.hash,
+        }
+    }
+}
+
+/// How a machine was found to be the machine of an earlier trial.
+#[derive(Debug, Clone, Copy)]
+enum TrialMatch {
+    /// Its fingerprint matches under the fingerprint rule.
+    Machine,
+    /// It shares a strong component (`trial.strong_components`) with the trial's machine.
+    StrongComponent,
+}
+
+impl TrialMatch {
+    fn rule(self) -> &'static str {
+        match self {
+            TrialMatch::Machine => "trial.once_per_machine",
+            TrialMatch::StrongComponent => "trial.strong_components",
+        }
+    }
+
+    fn sentence(self) -> &'static str {
+        match self {
+            TrialMatch::Machine => "this machine already had its trial",
+            TrialMatch::StrongComponent => {
+                "this machine already had its trial (its machine id or disk is that of an earlier trial)"
+            }
         }
     }
 }
@@ -1342,6 +1594,7 @@ impl<'a> Ctx<'a> {
 struct Limits {
     not_before: Option<DateTime<Utc>>,
     expires_at: Option<DateTime<Utc>>,
+    validate_after: Option<DateTime<Utc>>,
     offline_until: Option<DateTime<Utc>>,
     terms: Option<(BTreeMap<String, bool>, BTreeMap<String, i64>)>,
 }
@@ -1357,13 +1610,51 @@ fn seats(subject: &Subject<'_>) -> u32 {
         .unwrap_or(0)
 }
 
-/// Moves a matched activation to the machine's current components when they drifted within
-/// tolerance, so later drift is measured from today's hardware.
-fn rebind_if_drifted(existing: &Activation, current: &Binding) -> Option<Effect> {
-    (existing.binding != *current).then(|| Effect::RebindActivation {
-        from: existing.binding.clone(),
-        to: current.clone(),
-    })
+/// The record of a returned certificate `serial`, when an end user gave it back.
+fn returned_effect(
+    by_end_user: bool,
+    serial: Option<&String>,
+    kind: CertificateKind,
+    at: DateTime<Utc>,
+) -> Option<Effect> {
+    serial
+        .filter(|_| by_end_user)
+        .map(|serial| Effect::RecordReturnedCertificate {
+            serial: serial.clone(),
+            kind,
+            at,
+        })
+}
+
+/// Refuses a return that does not present `current`, the serial of the certificate of the
+/// activation (or borrow) it would end: a made-up serial, or one of an older certificate, frees
+/// nothing.
+fn check_current_serial(
+    current: Option<&str>,
+    presented: Option<&str>,
+    rule: &str,
+    what: &str,
+) -> Check {
+    match (current, presented) {
+        (Some(current), Some(presented)) if current == presented => Ok(()),
+        (_, None) => Err(deny(
+            Code::CertificateNotCurrent,
+            rule,
+            format!("a return must present the serial of the {what}'s current certificate"),
+        )),
+        (None, Some(_)) => Err(deny(
+            Code::CertificateNotCurrent,
+            rule,
+            format!("no certificate of this {what} is on record; validate online first, then return"),
+        )),
+        (Some(_), Some(presented)) => Err(deny(
+            Code::CertificateNotCurrent,
+            rule,
+            format!(
+                "certificate `{presented}` is not the current certificate of this {what}; only the machine holding it can return it"
+            ),
+        )),
+    }
 }
 
 fn lease_not_found(session: &str) -> Decision {

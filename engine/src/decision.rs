@@ -6,7 +6,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::certificate::{Binding, CertificateClaims};
+use crate::certificate::{Binding, CertificateClaims, CertificateKind};
 
 /// Allowed or denied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -145,6 +145,10 @@ codes! {
     TrialExpired = "TRIAL_EXPIRED", false;
     /// No trial was started on this machine.
     TrialNotStarted = "TRIAL_NOT_STARTED", false;
+    /// The machine's identity cannot be trusted (identity files that are bind mounts, a mount,
+    /// network or user namespace that is not the machine's) and the policy's
+    /// `fingerprint.untrusted_environment` refuses what was asked.
+    UntrustedEnvironment = "UNTRUSTED_ENVIRONMENT", false;
     /// The certificate's offline period ended; validate online.
     ValidationRequired = "VALIDATION_REQUIRED", false;
     /// The request itself is malformed (a date in the past, an unknown feature, ...).
@@ -163,6 +167,12 @@ codes! {
     ExchangeReturnNotPending = "EXCHANGE_RETURN_NOT_PENDING", false;
     /// A certificate serial presented to the server belongs to a returned activation.
     ExchangeSerialReturned = "EXCHANGE_SERIAL_RETURNED", false;
+    /// A certificate serial presented to the server belongs to a borrow that was returned early
+    /// (a borrowed state kept or restored after its return); flagged for administrators.
+    BorrowSerialReturned = "BORROW_SERIAL_RETURNED", false;
+    /// A return presents no certificate serial, or not the serial of the current certificate of
+    /// the activation (or borrow) it would end.
+    CertificateNotCurrent = "CERTIFICATE_NOT_CURRENT", false;
     /// A server license is missing, of another vendor, tampered, or bound to another license server.
     ServerLicenseInvalid = "SERVER_LICENSE_INVALID", false;
     /// A server license expired, has not started, or was not revalidated within its offline period.
@@ -191,12 +201,21 @@ pub enum Effect {
         /// When.
         activated_at: DateTime<Utc>,
     },
-    /// Replace the stored binding of an activation whose machine drifted within tolerance.
+    /// Replace the current binding of an activation whose machine drifted within tolerance of
+    /// its anchor; the anchor (the binding recorded at activation) is kept.
     RebindActivation {
-        /// The stored binding.
+        /// The stored current binding.
         from: Binding,
         /// The machine's current binding.
         to: Binding,
+    },
+    /// Record `serial` as the current certificate of the activation whose current binding is
+    /// `binding` (a later return must present it).
+    SetCurrentCertificate {
+        /// The activation's current binding.
+        binding: Binding,
+        /// The serial of the certificate issued with this decision.
+        serial: String,
     },
     /// Remove the activation bound to `binding`.
     RemoveActivation {
@@ -243,6 +262,26 @@ pub enum Effect {
         binding: Binding,
         /// When the seat comes back by itself.
         until: DateTime<Utc>,
+        /// The serial of the borrow certificate issued with this decision.
+        serial: String,
+    },
+    /// End a session's borrow early under `holds-seat`: the seat stays counted until the
+    /// borrow's end date.
+    EndBorrow {
+        /// The session.
+        session: String,
+        /// When it was returned.
+        at: DateTime<Utc>,
+    },
+    /// Record the serial of a certificate that was given back; a later request presenting it is
+    /// refused.
+    RecordReturnedCertificate {
+        /// The certificate's serial.
+        serial: String,
+        /// An activation or a borrow.
+        kind: CertificateKind,
+        /// When.
+        at: DateTime<Utc>,
     },
     /// Record a trial on a machine.
     RecordTrial {

@@ -8,8 +8,49 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::policy::FingerprintPolicy;
+
+/// The salt a product's fingerprint component values are hashed with by the native machine probe:
+/// SHA-256 of `licet-fingerprint-salt-v1\0` and the product id.
+pub fn product_salt(product: &str) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(b"licet-fingerprint-salt-v1\0");
+    hasher.update(product.as_bytes());
+    hasher.finalize().into()
+}
+
+/// The public id of a salt, signed into certificates with their binding rule so a client can tell
+/// which salt the bound values were hashed with: 16 hex digits of SHA-256 of
+/// `licet-salt-id\0` and the salt. The salt itself is not revealed.
+pub fn salt_id(salt: &[u8; 32]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(b"licet-salt-id\0");
+    hasher.update(salt);
+    let digest = hasher.finalize();
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut id = String::with_capacity(16);
+    for byte in digest.iter().take(8) {
+        id.push(char::from(HEX[usize::from(byte >> 4)]));
+        id.push(char::from(HEX[usize::from(byte & 0x0f)]));
+    }
+    id
+}
+
+/// Whether the two component sets share any of `names` with the same value.
+pub fn shares_any(
+    mine: &BTreeMap<String, String>,
+    theirs: &BTreeMap<String, String>,
+    names: &[String],
+) -> bool {
+    names
+        .iter()
+        .any(|name| match (mine.get(name), theirs.get(name)) {
+            (Some(mine), Some(theirs)) => !mine.is_empty() && mine == theirs,
+            _ => false,
+        })
+}
 
 /// A machine fingerprint: component name -> hashed value.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,6 +156,28 @@ mod tests {
             ("disk", "d"),
         ]);
         assert!(!office.matches(&other, &policy()));
+    }
+
+    #[test]
+    fn salt_ids_are_per_product_and_reveal_no_salt() {
+        let gstar = product_salt("gstarcad");
+        assert_ne!(gstar, product_salt("gstarbim"));
+        let id = salt_id(&gstar);
+        assert_eq!(id.len(), 16);
+        assert_eq!(id, salt_id(&product_salt("gstarcad")));
+        assert_ne!(id, salt_id(&product_salt("gstarbim")));
+    }
+
+    #[test]
+    fn one_shared_strong_component_is_enough() {
+        let first = BTreeMap::from([("machine-id".to_owned(), "a".to_owned())]);
+        let second = BTreeMap::from([
+            ("machine-id".to_owned(), "a".to_owned()),
+            ("disk".to_owned(), "x".to_owned()),
+        ]);
+        let strong = ["machine-id".to_owned(), "disk".to_owned()];
+        assert!(shares_any(&first, &second, &strong));
+        assert!(!shares_any(&first, &second, &strong[1..]));
     }
 
     #[test]

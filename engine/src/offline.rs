@@ -1,10 +1,16 @@
 //! The offline check of a certificate: what a client does at start-up without a server.
+//!
+//! Everything that decides what the certificate grants comes from its signed claims: the machine
+//! is matched with the claims' binding rule, the clock with the claims' rollback tolerance, and a
+//! certificate decided under another policy than the loaded one is sent back to the server for a
+//! fresh one (`VALIDATION_REQUIRED`, rule `certificate.policy`). The local policy file only says
+//! which product this is; editing it widens nothing.
 
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, Duration, SubsecRound, Utc};
 
 use crate::certificate::{Binding, CertificateClaims, CertificateKind};
 use crate::decision::{Code, Decision};
-use crate::fingerprint::{components_match, Fingerprint};
+use crate::fingerprint::Fingerprint;
 use crate::policy::Policy;
 
 /// What the client knows about its machine and clock when it checks a certificate offline.
@@ -16,13 +22,19 @@ pub struct LocalFacts {
     pub dongle: Option<String>,
     /// The latest time the client has seen (from its signed local state).
     pub last_seen: Option<DateTime<Utc>>,
+    /// The id of the salt the machine probe hashed `machine` with
+    /// ([`crate::fingerprint::salt_id`]), when it knows it; a certificate whose binding rule names
+    /// another salt does not match.
+    pub salt_id: Option<String>,
 }
 
 /// Decides whether a verified certificate lets the product run now, without a server.
 ///
-/// Checks, in order: clock rollback, product and version, binding (fingerprint k of n, or dongle),
-/// the validity window, expiry, and the offline period after which an online validation is due.
-/// The certificate's signature must already have been verified.
+/// Checks, in order: clock rollback (with the claims' tolerance), product and version, binding
+/// (fingerprint k of n under the claims' binding rule, or dongle), the validity window, expiry,
+/// the policy it was decided under (the loaded one, else an online validation is due), and the
+/// offline period after which an online validation is due. The certificate's signature must
+/// already have been verified.
 pub fn check_certificate(
     policy: &Policy,
     claims: &CertificateClaims,
@@ -41,8 +53,9 @@ fn run(
     facts: &LocalFacts,
     now: DateTime<Utc>,
 ) -> Result<Decision, Decision> {
+    let tolerance = Duration::try_seconds(claims.rollback_tolerance_seconds).unwrap_or_default();
     if let Some(last_seen) = facts.last_seen {
-        if now + policy.clock.rollback_tolerance < last_seen {
+        if now + tolerance < last_seen {
             return Err(Decision::deny(
                 Code::ClockRollback,
                 "clock.rollback",
@@ -62,7 +75,14 @@ fn run(
     }
     match &claims.binding {
         Binding::Fingerprint(components) => {
-            if !components_match(components, &facts.machine.components, &policy.fingerprint) {
+            let matches = claims.binding_rule.as_ref().is_some_and(|rule| {
+                facts
+                    .salt_id
+                    .as_ref()
+                    .is_none_or(|salt| *salt == rule.salt_id)
+                    && rule.matches(components, &facts.machine.components)
+            });
+            if !matches {
                 return Err(Decision::deny(
                     Code::FingerprintMismatch,
                     "certificate.binding",
@@ -108,6 +128,13 @@ fn run(
                 format!("the certificate expired at {expires_at}"),
             ));
         }
+    }
+    if claims.policy_hash != policy.hash {
+        return Err(Decision::deny(
+            Code::ValidationRequired,
+            "certificate.policy",
+            "the certificate was decided under another policy than this product's; validate online to get one under the current policy",
+        ));
     }
     if let Some(offline_until) = claims.offline_until {
         if now >= offline_until {

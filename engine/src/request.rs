@@ -75,6 +75,10 @@ pub enum Action {
         key: String,
         /// The machine.
         machine: Fingerprint,
+        /// The serial of the certificate the machine holds for the license, if any; a returned
+        /// one is refused.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        certificate_serial: Option<String>,
     },
     /// Take a seat from a network license's pool.
     Checkout {
@@ -120,6 +124,10 @@ pub enum Action {
         key: String,
         /// The session that borrowed the seat.
         session: String,
+        /// The serial of the borrow certificate being given back; end users must present the
+        /// borrow's own.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        certificate_serial: Option<String>,
     },
     /// Return (remove) a standalone activation, freeing the key for another machine.
     Return {
@@ -129,6 +137,10 @@ pub enum Action {
         machine: Fingerprint,
         /// Online or by return request/response files.
         method: Method,
+        /// The serial of the certificate (or server license) being given back; end users must
+        /// present the activation's current one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        certificate_serial: Option<String>,
     },
     /// Move an activation from one machine to another.
     Transfer {
@@ -278,6 +290,22 @@ impl Action {
             | Action::Transfer { key, .. }
             | Action::Extend { key, .. }
             | Action::Revoke { key } => Some(key),
+        }
+    }
+
+    /// The certificate serial the action presents, when it presents one.
+    pub fn certificate_serial(&self) -> Option<&str> {
+        match self {
+            Action::Validate {
+                certificate_serial, ..
+            }
+            | Action::Return {
+                certificate_serial, ..
+            }
+            | Action::ReturnBorrowed {
+                certificate_serial, ..
+            } => certificate_serial.as_deref(),
+            _ => None,
         }
     }
 

@@ -21,7 +21,8 @@ use crate::offline::{check_certificate, LocalFacts};
 use crate::policy::{Method, Policy};
 use crate::request::{Action, Actor, ProductRef, Request};
 use crate::state::{
-    Activation, License, LicenseStatus, LimitedTerms, Order, SeatLease, State, Term, TrialRecord,
+    Activation, License, LicenseStatus, LimitedTerms, Order, ReturnedCertificate, SeatLease, State,
+    Term, TrialRecord,
 };
 
 /// The largest scenario file accepted, in bytes.
@@ -156,6 +157,10 @@ pub enum StepAction {
         key: String,
         /// Machine name.
         machine: String,
+        /// The certificate serial presented; the one of the certificate the machine holds for the
+        /// key when absent.
+        #[serde(default)]
+        serial: Option<String>,
     },
     /// Take a network seat.
     Checkout {
@@ -206,6 +211,13 @@ pub enum StepAction {
         key: String,
         /// Session.
         session: String,
+        /// The machine giving the seat back; the machine named like the session when absent.
+        #[serde(default)]
+        machine: Option<String>,
+        /// The certificate serial presented; the one of the certificate the machine holds for the
+        /// key when absent.
+        #[serde(default)]
+        serial: Option<String>,
     },
     /// Return (remove) an activation.
     Return {
@@ -216,6 +228,10 @@ pub enum StepAction {
         /// Online (default) or manual.
         #[serde(default)]
         method: Option<Method>,
+        /// The certificate serial presented; the one of the certificate the machine holds for the
+        /// key when absent.
+        #[serde(default)]
+        serial: Option<String>,
     },
     /// Move an activation to another machine.
     Transfer {
@@ -274,6 +290,16 @@ pub enum StepAction {
         machine: String,
         /// Components to set.
         set: BTreeMap<String, String>,
+    },
+    /// Save a copy of the certificates a machine holds (the end user copies its state).
+    Backup {
+        /// Machine name.
+        machine: String,
+    },
+    /// Put back the certificates of the machine's last backup (the end user restores its state).
+    Restore {
+        /// Machine name.
+        machine: String,
     },
 }
 
@@ -469,6 +495,8 @@ pub struct Ledger<'p> {
     dongles: BTreeMap<String, String>,
     last_seen: BTreeMap<String, DateTime<Utc>>,
     certificates: BTreeMap<(String, String), CertificateClaims>,
+    returned: BTreeMap<String, Vec<ReturnedCertificate>>,
+    backups: BTreeMap<String, BTreeMap<String, CertificateClaims>>,
 }
 
 impl<'p> Ledger<'p> {
@@ -542,6 +570,8 @@ impl<'p> Ledger<'p> {
             dongles: scenario.dongles.clone(),
             last_seen: BTreeMap::new(),
             certificates: BTreeMap::new(),
+            returned: BTreeMap::new(),
+            backups: BTreeMap::new(),
         })
     }
 
@@ -593,6 +623,7 @@ impl<'p> Ledger<'p> {
             transfers: self.transfers.get(key).cloned().unwrap_or_default(),
             dongle: dongle_machine.and_then(|name| self.dongles.get(name).cloned()),
             last_seen: machine.and_then(|name| self.last_seen.get(name).copied()),
+            returned: self.returned.get(key).cloned().unwrap_or_default(),
         }
     }
 
@@ -630,6 +661,29 @@ impl<'p> Ledger<'p> {
             StepAction::OfflineCheck { machine, key } => {
                 return self.offline_check(number, now, machine, key.as_deref(), step);
             }
+            StepAction::Backup { machine } => {
+                self.machine(machine)?;
+                let copy = self
+                    .certificates
+                    .iter()
+                    .filter(|((holder, _), _)| holder == machine)
+                    .map(|((_, key), claims)| (key.clone(), claims.clone()))
+                    .collect();
+                self.backups.insert(machine.clone(), copy);
+                return Ok(environment(format!("back up the state of {machine}")));
+            }
+            StepAction::Restore { machine } => {
+                let copy = self
+                    .backups
+                    .get(machine)
+                    .cloned()
+                    .ok_or_else(|| format!("machine `{machine}` has no backup to restore"))?;
+                self.certificates.retain(|(holder, _), _| holder != machine);
+                for (key, claims) in copy {
+                    self.certificates.insert((machine.clone(), key), claims);
+                }
+                return Ok(environment(format!("restore the state of {machine}")));
+            }
             other => self.request_for(other, now)?,
         };
         let key = action.key().map(str::to_owned);
@@ -643,6 +697,15 @@ impl<'p> Ledger<'p> {
         let summary = summarize(&request, machine.as_deref());
         if decision.is_allowed() {
             self.apply(key.as_deref(), machine.as_deref(), now, &decision.effects);
+            if let (
+                Action::Return { .. } | Action::ReturnBorrowed { .. },
+                Some(machine),
+                Some(key),
+            ) = (&request.action, &machine, &key)
+            {
+                // The client forgets the certificate it gave back.
+                self.certificates.remove(&(machine.clone(), key.clone()));
+            }
         }
         if let Some(name) = &machine {
             self.observe(name, now);
@@ -690,10 +753,15 @@ impl<'p> Ledger<'p> {
                 },
                 Some(machine.clone()),
             ),
-            StepAction::Validate { key, machine } => (
+            StepAction::Validate {
+                key,
+                machine,
+                serial,
+            } => (
                 Action::Validate {
                     key: key.clone(),
                     machine: self.machine(machine)?,
+                    certificate_serial: self.presented(machine, key, serial),
                 },
                 Some(machine.clone()),
             ),
@@ -750,22 +818,40 @@ impl<'p> Ledger<'p> {
                     Some(machine.clone()),
                 )
             }
-            StepAction::ReturnBorrowed { key, session } => (
-                Action::ReturnBorrowed {
-                    key: key.clone(),
-                    session: session.clone(),
-                },
-                None,
-            ),
+            StepAction::ReturnBorrowed {
+                key,
+                session,
+                machine,
+                serial,
+            } => {
+                let machine = match machine {
+                    Some(machine) => Some(self.machine(machine).map(|_| machine.clone())?),
+                    None => self.machines.contains_key(session).then(|| session.clone()),
+                };
+                let certificate_serial = match &machine {
+                    Some(machine) => self.presented(machine, key, serial),
+                    None => serial.clone(),
+                };
+                (
+                    Action::ReturnBorrowed {
+                        key: key.clone(),
+                        session: session.clone(),
+                        certificate_serial,
+                    },
+                    machine,
+                )
+            }
             StepAction::Return {
                 key,
                 machine,
                 method,
+                serial,
             } => (
                 Action::Return {
                     key: key.clone(),
                     machine: self.machine(machine)?,
                     method: method.unwrap_or(Method::Online),
+                    certificate_serial: self.presented(machine, key, serial),
                 },
                 Some(machine.clone()),
             ),
@@ -797,7 +883,19 @@ impl<'p> Ledger<'p> {
             StepAction::OfflineCheck { .. }
             | StepAction::PlugDongle { .. }
             | StepAction::UnplugDongle { .. }
-            | StepAction::ChangeHardware { .. } => return Err("not a request".to_owned()),
+            | StepAction::ChangeHardware { .. }
+            | StepAction::Backup { .. }
+            | StepAction::Restore { .. } => return Err("not a request".to_owned()),
+        })
+    }
+
+    /// The certificate serial a request about `key` from `machine` presents: the step's, else
+    /// the one of the certificate the machine holds for the key.
+    fn presented(&self, machine: &str, key: &str, serial: &Option<String>) -> Option<String> {
+        serial.clone().or_else(|| {
+            self.certificates
+                .get(&(machine.to_owned(), key.to_owned()))
+                .map(|claims| claims.serial.clone())
         })
     }
 
@@ -821,6 +919,7 @@ impl<'p> Ledger<'p> {
             machine: fingerprint,
             dongle: self.dongles.get(machine).cloned(),
             last_seen: self.last_seen.get(machine).copied(),
+            salt_id: Some(self.policy.salt_id.clone()),
         };
         let decision = check_certificate(self.policy, claims, &facts, now);
         self.observe(machine, now);
@@ -854,10 +953,18 @@ impl<'p> Ledger<'p> {
                     self.activations
                         .entry(key.clone())
                         .or_default()
-                        .push(Activation {
-                            binding: binding.clone(),
-                            activated_at: *activated_at,
-                        });
+                        .push(Activation::new(binding.clone(), *activated_at));
+                }
+                Effect::SetCurrentCertificate { binding, serial } => {
+                    if let Some(activation) = self
+                        .activations
+                        .entry(key.clone())
+                        .or_default()
+                        .iter_mut()
+                        .find(|activation| &activation.binding == binding)
+                    {
+                        activation.certificate_serial = Some(serial.clone());
+                    }
                 }
                 Effect::RebindActivation { from, to } => {
                     if let Some(activation) = self
@@ -904,6 +1011,8 @@ impl<'p> Ledger<'p> {
                         leased_at: now,
                         expires_at: *expires_at,
                         borrowed_until: None,
+                        certificate_serial: None,
+                        returned_at: None,
                     });
                 }
                 Effect::RenewLease {
@@ -926,6 +1035,7 @@ impl<'p> Ledger<'p> {
                     session,
                     binding,
                     until,
+                    serial,
                 } => {
                     let leases = self.leases.entry(key.clone()).or_default();
                     leases.retain(|lease| &lease.session != session);
@@ -935,7 +1045,26 @@ impl<'p> Ledger<'p> {
                         leased_at: now,
                         expires_at: *until,
                         borrowed_until: Some(*until),
+                        certificate_serial: Some(serial.clone()),
+                        returned_at: None,
                     });
+                }
+                Effect::EndBorrow { session, at } => {
+                    for lease in self.leases.entry(key.clone()).or_default() {
+                        if &lease.session == session {
+                            lease.returned_at = Some(*at);
+                        }
+                    }
+                }
+                Effect::RecordReturnedCertificate { serial, kind, at } => {
+                    self.returned
+                        .entry(key.clone())
+                        .or_default()
+                        .push(ReturnedCertificate {
+                            serial: serial.clone(),
+                            kind: *kind,
+                            returned_at: *at,
+                        });
                 }
                 Effect::RecordTrial {
                     binding,

@@ -15,11 +15,11 @@
 //! The signed bytes use the certificate's canonical encoding (see [`crate::certificate`]):
 //!
 //! ```text
-//! "LICET-SERVER-LICENSE" version:u8=1
+//! "LICET-SERVER-LICENSE" version:u8=2
 //! serial license_key product edition version license_type:str  term:u8
 //! seats:i64  lease_seconds:i64  borrow_max_seconds:opt<i64>  kinds:u8 (bit 0 seat, bit 1 borrow)
 //! features:map<str,bool>  counters:map<str,i64>  binding:(u8 tag, map<str,str> | str)
-//! server_key:[u8;32]  issued_at:i64  not_before:i64  expires_at:opt<i64>  offline_until:i64
+//! binding_rule:(as in a certificate)  server_key:[u8;32]  issued_at:i64  not_before:i64  expires_at:opt<i64>  offline_until:i64
 //! policy_hash:[u8;32]
 //! ```
 //!
@@ -32,8 +32,8 @@ use ed25519_dalek::{Signature, SigningKey, VerifyingKey, SIGNATURE_LENGTH};
 use serde::{Deserialize, Serialize};
 
 use crate::certificate::{
-    verifying_key_from_bytes, Binding, Certificate, CertificateClaims, CertificateError,
-    CertificateKind, TermKind, MAX_CERTIFICATE_BYTES,
+    verifying_key_from_bytes, Binding, BindingRule, Certificate, CertificateClaims,
+    CertificateError, CertificateKind, TermKind, MAX_CERTIFICATE_BYTES,
 };
 use crate::codec::{armor, unarmor, Reader, Writer};
 use crate::decision::Code;
@@ -42,7 +42,7 @@ use crate::signature::SignedKind;
 use crate::state::License;
 
 const MAGIC: &[u8] = b"LICET-SERVER-LICENSE";
-const FORMAT_VERSION: u8 = 1;
+const FORMAT_VERSION: u8 = 2;
 const ARMOR_BEGIN: &str = "-----BEGIN LICET SERVER LICENSE-----";
 const ARMOR_END: &str = "-----END LICET SERVER LICENSE-----";
 const KIND_SEAT: u8 = 1;
@@ -116,6 +116,8 @@ pub struct ServerLicenseClaims {
     pub counters: BTreeMap<String, i64>,
     /// The license server it is bound to: its fingerprint, or its network dongle.
     pub binding: Binding,
+    /// How a fingerprint binding is matched; `None` for (and only for) a dongle binding.
+    pub binding_rule: Option<BindingRule>,
     /// The license server's Ed25519 public key, which signs its seat and borrow certificates.
     pub server_key: [u8; 32],
     /// When it was issued.
@@ -207,7 +209,7 @@ impl ServerLicenseClaims {
             .unwrap_or_else(|| Duration::seconds(DEFAULT_LEASE_SECONDS));
         let borrowing = license_type.borrowing;
         Ok(ServerLicenseClaims {
-            serial: format!("sl-{}", activation.serial),
+            serial: serial_for(&activation.serial),
             license_key: activation.license_key.clone(),
             product: activation.product.clone(),
             edition: activation.edition.clone(),
@@ -224,6 +226,7 @@ impl ServerLicenseClaims {
             features: activation.features.clone(),
             counters: activation.counters.clone(),
             binding: activation.binding.clone(),
+            binding_rule: activation.binding_rule.clone(),
             server_key,
             issued_at: activation.issued_at,
             not_before: activation.not_before,
@@ -270,6 +273,7 @@ impl ServerLicenseClaims {
             out.i64(*value);
         }
         out.binding(&self.binding);
+        out.binding_rule(self.binding_rule.as_ref());
         out.bytes(&self.server_key);
         out.i64(self.issued_at.timestamp());
         out.i64(self.not_before.timestamp());
@@ -318,6 +322,7 @@ impl ServerLicenseClaims {
         let features = input.map("features", |input| input.bool("features"))?;
         let counters = input.map("counters", Reader::i64)?;
         let binding = input.binding()?;
+        let binding_rule = input.binding_rule(&binding)?;
         let server_key = input.array::<32>()?;
         let issued_at = input.time("issued_at")?;
         let not_before = input.time("not_before")?;
@@ -342,6 +347,7 @@ impl ServerLicenseClaims {
             features,
             counters,
             binding,
+            binding_rule,
             server_key,
             issued_at,
             not_before,
@@ -350,6 +356,13 @@ impl ServerLicenseClaims {
             policy_hash,
         })
     }
+}
+
+/// The serial of the server license granted for the activation certificate `activation_serial`
+/// the engine decided: `sl-` and that serial. The activation center records it as the
+/// activation's current serial, which the license server presents to return it.
+pub fn serial_for(activation_serial: &str) -> String {
+    format!("sl-{activation_serial}")
 }
 
 /// Signs `claims` with the vendor's key in the server-license context.
@@ -450,6 +463,16 @@ impl ServerLicense {
             )));
         }
         Ok(())
+    }
+
+    /// Whether the live fingerprint components of a license server match the server license's
+    /// fingerprint binding under its signed binding rule (never a local policy's); `false` for a
+    /// dongle binding.
+    pub fn matches_machine(&self, live: &BTreeMap<String, String>) -> bool {
+        match (&self.claims.binding, &self.claims.binding_rule) {
+            (Binding::Fingerprint(bound), Some(rule)) => rule.matches(bound, live),
+            _ => false,
+        }
     }
 
     /// Whether the server license is bound to a license server with `public_key` and, for a

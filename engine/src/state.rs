@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::certificate::Binding;
+use crate::certificate::{Binding, CertificateKind};
 
 /// Everything the engine may look at for one request.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -38,6 +38,11 @@ pub struct State {
     /// The latest time this party has seen; a request before it (beyond tolerance) is refused.
     #[serde(default)]
     pub last_seen: Option<DateTime<Utc>>,
+    /// Returned certificates of the license (activations returned or transferred away, borrows
+    /// returned early under `frees-seat`). A host may load only those whose serial the request
+    /// presents.
+    #[serde(default)]
+    pub returned: Vec<ReturnedCertificate>,
 }
 
 /// An issued license (a license key or serial number).
@@ -139,10 +144,47 @@ pub struct Order {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Activation {
-    /// What the activation is bound to.
+    /// What the activation is bound to now (the machine's components after accepted drift).
     pub binding: Binding,
     /// When it was made.
     pub activated_at: DateTime<Utc>,
+    /// The binding recorded at activation, which drift is measured against; the same as
+    /// `binding` when absent (records made before anchors were kept).
+    #[serde(default)]
+    pub anchor: Option<Binding>,
+    /// The serial of the latest certificate (or server license) issued for it: a return must
+    /// present it.
+    #[serde(default)]
+    pub certificate_serial: Option<String>,
+}
+
+impl Activation {
+    /// A new activation bound (and anchored) to `binding`, with no certificate yet.
+    pub fn new(binding: Binding, activated_at: DateTime<Utc>) -> Activation {
+        Activation {
+            anchor: Some(binding.clone()),
+            binding,
+            activated_at,
+            certificate_serial: None,
+        }
+    }
+
+    /// The binding drift is measured against.
+    pub fn anchor(&self) -> &Binding {
+        self.anchor.as_ref().unwrap_or(&self.binding)
+    }
+}
+
+/// A certificate of the license that was given back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReturnedCertificate {
+    /// Its serial.
+    pub serial: String,
+    /// An activation (or a license server's server license) or a borrow.
+    pub kind: CertificateKind,
+    /// When it was returned.
+    pub returned_at: DateTime<Utc>,
 }
 
 /// A seat held by a client session, leased by heartbeats or borrowed until a date.
@@ -160,6 +202,13 @@ pub struct SeatLease {
     /// When a borrowed seat comes back by itself.
     #[serde(default)]
     pub borrowed_until: Option<DateTime<Utc>>,
+    /// The serial of the borrow certificate, which an early return must present.
+    #[serde(default)]
+    pub certificate_serial: Option<String>,
+    /// When a borrow was returned early under `holds-seat`: ended on the client, its seat still
+    /// counted until `borrowed_until`.
+    #[serde(default)]
+    pub returned_at: Option<DateTime<Utc>>,
 }
 
 impl SeatLease {
@@ -174,6 +223,11 @@ impl SeatLease {
     /// Whether the seat is borrowed (and the borrow has not ended) at `now`.
     pub fn is_borrowed(&self, now: DateTime<Utc>) -> bool {
         self.borrowed_until.is_some_and(|until| until > now)
+    }
+
+    /// Whether the seat is borrowed at `now` and was not returned early: the borrower still has it.
+    pub fn is_borrowed_out(&self, now: DateTime<Utc>) -> bool {
+        self.is_borrowed(now) && self.returned_at.is_none()
     }
 }
 

@@ -253,10 +253,10 @@ fn a_license_of_another_product_is_not_found() {
 fn denials_carry_no_effects() {
     let policy = policy("");
     let mut taken = state();
-    taken.activations.push(Activation {
-        binding: Binding::Fingerprint(machine("b").components),
-        activated_at: now(),
-    });
+    taken.activations.push(Activation::new(
+        Binding::Fingerprint(machine("b").components),
+        now(),
+    ));
     let decision = decide(&policy, &taken, &activate("pro"), now());
     assert_eq!(decision.code, Code::ActivationLimitReached);
     assert!(decision.effects.is_empty());
@@ -273,15 +273,16 @@ fn fingerprint_drift_within_tolerance_rebinds_the_activation() {
         ("cpu", "a"),
         ("disk", "a"),
     ]);
-    activated.activations.push(Activation {
-        binding: Binding::Fingerprint(old.components.clone()),
-        activated_at: now(),
-    });
+    activated.activations.push(Activation::new(
+        Binding::Fingerprint(old.components.clone()),
+        now(),
+    ));
     let request = Request {
         actor: Actor::EndUser,
         action: Action::Validate {
             key: "K".into(),
             machine: machine("a"),
+            certificate_serial: None,
         },
     };
     let decision = decide(&policy, &activated, &request, now());

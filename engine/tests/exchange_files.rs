@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use ed25519_dalek::SigningKey;
 use licet_engine::certificate::{
-    self, Binding, Certificate, CertificateClaims, CertificateKind, TermKind,
+    self, Binding, BindingRule, Certificate, CertificateClaims, CertificateKind, TermKind,
 };
 use licet_engine::exchange::{
     ActivationRequest, ActivationResponse, ExchangeError, Nonce, RequestDigest, ReturnRequest,
@@ -78,10 +78,19 @@ fn certificate_for(key: &str, machine: &Fingerprint, signer: &SigningKey) -> Cer
         features: BTreeMap::from([("drawing".into(), true)]),
         counters: BTreeMap::new(),
         binding: Binding::Fingerprint(machine.components.clone()),
+        binding_rule: Some(BindingRule {
+            components: ["cpu", "disk", "mac", "machine-id"]
+                .map(String::from)
+                .to_vec(),
+            match_at_least: 3,
+            salt_id: "0123456789abcdef".into(),
+        }),
         issued_at: at("2027-01-05T10:00:00Z"),
         not_before: at("2027-01-05T10:00:00Z"),
         expires_at: None,
+        validate_after: Some(at("2027-01-06T10:00:00Z")),
         offline_until: Some(at("2027-01-20T10:00:00Z")),
+        rollback_tolerance_seconds: 3600,
         policy_hash: [9u8; 32],
     };
     certificate::issue(claims, signer)

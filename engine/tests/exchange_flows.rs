@@ -11,11 +11,11 @@ use chrono::{DateTime, Duration, Utc};
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use licet_engine::certificate::{self, Certificate};
 use licet_engine::exchange::{
-    check_serial_not_returned, ActivationRequest, ActivationResponse, ExchangeError, ExchangeState,
-    Nonce, PendingKind, RequestDigest, ReturnRequest, ReturnResponse, Role,
+    ActivationRequest, ActivationResponse, ExchangeError, ExchangeState, Nonce, PendingKind,
+    RequestDigest, ReturnRequest, ReturnResponse, Role,
 };
 use licet_engine::offline::{check_certificate, LocalFacts};
-use licet_engine::state::{Activation, License, LicenseStatus, Term};
+use licet_engine::state::{Activation, License, LicenseStatus, ReturnedCertificate, Term};
 use licet_engine::{
     decide, Action, Actor, Code, Effect, Fingerprint, Policy, ProductRef, Request, State,
 };
@@ -76,7 +76,7 @@ struct VendorServer {
     activations: BTreeMap<String, Vec<Activation>>,
     transfers: BTreeMap<String, Vec<DateTime<Utc>>>,
     update_counters: BTreeMap<String, u64>,
-    returned_serials: Vec<String>,
+    returned: Vec<ReturnedCertificate>,
 }
 
 impl VendorServer {
@@ -94,7 +94,7 @@ impl VendorServer {
             activations: BTreeMap::new(),
             transfers: BTreeMap::new(),
             update_counters: BTreeMap::new(),
-            returned_serials: Vec::new(),
+            returned: Vec::new(),
         }
     }
 
@@ -107,6 +107,7 @@ impl VendorServer {
             license: self.licenses.get(key).cloned(),
             activations: self.activations.get(key).cloned().unwrap_or_default(),
             transfers: self.transfers.get(key).cloned().unwrap_or_default(),
+            returned: self.returned.clone(),
             ..State::default()
         }
     }
@@ -131,10 +132,21 @@ impl VendorServer {
                     .activations
                     .entry(key.clone())
                     .or_default()
-                    .push(Activation {
-                        binding,
-                        activated_at,
-                    }),
+                    .push(Activation::new(binding, activated_at)),
+                Effect::SetCurrentCertificate { binding, serial } => {
+                    for activation in self.activations.entry(key.clone()).or_default() {
+                        if activation.binding == binding {
+                            activation.certificate_serial = Some(serial.clone());
+                        }
+                    }
+                }
+                Effect::RecordReturnedCertificate { serial, kind, at } => {
+                    self.returned.push(ReturnedCertificate {
+                        serial,
+                        kind,
+                        returned_at: at,
+                    })
+                }
                 Effect::RemoveActivation { binding } => self
                     .activations
                     .entry(key.clone())
@@ -180,14 +192,9 @@ impl VendorServer {
     /// The return page: takes the return request file, returns the return response file.
     fn return_license(&mut self, file: &[u8], now: DateTime<Utc>) -> Result<String, Code> {
         let request = ReturnRequest::from_xml(file).map_err(|error| error.code())?;
-        check_serial_not_returned(
-            &request.certificate_serial,
-            self.returned_serials.iter().map(String::as_str),
-        )
-        .map_err(|error| error.code())?;
+        // The engine refuses a serial that is not the activation's current one, or that was
+        // returned before, and records the returned one.
         self.decide(&request.engine_request(), now)?;
-        self.returned_serials
-            .push(request.certificate_serial.clone());
         let counter = self.next_update_counter(&request.license_key);
         let response =
             ReturnResponse::issue(&request, RequestDigest::of(file), counter, now, &self.key)
@@ -202,17 +209,12 @@ impl VendorServer {
         machine: &Fingerprint,
         now: DateTime<Utc>,
     ) -> Code {
-        if let Err(error) = check_serial_not_returned(
-            &certificate.claims().serial,
-            self.returned_serials.iter().map(String::as_str),
-        ) {
-            return error.code();
-        }
         let request = Request {
             actor: Actor::EndUser,
             action: Action::Validate {
                 key: certificate.claims().license_key.clone(),
                 machine: machine.clone(),
+                certificate_serial: Some(certificate.claims().serial.clone()),
             },
         };
         match self.decide(&request, now) {

@@ -869,3 +869,45 @@ fn a_request_listed_twice_in_a_rule_is_rejected() {
     );
     assert_error(&yaml, 17, 20, "request `activate` is listed twice");
 }
+
+#[test]
+fn offline_days_are_bounded_and_cover_the_validation_interval() {
+    assert_error(
+        &with("    offline_days: 0\n"),
+        15,
+        19,
+        "offline days must be between 1 and 365, not 0",
+    );
+    assert_error(
+        &with("    offline_days: 1\nvalidation:\n  interval_hours: 48\n  offline_grace_days: 1\n"),
+        15,
+        19,
+        "at least as long as the validation interval (48 hours)",
+    );
+    assert!(Policy::from_yaml("test.yaml", &with("    offline_days: 30\n")).is_ok());
+}
+
+#[test]
+fn early_return_names_one_of_the_two_behaviours() {
+    let yaml = with(
+        "  net:\n    kind: network\n    terms: [perpetual]\n    borrowing:\n      max_days: 3\n      early_return: gives-back\n",
+    );
+    let found = errors(&yaml);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert!(found[0].2.contains("holds-seat"), "{found:#?}");
+}
+
+#[test]
+fn strong_trial_components_must_be_fingerprint_components() {
+    let yaml = with(
+        "trial:\n  days: 30\n  strong_components: [machine-id, gpu]\nfingerprint:\n  components: [machine-id, disk]\n  match_at_least: 2\n",
+    );
+    assert_error(
+        &yaml,
+        17,
+        35,
+        "strong component `gpu` is not a fingerprint component (machine-id, disk)",
+    );
+    let twice = with("trial:\n  days: 30\n  strong_components: [disk, disk]\n");
+    assert_error(&twice, 17, 29, "strong component `disk` is listed twice");
+}

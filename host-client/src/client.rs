@@ -2,6 +2,7 @@
 //! activation and return by files.
 
 mod manual;
+mod memory;
 mod seats;
 
 pub use manual::RETURN_PENDING_RULE;
@@ -17,9 +18,8 @@ use ed25519_dalek::VerifyingKey;
 use licet_engine::certificate::{
     Binding, Certificate, CertificateClaims, CertificateError, CertificateKind,
 };
-use licet_engine::fingerprint::components_match;
 use licet_engine::offline::{check_certificate, LocalFacts};
-use licet_engine::policy::{Method, MAX_POLICY_BYTES};
+use licet_engine::policy::{Method, UntrustedEnvironment, MAX_POLICY_BYTES};
 use licet_engine::server_license::{
     verify_served, ServerLicense, ServerLicenseClaims, ServerLicenseError,
 };
@@ -28,12 +28,17 @@ use licet_engine::{Action, Actor, Code, Decision, Fingerprint, Policy, ProductRe
 use crate::dongle::{load_reader, present_serial, DongleError, DongleProver};
 use crate::info::{LicenseInfo, Status};
 use crate::keys::{self, KeyError};
-use crate::machine::{MachineProbe, NativeProbe, ProbeError};
+use crate::ledger::{default_machine_dir, LedgerStore};
+use crate::machine::{Environment, MachineProbe, NativeProbe, ProbeError};
 use crate::state::{
     Durability, LocalState, ReturnedLicense, ServerDenial, StateError, StateLoad, StateProblem,
     StateStore,
 };
 use crate::transport::{Reply, Transport, TransportError};
+pub use memory::FROZEN_CLOCK_STARTS;
+use memory::{
+    check_machine_clock, next_mark, revoked_sentence, untrusted_environment, Seen, REVOKED_RULE,
+};
 
 /// How far the clock must have moved since the stored `last_seen` before a start-up check writes
 /// the state again. Far below any rollback tolerance, and it keeps most start-ups read-only.
@@ -51,6 +56,9 @@ pub enum ClientError {
         /// What is wrong.
         message: String,
     },
+    /// The policy text given in memory is invalid.
+    #[error("embedded policy: {0}")]
+    PolicyText(String),
     /// The vendor key file could not be read.
     #[error(transparent)]
     Key(#[from] KeyError),
@@ -80,6 +88,10 @@ pub enum ClientError {
     /// A certificate verified but cannot be used here.
     #[error("certificate rejected: {0}")]
     CertificateNotForThisMachine(String),
+    /// A certificate this machine saw revoked (the server answered `REVOKED` to its validation)
+    /// was offered again, by a file or a server. See [`ClientError::code`].
+    #[error("certificate rejected: {0}")]
+    Revoked(String),
     /// A certificate signed by a license server was refused: its server license is not the
     /// vendor's or was altered, the certificate is not signed by the server license's key or
     /// grants more than the server license, or the server license is not in force. See
@@ -192,6 +204,9 @@ pub struct Client {
     /// The dongle on this machine, when the product uses dongles.
     dongle: Option<Arc<dyn DongleProver>>,
     store: StateStore,
+    /// What must survive the state file: revocations seen, the latest times seen, the clock's
+    /// mark; in the state directory and a per-machine directory.
+    ledger: LedgerStore,
     /// The start-up check's pending write of `last_seen`, made off the caller's path.
     pending: Mutex<Option<JoinHandle<Result<(), StateError>>>>,
     /// Held by the start-up check from reading the state to handing its save to the writer, and
@@ -234,18 +249,22 @@ impl Client {
         probe: Box<dyn MachineProbe + Send + Sync>,
     ) -> Client {
         let store = StateStore::new(state_dir, &policy.product.id, vendor_key.to_bytes());
+        let ledger = LedgerStore::new(state_dir, None, &policy.product.id, vendor_key.to_bytes());
         Client {
             policy,
             vendor_key,
             probe,
             dongle: None,
             store,
+            ledger,
             pending: Mutex::new(None),
             exclusive: Mutex::new(()),
         }
     }
 
-    /// A client from a policy file and a vendor public key file, with the native machine probe.
+    /// A client from a policy file and a vendor public key file, with the native machine probe
+    /// and the machine ledger's second copy in the machine directory
+    /// ([`default_machine_dir`]). The command line opens its clients this way.
     pub fn open(
         state_dir: &Path,
         policy_path: &Path,
@@ -253,8 +272,83 @@ impl Client {
     ) -> Result<Client, ClientError> {
         let policy = load_policy(policy_path)?;
         let vendor_key = keys::read_verifying_key(vendor_key_path)?;
+        Ok(Client::native(state_dir, policy, vendor_key))
+    }
+
+    /// A client from the policy's text and the vendor's public key bytes held in memory (compiled
+    /// into the product, so no file on the machine can replace them), identifying the machine
+    /// with `probe`. Like [`Client::new`], its machine ledger has no second copy until
+    /// [`Client::with_machine_dir`] gives it one.
+    pub fn from_parts(
+        state_dir: &Path,
+        policy_yaml: &str,
+        vendor_key: &[u8; 32],
+        probe: Box<dyn MachineProbe + Send + Sync>,
+    ) -> Result<Client, ClientError> {
+        let policy = policy_from_text(policy_yaml)?;
+        let vendor_key = keys::verifying_key_from_bytes(vendor_key)?;
+        Ok(Client::new(state_dir, policy, vendor_key, probe))
+    }
+
+    /// A client from the policy's text and the text of the vendor's public key file
+    /// (`licet-ed25519-public:...`) held in memory, with the native machine probe and the machine
+    /// directory, as [`Client::open`] has them: the form a vendor compiles into the product.
+    pub fn from_embedded(
+        state_dir: &Path,
+        policy_yaml: &str,
+        vendor_key_text: &str,
+    ) -> Result<Client, ClientError> {
+        let policy = policy_from_text(policy_yaml)?;
+        let vendor_key = keys::parse_verifying_key(vendor_key_text)?;
+        Ok(Client::native(state_dir, policy, vendor_key))
+    }
+
+    /// A client from the policy's text and the vendor's public key bytes held in memory, with the
+    /// native machine probe and the machine directory: what the C ABI's
+    /// `licet_client_open_embedded` opens.
+    pub fn from_embedded_key(
+        state_dir: &Path,
+        policy_yaml: &str,
+        vendor_key: &[u8; 32],
+    ) -> Result<Client, ClientError> {
+        let policy = policy_from_text(policy_yaml)?;
+        let vendor_key = keys::verifying_key_from_bytes(vendor_key)?;
+        Ok(Client::native(state_dir, policy, vendor_key))
+    }
+
+    fn native(state_dir: &Path, policy: Policy, vendor_key: VerifyingKey) -> Client {
         let probe = NativeProbe::for_product(&policy.product.id);
-        Ok(Client::new(state_dir, policy, vendor_key, Box::new(probe)))
+        Client::new(state_dir, policy, vendor_key, Box::new(probe))
+            .with_machine_dir(default_machine_dir().as_deref())
+    }
+
+    /// The same client keeping the second copy of its machine ledger (revocations seen, the
+    /// latest times seen, the clock's mark) in `machine_dir`, or nowhere but the state directory
+    /// (`None`). See [`crate::ledger`].
+    pub fn with_machine_dir(mut self, machine_dir: Option<&Path>) -> Client {
+        self.ledger = self.ledger.clone().with_machine_dir(machine_dir);
+        self
+    }
+
+    /// The paths of the machine ledger's copies.
+    pub fn ledger_paths(&self) -> Vec<&Path> {
+        self.ledger.paths()
+    }
+
+    /// Whether the machine's identity can be trusted where the client runs (see
+    /// [`MachineProbe::environment`]).
+    pub fn environment(&self) -> Environment {
+        self.probe.environment()
+    }
+
+    /// The refusal of `what` (`a trial`, `an activation`, ...) in an untrusted environment: always
+    /// for a trial, for everything under `fingerprint.untrusted_environment: deny`.
+    fn environment_refusal(&self, what: &str, trial: bool) -> Option<Decision> {
+        if !trial && self.policy.untrusted_environment != UntrustedEnvironment::Deny {
+            return None;
+        }
+        let environment = self.probe.environment();
+        (!environment.is_trusted()).then(|| untrusted_environment(&environment, what))
     }
 
     /// The same client reaching the machine's dongle through `prover`: certificates bound to a
@@ -359,19 +453,49 @@ impl Client {
     /// [`Client::flush`]).
     pub fn check_at(&self, now: DateTime<Utc>) -> Result<CheckReport, ClientError> {
         let machine = self.probe.fingerprint()?;
+        let clock = self.probe.clock();
         let _exclusive = self.exclusive();
         let Loaded { mut state, trust } = self.load(&machine)?;
-        let report = self.evaluate(&state, trust, &machine, now);
-        let stale = state
+        let mut ledger = self.ledger.load();
+        let mark = next_mark(ledger.clock.as_ref(), &clock, now);
+        let seen = Seen {
+            ledger: &ledger,
+            clock: &clock,
+            mark: &mark,
+        };
+        let report = self.evaluate(&state, trust, &machine, &seen, now);
+        let granularity = Duration::seconds(LAST_SEEN_GRANULARITY_SECONDS);
+        let stale = state.last_seen.is_none_or(|seen| now - seen >= granularity);
+        let write_state = trust.is_trusted() && stale && state.observe(now);
+        let issued_at = report.claims.as_ref().map(|claims| claims.issued_at);
+        let write_ledger = ledger
             .last_seen
-            .is_none_or(|seen| now - seen >= Duration::seconds(LAST_SEEN_GRANULARITY_SECONDS));
-        if trust.is_trusted() && stale && state.observe(now) {
-            // The decision does not wait for the write (an fsync); the next operation,
+            .is_none_or(|seen| now - seen >= granularity)
+            || issued_at > ledger.newest_issued_at
+            || ledger
+                .clock
+                .as_ref()
+                .is_none_or(|old| old.boot_id != mark.boot_id || old.stalls != mark.stalls);
+        if write_ledger {
+            ledger.observe(now, issued_at);
+            ledger.clock = Some(mark);
+        }
+        if write_state || write_ledger {
+            // The decision does not wait for the writes (an fsync each); the next operation,
             // `flush` or dropping the client does.
             let store = self.store.clone();
+            let ledgers = self.ledger.clone();
             let writer = std::thread::Builder::new()
                 .name("licet-state".to_owned())
-                .spawn(move || store.save_with(&state, &machine, Durability::Atomic))
+                .spawn(move || {
+                    if write_ledger {
+                        ledgers.save(&ledger)?;
+                    }
+                    if write_state {
+                        store.save_with(&state, &machine, Durability::Atomic)?;
+                    }
+                    Ok(())
+                })
                 .map_err(|source| StateError::Io {
                     path: self.store.path().to_path_buf(),
                     source,
@@ -389,6 +513,7 @@ impl Client {
         state: &LocalState,
         trust: Trust,
         machine: &Fingerprint,
+        seen: &Seen<'_>,
         now: DateTime<Utc>,
     ) -> CheckReport {
         let served = |verified: &Verified| {
@@ -469,6 +594,30 @@ impl Client {
         };
         let claims = verified.claims().clone();
         let server_license = served(&verified);
+        if let Some(revoked) = seen.ledger.is_revoked(
+            &claims.serial,
+            &claims.license_key,
+            claims.issued_at,
+            Duration::seconds(SERVER_CLOCK_SKEW_SECONDS),
+        ) {
+            return report(
+                Decision::deny(
+                    Code::Revoked,
+                    REVOKED_RULE,
+                    revoked_sentence(&claims, revoked.at),
+                ),
+                Some(claims),
+                server_license,
+            );
+        }
+        if let Some(denial) = self.environment_refusal("use of the product", false) {
+            return report(denial, Some(claims), server_license);
+        }
+        let tolerance =
+            Duration::try_seconds(claims.rollback_tolerance_seconds).unwrap_or_default();
+        if let Err(denial) = check_machine_clock(seen, tolerance, now) {
+            return report(denial, Some(claims), server_license);
+        }
         if let Some(denial) = &state.denial {
             return report(
                 Decision::deny(denial.code, "server.validation", denial.message.clone()),
@@ -503,6 +652,9 @@ impl Client {
                     .last_seen
                     .map_or(claims.issued_at, |seen| seen.max(claims.issued_at)),
             ),
+            // The machine is matched with the certificate's signed binding rule; the probe's
+            // salt id is not compared yet.
+            salt_id: None,
         };
         let decision = check_certificate(&self.policy, &claims, &facts, now);
         report(decision, Some(claims), server_license)
@@ -592,8 +744,17 @@ impl Client {
     /// Product, edition, version, language, key, status, expiry and trust, as of `now`.
     pub fn info_at(&self, now: DateTime<Utc>) -> Result<LicenseInfo, ClientError> {
         let machine = self.probe.fingerprint()?;
+        let clock = self.probe.clock();
         let Loaded { state, trust } = self.load(&machine)?;
-        let report = self.evaluate(&state, trust, &machine, now);
+        let ledger = self.ledger.load();
+        let mark = next_mark(ledger.clock.as_ref(), &clock, now);
+        let seen = Seen {
+            ledger: &ledger,
+            clock: &clock,
+            mark: &mark,
+        };
+        let report = self.evaluate(&state, trust, &machine, &seen, now);
+        let environment = self.probe.environment();
         let status = Status::from_report(&report, state.returned.is_some());
         let claims = report.claims.as_ref();
         let product = &self.policy.product;
@@ -630,6 +791,7 @@ impl Client {
                 .server_license
                 .as_ref()
                 .map(|license| license.serial.clone()),
+            environment: environment.summary(),
         })
     }
 
@@ -695,7 +857,12 @@ impl Client {
         }
         match &claims.binding {
             Binding::Fingerprint(components) => {
-                if !components_match(components, &machine.components, &self.policy.fingerprint) {
+                // Matched with the rule signed into the certificate, never the local policy's.
+                let matches = claims
+                    .binding_rule
+                    .as_ref()
+                    .is_some_and(|rule| rule.matches(components, &machine.components));
+                if !matches {
                     return rejected("it is bound to another machine".to_owned());
                 }
             }
@@ -706,6 +873,14 @@ impl Client {
                     ));
                 }
             }
+        }
+        if let Some(revoked) = self.ledger.load().is_revoked(
+            &claims.serial,
+            &claims.license_key,
+            claims.issued_at,
+            Duration::seconds(SERVER_CLOCK_SKEW_SECONDS),
+        ) {
+            return Err(ClientError::Revoked(revoked_sentence(claims, revoked.at)));
         }
         if let Some(current) = self.installed(state) {
             if claims.issued_at < current.claims().issued_at {
@@ -799,6 +974,9 @@ impl Client {
         now: DateTime<Utc>,
     ) -> Result<Decision, ClientError> {
         let target = self.target(edition)?;
+        if let Some(denial) = self.environment_refusal("a trial", true) {
+            return Ok(denial);
+        }
         let machine = self.probe.fingerprint()?;
         let mut loaded = self.trusted_or_new(&machine)?;
         let action = Action::StartTrial {
@@ -819,6 +997,9 @@ impl Client {
         now: DateTime<Utc>,
     ) -> Result<Decision, ClientError> {
         let target = self.target(edition)?;
+        if let Some(denial) = self.environment_refusal("an activation", false) {
+            return Ok(denial);
+        }
         let machine = self.probe.fingerprint()?;
         let mut loaded = self.trusted_or_new(&machine)?;
         let action = Action::Activate {
@@ -857,9 +1038,17 @@ impl Client {
             Action::Validate {
                 key: claims.license_key.clone(),
                 machine: machine.clone(),
+                certificate_serial: Some(claims.serial.clone()),
             }
         };
         let decision = self.exchange(transport, &machine, &mut state, action, now)?;
+        if decision.code == Code::Revoked {
+            // Remembered beyond the state file: the certificate stays refused even when the
+            // state is deleted and the certificate installed again.
+            let mut ledger = self.ledger.load();
+            ledger.revoke(&claims.serial, &claims.license_key, now);
+            self.ledger.save(&ledger)?;
+        }
         if !decision.is_allowed() && is_authoritative(decision.code) {
             state.denial = Some(ServerDenial {
                 code: decision.code,
@@ -919,6 +1108,7 @@ impl Client {
             key: claims.license_key.clone(),
             machine: machine.clone(),
             method: Method::Online,
+            certificate_serial: Some(claims.serial.clone()),
         };
         let decision = self.exchange(transport, &machine, &mut state, action, now)?;
         if decision.is_allowed() {
@@ -976,6 +1166,18 @@ fn grants_certificate(code: Code) -> bool {
 /// than about the request.
 fn is_authoritative(code: Code) -> bool {
     !matches!(code, Code::ClockRollback | Code::InvalidRequest)
+}
+
+/// Parses policy text held in memory (compiled into the product), with the size limit of a
+/// policy file.
+pub fn policy_from_text(policy_yaml: &str) -> Result<Policy, ClientError> {
+    if policy_yaml.len() > MAX_POLICY_BYTES {
+        return Err(ClientError::PolicyText(format!(
+            "larger than {MAX_POLICY_BYTES} bytes"
+        )));
+    }
+    Policy::from_yaml("embedded policy", policy_yaml)
+        .map_err(|error| ClientError::PolicyText(error.to_string()))
 }
 
 /// Reads and loads a policy file.

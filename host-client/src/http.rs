@@ -410,16 +410,28 @@ pub fn route(request: &Request, product: &str) -> Result<(&'static str, Value), 
             "/v1/activate",
             json!({ "key": key, "target": target, "machine": machine, "method": method(how) }),
         ),
-        Action::Validate { key, machine } => {
-            ("/v1/validate", json!({ "key": key, "machine": machine }))
-        }
+        Action::Validate {
+            key,
+            machine,
+            certificate_serial,
+        } => (
+            "/v1/validate",
+            with_serial(
+                json!({ "key": key, "machine": machine }),
+                certificate_serial,
+            ),
+        ),
         Action::Return {
             key,
             machine,
             method: how,
+            certificate_serial,
         } => (
             "/v1/return",
-            json!({ "key": key, "machine": machine, "method": method(how) }),
+            with_serial(
+                json!({ "key": key, "machine": machine, "method": method(how) }),
+                certificate_serial,
+            ),
         ),
         Action::Transfer { key, from, to } => (
             "/v1/transfer",
@@ -453,9 +465,16 @@ pub fn route(request: &Request, product: &str) -> Result<(&'static str, Value), 
             json!({ "key": key, "target": target, "machine": machine, "session": session,
                     "until": until }),
         ),
-        Action::ReturnBorrowed { key, session } => (
+        Action::ReturnBorrowed {
+            key,
+            session,
+            certificate_serial,
+        } => (
             "/v1/seats/return-borrowed",
-            json!({ "key": key, "session": session }),
+            with_serial(
+                json!({ "key": key, "session": session }),
+                certificate_serial,
+            ),
         ),
         Action::Extend { .. } | Action::Revoke { .. } => {
             return Err(TransportError::Unsupported(
@@ -463,6 +482,17 @@ pub fn route(request: &Request, product: &str) -> Result<(&'static str, Value), 
             ))
         }
     })
+}
+
+/// `body` with the certificate serial the request presents, when it presents one.
+fn with_serial(mut body: Value, serial: &Option<String>) -> Value {
+    if let (Some(serial), Value::Object(fields)) = (serial, &mut body) {
+        fields.insert(
+            "certificate_serial".to_owned(),
+            Value::String(serial.clone()),
+        );
+    }
+    body
 }
 
 #[derive(Deserialize)]
@@ -848,6 +878,7 @@ mod tests {
                 Action::Validate {
                     key: "K".into(),
                     machine: machine(),
+                    certificate_serial: None,
                 },
                 "/v1/validate",
                 json!({ "key": "K", "machine": { "machine-id": "m1", "mac": "a1" } }),
@@ -857,9 +888,11 @@ mod tests {
                     key: "K".into(),
                     machine: machine(),
                     method: Method::Online,
+                    certificate_serial: Some("S-1".into()),
                 },
                 "/v1/return",
-                json!({ "key": "K", "machine": { "machine-id": "m1", "mac": "a1" }, "method": "online" }),
+                json!({ "key": "K", "machine": { "machine-id": "m1", "mac": "a1" }, "method": "online",
+                        "certificate_serial": "S-1" }),
             ),
             (
                 Action::Borrow {
@@ -886,9 +919,10 @@ mod tests {
                 Action::ReturnBorrowed {
                     key: "K".into(),
                     session: "s".into(),
+                    certificate_serial: Some("B-1".into()),
                 },
                 "/v1/seats/return-borrowed",
-                json!({ "key": "K", "session": "s" }),
+                json!({ "key": "K", "session": "s", "certificate_serial": "B-1" }),
             ),
         ];
         for (action, path, body) in cases {
@@ -909,6 +943,7 @@ mod tests {
             action: Action::Validate {
                 key: "K".into(),
                 machine: machine(),
+                certificate_serial: None,
             },
         };
         assert!(matches!(
@@ -1008,6 +1043,7 @@ mod tests {
         let request = end_user(Action::Validate {
             key: "K-1".into(),
             machine: machine(),
+            certificate_serial: None,
         });
         let reply = transport.send(&request).unwrap();
         assert_eq!(reply.decision.code, Code::Valid);
@@ -1114,6 +1150,7 @@ mod tests {
             .send(&end_user(Action::Validate {
                 key: "K".into(),
                 machine: machine(),
+                certificate_serial: None,
             }))
             .unwrap();
         assert_eq!(reply.decision.code, Code::LicenseNotFound);
@@ -1152,6 +1189,7 @@ mod tests {
             let result = transport.send(&end_user(Action::Validate {
                 key: "K".into(),
                 machine: machine(),
+                certificate_serial: None,
             }));
             assert!(
                 matches!(result, Err(TransportError::InvalidReply(_))),
@@ -1176,6 +1214,73 @@ mod tests {
             Code::Revoked
         );
         server.join().unwrap();
+    }
+
+    #[test]
+    fn a_request_carries_its_method_body_and_bearer_token() {
+        let (url, server) = serve_once(http("200 OK", r#"{"code":"EXTENDED"}"#));
+        let transport = HttpTransport::new(&format!("{url}/base"), "").unwrap();
+        let response = transport
+            .request(
+                "PATCH",
+                "/v1/admin/licenses/K-1",
+                Some(("application/json", br#"{"seats":7}"#)),
+                Some("lct_admin_0123"),
+            )
+            .unwrap();
+        assert_eq!(response.status, 200);
+        assert_eq!(response.body, br#"{"code":"EXTENDED"}"#);
+        let sent = String::from_utf8(server.join().unwrap()).unwrap();
+        let (head, body) = sent.split_once("\r\n\r\n").unwrap();
+        assert!(
+            head.starts_with("PATCH /base/v1/admin/licenses/K-1 HTTP/1.1\r\n"),
+            "{head}"
+        );
+        assert!(
+            head.contains("\r\nAuthorization: Bearer lct_admin_0123\r\n"),
+            "{head}"
+        );
+        assert!(head.contains("\r\nContent-Length: 11\r\n"), "{head}");
+        assert_eq!(body, r#"{"seats":7}"#);
+
+        // Without a body or a token, neither header is sent.
+        let (url, server) = serve_once(http("404 Not Found", r#"{"code":"NOT_FOUND"}"#));
+        let transport = HttpTransport::new(&url, "").unwrap();
+        let response = transport
+            .request("DELETE", "/v1/admin/licenses/K/seats/s", None, None)
+            .unwrap();
+        assert_eq!(response.status, 404);
+        let sent = String::from_utf8(server.join().unwrap()).unwrap();
+        assert!(
+            sent.starts_with("DELETE /v1/admin/licenses/K/seats/s HTTP/1.1\r\n"),
+            "{sent}"
+        );
+        let lower = sent.to_lowercase();
+        assert!(
+            !lower.contains("authorization") && !lower.contains("content-length"),
+            "{sent}"
+        );
+    }
+
+    #[test]
+    fn a_method_or_token_that_would_break_the_head_is_refused_before_connecting() {
+        let transport = HttpTransport::new("http://127.0.0.1:9", "").unwrap();
+        for (method, token) in [
+            ("GET /x HTTP/1.1\r\nX-Evil: 1\r\n\r\nGET", None),
+            ("get", None),
+            ("", None),
+            ("GET", Some("lct_admin_1\r\nX-Evil: 1")),
+            ("GET", Some("two words")),
+            ("GET", Some("")),
+        ] {
+            assert!(
+                matches!(
+                    transport.request(method, "/v1/admin/seats", None, token),
+                    Err(TransportError::Unsupported(_))
+                ),
+                "{method:?} {token:?}"
+            );
+        }
     }
 
     #[test]

@@ -66,6 +66,8 @@ impl Status {
                 Status::ReturnPending
             }
             Code::NotActivated if returned => Status::Returned,
+            // The server refused a certificate that was given back (a copy kept after a return).
+            Code::ExchangeSerialReturned | Code::BorrowSerialReturned => Status::Returned,
             Code::NotActivated | Code::TrialNotStarted | Code::LicenseNotFound => {
                 Status::NotActivated
             }
@@ -145,6 +147,9 @@ pub struct LicenseInfo {
     /// The serial of the vendor-signed server license the certificate was served under, when a
     /// customer's license server signed it; none for the activation center's certificates.
     pub server_license: Option<String>,
+    /// Whether the machine's identity can be trusted here: `trusted`, or `untrusted: ` and what
+    /// was found (identity files that are bind mounts, a namespace that is not the machine's).
+    pub environment: String,
 }
 
 impl LicenseInfo {
@@ -194,6 +199,7 @@ impl LicenseInfo {
                 ),
             ),
         ];
+        rows.push(("environment", self.environment.clone()));
         if let Some(serial) = &self.server_license {
             rows.push(("served under", format!("server license {serial}")));
         }

@@ -33,6 +33,12 @@ pub enum KeyError {
     /// A key file exists already and would be overwritten.
     #[error("`{0}` exists already; pass --force to replace it")]
     Exists(PathBuf),
+    /// Key bytes or key text given in memory are not a usable key.
+    #[error("the embedded vendor key is not a valid {kind} key")]
+    MalformedEmbedded {
+        /// `secret` or `public`.
+        kind: &'static str,
+    },
     /// A key file does not hold a key of the expected kind.
     #[error("`{path}` is not a licet {kind} key file")]
     Malformed {
@@ -144,6 +150,27 @@ pub fn read_verifying_key(path: &Path) -> Result<VerifyingKey, KeyError> {
         path: path.to_path_buf(),
         kind: "public",
     })
+}
+
+/// The vendor's public key from its 32 bytes (compiled into the product).
+pub fn verifying_key_from_bytes(bytes: &[u8; 32]) -> Result<VerifyingKey, KeyError> {
+    VerifyingKey::from_bytes(bytes).map_err(|_| KeyError::MalformedEmbedded { kind: "public" })
+}
+
+/// The vendor's public key from the text of its key file (`licet-ed25519-public:...`), held in
+/// memory.
+pub fn parse_verifying_key(text: &str) -> Result<VerifyingKey, KeyError> {
+    let malformed = || KeyError::MalformedEmbedded { kind: "public" };
+    let encoded = text
+        .trim()
+        .strip_prefix(PUBLIC_PREFIX)
+        .ok_or_else(malformed)?;
+    let bytes: [u8; 32] = STANDARD
+        .decode(encoded)
+        .map_err(|_| malformed())?
+        .try_into()
+        .map_err(|_| malformed())?;
+    verifying_key_from_bytes(&bytes)
 }
 
 #[cfg(test)]

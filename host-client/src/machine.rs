@@ -1,17 +1,22 @@
-//! What the client knows about its machine: its fingerprint. (The dongle present proves itself;
-//! see [`crate::dongle`].)
+//! What the client knows about its machine: its fingerprint, whether that identity can be trusted
+//! where the client runs, and the times the machine keeps for itself. (The dongle present proves
+//! itself; see [`crate::dongle`].)
 //!
-//! A [`MachineProbe`] answers it. [`NativeProbe`] reads the machine directly (machine id, MAC
-//! addresses of physical network adapters, CPU model, disk serial) and hashes every component with
-//! a per-product salt, so the raw identifiers never leave the machine and two products see
-//! unrelated values. [`FixedProbe`] returns a given fingerprint; tests and the WebAssembly
+//! A [`MachineProbe`] answers all three. [`NativeProbe`] reads the machine directly and hashes
+//! every component with a per-product salt, so the raw identifiers never leave the machine and two
+//! products see unrelated values. [`FixedProbe`] returns given values; tests and the WebAssembly
 //! fingerprint plugin plug in through the same trait.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
+use chrono::{DateTime, Utc};
 use licet_engine::Fingerprint;
+use serde::Serialize;
 use sha2::{Digest, Sha256};
+
+#[cfg(target_os = "linux")]
+mod linux;
 
 /// Why the machine could not be identified.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -25,23 +30,114 @@ pub enum ProbeError {
     Failed(String),
 }
 
+/// Whether the machine's identity, as the probe reads it, can be trusted where the client runs.
+///
+/// It cannot when the identity files are not the machine's own (a bind mount or another file
+/// system laid over `/etc/machine-id` or the `/sys` files read) or the client runs in a mount,
+/// network or user namespace that is not the machine's: there anyone can present a fresh machine.
+/// What an untrusted environment gets is the policy's `fingerprint.untrusted_environment`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Environment {
+    /// What was found, one sentence each; none when the environment is trusted.
+    pub findings: Vec<String>,
+}
+
+impl Environment {
+    /// A trusted environment.
+    pub fn trusted() -> Self {
+        Environment::default()
+    }
+
+    /// An untrusted environment, for `finding`.
+    pub fn untrusted(finding: impl Into<String>) -> Self {
+        Environment {
+            findings: vec![finding.into()],
+        }
+    }
+
+    /// Whether nothing was found.
+    pub fn is_trusted(&self) -> bool {
+        self.findings.is_empty()
+    }
+
+    /// `trusted`, or `untrusted: ` and the findings.
+    pub fn summary(&self) -> String {
+        if self.is_trusted() {
+            "trusted".to_owned()
+        } else {
+            format!("untrusted: {}", self.findings.join("; "))
+        }
+    }
+}
+
+/// Times the machine keeps for itself, against which the client checks its clock.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MachineClock {
+    /// The kernel's id of the current boot (`/proc/sys/kernel/random/boot_id`).
+    pub boot_id: Option<String>,
+    /// Time since boot, suspend included (`/proc/uptime`, `CLOCK_BOOTTIME`), which no one can
+    /// set back.
+    pub uptime: Option<std::time::Duration>,
+    /// Times the clock is known to have reached, each with where it comes from: the kernel's own
+    /// wall clock (boot time plus uptime, read from `/proc` and so untouched by a library that
+    /// fakes the process's clock) and the modification times of files the system maintains.
+    pub floors: Vec<ClockFloor>,
+}
+
+/// A time the clock has already reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClockFloor {
+    /// Where it comes from, e.g. `the kernel's clock` or `/var/lib/dpkg/status`.
+    pub source: String,
+    /// The time.
+    pub at: DateTime<Utc>,
+}
+
 /// Identifies the machine the client runs on.
 pub trait MachineProbe: fmt::Debug {
     /// The machine's current fingerprint, components already hashed.
     fn fingerprint(&self) -> Result<Fingerprint, ProbeError>;
+
+    /// Whether the identity read by [`MachineProbe::fingerprint`] can be trusted here. The
+    /// default knows nothing against it.
+    fn environment(&self) -> Environment {
+        Environment::trusted()
+    }
+
+    /// The times the machine keeps for itself. The default knows none.
+    fn clock(&self) -> MachineClock {
+        MachineClock::default()
+    }
 }
 
-/// A probe that returns a fixed fingerprint.
+/// A probe that returns a fixed fingerprint (and, when given, a fixed environment and clock).
 #[derive(Debug, Clone, Default)]
 pub struct FixedProbe {
     /// The fingerprint to report.
     pub fingerprint: Fingerprint,
+    environment: Environment,
+    clock: MachineClock,
 }
 
 impl FixedProbe {
-    /// A probe reporting `fingerprint`.
+    /// A probe reporting `fingerprint`, a trusted environment and no machine times.
     pub fn new(fingerprint: Fingerprint) -> Self {
-        FixedProbe { fingerprint }
+        FixedProbe {
+            fingerprint,
+            ..FixedProbe::default()
+        }
+    }
+
+    /// The same probe reporting `environment`.
+    pub fn with_environment(mut self, environment: Environment) -> Self {
+        self.environment = environment;
+        self
+    }
+
+    /// The same probe reporting `clock` as the machine's times.
+    pub fn with_clock(mut self, clock: MachineClock) -> Self {
+        self.clock = clock;
+        self
     }
 }
 
@@ -52,14 +148,34 @@ impl MachineProbe for FixedProbe {
         }
         Ok(self.fingerprint.clone())
     }
+
+    fn environment(&self) -> Environment {
+        self.environment.clone()
+    }
+
+    fn clock(&self) -> MachineClock {
+        self.clock.clone()
+    }
 }
 
 /// Reads the machine's identifiers from the operating system and hashes them per product.
 ///
-/// Components (named as in policies): `machine-id` (`/etc/machine-id`), `mac` (the sorted MAC
-/// addresses of physical network adapters), `cpu` (the CPU model), `disk` (the serial of the first
-/// disk that reports one). A component that cannot be read is left out; fuzzy matching in the
-/// policy decides how many must agree. Only Linux is read natively today.
+/// Components (named as in policies), on Linux:
+///
+/// - `machine-id`: `/etc/machine-id` (or `/var/lib/dbus/machine-id`);
+/// - `mac`: the sorted permanent MAC addresses of the Ethernet-type adapters that are not virtual
+///   (no link kind: not a bridge, veth, tunnel, bond, dummy, ...), asked of the kernel over
+///   netlink (`RTM_GETLINK`), so no file can stand in for them;
+/// - `cpu`: the CPU model from `/proc/cpuinfo`;
+/// - `disk`: the serial of the first whole disk reporting one, from the kernel's sysfs
+///   attributes (`serial`, `device/serial`, or the cached SCSI INQUIRY page 0x80 `device/vpd_pg80`),
+///   each read checked to come from the machine's own sysfs mount.
+///
+/// A component that cannot be read is left out; fuzzy matching in the policy decides how many
+/// must agree. [`MachineProbe::environment`] reports identity files that are bind mounts and
+/// namespaces that are not the machine's; [`MachineProbe::clock`] the boot id, the uptime, the
+/// kernel's wall clock and a few system-maintained file times. Only Linux is read natively
+/// today.
 #[derive(Clone)]
 pub struct NativeProbe {
     salt: [u8; 32],
@@ -74,33 +190,21 @@ impl fmt::Debug for NativeProbe {
 impl NativeProbe {
     /// A probe whose hashes are salted for `product` (the policy's product id).
     pub fn for_product(product: &str) -> Self {
-        let mut hasher = Sha256::new();
-        hasher.update(b"licet-fingerprint-salt-v1\0");
-        hasher.update(product.as_bytes());
         NativeProbe {
-            salt: hasher.finalize().into(),
+            salt: licet_engine::fingerprint::product_salt(product),
         }
     }
 
     /// The raw (unhashed) components this machine exposes.
     fn raw_components() -> BTreeMap<&'static str, String> {
-        let mut raw = BTreeMap::new();
         #[cfg(target_os = "linux")]
         {
-            if let Some(id) = linux::machine_id() {
-                raw.insert("machine-id", id);
-            }
-            if let Some(macs) = linux::physical_macs() {
-                raw.insert("mac", macs);
-            }
-            if let Some(cpu) = linux::cpu_model() {
-                raw.insert("cpu", cpu);
-            }
-            if let Some(disk) = linux::disk_serial() {
-                raw.insert("disk", disk);
-            }
+            linux::components()
         }
-        raw
+        #[cfg(not(target_os = "linux"))]
+        {
+            BTreeMap::new()
+        }
     }
 }
 
@@ -114,6 +218,28 @@ impl MachineProbe for NativeProbe {
             return Err(ProbeError::NoComponents);
         }
         Ok(Fingerprint { components })
+    }
+
+    fn environment(&self) -> Environment {
+        #[cfg(target_os = "linux")]
+        {
+            linux::environment()
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            Environment::trusted()
+        }
+    }
+
+    fn clock(&self) -> MachineClock {
+        #[cfg(target_os = "linux")]
+        {
+            linux::clock()
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            MachineClock::default()
+        }
     }
 }
 
@@ -136,70 +262,6 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
         text.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
     }
     text
-}
-
-#[cfg(target_os = "linux")]
-mod linux {
-    use std::fs;
-    use std::io::{BufRead, BufReader};
-
-    fn read_trimmed(path: &str) -> Option<String> {
-        let text = fs::read_to_string(path).ok()?;
-        let text = text.trim();
-        (!text.is_empty()).then(|| text.to_owned())
-    }
-
-    pub(super) fn machine_id() -> Option<String> {
-        read_trimmed("/etc/machine-id").or_else(|| read_trimmed("/var/lib/dbus/machine-id"))
-    }
-
-    /// MAC addresses of adapters backed by a device (not loopback, bridges or tunnels), sorted.
-    pub(super) fn physical_macs() -> Option<String> {
-        let mut macs: Vec<String> = fs::read_dir("/sys/class/net")
-            .ok()?
-            .flatten()
-            .filter(|entry| entry.path().join("device").exists())
-            .filter_map(|entry| fs::read_to_string(entry.path().join("address")).ok())
-            .map(|mac| mac.trim().to_ascii_lowercase())
-            .filter(|mac| !mac.is_empty() && mac.chars().any(|c| c != '0' && c != ':'))
-            .collect();
-        macs.sort();
-        macs.dedup();
-        (!macs.is_empty()).then(|| macs.join(","))
-    }
-
-    pub(super) fn cpu_model() -> Option<String> {
-        let file = fs::File::open("/proc/cpuinfo").ok()?;
-        BufReader::new(file)
-            .lines()
-            .map_while(Result::ok)
-            .find_map(|line| {
-                let (key, value) = line.split_once(':')?;
-                let key = key.trim();
-                let wanted = matches!(key, "model name" | "Hardware" | "cpu model" | "Model");
-                let value = value.trim();
-                (wanted && !value.is_empty()).then(|| value.to_owned())
-            })
-    }
-
-    /// The serial of the first (by name) whole disk that reports one.
-    pub(super) fn disk_serial() -> Option<String> {
-        let mut disks: Vec<String> = fs::read_dir("/sys/block")
-            .ok()?
-            .flatten()
-            .filter_map(|entry| entry.file_name().into_string().ok())
-            .filter(|name| {
-                !["loop", "ram", "zram", "dm-", "sr", "md", "nbd"]
-                    .iter()
-                    .any(|prefix| name.starts_with(prefix))
-            })
-            .collect();
-        disks.sort();
-        disks.iter().find_map(|disk| {
-            read_trimmed(&format!("/sys/block/{disk}/serial"))
-                .or_else(|| read_trimmed(&format!("/sys/block/{disk}/device/serial")))
-        })
-    }
 }
 
 #[cfg(test)]
@@ -232,11 +294,42 @@ mod tests {
         }
     }
 
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_native_clock_knows_the_boot_and_the_kernels_time() {
+        let clock = NativeProbe::for_product("gstarcad").clock();
+        assert!(clock.boot_id.is_some_and(|id| !id.is_empty()));
+        assert!(clock.uptime.is_some());
+        let kernel = clock
+            .floors
+            .iter()
+            .find(|floor| floor.source == "the kernel's clock")
+            .unwrap();
+        // The kernel's clock (boot time plus uptime) is the process's clock, give or take the
+        // rounding of the boot time and the margin the floor keeps.
+        let gap = Utc::now() - kernel.at;
+        assert!(
+            gap >= chrono::Duration::zero() && gap < chrono::Duration::seconds(10),
+            "{gap}"
+        );
+    }
+
     #[test]
     fn a_fixed_probe_without_components_is_an_error() {
         assert_eq!(
             FixedProbe::default().fingerprint(),
             Err(ProbeError::NoComponents)
+        );
+    }
+
+    #[test]
+    fn environments_say_what_was_found() {
+        assert_eq!(Environment::trusted().summary(), "trusted");
+        let untrusted = Environment::untrusted("`/etc/machine-id` is a mount point");
+        assert!(!untrusted.is_trusted());
+        assert_eq!(
+            untrusted.summary(),
+            "untrusted: `/etc/machine-id` is a mount point"
         );
     }
 }

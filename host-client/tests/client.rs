@@ -345,10 +345,11 @@ fn periodic_validation_picks_up_an_extension_and_a_revocation() {
     let report = client.check_at(server.now).unwrap();
     assert_eq!(report.decision.code, Code::Revoked);
     assert_eq!(client.info_at(server.now).unwrap().status, Status::Revoked);
-    // Loading the pre-revocation certificate again does not undo it.
+    // Loading the pre-revocation certificate again does not undo it: the machine remembers the
+    // revocation.
     assert!(matches!(
         client.install_certificate(&extended, server.now),
-        Err(ClientError::CertificateNotForThisMachine(_))
+        Err(ClientError::Revoked(_))
     ));
     assert_eq!(
         client.check_at(server.now).unwrap().decision.code,
@@ -533,4 +534,47 @@ fn the_language_is_one_of_the_products() {
             ..
         })
     ));
+}
+
+#[test]
+fn a_client_opened_from_text_and_key_bytes_in_memory_works_like_one_from_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = vendor_key().verifying_key().to_bytes();
+    let client = Client::from_parts(
+        dir.path(),
+        &gstarcad_source(),
+        &key,
+        Box::new(FixedProbe::new(office_pc())),
+    )
+    .unwrap();
+    let mut server = server_with_key();
+    let now = server.now;
+    let decision = client
+        .activate(&mut server, "GSTAR-0001", "professional", now)
+        .unwrap();
+    assert_eq!(decision.code, Code::Activated, "{decision:?}");
+    assert_eq!(client.check_at(now).unwrap().decision.code, Code::Valid);
+
+    // Policy text that does not load, and bytes that are no public key, are refused.
+    let broken = Client::from_parts(
+        dir.path(),
+        "product: [",
+        &key,
+        Box::new(FixedProbe::new(office_pc())),
+    );
+    assert!(
+        matches!(broken, Err(ClientError::PolicyText(_))),
+        "{broken:?}"
+    );
+    let mut not_a_key = [0u8; 32];
+    not_a_key[0] = 2;
+    let wrong = Client::from_parts(
+        dir.path(),
+        &gstarcad_source(),
+        &not_a_key,
+        Box::new(FixedProbe::new(office_pc())),
+    );
+    assert!(matches!(wrong, Err(ClientError::Key(_))), "{wrong:?}");
+    let text = Client::from_embedded(dir.path(), &gstarcad_source(), "licet-ed25519-public:AAAA");
+    assert!(matches!(text, Err(ClientError::Key(_))), "{text:?}");
 }

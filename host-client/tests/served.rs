@@ -150,6 +150,8 @@ impl LicenseServer {
                         leased_at: now,
                         expires_at: *expires_at,
                         borrowed_until: None,
+                        certificate_serial: None,
+                        returned_at: None,
                     }),
                     Effect::RenewLease {
                         session,
@@ -166,6 +168,7 @@ impl LicenseServer {
                         session,
                         binding,
                         until,
+                        serial,
                     } => {
                         self.leases.retain(|lease| &lease.session != session);
                         self.leases.push(SeatLease {
@@ -174,6 +177,8 @@ impl LicenseServer {
                             leased_at: now,
                             expires_at: *until,
                             borrowed_until: Some(*until),
+                            certificate_serial: Some(serial.clone()),
+                            returned_at: None,
                         });
                     }
                     Effect::IssueCertificate(claims) => {

@@ -45,6 +45,9 @@ pub fn check_action(action: &Action) -> Result<(), FieldError> {
     if let Some(key) = action.key() {
         check_field("key", key)?;
     }
+    if let Some(serial) = action.certificate_serial() {
+        check_field("certificate_serial", serial)?;
+    }
     if let Some(target) = action.target() {
         check_field("target.product", &target.product)?;
         check_field("target.edition", &target.edition)?;

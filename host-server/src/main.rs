@@ -392,7 +392,11 @@ async fn run_command(command: Command) -> anyhow::Result<()> {
             };
             let (key, session) = (seat.license_key.clone(), seat.session.clone());
             let action = if seat.state == "borrowed" {
-                Action::ReturnBorrowed { key, session }
+                Action::ReturnBorrowed {
+                    key,
+                    session,
+                    certificate_serial: None,
+                }
             } else {
                 Action::Release { key, session }
             };

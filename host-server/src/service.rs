@@ -8,8 +8,8 @@ use chrono::{DateTime, SubsecRound, Utc};
 use ed25519_dalek::SigningKey;
 use licet_engine::certificate::{issue, Binding, Certificate};
 use licet_engine::exchange::{
-    check_serial_not_returned, ActivationRequest, ActivationResponse, ExchangeError, RequestDigest,
-    ReturnRequest, ReturnResponse, Role, ServerActivationResponse,
+    ActivationRequest, ActivationResponse, ExchangeError, RequestDigest, ReturnRequest,
+    ReturnResponse, Role, ServerActivationResponse,
 };
 use licet_engine::policy::Model;
 use licet_engine::request::RequestKind;
@@ -318,7 +318,7 @@ impl Licensing {
 
     /// Answers an activation or return request file: decides the request it carries and, when
     /// allowed, signs the response file in the same transaction (with the license's next update
-    /// counter; a return also records the returned certificate serial).
+    /// counter; an allowed return records the returned certificate serial through its effects).
     pub async fn exchange(
         &self,
         file: &[u8],
@@ -503,11 +503,23 @@ async fn decide_and_apply<R: Records>(
                 .map(|record| record.activation)
                 .collect();
             state.leases = records.leases(key).await?;
+            // Removals, transfers and accepted fingerprint drift count against the transfer limit.
             if matches!(
                 request.action.kind(),
-                RequestKind::Return | RequestKind::Transfer
+                RequestKind::Return
+                    | RequestKind::Transfer
+                    | RequestKind::Activate
+                    | RequestKind::Validate
             ) {
                 state.transfers = records.transfers(key).await?;
+            }
+            // Only the returned certificate the request presents, if any, is loaded.
+            if let Some(serial) = request.action.certificate_serial() {
+                state.returned = records
+                    .returned_certificate(key, serial)
+                    .await?
+                    .into_iter()
+                    .collect();
             }
         }
     }
@@ -542,21 +554,6 @@ async fn decide_and_apply<R: Records>(
             }
         }
     }
-    if let (None, Some(ExchangeStep::Return(file, _)), Some(key)) = (&refusal, &exchange, &key) {
-        if state.license.is_some() {
-            let returned = records.returned_serials(key).await?;
-            if let Err(error) = check_serial_not_returned(
-                &file.certificate_serial,
-                returned.iter().map(String::as_str),
-            ) {
-                refusal = Some(Decision::deny(
-                    error.code(),
-                    "exchange.serial",
-                    error.to_string(),
-                ));
-            }
-        }
-    }
     let decision = match refusal {
         Some(decision) => decision,
         None => decide(&policy, &state, &request, now),
@@ -576,14 +573,22 @@ async fn decide_and_apply<R: Records>(
                     activated_at,
                 } => {
                     records
-                        .insert_activation(
-                            key,
-                            &Activation {
-                                binding: binding.clone(),
-                                activated_at: *activated_at,
-                            },
-                        )
+                        .insert_activation(key, &Activation::new(binding.clone(), *activated_at))
                         .await?;
+                }
+                Effect::SetCurrentCertificate { binding, serial } => {
+                    // A license server holds the server license granted for the certificate, and
+                    // presents its serial to return it.
+                    let current = match context.server_key {
+                        Some(_) => licet_engine::server_license::serial_for(serial),
+                        None => serial.clone(),
+                    };
+                    expect_one(
+                        records
+                            .set_activation_serial(key, binding, &current)
+                            .await?,
+                        "activation",
+                    )?;
                 }
                 Effect::RebindActivation { from, to } => {
                     expect_one(
@@ -621,6 +626,8 @@ async fn decide_and_apply<R: Records>(
                         leased_at: now,
                         expires_at: *expires_at,
                         borrowed_until: None,
+                        certificate_serial: None,
+                        returned_at: None,
                     };
                     records.put_lease(key, &lease).await?;
                     lease_expires_at = Some(*expires_at);
@@ -642,6 +649,7 @@ async fn decide_and_apply<R: Records>(
                     session,
                     binding,
                     until,
+                    serial,
                 } => {
                     let lease = SeatLease {
                         session: session.clone(),
@@ -649,9 +657,19 @@ async fn decide_and_apply<R: Records>(
                         leased_at: now,
                         expires_at: *until,
                         borrowed_until: Some(*until),
+                        certificate_serial: Some(serial.clone()),
+                        returned_at: None,
                     };
                     records.put_lease(key, &lease).await?;
                     lease_expires_at = Some(*until);
+                }
+                Effect::EndBorrow { session, at } => {
+                    expect_one(records.end_borrow(key, session, *at).await?, "borrow")?;
+                }
+                Effect::RecordReturnedCertificate { serial, kind, at } => {
+                    records
+                        .insert_returned_serial(key, serial, *kind, *at)
+                        .await?;
                 }
                 Effect::RecordTrial {
                     binding,
@@ -804,9 +822,6 @@ async fn respond<R: Records>(
             )),
         },
         ExchangeStep::Return(request, digest) => {
-            records
-                .insert_returned_serial(key, &request.certificate_serial, now)
-                .await?;
             let response = ReturnResponse::issue(request, *digest, counter, now, signing_key)
                 .map_err(failed)?;
             Ok(response.to_xml())

@@ -33,11 +33,20 @@ on_both_backends! {
 
         let (status, body) = server.post("/v1/validate", json!({ "key": key, "machine": machine(1) })).await;
         assert_eq!((status, body["code"].as_str()), (200, Some("VALID")), "{body}");
+        let current = body["claims"]["serial"].as_str().unwrap().to_owned();
         let (status, body) = server.post("/v1/validate", json!({ "key": key, "machine": machine(2) })).await;
         assert_eq!((status, body["code"].as_str()), (409, Some("FINGERPRINT_MISMATCH")), "{body}");
 
+        // A return presents the activation's current certificate: none, or another one, frees nothing.
         let (status, body) = server.post("/v1/return", json!({ "key": key, "machine": machine(1) })).await;
+        assert_eq!((status, body["code"].as_str()), (409, Some("CERTIFICATE_NOT_CURRENT")), "{body}");
+        let (status, body) = server.post("/v1/return", json!({ "key": key, "machine": machine(1), "certificate_serial": "0123456789abcdef01234567" })).await;
+        assert_eq!((status, body["code"].as_str()), (409, Some("CERTIFICATE_NOT_CURRENT")), "{body}");
+        let (status, body) = server.post("/v1/return", json!({ "key": key, "machine": machine(1), "certificate_serial": current })).await;
         assert_eq!((status, body["code"].as_str()), (200, Some("RETURNED")), "{body}");
+        // The returned certificate presented again is refused.
+        let (status, body) = server.post("/v1/validate", json!({ "key": key, "machine": machine(1), "certificate_serial": current })).await;
+        assert_eq!((status, body["code"].as_str()), (409, Some("EXCHANGE_SERIAL_RETURNED")), "{body}");
         let (status, body) = server.post("/v1/activate", activate(2)).await;
         assert_eq!((status, body["code"].as_str()), (200, Some("ACTIVATED")), "{body}");
 
@@ -114,6 +123,7 @@ on_both_backends! {
         let (status, body) = server.post("/v1/seats/borrow", borrow("laptop", 1)).await;
         assert_eq!((status, body["code"].as_str()), (200, Some("BORROWED")), "{body}");
         assert!(body["certificate"].is_string());
+        let laptop = body["claims"]["serial"].as_str().unwrap().to_owned();
         let (status, _) = server.post("/v1/seats/borrow", borrow("other", 2)).await;
         assert_eq!(status, 200);
         let (_, detail) = server.admin(Method::GET, &format!("/v1/admin/licenses/{key}"), None).await;
@@ -123,6 +133,8 @@ on_both_backends! {
         assert_eq!((status, body["code"].as_str()), (409, Some("SEATS_EXHAUSTED")), "{body}");
 
         let (status, body) = server.post("/v1/seats/return-borrowed", json!({ "key": key, "session": "laptop" })).await;
+        assert_eq!((status, body["code"].as_str()), (409, Some("CERTIFICATE_NOT_CURRENT")), "{body}");
+        let (status, body) = server.post("/v1/seats/return-borrowed", json!({ "key": key, "session": "laptop", "certificate_serial": laptop })).await;
         assert_eq!((status, body["code"].as_str()), (200, Some("BORROW_RETURNED")), "{body}");
         let (status, body) = server.admin(Method::DELETE, &format!("/v1/admin/licenses/{key}/seats/other"), None).await;
         assert_eq!((status, body["code"].as_str()), (200, Some("BORROW_RETURNED")), "{body}");

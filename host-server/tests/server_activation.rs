@@ -62,10 +62,17 @@ on_both_backends! {
         assert_eq!((status, body["code"].as_str()), (409, Some("SERVED_ELSEWHERE")), "{body}");
         assert_eq!(body["rule"], "license_server.pool");
 
+        // The return presents the serial of the server license the license server holds.
         let (status, body) = server.post("/v1/server/return", revalidation(&key, 1)).await;
+        assert_eq!((status, body["code"].as_str()), (409, Some("CERTIFICATE_NOT_CURRENT")), "{body}");
+        let mut returning = revalidation(&key, 1);
+        returning["certificate_serial"] = json!(claims.serial);
+        let (status, body) = server.post("/v1/server/return", returning.clone()).await;
         assert_eq!((status, body["code"].as_str()), (200, Some("RETURNED")), "{body}");
         let (status, body) = server.post("/v1/server/validate", revalidation(&key, 1)).await;
         assert_eq!((status, body["code"].as_str()), (404, Some("NOT_ACTIVATED")), "{body}");
+        let (status, body) = server.post("/v1/server/validate", returning).await;
+        assert_eq!((status, body["code"].as_str()), (409, Some("EXCHANGE_SERIAL_RETURNED")), "{body}");
         let (status, body) = server.post("/v1/server/activate", activation(&key, 2)).await;
         assert_eq!((status, body["code"].as_str()), (200, Some("ACTIVATED")), "{body}");
     }

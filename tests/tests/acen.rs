@@ -588,13 +588,14 @@ fn removal_then_activation_moves_a_license_and_the_old_machine_is_refused() {
     assert_eq!(check_code(&second), Code::Valid);
 
     // The first machine's old certificate, restored from the backup, works offline only until
-    // its next validation, which the server denies; the start-up check refuses from then on.
+    // its next validation, which the server denies as a returned certificate (and audits); the
+    // start-up check refuses from then on.
     std::fs::write(first.state_path(), &backup).unwrap();
     assert_eq!(check_code(&first), Code::Valid);
     let denied = first.validate(&mut transport, now()).unwrap();
-    assert_eq!(denied.code, Code::FingerprintMismatch, "{denied:?}");
+    assert_eq!(denied.code, Code::ExchangeSerialReturned, "{denied:?}");
     let report = first.check().unwrap();
-    assert_eq!(report.decision.code, Code::FingerprintMismatch);
+    assert_eq!(report.decision.code, Code::ExchangeSerialReturned);
     assert_eq!(report.decision.rule, "server.validation");
     assert_eq!(
         first
@@ -602,9 +603,9 @@ fn removal_then_activation_moves_a_license_and_the_old_machine_is_refused() {
             .unwrap()
             .decision
             .code,
-        Code::FingerprintMismatch
+        Code::ExchangeSerialReturned
     );
-    assert_eq!(first.info().unwrap().status, Status::OtherMachine);
+    assert_eq!(first.info().unwrap().status, Status::Returned);
 
     // The client account removes the second machine's activation from its account (the second
     // removal in 90 days); the second machine learns it at its next validation.

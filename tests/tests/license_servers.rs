@@ -337,10 +337,13 @@ fn seat_claims(served: &ServerLicense, machine: &Client) -> CertificateClaims {
         features: license.features.clone(),
         counters: license.counters.clone(),
         binding: Binding::Fingerprint(machine.fingerprint().unwrap().components),
+        binding_rule: Some(machine.policy().binding_rule()),
         issued_at: now,
         not_before: now,
         expires_at: Some(now + lease),
+        validate_after: None,
         offline_until: Some(now + lease),
+        rollback_tolerance_seconds: machine.policy().clock.rollback_tolerance.num_seconds(),
         policy_hash: license.policy_hash,
     }
 }

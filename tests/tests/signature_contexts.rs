@@ -15,7 +15,8 @@ use base64::Engine as _;
 use chrono::{DateTime, TimeZone, Utc};
 use ed25519_dalek::{Signature, SigningKey, VerifyingKey, SIGNATURE_LENGTH};
 use licet_engine::certificate::{
-    self, Binding, Certificate, CertificateClaims, CertificateError, CertificateKind, TermKind,
+    self, Binding, BindingRule, Certificate, CertificateClaims, CertificateError, CertificateKind,
+    TermKind,
 };
 use licet_engine::dongle::{DongleProof, DongleProofError, CHALLENGE_LEN};
 use licet_engine::exchange::{
@@ -73,6 +74,17 @@ fn machine() -> Fingerprint {
     Fingerprint::from_pairs([("machine-id", "a1".repeat(32)), ("cpu", "c3".repeat(32))])
 }
 
+/// The binding rule signed with the fingerprint bindings.
+fn rule() -> BindingRule {
+    BindingRule {
+        components: ["cpu", "disk", "mac", "machine-id"]
+            .map(String::from)
+            .to_vec(),
+        match_at_least: 3,
+        salt_id: "0123456789abcdef".to_owned(),
+    }
+}
+
 fn certificate_claims() -> CertificateClaims {
     CertificateClaims {
         kind: CertificateKind::Activation,
@@ -86,10 +98,13 @@ fn certificate_claims() -> CertificateClaims {
         features: BTreeMap::from([("export-pdf".to_owned(), true)]),
         counters: BTreeMap::from([("max-layouts".to_owned(), 64)]),
         binding: Binding::Fingerprint(machine().components),
+        binding_rule: Some(rule()),
         issued_at: at(1),
         not_before: at(1),
         expires_at: None,
+        validate_after: Some(at(2)),
         offline_until: Some(at(31)),
+        rollback_tolerance_seconds: 3600,
         policy_hash: certificate::policy_hash(b"policy"),
     }
 }
@@ -113,6 +128,7 @@ fn server_license_claims() -> ServerLicenseClaims {
         features: BTreeMap::new(),
         counters: BTreeMap::new(),
         binding: Binding::Fingerprint(machine().components),
+        binding_rule: Some(rule()),
         server_key: SigningKey::from_bytes(&[0x53; 32])
             .verifying_key()
             .to_bytes(),

@@ -247,8 +247,9 @@ impl ReturnRequest {
         writer.finish(RETURN_ROOT)
     }
 
-    /// Reads a return request file. Nothing in it is trusted: the server decides on it, and
-    /// checks the certificate serial with [`check_serial_not_returned`](super::check_serial_not_returned).
+    /// Reads a return request file. Nothing in it is trusted: the server decides on it; the
+    /// engine frees the activation only when the certificate serial is the activation's current
+    /// one, and refuses a serial that was returned before (`EXCHANGE_SERIAL_RETURNED`).
     pub fn from_xml(file: &[u8]) -> Result<ReturnRequest, ExchangeError> {
         let parsed = parse(file, RETURN_ROOT, true)?;
         Ok(ReturnRequest {
@@ -262,7 +263,8 @@ impl ReturnRequest {
         })
     }
 
-    /// The engine request to decide on: a manual return by the end user.
+    /// The engine request to decide on: a manual return by the end user, presenting the
+    /// certificate serial the file names (the activation's current one, or nothing is freed).
     pub fn engine_request(&self) -> Request {
         Request {
             actor: Actor::EndUser,
@@ -270,6 +272,7 @@ impl ReturnRequest {
                 key: self.license_key.clone(),
                 machine: self.machine.clone(),
                 method: Method::Manual,
+                certificate_serial: Some(self.certificate_serial.clone()),
             },
         }
     }

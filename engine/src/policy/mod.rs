@@ -47,6 +47,12 @@ pub struct Policy {
     pub trial: Option<TrialPolicy>,
     /// How machine fingerprints are compared.
     pub fingerprint: FingerprintPolicy,
+    /// The id of the salt the product's fingerprint values are hashed with
+    /// ([`crate::fingerprint::salt_id`] of [`crate::fingerprint::product_salt`]), signed into every
+    /// certificate's binding rule.
+    pub salt_id: String,
+    /// What a machine whose identity the client cannot trust gets (`fingerprint.untrusted_environment`).
+    pub untrusted_environment: UntrustedEnvironment,
     /// License types by name.
     pub license_types: BTreeMap<String, LicenseType>,
     /// Whether end users may remove (deactivate) their own licenses.
@@ -112,6 +118,11 @@ pub struct TrialPolicy {
     pub once_per_machine: bool,
     /// Editions that may be tried; all product editions when empty.
     pub editions: Vec<String>,
+    /// Fingerprint components that identify a machine on their own for trials: a machine sharing
+    /// any of them (same value) with an earlier trial's machine is that machine, whatever the
+    /// other components say. From `trial.strong_components`; `machine-id` and `disk` (those the
+    /// fingerprint names) by default.
+    pub strong_components: Vec<String>,
 }
 
 /// How machine fingerprints are compared: at least `match_at_least` of `components` must be equal.
@@ -121,6 +132,35 @@ pub struct FingerprintPolicy {
     pub components: Vec<String>,
     /// How many components must match.
     pub match_at_least: usize,
+}
+
+/// The fingerprint component a client adds to a trial request when it found the machine's
+/// identity untrustworthy (identity files that are bind mounts, a mount, network or user
+/// namespace that is not the machine's); its value is [`UNTRUSTED_ENVIRONMENT_VALUE`]. Policies
+/// cannot name it as a fingerprint component.
+pub const ENVIRONMENT_COMPONENT: &str = "environment";
+/// The value of [`ENVIRONMENT_COMPONENT`] for an untrusted environment.
+pub const UNTRUSTED_ENVIRONMENT_VALUE: &str = "untrusted";
+
+/// What an untrusted environment gets (`fingerprint.untrusted_environment`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum UntrustedEnvironment {
+    /// No trial (the client does not ask, the engine refuses one asked with the environment
+    /// marked untrusted); licenses work as anywhere else.
+    #[default]
+    NoTrial,
+    /// Nothing: no trial, no activation, seat or borrow, and the start-up check denies.
+    Deny,
+}
+
+impl UntrustedEnvironment {
+    /// The name used in policy files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UntrustedEnvironment::NoTrial => "no-trial",
+            UntrustedEnvironment::Deny => "deny",
+        }
+    }
 }
 
 /// What a license type is.
@@ -200,6 +240,10 @@ pub struct LicenseType {
     pub lease: Option<Duration>,
     /// Borrowing, when allowed.
     pub borrowing: Option<BorrowingPolicy>,
+    /// How long an activation certificate of this type works offline after it is issued (the
+    /// exposure after a return, too); the validation interval plus the offline grace when
+    /// absent. From `offline_days`.
+    pub offline: Option<Duration>,
 }
 
 /// Borrowing a network seat for offline use.
@@ -207,6 +251,31 @@ pub struct LicenseType {
 pub struct BorrowingPolicy {
     /// The longest borrow.
     pub max: Duration,
+    /// What giving a borrowed seat back before its end does to the pool.
+    pub early_return: EarlyReturn,
+}
+
+/// What an early return of a borrowed seat does (`borrowing.early_return`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum EarlyReturn {
+    /// The borrow ends on the client but its seat stays counted until the borrow's end date,
+    /// unless an administrator releases it: no copy of the borrowed state can exceed the pool.
+    #[default]
+    HoldsSeat,
+    /// The seat is back in the pool at once; the returned borrow's certificate serial is recorded,
+    /// and a request presenting it later is refused (`BORROW_SERIAL_RETURNED`) and stays in the
+    /// audit log for administrators.
+    FreesSeat,
+}
+
+impl EarlyReturn {
+    /// The name used in policy files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EarlyReturn::HoldsSeat => "holds-seat",
+            EarlyReturn::FreesSeat => "frees-seat",
+        }
+    }
 }
 
 /// Removal (deactivation) by end users.
@@ -354,5 +423,26 @@ impl Policy {
     /// How many custom rules the policy has.
     pub fn rule_count(&self) -> usize {
         self.rules.len()
+    }
+
+    /// The rule a fingerprint binding issued under this policy is matched with: the fingerprint
+    /// components (ascending), how many must match, and the salt id.
+    pub fn binding_rule(&self) -> crate::certificate::BindingRule {
+        let mut components = self.fingerprint.components.clone();
+        components.sort();
+        components.dedup();
+        crate::certificate::BindingRule {
+            components,
+            match_at_least: u32::try_from(self.fingerprint.match_at_least).unwrap_or(u32::MAX),
+            salt_id: self.salt_id.clone(),
+        }
+    }
+
+    /// How long an activation certificate of `license_type` works offline after it is issued:
+    /// the type's `offline_days`, else the validation interval plus the offline grace.
+    pub fn offline_period(&self, license_type: &LicenseType) -> Duration {
+        license_type
+            .offline
+            .unwrap_or(self.validation.interval + self.validation.offline_grace)
     }
 }

@@ -112,6 +112,8 @@ pub(crate) struct RawTrial {
     pub once_per_machine: bool,
     #[serde(default)]
     pub editions: Option<Vec<String>>,
+    #[serde(default)]
+    pub strong_components: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -119,6 +121,15 @@ pub(crate) struct RawTrial {
 pub(crate) struct RawFingerprint {
     pub components: Vec<String>,
     pub match_at_least: i64,
+    #[serde(default)]
+    pub untrusted_environment: Option<RawUntrustedEnvironment>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum RawUntrustedEnvironment {
+    Deny,
+    NoTrial,
 }
 
 #[derive(Debug, Deserialize)]
@@ -173,12 +184,23 @@ pub(crate) struct RawLicenseType {
     pub lease_seconds: Option<i64>,
     #[serde(default)]
     pub borrowing: Option<RawBorrowing>,
+    #[serde(default)]
+    pub offline_days: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawBorrowing {
     pub max_days: i64,
+    #[serde(default)]
+    pub early_return: Option<RawEarlyReturn>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum RawEarlyReturn {
+    HoldsSeat,
+    FreesSeat,
 }
 
 #[derive(Debug, Deserialize)]

@@ -5,18 +5,24 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::Duration;
 
 use super::locate::{locate, NodePath};
-use super::raw::{RawKind, RawLicenseType, RawMethod, RawModel, RawPolicy, RawRule, RawTermKind};
+use super::raw::{
+    RawEarlyReturn, RawKind, RawLicenseType, RawMethod, RawModel, RawPolicy, RawRule, RawTermKind,
+    RawUntrustedEnvironment,
+};
 use super::{
-    BorrowingPolicy, ClockPolicy, CustomRule, ExtensionPolicy, FingerprintPolicy, LicenseKind,
-    LicenseType, LimitedPolicy, Method, Model, Policy, PolicyDiagnostic, PolicyError, Product,
-    RemovalPolicy, RuleEffect, TransferLimit, TrialPolicy, ValidationPolicy, DEFAULT_LEASE_SECONDS,
-    FORMAT_VERSION, MAX_POLICY_BYTES,
+    BorrowingPolicy, ClockPolicy, CustomRule, EarlyReturn, ExtensionPolicy, FingerprintPolicy,
+    LicenseKind, LicenseType, LimitedPolicy, Method, Model, Policy, PolicyDiagnostic, PolicyError,
+    Product, RemovalPolicy, RuleEffect, TransferLimit, TrialPolicy, UntrustedEnvironment,
+    ValidationPolicy, DEFAULT_LEASE_SECONDS, FORMAT_VERSION, MAX_POLICY_BYTES,
 };
 use crate::certificate::policy_hash;
+use crate::fingerprint::{product_salt, salt_id};
 use crate::request::RequestKind;
 use crate::script::ScriptEngine;
 
 const DEFAULT_COMPONENTS: [&str; 4] = ["machine-id", "mac", "cpu", "disk"];
+/// Components that identify a machine on their own for trials, unless the policy says otherwise.
+const DEFAULT_STRONG_COMPONENTS: [&str; 2] = ["machine-id", "disk"];
 const MAX_SEATS: i64 = 100_000;
 
 pub(super) fn load(file: &str, source: &str) -> Result<Policy, PolicyError> {
@@ -138,8 +144,8 @@ impl Resolver {
         let _ = raw.description;
         let product = self.product(&raw, &root);
         let model = self.model(&raw, &root);
-        let trial = self.trial(&raw, &product, &root);
         let fingerprint = self.fingerprint(&raw, &root);
+        let trial = self.trial(&raw, &product, fingerprint.as_ref(), &root);
         let rental_on_dongles = raw
             .terms
             .as_ref()
@@ -180,13 +186,39 @@ impl Resolver {
                 .is_none_or(|extension| extension.enabled),
         };
         let validation = self.validation(&raw, &root);
+        if let Some(validation) = &validation {
+            for (name, license_type) in &license_types {
+                if license_type
+                    .offline
+                    .is_some_and(|offline| offline < validation.interval)
+                {
+                    self.problem(
+                        root.key("license_types").key(name).key("offline_days"),
+                        format!(
+                            "`{name}` certificates must work offline at least as long as the validation interval ({} hours)",
+                            validation.interval.num_hours()
+                        ),
+                    );
+                }
+            }
+        }
         let clock = self.clock(&raw, &root);
         let scripts = ScriptEngine::default();
         let rules = self.rules(&raw.rules, &scripts, &root);
+        let product = product?;
         Some(Policy {
             id: raw.id,
             hash: policy_hash(source.as_bytes()),
-            product: product?,
+            salt_id: salt_id(&product_salt(&product.id)),
+            untrusted_environment: match raw
+                .fingerprint
+                .as_ref()
+                .and_then(|fingerprint| fingerprint.untrusted_environment)
+            {
+                None | Some(RawUntrustedEnvironment::NoTrial) => UntrustedEnvironment::NoTrial,
+                Some(RawUntrustedEnvironment::Deny) => UntrustedEnvironment::Deny,
+            },
+            product,
             model: model?,
             trial,
             fingerprint: fingerprint?,
@@ -298,6 +330,7 @@ impl Resolver {
         &mut self,
         raw: &RawPolicy,
         product: &Option<Product>,
+        fingerprint: Option<&FingerprintPolicy>,
         root: &NodePath,
     ) -> Option<TrialPolicy> {
         let trial = raw.trial.as_ref()?;
@@ -314,10 +347,37 @@ impl Resolver {
                 }
             }
         }
+        let components = fingerprint.map(|fingerprint| fingerprint.components.as_slice());
+        let strong_components = match &trial.strong_components {
+            None => DEFAULT_STRONG_COMPONENTS
+                .iter()
+                .filter(|name| components.is_some_and(|all| all.iter().any(|c| c == *name)))
+                .map(|name| (*name).to_owned())
+                .collect(),
+            Some(strong) => {
+                let strong_path = path.key("strong_components");
+                self.unique(&strong_path, "strong component", strong);
+                if let Some(all) = components {
+                    for (index, name) in strong.iter().enumerate() {
+                        if !name.trim().is_empty() && !all.contains(name) {
+                            self.problem(
+                                strong_path.index(index),
+                                format!(
+                                    "strong component `{name}` is not a fingerprint component ({})",
+                                    all.join(", ")
+                                ),
+                            );
+                        }
+                    }
+                }
+                strong.clone()
+            }
+        };
         Some(TrialPolicy {
             length: Duration::days(days?),
             once_per_machine: trial.once_per_machine,
             editions,
+            strong_components,
         })
     }
 
@@ -341,6 +401,19 @@ impl Resolver {
             "component",
             &fingerprint.components,
         );
+        if let Some(index) = fingerprint
+            .components
+            .iter()
+            .position(|name| name == super::ENVIRONMENT_COMPONENT)
+        {
+            self.problem(
+                path.key("components").index(index),
+                format!(
+                    "`{}` is reserved for the client's environment report and cannot be a fingerprint component",
+                    super::ENVIRONMENT_COMPONENT
+                ),
+            );
+        }
         let count = i64::try_from(fingerprint.components.len()).ok()?;
         let at_least = self.bounded(
             path.key("match_at_least"),
@@ -466,7 +539,27 @@ impl Resolver {
                 )
                 .map(|days| BorrowingPolicy {
                     max: Duration::days(days),
+                    early_return: match borrowing.early_return {
+                        None | Some(RawEarlyReturn::HoldsSeat) => EarlyReturn::HoldsSeat,
+                        Some(RawEarlyReturn::FreesSeat) => EarlyReturn::FreesSeat,
+                    },
                 }),
+            None => None,
+        };
+        let offline = match raw.offline_days {
+            Some(_) if kind == LicenseKind::NetworkDongle => {
+                self.problem(
+                    path.key("offline_days"),
+                    format!(
+                        "`{name}` is a network-dongle type, whose seats are never activated offline"
+                    ),
+                );
+                ok = false;
+                None
+            }
+            Some(days) => self
+                .bounded(path.key("offline_days"), "offline days", days, 1, 365)
+                .map(Duration::days),
             None => None,
         };
         let (Some(activation), Some(return_methods)) = (activation, return_methods) else {
@@ -482,6 +575,7 @@ impl Resolver {
             default_seats,
             lease,
             borrowing,
+            offline,
         })
     }
 

@@ -41,6 +41,18 @@ struct LicetClient *licet_client_open(const char *state_dir,
                                       const char *policy_path,
                                       const char *vendor_key_path);
 
+// Opens a client over `state_dir` from the policy's YAML text `policy_yaml` (NUL-terminated) and
+// the vendor's 32-byte Ed25519 public key at `vendor_key`, both compiled into the product so no
+// file on the machine can replace them. Returns null on failure (see `licet_last_error`). Free
+// the client with `licet_client_free`.
+//
+// # Safety
+// `state_dir` and `policy_yaml` must each be null or a NUL-terminated string, and `vendor_key`
+// null or 32 readable bytes, valid for the duration of the call.
+struct LicetClient *licet_client_open_embedded(const char *state_dir,
+                                               const char *policy_yaml,
+                                               const uint8_t *vendor_key);
+
 // Opens a client like `licet_client_open` that also checks the machine's USB dongle, through the
 // vendor-signed dongle plugin in the directory `dongle_plugin` (refused unless signed with the
 // vendor key). The dongle is read over USB HID, or, when `software_dongle` is not null, from that

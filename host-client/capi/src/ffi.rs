@@ -209,6 +209,40 @@ pub unsafe extern "C" fn licet_client_open(
     })
 }
 
+/// Opens a client over `state_dir` from the policy's YAML text `policy_yaml` (NUL-terminated) and
+/// the vendor's 32-byte Ed25519 public key at `vendor_key`, both compiled into the product so no
+/// file on the machine can replace them. Returns null on failure (see `licet_last_error`). Free
+/// the client with `licet_client_free`.
+///
+/// # Safety
+/// `state_dir` and `policy_yaml` must each be null or a NUL-terminated string, and `vendor_key`
+/// null or 32 readable bytes, valid for the duration of the call.
+#[no_mangle]
+pub unsafe extern "C" fn licet_client_open_embedded(
+    state_dir: *const c_char,
+    policy_yaml: *const c_char,
+    vendor_key: *const u8,
+) -> *mut LicetClient {
+    guarded(std::ptr::null_mut(), || {
+        if vendor_key.is_null() {
+            return Err("`vendor_key` is null".to_owned());
+        }
+        // SAFETY: the caller's guarantee on the strings and the 32 key bytes is passed on.
+        let (state_dir, policy, key) = unsafe {
+            (
+                path_argument(state_dir, "state_dir")?,
+                text_argument(policy_yaml, "policy_yaml")?,
+                *vendor_key.cast::<[u8; 32]>(),
+            )
+        };
+        let client =
+            crate::open_embedded(&state_dir, policy, &key).map_err(|error| error.to_string())?;
+        Ok(Box::into_raw(Box::new(LicetClient {
+            client: Arc::new(client),
+        })))
+    })
+}
+
 /// Opens a client like `licet_client_open` that also checks the machine's USB dongle, through the
 /// vendor-signed dongle plugin in the directory `dongle_plugin` (refused unless signed with the
 /// vendor key). The dongle is read over USB HID, or, when `software_dongle` is not null, from that

@@ -57,6 +57,16 @@ fn open(state_dir: &Path, policy: &Path, vendor_key: &Path) -> Result<Client, Cl
     Client::open(state_dir, policy, vendor_key)
 }
 
+/// Opens a client from the policy's text and the vendor's public key bytes held in memory, with
+/// the native machine probe.
+fn open_embedded(
+    state_dir: &Path,
+    policy_yaml: &str,
+    vendor_key: &[u8; 32],
+) -> Result<Client, ClientError> {
+    Client::from_embedded_key(state_dir, policy_yaml, vendor_key)
+}
+
 /// Opens a client that checks the machine's USB dongle through the vendor-signed dongle plugin
 /// in `dongle_plugin`, over USB HID or the software dongle file `software_dongle`.
 fn open_with_dongle(

@@ -69,6 +69,51 @@ fn a_missing_key_file_is_reported() {
 }
 
 #[test]
+fn a_client_opens_from_policy_text_and_key_bytes_compiled_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = CString::new(dir.path().to_str().unwrap()).unwrap();
+    let policy_text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../policies/gstarcad.yaml"
+    ))
+    .unwrap();
+    let policy = CString::new(policy_text.clone()).unwrap();
+    let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32])
+        .verifying_key()
+        .to_bytes();
+    // SAFETY: two valid NUL-terminated strings and 32 key bytes.
+    let client =
+        unsafe { licet_client_open_embedded(state.as_ptr(), policy.as_ptr(), key.as_ptr()) };
+    assert!(!client.is_null(), "{:?}", last_error());
+    // SAFETY: a live client.
+    let info = take(unsafe { licet_license_info_json(client) }).unwrap();
+    assert!(info.contains("\"product\": \"gstarcad\""), "{info}");
+    // SAFETY: freed once.
+    unsafe { licet_client_free(client) };
+
+    // A policy that does not load and key bytes that are no key are errors, not clients.
+    let broken = CString::new(policy_text.replace("product:", "produkt:")).unwrap();
+    // SAFETY: as above.
+    let client =
+        unsafe { licet_client_open_embedded(state.as_ptr(), broken.as_ptr(), key.as_ptr()) };
+    assert!(client.is_null());
+    assert!(last_error().unwrap().contains("embedded policy"));
+    // y = 2 is not the y coordinate of a point of the curve.
+    let mut not_a_key = [0u8; 32];
+    not_a_key[0] = 2;
+    // SAFETY: as above.
+    let client =
+        unsafe { licet_client_open_embedded(state.as_ptr(), policy.as_ptr(), not_a_key.as_ptr()) };
+    assert!(client.is_null());
+    assert!(last_error().unwrap().contains("vendor key"));
+    // SAFETY: null pointers are allowed and reported.
+    let client =
+        unsafe { licet_client_open_embedded(state.as_ptr(), policy.as_ptr(), std::ptr::null()) };
+    assert!(client.is_null());
+    assert!(last_error().unwrap().contains("vendor_key"));
+}
+
+#[test]
 fn a_client_with_a_dongle_needs_a_dongle_plugin_the_vendor_signed() {
     use licet_plugin_host::test_support::install_dongle_plugin;
     use licet_plugin_host::{SoftwareDongle, DEFAULT_DONGLE_PRODUCT_ID, DEFAULT_DONGLE_VENDOR_ID};

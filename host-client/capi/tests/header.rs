@@ -24,6 +24,6 @@ fn the_header_is_generated_from_the_ffi_source() {
     assert!(
         checked_in == generated,
         "include/licet.h is out of date; regenerate it with \
-         `LICET_UPDATE_HEADER=1 cargo test -p licet-capi --test header`"
+         `LICET_UPDATE_HEADER=1 cargo test --workspace -- the_header_is_generated`"
     );
 }

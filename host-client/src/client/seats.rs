@@ -196,9 +196,15 @@ impl Client {
             .clone()
             .filter(|seat| seat.borrowed_until.is_some())
             .ok_or(ClientError::NoLicense)?;
+        // The borrow certificate's serial: the server frees (or ends) only the borrow it names.
+        let certificate_serial = self
+            .installed_claims(&loaded.state)
+            .filter(|claims| claims.kind == CertificateKind::Borrow)
+            .map(|claims| claims.serial);
         let action = Action::ReturnBorrowed {
             key: seat.key.clone(),
             session: seat.session.clone(),
+            certificate_serial,
         };
         let decision = self.exchange(transport, &machine, &mut loaded.state, action, now)?;
         if decision.is_allowed() {

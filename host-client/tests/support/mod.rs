@@ -140,10 +140,16 @@ impl FakeServer {
                 .activations
                 .entry(key.to_owned())
                 .or_default()
-                .push(Activation {
-                    binding: binding.clone(),
-                    activated_at: *activated_at,
-                }),
+                .push(Activation::new(binding.clone(), *activated_at)),
+            Effect::SetCurrentCertificate { binding, serial } => {
+                for activation in self.activations.entry(key.to_owned()).or_default() {
+                    if &activation.binding == binding {
+                        activation.certificate_serial = Some(serial.clone());
+                    }
+                }
+            }
+            // The test server keeps no returned serials: it answers as if none was presented.
+            Effect::RecordReturnedCertificate { .. } => {}
             Effect::RebindActivation { from, to } => {
                 for activation in self.activations.entry(key.to_owned()).or_default() {
                     if &activation.binding == from {

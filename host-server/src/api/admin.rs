@@ -601,6 +601,7 @@ async fn removal(
             key: key.to_owned(),
             machine,
             method: Method::Online,
+            certificate_serial: None,
         },
         dongle,
     ))
@@ -622,7 +623,11 @@ pub async fn release_seat(
             AppError::NotFound(format!("seat of session `{session}` of license `{key}`"))
         })?;
     let action = if seat.state == "borrowed" {
-        Action::ReturnBorrowed { key, session }
+        Action::ReturnBorrowed {
+            key,
+            session,
+            certificate_serial: None,
+        }
     } else {
         Action::Release { key, session }
     };

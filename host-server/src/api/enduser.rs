@@ -174,6 +174,9 @@ pub struct ValidateBody {
     pub key: String,
     /// Machine fingerprint.
     pub machine: Fingerprint,
+    /// The serial of the certificate the machine holds, if any (a returned one is refused).
+    #[serde(default)]
+    pub certificate_serial: Option<String>,
     /// The machine's dongle answering a challenge of `POST /v1/dongle/challenge` (standalone
     /// dongle licenses).
     #[serde(default)]
@@ -191,6 +194,10 @@ pub struct ReturnBody {
     /// `online` (default) or `manual`.
     #[serde(default)]
     pub method: Option<Method>,
+    /// The serial of the activation's current certificate; an end user's return without it (or
+    /// with another) frees nothing.
+    #[serde(default)]
+    pub certificate_serial: Option<String>,
     /// The machine's dongle answering a challenge of `POST /v1/dongle/challenge` (standalone
     /// dongle licenses).
     #[serde(default)]
@@ -223,7 +230,7 @@ pub struct CheckoutBody {
     pub session: String,
 }
 
-/// `POST /v1/seats/heartbeat`, `/v1/seats/release`, `/v1/seats/return-borrowed`.
+/// `POST /v1/seats/heartbeat`, `/v1/seats/release`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SessionBody {
@@ -231,6 +238,20 @@ pub struct SessionBody {
     pub key: String,
     /// Session holding the seat.
     pub session: String,
+}
+
+/// `POST /v1/seats/return-borrowed`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReturnBorrowedBody {
+    /// License key.
+    pub key: String,
+    /// Session holding the borrowed seat.
+    pub session: String,
+    /// The serial of the borrow certificate given back; an end user's return without it (or
+    /// with another) frees nothing.
+    #[serde(default)]
+    pub certificate_serial: Option<String>,
 }
 
 /// `POST /v1/seats/borrow`.
@@ -387,6 +408,7 @@ pub async fn validate(
     let action = Action::Validate {
         key: body.key,
         machine: body.machine,
+        certificate_serial: body.certificate_serial,
     };
     answer(
         &state,
@@ -410,6 +432,7 @@ pub async fn return_license(
         key: body.key,
         machine: body.machine,
         method: body.method.unwrap_or(Method::Online),
+        certificate_serial: body.certificate_serial,
     };
     answer(
         &state,
@@ -543,11 +566,12 @@ pub async fn return_borrowed(
     State(state): State<AppState>,
     caller: Caller,
     peer: Peer,
-    ApiJson(body): ApiJson<SessionBody>,
+    ApiJson(body): ApiJson<ReturnBorrowedBody>,
 ) -> Result<Json<DecisionBody>, AppError> {
     let action = Action::ReturnBorrowed {
         key: body.key,
         session: body.session,
+        certificate_serial: body.certificate_serial,
     };
     answer(
         &state,

@@ -90,7 +90,9 @@ pub fn denial_status(code: Code) -> StatusCode {
         | Code::FingerprintMismatch
         | Code::LeaseExpired
         | Code::ServedElsewhere
-        | Code::ExchangeSerialReturned => StatusCode::CONFLICT,
+        | Code::ExchangeSerialReturned
+        | Code::BorrowSerialReturned
+        | Code::CertificateNotCurrent => StatusCode::CONFLICT,
         Code::InvalidRequest
         | Code::ProductMismatch
         | Code::VersionMismatch

@@ -47,6 +47,10 @@ pub struct ServerLicenseBody {
     /// The license server's network dongle answering a challenge (network dongle licenses).
     #[serde(default)]
     pub dongle: Option<DongleProofBody>,
+    /// The serial of the server license it holds (`sl-...`): required to return it, refused
+    /// when it was returned before.
+    #[serde(default)]
+    pub certificate_serial: Option<String>,
 }
 
 /// The 32 bytes of a valid Ed25519 public key sent as base64.
@@ -117,6 +121,7 @@ pub async fn validate(
     let action = Action::Validate {
         key: body.key,
         machine: body.machine,
+        certificate_serial: body.certificate_serial,
     };
     answer_server(
         &state,
@@ -141,6 +146,7 @@ pub async fn return_license(
         key: body.key,
         machine: body.machine,
         method: Method::Online,
+        certificate_serial: body.certificate_serial,
     };
     answer_server(
         &state,

@@ -113,8 +113,8 @@ impl LicenseServer {
         let claims = self.stored_claims(key)?;
         let policy = self.policy(&claims.product)?.clone();
         let machine = self.fingerprint(&policy)?;
-        let body =
-            json!({ "key": key, "machine": machine, "server_key": self.server_key_base64() });
+        let body = json!({ "key": key, "machine": machine, "server_key": self.server_key_base64(),
+                           "certificate_serial": claims.serial });
         let answer = match post(&url, &claims.product, "/v1/server/validate", body).await {
             Ok(answer) => answer,
             Err(LicenseServerError::Unreachable(reason)) => {
@@ -127,7 +127,7 @@ impl LicenseServer {
             let withdrawn = match code.as_str() {
                 "REVOKED" => Some(Code::Revoked),
                 "EXPIRED" => Some(Code::ServerLicenseExpired),
-                "NOT_ACTIVATED" => Some(Code::ServerLicenseInvalid),
+                "NOT_ACTIVATED" | "EXCHANGE_SERIAL_RETURNED" => Some(Code::ServerLicenseInvalid),
                 _ => None,
             };
             return match withdrawn {
@@ -215,8 +215,9 @@ impl LicenseServer {
         let claims = self.stored_claims(key)?;
         let policy = self.policy(&claims.product)?.clone();
         let machine = self.fingerprint(&policy)?;
-        let body =
-            json!({ "key": key, "machine": machine, "server_key": self.server_key_base64() });
+        // The center frees the activation only for the serial of the server license it holds.
+        let body = json!({ "key": key, "machine": machine, "server_key": self.server_key_base64(),
+                           "certificate_serial": claims.serial });
         let answer = post(&url, &claims.product, "/v1/server/return", body).await?;
         if answer.status != 200 {
             let (code, message) = refusal_of(&answer.body);

@@ -32,7 +32,6 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 use licet_client::machine::{MachineProbe, NativeProbe};
 use licet_engine::certificate::{Binding, TermKind};
 use licet_engine::exchange::ExchangeError;
-use licet_engine::fingerprint::components_match;
 use licet_engine::policy::BorrowingPolicy;
 use licet_engine::server_license::{ServerLicense, ServerLicenseClaims};
 use licet_engine::state::{License, LicenseStatus, LimitedTerms, Term};
@@ -426,11 +425,13 @@ impl LicenseServer {
             Binding::Dongle(_) => None,
         };
         let present = self.dongle.present();
+        // The machine is matched with the server license's signed binding rule.
+        let machine_matches = live
+            .as_ref()
+            .is_some_and(|live| license.matches_machine(&live.components));
         license
             .check_bound_to(&self.public_key(), |binding| match (binding, &live) {
-                (Binding::Fingerprint(bound), Some(live)) => {
-                    components_match(bound, &live.components, &policy.fingerprint)
-                }
+                (Binding::Fingerprint(_), Some(_)) => machine_matches,
                 // A dongle-bound server license is refused when another dongle is plugged in;
                 // while none is, its seats are refused with DONGLE_ABSENT request by request.
                 (Binding::Dongle(serial), _) => present.as_ref().is_none_or(|p| p == serial),
@@ -480,11 +481,17 @@ impl LicenseServer {
             .get_mut(&claims.license_type)
             .ok_or_else(|| format!("license type `{}` is not declared", claims.license_type))?;
         license_type.lease = Some(Duration::seconds(claims.lease_seconds));
+        // What an early return does stays the loaded policy's: it is this server's own accounting.
+        let early_return = license_type
+            .borrowing
+            .map(|borrowing| borrowing.early_return)
+            .unwrap_or_default();
         license_type.borrowing = claims
             .borrow_max_seconds
             .filter(|_| claims.kinds.borrow)
             .map(|seconds| BorrowingPolicy {
                 max: Duration::seconds(seconds),
+                early_return,
             });
         license_type.default_seats = Some(claims.seats);
         Ok(policy)

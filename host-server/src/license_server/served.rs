@@ -137,6 +137,10 @@ pub(crate) async fn decide_served<R: Records>(
     }
     let (decision, served) = match (refusal, basis, key) {
         (None, Some((engine_license, policy, served)), Some(key)) => {
+            let returned = match request.action.certificate_serial() {
+                Some(serial) => records.returned_certificate(key, serial).await?,
+                None => None,
+            };
             let state = State {
                 license: Some(engine_license),
                 leases: records.leases(key).await?,
@@ -144,6 +148,7 @@ pub(crate) async fn decide_served<R: Records>(
                     RequestKind::Checkout | RequestKind::Heartbeat => server_dongle,
                     _ => None,
                 },
+                returned: returned.into_iter().collect(),
                 ..State::default()
             };
             let mut decision = decide(&policy, &state, &request, now);
@@ -191,6 +196,8 @@ pub(crate) async fn decide_served<R: Records>(
                         leased_at: now,
                         expires_at: *expires_at,
                         borrowed_until: None,
+                        certificate_serial: None,
+                        returned_at: None,
                     };
                     records.put_lease(key, &lease).await?;
                     lease_expires_at = Some(*expires_at);
@@ -212,6 +219,7 @@ pub(crate) async fn decide_served<R: Records>(
                     session,
                     binding,
                     until,
+                    serial,
                 } => {
                     let lease = SeatLease {
                         session: session.clone(),
@@ -219,9 +227,19 @@ pub(crate) async fn decide_served<R: Records>(
                         leased_at: now,
                         expires_at: *until,
                         borrowed_until: Some(*until),
+                        certificate_serial: Some(serial.clone()),
+                        returned_at: None,
                     };
                     records.put_lease(key, &lease).await?;
                     lease_expires_at = Some(*until);
+                }
+                Effect::EndBorrow { session, at } => {
+                    expect_one(records.end_borrow(key, session, *at).await?, "borrow")?;
+                }
+                Effect::RecordReturnedCertificate { serial, kind, at } => {
+                    records
+                        .insert_returned_serial(key, serial, *kind, *at)
+                        .await?;
                 }
                 Effect::IssueCertificate(claims) => {
                     certificate = Some(issue(claims.as_ref().clone(), server.signing_key()));

@@ -137,6 +137,16 @@ CREATE INDEX response_files_license ON response_files(license_key, id);
 CREATE INDEX audit_at ON audit(at);
 "#,
     ),
+    (
+        4,
+        r#"
+ALTER TABLE activations ADD COLUMN anchor TEXT;
+ALTER TABLE activations ADD COLUMN certificate_serial TEXT;
+ALTER TABLE leases ADD COLUMN certificate_serial TEXT;
+ALTER TABLE leases ADD COLUMN returned_at BIGINT;
+ALTER TABLE returned_serials ADD COLUMN kind TEXT NOT NULL DEFAULT 'activation';
+"#,
+    ),
 ];
 
 /// PostgreSQL migrations: `(version, statements)`.
@@ -277,6 +287,16 @@ CREATE TABLE response_files (
 );
 CREATE INDEX response_files_license ON response_files(license_key, id);
 CREATE INDEX audit_at ON audit(at);
+"#,
+    ),
+    (
+        4,
+        r#"
+ALTER TABLE activations ADD COLUMN anchor TEXT;
+ALTER TABLE activations ADD COLUMN certificate_serial TEXT;
+ALTER TABLE leases ADD COLUMN certificate_serial TEXT;
+ALTER TABLE leases ADD COLUMN returned_at BIGINT;
+ALTER TABLE returned_serials ADD COLUMN kind TEXT NOT NULL DEFAULT 'activation';
 "#,
     ),
 ];

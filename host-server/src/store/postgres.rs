@@ -7,8 +7,10 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use licet_engine::certificate::Binding;
-use licet_engine::state::{Activation, License, Order, SeatLease, TrialRecord};
+use licet_engine::certificate::{Binding, CertificateKind};
+use licet_engine::state::{
+    Activation, License, Order, ReturnedCertificate, SeatLease, TrialRecord,
+};
 use tokio::sync::Semaphore;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
@@ -218,14 +220,18 @@ fn client_record(row: &Row) -> Result<ClientRecord, StoreError> {
     })
 }
 
+/// The lease of a row, from column `offset` on (in [`lease_columns!`] order).
 fn lease_row(row: &Row, offset: usize) -> Result<SeatLease, StoreError> {
-    lease_from(
-        row.try_get(offset)?,
-        row.try_get(offset + 1)?,
-        row.try_get(offset + 2)?,
-        row.try_get(offset + 3)?,
-        row.try_get(offset + 4)?,
-    )
+    LeaseColumns {
+        session: row.try_get(offset)?,
+        binding: row.try_get(offset + 1)?,
+        leased_at: row.try_get(offset + 2)?,
+        expires_at: row.try_get(offset + 3)?,
+        borrowed_until: row.try_get(offset + 4)?,
+        certificate_serial: row.try_get(offset + 5)?,
+        returned_at: row.try_get(offset + 6)?,
+    }
+    .into_lease()
 }
 
 type Params<'p> = [&'p (dyn ToSql + Sync)];
@@ -564,18 +570,22 @@ impl Records for PgRecords<'_, '_> {
     async fn activations(&mut self, key: &str) -> Result<Vec<ActivationRecord>, StoreError> {
         let rows = self
             .query(
-                "SELECT id, binding, activated_at FROM activations WHERE license_key = $1 ORDER BY id",
+                "SELECT id, binding, activated_at, anchor, certificate_serial FROM activations \
+                 WHERE license_key = $1 ORDER BY id",
                 &[&key],
             )
             .await?;
         rows.iter()
             .map(|row| {
+                let anchor: Option<String> = row.try_get(3)?;
                 Ok(ActivationRecord {
                     id: row.try_get(0)?,
-                    activation: Activation {
-                        binding: from_json(row.try_get(1)?)?,
-                        activated_at: from_secs(row.try_get(2)?)?,
-                    },
+                    activation: activation_from(
+                        row.try_get(1)?,
+                        row.try_get(2)?,
+                        anchor.as_deref(),
+                        row.try_get(4)?,
+                    )?,
                 })
             })
             .collect()
@@ -587,15 +597,31 @@ impl Records for PgRecords<'_, '_> {
         activation: &Activation,
     ) -> Result<(), StoreError> {
         self.execute(
-            "INSERT INTO activations (license_key, binding, activated_at) VALUES ($1, $2, $3)",
+            "INSERT INTO activations (license_key, binding, activated_at, anchor, certificate_serial) \
+             VALUES ($1, $2, $3, $4, $5)",
             &[
                 &key,
                 &to_json(&activation.binding)?,
                 &to_secs(activation.activated_at),
+                &to_json(activation.anchor())?,
+                &activation.certificate_serial,
             ],
         )
         .await?;
         Ok(())
+    }
+
+    async fn set_activation_serial(
+        &mut self,
+        key: &str,
+        binding: &Binding,
+        serial: &str,
+    ) -> Result<u64, StoreError> {
+        self.execute(
+            "UPDATE activations SET certificate_serial = $3 WHERE license_key = $1 AND binding = $2",
+            &[&key, &to_json(binding)?, &serial],
+        )
+        .await
     }
 
     async fn rebind_activation(
@@ -622,8 +648,11 @@ impl Records for PgRecords<'_, '_> {
     async fn leases(&mut self, key: &str) -> Result<Vec<SeatLease>, StoreError> {
         let rows = self
             .query(
-                "SELECT session, binding, leased_at, expires_at, borrowed_until FROM leases \
-                 WHERE license_key = $1 ORDER BY leased_at, session",
+                concat!(
+                    "SELECT ",
+                    lease_columns!(),
+                    " FROM leases WHERE license_key = $1 ORDER BY leased_at, session"
+                ),
                 &[&key],
             )
             .await?;
@@ -637,11 +666,14 @@ impl Records for PgRecords<'_, '_> {
     ) -> Result<Vec<LeaseRecord>, StoreError> {
         let rows = self
             .query(
-                "SELECT s.license_key, s.session, s.binding, s.leased_at, s.expires_at, s.borrowed_until \
-                 FROM leases s JOIN licenses l ON l.key = s.license_key \
-                 WHERE ($1::text IS NULL OR l.product = $1) AND \
-                 ((s.borrowed_until IS NULL AND s.expires_at > $2) OR s.borrowed_until > $2) \
-                 ORDER BY s.license_key, s.leased_at, s.session",
+                concat!(
+                    "SELECT s.license_key, ",
+                    lease_columns!(s),
+                    " FROM leases s JOIN licenses l ON l.key = s.license_key \
+                     WHERE ($1::text IS NULL OR l.product = $1) AND \
+                     ((s.borrowed_until IS NULL AND s.expires_at > $2) OR s.borrowed_until > $2) \
+                     ORDER BY s.license_key, s.leased_at, s.session"
+                ),
                 &[&product, &to_secs(now)],
             )
             .await?;
@@ -657,10 +689,12 @@ impl Records for PgRecords<'_, '_> {
 
     async fn put_lease(&mut self, key: &str, lease: &SeatLease) -> Result<(), StoreError> {
         self.execute(
-            "INSERT INTO leases (license_key, session, binding, leased_at, expires_at, borrowed_until) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (license_key, session) DO UPDATE SET \
+            "INSERT INTO leases (license_key, session, binding, leased_at, expires_at, borrowed_until, \
+             certificate_serial, returned_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (license_key, session) DO UPDATE SET \
              binding = excluded.binding, leased_at = excluded.leased_at, \
-             expires_at = excluded.expires_at, borrowed_until = excluded.borrowed_until",
+             expires_at = excluded.expires_at, borrowed_until = excluded.borrowed_until, \
+             certificate_serial = excluded.certificate_serial, returned_at = excluded.returned_at",
             &[
                 &key,
                 &lease.session,
@@ -668,10 +702,26 @@ impl Records for PgRecords<'_, '_> {
                 &to_secs(lease.leased_at),
                 &to_secs(lease.expires_at),
                 &lease.borrowed_until.map(to_secs),
+                &lease.certificate_serial,
+                &lease.returned_at.map(to_secs),
             ],
         )
         .await?;
         Ok(())
+    }
+
+    async fn end_borrow(
+        &mut self,
+        key: &str,
+        session: &str,
+        at: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        self.execute(
+            "UPDATE leases SET returned_at = $3 WHERE license_key = $1 AND session = $2 \
+             AND borrowed_until IS NOT NULL",
+            &[&key, &session, &to_secs(at)],
+        )
+        .await
     }
 
     async fn renew_lease(
@@ -786,26 +836,39 @@ impl Records for PgRecords<'_, '_> {
         Ok(row.try_get(0)?)
     }
 
-    async fn returned_serials(&mut self, key: &str) -> Result<Vec<String>, StoreError> {
-        let rows = self
-            .query(
-                "SELECT serial FROM returned_serials WHERE license_key = $1",
-                &[&key],
+    async fn returned_certificate(
+        &mut self,
+        key: &str,
+        serial: &str,
+    ) -> Result<Option<ReturnedCertificate>, StoreError> {
+        let row = self
+            .query_opt(
+                "SELECT kind, returned_at FROM returned_serials WHERE license_key = $1 AND serial = $2",
+                &[&key, &serial],
             )
             .await?;
-        rows.iter().map(|row| Ok(row.try_get(0)?)).collect()
+        row.map(|row| {
+            let kind: String = row.try_get(0)?;
+            Ok(ReturnedCertificate {
+                serial: serial.to_owned(),
+                kind: returned_kind_from(&kind)?,
+                returned_at: from_secs(row.try_get(1)?)?,
+            })
+        })
+        .transpose()
     }
 
     async fn insert_returned_serial(
         &mut self,
         key: &str,
         serial: &str,
+        kind: CertificateKind,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.execute(
-            "INSERT INTO returned_serials (license_key, serial, returned_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (license_key, serial) DO NOTHING",
-            &[&key, &serial, &to_secs(at)],
+            "INSERT INTO returned_serials (license_key, serial, returned_at, kind) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (license_key, serial) DO NOTHING",
+            &[&key, &serial, &to_secs(at), &returned_kind_name(kind)],
         )
         .await?;
         Ok(())

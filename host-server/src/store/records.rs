@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
-use licet_engine::certificate::Binding;
+use licet_engine::certificate::{Binding, CertificateKind};
 use licet_engine::state::{
-    Activation, License, LicenseStatus, LimitedTerms, Order, SeatLease, Term, TrialRecord,
+    Activation, License, LicenseStatus, LimitedTerms, Order, ReturnedCertificate, SeatLease, Term,
+    TrialRecord,
 };
 use serde::Serialize;
 
@@ -264,13 +265,21 @@ pub(crate) trait Records: Send {
         &mut self,
         key: &str,
     ) -> impl Future<Output = Result<Vec<ActivationRecord>, StoreError>> + Send;
-    /// Records an activation.
+    /// Records an activation (its anchor is its binding unless it names one).
     fn insert_activation(
         &mut self,
         key: &str,
         activation: &Activation,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Replaces an activation's binding; how many rows changed.
+    /// Records `serial` as the current certificate of the activation bound to `binding`; how many
+    /// rows changed.
+    fn set_activation_serial(
+        &mut self,
+        key: &str,
+        binding: &Binding,
+        serial: &str,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// Replaces an activation's current binding (its anchor is kept); how many rows changed.
     fn rebind_activation(
         &mut self,
         key: &str,
@@ -306,6 +315,14 @@ pub(crate) trait Records: Send {
         key: &str,
         session: &str,
         expires_at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// Marks a session's borrow returned early at `at` (it stays counted until its end); how many
+    /// rows changed.
+    fn end_borrow(
+        &mut self,
+        key: &str,
+        session: &str,
+        at: DateTime<Utc>,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
     /// Removes a session's lease; how many rows changed.
     fn delete_lease(
@@ -346,16 +363,18 @@ pub(crate) trait Records: Send {
         &mut self,
         key: &str,
     ) -> impl Future<Output = Result<i64, StoreError>> + Send;
-    /// Serials of the license's returned activation certificates.
-    fn returned_serials(
+    /// The returned certificate of the license with `serial`, if it was returned.
+    fn returned_certificate(
         &mut self,
         key: &str,
-    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
-    /// Records a returned activation certificate serial.
+        serial: &str,
+    ) -> impl Future<Output = Result<Option<ReturnedCertificate>, StoreError>> + Send;
+    /// Records a returned certificate serial (kept once: the first return wins).
     fn insert_returned_serial(
         &mut self,
         key: &str,
         serial: &str,
+        kind: CertificateKind,
         at: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Appends to the audit log; returns the entry's position.
@@ -533,21 +552,81 @@ impl LicenseColumns {
     }
 }
 
-/// The columns of a lease row, decoded.
-pub(crate) fn lease_from(
-    session: String,
+/// The columns of a lease row.
+pub(crate) struct LeaseColumns {
+    pub session: String,
+    pub binding: String,
+    pub leased_at: i64,
+    pub expires_at: i64,
+    pub borrowed_until: Option<i64>,
+    pub certificate_serial: Option<String>,
+    pub returned_at: Option<i64>,
+}
+
+/// The column list every lease query selects, in [`LeaseColumns`] order (`s.` is the lease
+/// table's alias where it is joined).
+macro_rules! lease_columns {
+    () => {
+        "session, binding, leased_at, expires_at, borrowed_until, certificate_serial, returned_at"
+    };
+    (s) => {
+        "s.session, s.binding, s.leased_at, s.expires_at, s.borrowed_until, \
+         s.certificate_serial, s.returned_at"
+    };
+}
+pub(crate) use lease_columns;
+
+impl LeaseColumns {
+    /// The lease, decoded.
+    pub(crate) fn into_lease(self) -> Result<SeatLease, StoreError> {
+        Ok(SeatLease {
+            session: self.session,
+            binding: from_json(&self.binding)?,
+            leased_at: from_secs(self.leased_at)?,
+            expires_at: from_secs(self.expires_at)?,
+            borrowed_until: opt_from_secs(self.borrowed_until)?,
+            certificate_serial: self.certificate_serial,
+            returned_at: opt_from_secs(self.returned_at)?,
+        })
+    }
+}
+
+/// The columns of an activation row, decoded.
+pub(crate) fn activation_from(
     binding: &str,
-    leased_at: i64,
-    expires_at: i64,
-    borrowed_until: Option<i64>,
-) -> Result<SeatLease, StoreError> {
-    Ok(SeatLease {
-        session,
+    activated_at: i64,
+    anchor: Option<&str>,
+    certificate_serial: Option<String>,
+) -> Result<Activation, StoreError> {
+    Ok(Activation {
         binding: from_json(binding)?,
-        leased_at: from_secs(leased_at)?,
-        expires_at: from_secs(expires_at)?,
-        borrowed_until: opt_from_secs(borrowed_until)?,
+        activated_at: from_secs(activated_at)?,
+        anchor: anchor.map(from_json).transpose()?,
+        certificate_serial,
     })
+}
+
+/// How a returned certificate's kind is stored.
+pub(crate) fn returned_kind_name(kind: CertificateKind) -> &'static str {
+    match kind {
+        CertificateKind::Borrow => "borrow",
+        CertificateKind::Activation => "activation",
+        CertificateKind::Seat => "seat",
+        CertificateKind::Trial => "trial",
+    }
+}
+
+/// A returned certificate's stored kind, decoded.
+pub(crate) fn returned_kind_from(name: &str) -> Result<CertificateKind, StoreError> {
+    match name {
+        "activation" => Ok(CertificateKind::Activation),
+        "borrow" => Ok(CertificateKind::Borrow),
+        "seat" => Ok(CertificateKind::Seat),
+        "trial" => Ok(CertificateKind::Trial),
+        other => Err(StoreError::corrupt(format!(
+            "returned certificate kind `{other}`"
+        ))),
+    }
 }
 
 /// The components of a fingerprint binding, for the trial index; empty for dongles.

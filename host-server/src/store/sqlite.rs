@@ -10,8 +10,10 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use chrono::{DateTime, Utc};
-use licet_engine::certificate::Binding;
-use licet_engine::state::{Activation, License, Order, SeatLease, TrialRecord};
+use licet_engine::certificate::{Binding, CertificateKind};
+use licet_engine::state::{
+    Activation, License, Order, ReturnedCertificate, SeatLease, TrialRecord,
+};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use tokio::sync::{mpsc, oneshot};
 
@@ -303,6 +305,19 @@ fn is_unique_violation(error: &rusqlite::Error) -> bool {
         rusqlite::Error::SqliteFailure(failure, _)
             if failure.code == rusqlite::ErrorCode::ConstraintViolation
     )
+}
+
+/// The lease columns of a row, from column `first` on (in [`lease_columns!`] order).
+fn lease_row(row: &Row<'_>, first: usize) -> rusqlite::Result<LeaseColumns> {
+    Ok(LeaseColumns {
+        session: row.get(first)?,
+        binding: row.get(first + 1)?,
+        leased_at: row.get(first + 2)?,
+        expires_at: row.get(first + 3)?,
+        borrowed_until: row.get(first + 4)?,
+        certificate_serial: row.get(first + 5)?,
+        returned_at: row.get(first + 6)?,
+    })
 }
 
 fn license_columns(row: &Row<'_>) -> rusqlite::Result<LicenseColumns> {
@@ -658,23 +673,23 @@ impl Records for SqliteRecords<'_> {
 
     async fn activations(&mut self, key: &str) -> Result<Vec<ActivationRecord>, StoreError> {
         let mut statement = self.conn.prepare_cached(
-            "SELECT id, binding, activated_at FROM activations WHERE license_key = ?1 ORDER BY id",
+            "SELECT id, binding, activated_at, anchor, certificate_serial FROM activations \
+             WHERE license_key = ?1 ORDER BY id",
         )?;
         let rows = statement.query_map([key], |row| {
             Ok((
                 row.get::<_, i64>(0)?,
                 row.get::<_, String>(1)?,
                 row.get::<_, i64>(2)?,
+                row.get::<_, Option<String>>(3)?,
+                row.get::<_, Option<String>>(4)?,
             ))
         })?;
         rows.map(|row| {
-            let (id, binding, activated_at) = row?;
+            let (id, binding, activated_at, anchor, serial) = row?;
             Ok(ActivationRecord {
                 id,
-                activation: Activation {
-                    binding: from_json(&binding)?,
-                    activated_at: from_secs(activated_at)?,
-                },
+                activation: activation_from(&binding, activated_at, anchor.as_deref(), serial)?,
             })
         })
         .collect()
@@ -686,14 +701,29 @@ impl Records for SqliteRecords<'_> {
         activation: &Activation,
     ) -> Result<(), StoreError> {
         let mut statement = self.conn.prepare_cached(
-            "INSERT INTO activations (license_key, binding, activated_at) VALUES (?1, ?2, ?3)",
+            "INSERT INTO activations (license_key, binding, activated_at, anchor, certificate_serial) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
         statement.execute(params![
             key,
             to_json(&activation.binding)?,
-            to_secs(activation.activated_at)
+            to_secs(activation.activated_at),
+            to_json(activation.anchor())?,
+            activation.certificate_serial,
         ])?;
         Ok(())
+    }
+
+    async fn set_activation_serial(
+        &mut self,
+        key: &str,
+        binding: &Binding,
+        serial: &str,
+    ) -> Result<u64, StoreError> {
+        let mut statement = self.conn.prepare_cached(
+            "UPDATE activations SET certificate_serial = ?3 WHERE license_key = ?1 AND binding = ?2",
+        )?;
+        Ok(statement.execute(params![key, to_json(binding)?, serial])? as u64)
     }
 
     async fn rebind_activation(
@@ -716,24 +746,13 @@ impl Records for SqliteRecords<'_> {
     }
 
     async fn leases(&mut self, key: &str) -> Result<Vec<SeatLease>, StoreError> {
-        let mut statement = self.conn.prepare_cached(
-            "SELECT session, binding, leased_at, expires_at, borrowed_until FROM leases \
-             WHERE license_key = ?1 ORDER BY leased_at, session",
-        )?;
-        let rows = statement.query_map([key], |row| {
-            Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, i64>(2)?,
-                row.get::<_, i64>(3)?,
-                row.get::<_, Option<i64>>(4)?,
-            ))
-        })?;
-        rows.map(|row| {
-            let (session, binding, leased_at, expires_at, borrowed_until) = row?;
-            lease_from(session, &binding, leased_at, expires_at, borrowed_until)
-        })
-        .collect()
+        let mut statement = self.conn.prepare_cached(concat!(
+            "SELECT ",
+            lease_columns!(),
+            " FROM leases WHERE license_key = ?1 ORDER BY leased_at, session"
+        ))?;
+        let rows = statement.query_map([key], |row| lease_row(row, 0))?;
+        rows.map(|row| row?.into_lease()).collect()
     }
 
     async fn held_leases(
@@ -741,28 +760,22 @@ impl Records for SqliteRecords<'_> {
         product: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Vec<LeaseRecord>, StoreError> {
-        let mut statement = self.conn.prepare_cached(
-            "SELECT s.license_key, s.session, s.binding, s.leased_at, s.expires_at, s.borrowed_until \
-             FROM leases s JOIN licenses l ON l.key = s.license_key \
+        let mut statement = self.conn.prepare_cached(concat!(
+            "SELECT s.license_key, ",
+            lease_columns!(s),
+            " FROM leases s JOIN licenses l ON l.key = s.license_key \
              WHERE (?1 IS NULL OR l.product = ?1) AND \
              ((s.borrowed_until IS NULL AND s.expires_at > ?2) OR s.borrowed_until > ?2) \
-             ORDER BY s.license_key, s.leased_at, s.session",
-        )?;
+             ORDER BY s.license_key, s.leased_at, s.session"
+        ))?;
         let rows = statement.query_map(params![product, to_secs(now)], |row| {
-            Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, String>(2)?,
-                row.get::<_, i64>(3)?,
-                row.get::<_, i64>(4)?,
-                row.get::<_, Option<i64>>(5)?,
-            ))
+            Ok((row.get::<_, String>(0)?, lease_row(row, 1)?))
         })?;
         rows.map(|row| {
-            let (license_key, session, binding, leased_at, expires_at, borrowed_until) = row?;
+            let (license_key, columns) = row?;
             Ok(LeaseRecord {
                 license_key,
-                lease: lease_from(session, &binding, leased_at, expires_at, borrowed_until)?,
+                lease: columns.into_lease()?,
             })
         })
         .collect()
@@ -770,10 +783,12 @@ impl Records for SqliteRecords<'_> {
 
     async fn put_lease(&mut self, key: &str, lease: &SeatLease) -> Result<(), StoreError> {
         let mut statement = self.conn.prepare_cached(
-            "INSERT INTO leases (license_key, session, binding, leased_at, expires_at, borrowed_until) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (license_key, session) DO UPDATE SET \
+            "INSERT INTO leases (license_key, session, binding, leased_at, expires_at, borrowed_until, \
+             certificate_serial, returned_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (license_key, session) DO UPDATE SET \
              binding = excluded.binding, leased_at = excluded.leased_at, \
-             expires_at = excluded.expires_at, borrowed_until = excluded.borrowed_until",
+             expires_at = excluded.expires_at, borrowed_until = excluded.borrowed_until, \
+             certificate_serial = excluded.certificate_serial, returned_at = excluded.returned_at",
         )?;
         statement.execute(params![
             key,
@@ -782,8 +797,23 @@ impl Records for SqliteRecords<'_> {
             to_secs(lease.leased_at),
             to_secs(lease.expires_at),
             lease.borrowed_until.map(to_secs),
+            lease.certificate_serial,
+            lease.returned_at.map(to_secs),
         ])?;
         Ok(())
+    }
+
+    async fn end_borrow(
+        &mut self,
+        key: &str,
+        session: &str,
+        at: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let mut statement = self.conn.prepare_cached(
+            "UPDATE leases SET returned_at = ?3 WHERE license_key = ?1 AND session = ?2 \
+             AND borrowed_until IS NOT NULL",
+        )?;
+        Ok(statement.execute(params![key, session, to_secs(at)])? as u64)
     }
 
     async fn renew_lease(
@@ -902,25 +932,41 @@ impl Records for SqliteRecords<'_> {
         Ok(statement.query_row([key], |row| row.get(0))?)
     }
 
-    async fn returned_serials(&mut self, key: &str) -> Result<Vec<String>, StoreError> {
-        let mut statement = self
-            .conn
-            .prepare_cached("SELECT serial FROM returned_serials WHERE license_key = ?1")?;
-        let rows = statement.query_map([key], |row| row.get::<_, String>(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+    async fn returned_certificate(
+        &mut self,
+        key: &str,
+        serial: &str,
+    ) -> Result<Option<ReturnedCertificate>, StoreError> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT kind, returned_at FROM returned_serials WHERE license_key = ?1 AND serial = ?2",
+        )?;
+        let row = statement
+            .query_row(params![key, serial], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+            })
+            .optional()?;
+        row.map(|(kind, at)| {
+            Ok(ReturnedCertificate {
+                serial: serial.to_owned(),
+                kind: returned_kind_from(&kind)?,
+                returned_at: from_secs(at)?,
+            })
+        })
+        .transpose()
     }
 
     async fn insert_returned_serial(
         &mut self,
         key: &str,
         serial: &str,
+        kind: CertificateKind,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let mut statement = self.conn.prepare_cached(
-            "INSERT INTO returned_serials (license_key, serial, returned_at) VALUES (?1, ?2, ?3) \
-             ON CONFLICT (license_key, serial) DO NOTHING",
+            "INSERT INTO returned_serials (license_key, serial, returned_at, kind) \
+             VALUES (?1, ?2, ?3, ?4) ON CONFLICT (license_key, serial) DO NOTHING",
         )?;
-        statement.execute(params![key, serial, to_secs(at)])?;
+        statement.execute(params![key, serial, to_secs(at), returned_kind_name(kind)])?;
         Ok(())
     }
 

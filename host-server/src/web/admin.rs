@@ -1107,6 +1107,7 @@ pub async fn remove_activation(
         key: key.clone(),
         machine,
         method: Method::Online,
+        certificate_serial: None,
     };
     let decision = admin_decide(&web, &name, action, dongle).await?;
     let notice = decision_notice(&decision, "The activation is removed.");
@@ -1125,6 +1126,7 @@ async fn release(web: &Web, name: &str, key: &str, session_id: &str) -> Result<N
         Action::ReturnBorrowed {
             key: key.to_owned(),
             session: session_id.to_owned(),
+            certificate_serial: None,
         }
     } else {
         Action::Release {

@@ -407,6 +407,8 @@ pub async fn remove_activation(
                 key: key.clone(),
                 machine,
                 method: Method::Online,
+                // A client account removes one of its own activations without the machine.
+                certificate_serial: None,
             },
             context,
         )
