@@ -481,12 +481,7 @@ impl<'a> Ctx<'a> {
     }
 
     fn condition_context<'f>(&self, facts: &'f RuleFacts<'f>) -> ConditionContext<'f> {
-        let held = self
-            .state
-            .leases
-            .iter()
-            .filter(|lease| lease.is_held(self.now))
-            .count();
+        let held = self.held_seats();
         let borrow_days = match &self.request.action {
             Action::Borrow { until, .. } => (*until - self.now).num_days(),
             _ => 0,
@@ -498,7 +493,7 @@ impl<'a> Ctx<'a> {
             license_kind: facts.license_kind,
             activations: to_i64(self.state.activations.len()),
             seats: i64::from(facts.seats),
-            seats_in_use: to_i64(held),
+            seats_in_use: i64::try_from(held).unwrap_or(i64::MAX),
             borrow_days,
             days_left: facts
                 .expires_at
@@ -617,12 +612,17 @@ impl<'a> Ctx<'a> {
             .find(|lease| lease.session == session)
     }
 
-    fn held_seats_except(&self, session: &str) -> usize {
-        self.state
-            .leases
-            .iter()
-            .filter(|lease| lease.session != session && lease.is_held(self.now))
-            .count()
+    /// The seats of the license held now: the host's count, or the leases counted.
+    fn held_seats(&self) -> u64 {
+        self.state.seats_held(self.now)
+    }
+
+    /// The seats held now by other sessions than `session`.
+    fn held_seats_except(&self, session: &str) -> u64 {
+        let own = self
+            .find_lease(session)
+            .is_some_and(|lease| lease.is_held(self.now));
+        self.held_seats().saturating_sub(u64::from(own))
     }
 
     fn claims(
@@ -899,7 +899,7 @@ impl<'a> Ctx<'a> {
             ));
         }
         let held = self.held_seats_except(session);
-        if held >= usize::try_from(seats).unwrap_or(usize::MAX) {
+        if held >= u64::from(seats) {
             return Err(deny(
                 Code::SeatsExhausted,
                 "seats.pool",

@@ -293,6 +293,18 @@ impl Action {
         }
     }
 
+    /// The seat session the action names, for seat requests.
+    pub fn session(&self) -> Option<&str> {
+        match self {
+            Action::Checkout { session, .. }
+            | Action::Heartbeat { session, .. }
+            | Action::Release { session, .. }
+            | Action::Borrow { session, .. }
+            | Action::ReturnBorrowed { session, .. } => Some(session),
+            _ => None,
+        }
+    }
+
     /// The certificate serial the action presents, when it presents one.
     pub fn certificate_serial(&self) -> Option<&str> {
         match self {

@@ -619,6 +619,8 @@ impl<'p> Ledger<'p> {
             order,
             activations: self.activations.get(key).cloned().unwrap_or_default(),
             leases: self.leases.get(key).cloned().unwrap_or_default(),
+            // The in-memory ledger gives every lease; the engine counts them.
+            held_seats: None,
             trials: self.trials.clone(),
             transfers: self.transfers.get(key).cloned().unwrap_or_default(),
             dongle: dongle_machine.and_then(|name| self.dongles.get(name).cloned()),

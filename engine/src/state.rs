@@ -23,9 +23,16 @@ pub struct State {
     /// The license's current activations.
     #[serde(default)]
     pub activations: Vec<Activation>,
-    /// Seat leases and borrows of the license.
+    /// Seat leases and borrows of the license: all of them, or, when `held_seats` is given, the
+    /// ones the request needs (the caller's own session, and for a borrow the seats borrowed
+    /// out).
     #[serde(default)]
     pub leases: Vec<SeatLease>,
+    /// How many seats of the license are held now (leases and borrows not ended), when the host
+    /// counted them instead of loading every lease; `None`: the engine counts `leases`. The
+    /// caller's own lease, when it has one, must be in `leases` as well.
+    #[serde(default)]
+    pub held_seats: Option<u64>,
     /// Trial records that may belong to the requesting machine.
     #[serde(default)]
     pub trials: Vec<TrialRecord>,
@@ -43,6 +50,21 @@ pub struct State {
     /// presents.
     #[serde(default)]
     pub returned: Vec<ReturnedCertificate>,
+}
+
+impl State {
+    /// The seats of the license held at `now`: the host's count when it gave one, else the
+    /// leases counted.
+    pub fn seats_held(&self, now: DateTime<Utc>) -> u64 {
+        self.held_seats.unwrap_or_else(|| {
+            let held = self
+                .leases
+                .iter()
+                .filter(|lease| lease.is_held(now))
+                .count();
+            u64::try_from(held).unwrap_or(u64::MAX)
+        })
+    }
 }
 
 /// An issued license (a license key or serial number).

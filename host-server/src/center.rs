@@ -54,11 +54,7 @@ pub fn pool_refusal(
                     ),
                 ));
             }
-            let serving = state
-                .leases
-                .iter()
-                .filter(|lease| lease.is_held(now) || lease.is_borrowed(now))
-                .count();
+            let serving = state.seats_held(now);
             if matches!(action, Action::Activate { .. }) && serving > 0 {
                 return Some(Decision::deny(
                     Code::ServedElsewhere,

@@ -435,6 +435,33 @@ job! {
     }
 }
 
+/// Loads what a decision needs of the license's seats into `state`, with indexed reads whatever
+/// the size of the pool: the number of seats held (counted by the store), the caller's own lease
+/// or borrow, and for a borrow the seats borrowed out (the engine looks for this machine among
+/// them).
+pub(crate) async fn load_seats<R: Records>(
+    records: &mut R,
+    key: &str,
+    action: &Action,
+    now: DateTime<Utc>,
+    state: &mut State,
+) -> Result<(), StoreError> {
+    state.held_seats = Some(records.held_seats(key, now).await?);
+    state.leases = match action.session() {
+        Some(session) => records.lease(key, session).await?.into_iter().collect(),
+        None => Vec::new(),
+    };
+    if let Action::Borrow { session, .. } = action {
+        let borrowed = records.borrowed_leases(key, now).await?;
+        state.leases.extend(
+            borrowed
+                .into_iter()
+                .filter(|lease| lease.session != *session),
+        );
+    }
+    Ok(())
+}
+
 async fn decide_and_apply<R: Records>(
     job: DecideJob,
     records: &mut R,
@@ -502,7 +529,7 @@ async fn decide_and_apply<R: Records>(
                 .into_iter()
                 .map(|record| record.activation)
                 .collect();
-            state.leases = records.leases(key).await?;
+            load_seats(records, key, &request.action, now, &mut state).await?;
             // Removals, transfers and accepted fingerprint drift count against the transfer limit.
             if matches!(
                 request.action.kind(),

@@ -116,6 +116,33 @@ on_both_backends! {
         assert_eq!(status, 200);
     }
 
+    async fn the_stores_seat_count_follows_every_way_a_seat_ends(server) {
+        let key = server.network_key(2).await;
+        let take = |session: &'static str, n: usize| checkout(&key, session, n);
+        let code = |body: &serde_json::Value| body["code"].as_str().map(str::to_owned);
+        // A lapsed lease taken back by its own session counts once.
+        assert_eq!(server.post("/v1/seats/checkout", take("a", 1)).await.0, 200);
+        server.clock.advance(Duration::seconds(301));
+        assert_eq!(server.post("/v1/seats/checkout", take("a", 1)).await.0, 200);
+        assert_eq!(server.post("/v1/seats/checkout", take("b", 2)).await.0, 200);
+        let (status, body) = server.post("/v1/seats/checkout", take("c", 3)).await;
+        assert_eq!((status, code(&body).as_deref()), (409, Some("SEATS_EXHAUSTED")), "{body}");
+        // Leases that lapsed with no request since are still counted by the store until the
+        // sweep deletes them; the sweep takes them off the count.
+        server.clock.advance(Duration::hours(2));
+        let swept = server.state.licensing.sweep_leases(server.state.licensing.now()).await.unwrap();
+        assert_eq!(swept, 2);
+        assert_eq!(server.post("/v1/seats/checkout", take("c", 3)).await.0, 200);
+        assert_eq!(server.post("/v1/seats/checkout", take("d", 4)).await.0, 200);
+        // An administrator's force-release frees its seat at once.
+        let (status, body) = server.admin(Method::DELETE, &format!("/v1/admin/licenses/{key}/seats/c"), None).await;
+        assert_eq!(status, 200, "{body}");
+        let (status, body) = server.post("/v1/seats/checkout", take("e", 5)).await;
+        assert_eq!((status, code(&body).as_deref()), (200, Some("SEAT_GRANTED")), "{body}");
+        let (status, body) = server.post("/v1/seats/checkout", take("f", 6)).await;
+        assert_eq!((status, code(&body).as_deref()), (409, Some("SEATS_EXHAUSTED")), "{body}");
+    }
+
     async fn borrowed_seats_are_listed_and_can_be_returned_or_force_released(server) {
         let key = server.network_key(2).await;
         let until = (Utc::now() + Duration::days(7)).to_rfc3339();

@@ -7,6 +7,8 @@
 //!
 //! ```sh
 //! cargo run --release -p licet-benches --bin licet-loadgen -- [--clients 16] [--seconds 5] [--synchronous full|normal]
+//! # checkout+release on pools already holding N seats, each N with its ratio to the first:
+//! cargo run --release -p licet-benches --bin licet-loadgen -- --held 0,1000,10000,100000
 //! ```
 
 use std::error::Error;
@@ -39,7 +41,13 @@ struct Options {
     synchronous: Synchronous,
 }
 
-fn options() -> Result<Options, Failure> {
+/// The most seats `--held` fills one pool with.
+const MAX_HELD: usize = 200_000;
+/// How long filling one pool may take at most.
+const FILL_SECONDS: u64 = 600;
+
+fn options() -> Result<(Options, Vec<usize>), Failure> {
+    let mut held = Vec::new();
     let mut options = Options {
         clients: 16,
         seconds: 5,
@@ -60,10 +68,15 @@ fn options() -> Result<Options, Failure> {
                     other => return Err(format!("unknown synchronous `{other}`").into()),
                 }
             }
+            "--held" => {
+                for count in value.split(',') {
+                    held.push(count.trim().parse::<usize>()?.min(MAX_HELD));
+                }
+            }
             other => return Err(format!("unknown option `{other}`").into()),
         }
     }
-    Ok(options)
+    Ok((options, held))
 }
 
 /// What one phase measured.
@@ -243,7 +256,7 @@ fn report(name: &str, unit: &str, per_unit: usize, phase: &mut Phase) -> f64 {
 }
 
 fn main() -> Result<(), Failure> {
-    let options = options()?;
+    let (options, held) = options()?;
     // The servers and the clients run on separate runtimes (two worker threads each) that share
     // the machine's cores, the same way for the licet server and for the no-op baseline.
     let servers = tokio::runtime::Builder::new_multi_thread()
@@ -258,7 +271,94 @@ fn main() -> Result<(), Failure> {
     let licet = servers.block_on(start_licet(dir.path(), options.synchronous))?;
     let noop = servers.block_on(start_noop())?;
     let _guard = servers.enter();
-    clients.block_on(drive(options, licet, noop))
+    if held.is_empty() {
+        clients.block_on(drive(options, licet, noop))
+    } else {
+        clients.block_on(held_table(options, licet, &held))
+    }
+}
+
+/// For each count of `held` seats: a fresh pool filled with that many held seats (timed), then
+/// checkout+release pairs by the clients on their own sessions; a table with each row's ratio to
+/// the first.
+async fn held_table(options: Options, licet: SocketAddr, held: &[usize]) -> Result<(), Failure> {
+    let Options {
+        clients, seconds, ..
+    } = options;
+    println!("licet-loadgen: checkout+release on pools already holding seats; {clients} keep-alive clients, {seconds} s per row, SQLite synchronous={:?}", options.synchronous);
+    println!("| seats held | fill (seats/s) | pairs/s | pair p50 | pair p99 | pairs/s vs first |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    let mut first: Option<f64> = None;
+    for &count in held {
+        let pool = admin(
+            licet,
+            "/v1/admin/licenses",
+            json!({
+                "product": "gstarcad", "license_type": "network-key", "edition": "professional",
+                "seats": count + clients
+            }),
+        )
+        .await?;
+        let key = Arc::new(
+            pool["licenses"][0]["key"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        );
+        let per_client = count.div_ceil(clients);
+        let fill_key = key.clone();
+        let fill = run_phase(licet, clients, FILL_SECONDS, move |mut client, worker, iteration| {
+            let key = fill_key.clone();
+            async move {
+                let index = worker * per_client + iteration;
+                if iteration >= per_client || index >= count {
+                    return (client, None);
+                }
+                let body = json!({ "key": *key, "target": target(), "machine": machine(1_000_000 + index),
+                                   "session": format!("held-{index}") });
+                let (ok, micros) = timed(&mut client, "/v1/seats/checkout", &body, 200).await;
+                (client, Some((1, usize::from(!ok), vec![micros])))
+            }
+        })
+        .await?;
+        if fill.errors > 0 || fill.requests < count {
+            return Err(format!(
+                "filling {count} seats: {} granted of {} sent in {:.0} s",
+                fill.requests - fill.errors,
+                fill.requests,
+                fill.elapsed.as_secs_f64()
+            )
+            .into());
+        }
+        let pair_key = key.clone();
+        let mut pairs = run_phase(licet, clients, seconds, move |mut client, worker, _| {
+            let key = pair_key.clone();
+            async move {
+                let session = format!("session-{worker}");
+                let checkout = json!({ "key": *key, "target": target(), "machine": machine(worker), "session": session });
+                let release = json!({ "key": *key, "session": session });
+                let (a_ok, a) = timed(&mut client, "/v1/seats/checkout", &checkout, 200).await;
+                let (b_ok, b) = timed(&mut client, "/v1/seats/release", &release, 200).await;
+                (client, Some((2, usize::from(!a_ok) + usize::from(!b_ok), vec![a + b])))
+            }
+        })
+        .await?;
+        let rate = pairs.per_second() / 2.0;
+        let baseline = *first.get_or_insert(rate);
+        let fill_rate = if count == 0 { 0.0 } else { fill.per_second() };
+        println!(
+            "| {count} | {fill_rate:.0} | {rate:.0} | {:.2} ms | {:.2} ms | {:.2} |{}",
+            pairs.percentile_ms(0.50),
+            pairs.percentile_ms(0.99),
+            rate / baseline.max(1e-9),
+            if pairs.errors > 0 {
+                format!(" {} errors", pairs.errors)
+            } else {
+                String::new()
+            },
+        );
+    }
+    Ok(())
 }
 
 async fn drive(options: Options, licet: SocketAddr, noop: SocketAddr) -> Result<(), Failure> {

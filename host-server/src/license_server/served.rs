@@ -141,9 +141,8 @@ pub(crate) async fn decide_served<R: Records>(
                 Some(serial) => records.returned_certificate(key, serial).await?,
                 None => None,
             };
-            let state = State {
+            let mut state = State {
                 license: Some(engine_license),
-                leases: records.leases(key).await?,
                 dongle: match kind {
                     RequestKind::Checkout | RequestKind::Heartbeat => server_dongle,
                     _ => None,
@@ -151,6 +150,7 @@ pub(crate) async fn decide_served<R: Records>(
                 returned: returned.into_iter().collect(),
                 ..State::default()
             };
+            crate::service::load_seats(records, key, &request.action, now, &mut state).await?;
             let mut decision = decide(&policy, &state, &request, now);
             let outside = decision
                 .effects

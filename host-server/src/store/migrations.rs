@@ -147,6 +147,15 @@ ALTER TABLE leases ADD COLUMN returned_at BIGINT;
 ALTER TABLE returned_serials ADD COLUMN kind TEXT NOT NULL DEFAULT 'activation';
 "#,
     ),
+    (
+        5,
+        r#"
+ALTER TABLE leases ADD COLUMN counted INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE licenses ADD COLUMN seats_held BIGINT NOT NULL DEFAULT 0;
+UPDATE licenses SET seats_held = (SELECT COUNT(*) FROM leases WHERE leases.license_key = licenses.key);
+CREATE INDEX leases_counted_end ON leases(license_key, counted, (COALESCE(borrowed_until, expires_at)));
+"#,
+    ),
 ];
 
 /// PostgreSQL migrations: `(version, statements)`.
@@ -297,6 +306,15 @@ ALTER TABLE activations ADD COLUMN certificate_serial TEXT;
 ALTER TABLE leases ADD COLUMN certificate_serial TEXT;
 ALTER TABLE leases ADD COLUMN returned_at BIGINT;
 ALTER TABLE returned_serials ADD COLUMN kind TEXT NOT NULL DEFAULT 'activation';
+"#,
+    ),
+    (
+        5,
+        r#"
+ALTER TABLE leases ADD COLUMN counted INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE licenses ADD COLUMN seats_held BIGINT NOT NULL DEFAULT 0;
+UPDATE licenses SET seats_held = (SELECT COUNT(*) FROM leases WHERE leases.license_key = licenses.key);
+CREATE INDEX leases_counted_end ON leases(license_key, counted, (COALESCE(borrowed_until, expires_at)));
 "#,
     ),
 ];

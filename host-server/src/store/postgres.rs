@@ -659,6 +659,65 @@ impl Records for PgRecords<'_, '_> {
         rows.iter().map(|row| lease_row(row, 0)).collect()
     }
 
+    async fn held_seats(&mut self, key: &str, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let ended = self
+            .execute(
+                "UPDATE leases SET counted = 0 WHERE license_key = $1 AND counted = 1 \
+                 AND COALESCE(borrowed_until, expires_at) <= $2",
+                &[&key, &to_secs(now)],
+            )
+            .await?;
+        if ended > 0 {
+            let ended = i64::try_from(ended).unwrap_or(i64::MAX);
+            self.execute(
+                "UPDATE licenses SET seats_held = seats_held - $2 WHERE key = $1",
+                &[&key, &ended],
+            )
+            .await?;
+        }
+        let held: i64 = match self
+            .query_opt("SELECT seats_held FROM licenses WHERE key = $1", &[&key])
+            .await?
+        {
+            Some(row) => row.try_get(0)?,
+            None => 0,
+        };
+        Ok(u64::try_from(held).unwrap_or(0))
+    }
+
+    async fn lease(&mut self, key: &str, session: &str) -> Result<Option<SeatLease>, StoreError> {
+        self.query_opt(
+            concat!(
+                "SELECT ",
+                lease_columns!(),
+                " FROM leases WHERE license_key = $1 AND session = $2"
+            ),
+            &[&key, &session],
+        )
+        .await?
+        .map(|row| lease_row(&row, 0))
+        .transpose()
+    }
+
+    async fn borrowed_leases(
+        &mut self,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<SeatLease>, StoreError> {
+        let rows = self
+            .query(
+                concat!(
+                    "SELECT ",
+                    lease_columns!(),
+                    " FROM leases WHERE license_key = $1 AND counted = 1 AND borrowed_until > $2 \
+                     AND returned_at IS NULL ORDER BY leased_at, session"
+                ),
+                &[&key, &to_secs(now)],
+            )
+            .await?;
+        rows.iter().map(|row| lease_row(row, 0)).collect()
+    }
+
     async fn held_leases(
         &mut self,
         product: Option<&str>,
@@ -688,13 +747,32 @@ impl Records for PgRecords<'_, '_> {
     }
 
     async fn put_lease(&mut self, key: &str, lease: &SeatLease) -> Result<(), StoreError> {
+        // A lease written is held (its end is ahead): it counts, once.
+        let counted: Option<i32> = match self
+            .query_opt(
+                "SELECT counted FROM leases WHERE license_key = $1 AND session = $2",
+                &[&key, &lease.session],
+            )
+            .await?
+        {
+            Some(row) => Some(row.try_get(0)?),
+            None => None,
+        };
+        if counted != Some(1) {
+            self.execute(
+                "UPDATE licenses SET seats_held = seats_held + 1 WHERE key = $1",
+                &[&key],
+            )
+            .await?;
+        }
         self.execute(
             "INSERT INTO leases (license_key, session, binding, leased_at, expires_at, borrowed_until, \
-             certificate_serial, returned_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (license_key, session) DO UPDATE SET \
+             certificate_serial, returned_at, counted) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1) ON CONFLICT (license_key, session) DO UPDATE SET \
              binding = excluded.binding, leased_at = excluded.leased_at, \
              expires_at = excluded.expires_at, borrowed_until = excluded.borrowed_until, \
-             certificate_serial = excluded.certificate_serial, returned_at = excluded.returned_at",
+             certificate_serial = excluded.certificate_serial, returned_at = excluded.returned_at, \
+             counted = 1",
             &[
                 &key,
                 &lease.session,
@@ -739,6 +817,12 @@ impl Records for PgRecords<'_, '_> {
 
     async fn delete_lease(&mut self, key: &str, session: &str) -> Result<u64, StoreError> {
         self.execute(
+            "UPDATE licenses SET seats_held = seats_held - 1 WHERE key = $1 AND EXISTS \
+             (SELECT 1 FROM leases WHERE license_key = $1 AND session = $2 AND counted = 1)",
+            &[&key, &session],
+        )
+        .await?;
+        self.execute(
             "DELETE FROM leases WHERE license_key = $1 AND session = $2",
             &[&key, &session],
         )
@@ -746,8 +830,19 @@ impl Records for PgRecords<'_, '_> {
     }
 
     async fn sweep_leases(&mut self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+        // Leases that ended long ago and still count (no request for their license since) stop
+        // counting before they are deleted.
         self.execute(
-            "DELETE FROM leases WHERE expires_at < $1 AND (borrowed_until IS NULL OR borrowed_until < $1)",
+            "UPDATE licenses SET seats_held = seats_held - (SELECT COUNT(*) FROM leases s \
+             WHERE s.license_key = licenses.key AND s.counted = 1 \
+             AND COALESCE(s.borrowed_until, s.expires_at) < $1) \
+             WHERE key IN (SELECT license_key FROM leases WHERE counted = 1 \
+             AND COALESCE(borrowed_until, expires_at) < $1)",
+            &[&to_secs(cutoff)],
+        )
+        .await?;
+        self.execute(
+            "DELETE FROM leases WHERE COALESCE(borrowed_until, expires_at) < $1",
             &[&to_secs(cutoff)],
         )
         .await

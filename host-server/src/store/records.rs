@@ -297,6 +297,27 @@ pub(crate) trait Records: Send {
         &mut self,
         key: &str,
     ) -> impl Future<Output = Result<Vec<SeatLease>, StoreError>> + Send;
+    /// How many seats of the license are held at `now`, without reading its leases: every lease
+    /// still counted that ended by `now` stops counting first (an indexed pass over just those),
+    /// then the license's count is read. The count is kept in the same transaction as every
+    /// lease written or deleted; callers hold the license's lock.
+    fn held_seats(
+        &mut self,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// The lease or borrow of `session`, if there is one.
+    fn lease(
+        &mut self,
+        key: &str,
+        session: &str,
+    ) -> impl Future<Output = Result<Option<SeatLease>, StoreError>> + Send;
+    /// The license's seats borrowed out at `now` (borrowed, not ended, not returned early).
+    fn borrowed_leases(
+        &mut self,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<SeatLease>, StoreError>> + Send;
     /// Leases and borrows held at `now`, optionally of one product.
     fn held_leases(
         &mut self,

@@ -755,6 +755,56 @@ impl Records for SqliteRecords<'_> {
         rows.map(|row| row?.into_lease()).collect()
     }
 
+    async fn held_seats(&mut self, key: &str, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let ended = self
+            .conn
+            .prepare_cached(
+                "UPDATE leases SET counted = 0 WHERE license_key = ?1 AND counted = 1 \
+                 AND COALESCE(borrowed_until, expires_at) <= ?2",
+            )?
+            .execute(params![key, to_secs(now)])?;
+        if ended > 0 {
+            self.conn
+                .prepare_cached("UPDATE licenses SET seats_held = seats_held - ?2 WHERE key = ?1")?
+                .execute(params![key, ended as i64])?;
+        }
+        let held: i64 = self
+            .conn
+            .prepare_cached("SELECT seats_held FROM licenses WHERE key = ?1")?
+            .query_row([key], |row| row.get(0))
+            .optional()?
+            .unwrap_or(0);
+        Ok(u64::try_from(held).unwrap_or(0))
+    }
+
+    async fn lease(&mut self, key: &str, session: &str) -> Result<Option<SeatLease>, StoreError> {
+        let mut statement = self.conn.prepare_cached(concat!(
+            "SELECT ",
+            lease_columns!(),
+            " FROM leases WHERE license_key = ?1 AND session = ?2"
+        ))?;
+        statement
+            .query_row([key, session], |row| lease_row(row, 0))
+            .optional()?
+            .map(LeaseColumns::into_lease)
+            .transpose()
+    }
+
+    async fn borrowed_leases(
+        &mut self,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<SeatLease>, StoreError> {
+        let mut statement = self.conn.prepare_cached(concat!(
+            "SELECT ",
+            lease_columns!(),
+            " FROM leases WHERE license_key = ?1 AND counted = 1 AND borrowed_until > ?2 \
+             AND returned_at IS NULL ORDER BY leased_at, session"
+        ))?;
+        let rows = statement.query_map(params![key, to_secs(now)], |row| lease_row(row, 0))?;
+        rows.map(|row| row?.into_lease()).collect()
+    }
+
     async fn held_leases(
         &mut self,
         product: Option<&str>,
@@ -782,13 +832,25 @@ impl Records for SqliteRecords<'_> {
     }
 
     async fn put_lease(&mut self, key: &str, lease: &SeatLease) -> Result<(), StoreError> {
+        // A lease written is held (its end is ahead): it counts, once.
+        let counted: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT counted FROM leases WHERE license_key = ?1 AND session = ?2")?
+            .query_row([key, lease.session.as_str()], |row| row.get(0))
+            .optional()?;
+        if counted != Some(1) {
+            self.conn
+                .prepare_cached("UPDATE licenses SET seats_held = seats_held + 1 WHERE key = ?1")?
+                .execute([key])?;
+        }
         let mut statement = self.conn.prepare_cached(
             "INSERT INTO leases (license_key, session, binding, leased_at, expires_at, borrowed_until, \
-             certificate_serial, returned_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (license_key, session) DO UPDATE SET \
+             certificate_serial, returned_at, counted) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1) ON CONFLICT (license_key, session) DO UPDATE SET \
              binding = excluded.binding, leased_at = excluded.leased_at, \
              expires_at = excluded.expires_at, borrowed_until = excluded.borrowed_until, \
-             certificate_serial = excluded.certificate_serial, returned_at = excluded.returned_at",
+             certificate_serial = excluded.certificate_serial, returned_at = excluded.returned_at, \
+             counted = 1",
         )?;
         statement.execute(params![
             key,
@@ -829,6 +891,12 @@ impl Records for SqliteRecords<'_> {
     }
 
     async fn delete_lease(&mut self, key: &str, session: &str) -> Result<u64, StoreError> {
+        self.conn
+            .prepare_cached(
+                "UPDATE licenses SET seats_held = seats_held - 1 WHERE key = ?1 AND EXISTS \
+                 (SELECT 1 FROM leases WHERE license_key = ?1 AND session = ?2 AND counted = 1)",
+            )?
+            .execute(params![key, session])?;
         let mut statement = self
             .conn
             .prepare_cached("DELETE FROM leases WHERE license_key = ?1 AND session = ?2")?;
@@ -836,9 +904,20 @@ impl Records for SqliteRecords<'_> {
     }
 
     async fn sweep_leases(&mut self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
-        let mut statement = self.conn.prepare_cached(
-            "DELETE FROM leases WHERE expires_at < ?1 AND (borrowed_until IS NULL OR borrowed_until < ?1)",
-        )?;
+        // Leases that ended long ago and still count (no request for their license since) stop
+        // counting before they are deleted.
+        self.conn
+            .prepare_cached(
+                "UPDATE licenses SET seats_held = seats_held - (SELECT COUNT(*) FROM leases s \
+                 WHERE s.license_key = licenses.key AND s.counted = 1 \
+                 AND COALESCE(s.borrowed_until, s.expires_at) < ?1) \
+                 WHERE key IN (SELECT license_key FROM leases WHERE counted = 1 \
+                 AND COALESCE(borrowed_until, expires_at) < ?1)",
+            )?
+            .execute([to_secs(cutoff)])?;
+        let mut statement = self
+            .conn
+            .prepare_cached("DELETE FROM leases WHERE COALESCE(borrowed_until, expires_at) < ?1")?;
         Ok(statement.execute([to_secs(cutoff)])? as u64)
     }
 
