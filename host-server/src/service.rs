@@ -530,15 +530,21 @@ async fn decide_and_apply<R: Records>(
                 .map(|record| record.activation)
                 .collect();
             load_seats(records, key, &request.action, now, &mut state).await?;
-            // Removals, transfers and accepted fingerprint drift count against the transfer limit.
-            if matches!(
-                request.action.kind(),
-                RequestKind::Return
-                    | RequestKind::Transfer
-                    | RequestKind::Activate
-                    | RequestKind::Validate
+            // Removals, transfers and accepted fingerprint drift count against the transfer limit:
+            // only those inside its period, and no more than it allows, are loaded.
+            if let (Some(limit), true) = (
+                &policy.transfer,
+                matches!(
+                    request.action.kind(),
+                    RequestKind::Return
+                        | RequestKind::Transfer
+                        | RequestKind::Activate
+                        | RequestKind::Validate
+                ),
             ) {
-                state.transfers = records.transfers(key).await?;
+                state.transfers = records
+                    .transfers_since(key, now - limit.period, limit.max)
+                    .await?;
             }
             // Only the returned certificate the request presents, if any, is loaded.
             if let Some(serial) = request.action.certificate_serial() {

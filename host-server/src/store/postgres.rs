@@ -848,11 +848,17 @@ impl Records for PgRecords<'_, '_> {
         .await
     }
 
-    async fn transfers(&mut self, key: &str) -> Result<Vec<DateTime<Utc>>, StoreError> {
+    async fn transfers_since(
+        &mut self,
+        key: &str,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<DateTime<Utc>>, StoreError> {
         let rows = self
             .query(
-                "SELECT at FROM transfers WHERE license_key = $1 ORDER BY at",
-                &[&key],
+                "SELECT at FROM transfers WHERE license_key = $1 AND at > $2 \
+                 ORDER BY at DESC LIMIT $3",
+                &[&key, &to_secs(since), &i64::from(limit)],
             )
             .await?;
         rows.iter().map(|row| from_secs(row.try_get(0)?)).collect()

@@ -356,10 +356,13 @@ pub(crate) trait Records: Send {
         &mut self,
         cutoff: DateTime<Utc>,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
-    /// When the license's end-user removals and transfers happened.
-    fn transfers(
+    /// When the license's end-user removals and transfers after `since` happened: the latest
+    /// `limit` of them (what a transfer limit of `limit` per period needs), newest first.
+    fn transfers_since(
         &mut self,
         key: &str,
+        since: DateTime<Utc>,
+        limit: u32,
     ) -> impl Future<Output = Result<Vec<DateTime<Utc>>, StoreError>> + Send;
     /// Records a removal or transfer.
     fn insert_transfer(

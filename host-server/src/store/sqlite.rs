@@ -921,11 +921,18 @@ impl Records for SqliteRecords<'_> {
         Ok(statement.execute([to_secs(cutoff)])? as u64)
     }
 
-    async fn transfers(&mut self, key: &str) -> Result<Vec<DateTime<Utc>>, StoreError> {
-        let mut statement = self
-            .conn
-            .prepare_cached("SELECT at FROM transfers WHERE license_key = ?1 ORDER BY at")?;
-        let rows = statement.query_map([key], |row| row.get::<_, i64>(0))?;
+    async fn transfers_since(
+        &mut self,
+        key: &str,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<DateTime<Utc>>, StoreError> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT at FROM transfers WHERE license_key = ?1 AND at > ?2 ORDER BY at DESC LIMIT ?3",
+        )?;
+        let rows = statement.query_map(params![key, to_secs(since), limit], |row| {
+            row.get::<_, i64>(0)
+        })?;
         rows.map(|row| from_secs(row?)).collect()
     }
 
