@@ -298,9 +298,8 @@ impl Client {
         policy_yaml: &str,
         vendor_key_text: &str,
     ) -> Result<Client, ClientError> {
-        let policy = policy_from_text(policy_yaml)?;
         let vendor_key = keys::parse_verifying_key(vendor_key_text)?;
-        Ok(Client::native(state_dir, policy, vendor_key))
+        Client::from_embedded_key(state_dir, policy_yaml, vendor_key.as_bytes())
     }
 
     /// A client from the policy's text and the vendor's public key bytes held in memory, with the

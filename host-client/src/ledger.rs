@@ -18,7 +18,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{self, Write as _};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -26,8 +26,8 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::machine::hex;
-use crate::state::StateError;
+use crate::machine::{hex, unhex};
+use crate::state::{replace_file, StateError};
 
 const HEADER: &str = "LICET-LEDGER 1\n";
 const MAC_PREFIX: &str = "mac: ";
@@ -323,12 +323,12 @@ impl LedgerStore {
         bytes.extend_from_slice(HEADER.as_bytes());
         bytes.extend_from_slice(format!("{MAC_PREFIX}{}\n", hex(&tag)).as_bytes());
         bytes.extend_from_slice(&body);
-        write_atomically(&self.local, &bytes).map_err(|source| StateError::Io {
+        write_copy(&self.local, &bytes).map_err(|source| StateError::Io {
             path: self.local.clone(),
             source,
         })?;
         if let Some(machine) = &self.machine {
-            let _ = write_atomically(machine, &bytes);
+            let _ = write_copy(machine, &bytes);
         }
         Ok(())
     }
@@ -358,41 +358,10 @@ fn owned_by_me(path: &Path) -> bool {
     fs::symlink_metadata(path).is_ok_and(|metadata| metadata.uid() == me && metadata.is_file())
 }
 
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    if text.len() != 64 || !text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|index| u8::from_str_radix(text.get(index..index + 2)?, 16).ok())
-        .collect()
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir)?;
-    let name = path
-        .file_name()
-        .and_then(|name| name.to_str())
-        .unwrap_or("ledger");
-    let temporary = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let written = (|| {
-        let mut options = fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let mut file = options.open(&temporary)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs::rename(&temporary, path)
-    })();
-    if written.is_err() {
-        let _ = fs::remove_file(&temporary);
-    }
-    written
+/// Writes one copy, creating its directory first.
+fn write_copy(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
+    replace_file(path, bytes)
 }
 
 #[cfg(test)]

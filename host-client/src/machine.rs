@@ -253,6 +253,17 @@ pub fn hash_component(salt: &[u8; 32], name: &str, value: &str) -> String {
     hex(&hasher.finalize()[..16])
 }
 
+/// The 32 bytes of 64 lowercase hexadecimal digits (a MAC line), or `None`.
+pub(crate) fn unhex(text: &str) -> Option<Vec<u8>> {
+    if text.len() != 64 || !text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|index| u8::from_str_radix(text.get(index..index + 2)?, 16).ok())
+        .collect()
+}
+
 /// Lowercase hexadecimal.
 pub(crate) fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";

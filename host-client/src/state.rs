@@ -35,7 +35,7 @@ use licet_engine::{Code, Fingerprint};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::machine::hex;
+use crate::machine::{hex, unhex};
 
 const HEADER: &str = "LICET-STATE 1\n";
 const MACHINE_PREFIX: &str = "machine: ";
@@ -362,21 +362,7 @@ impl StateStore {
             move |source| StateError::Io { path, source }
         };
         fs::create_dir_all(dir).map_err(io(dir))?;
-        let temporary = dir.join(format!(
-            ".{}.{}.tmp",
-            self.path
-                .file_name()
-                .and_then(|name| name.to_str())
-                .unwrap_or("state"),
-            std::process::id()
-        ));
-        let written = write_synced(&temporary, &bytes)
-            .and_then(|()| fs::rename(&temporary, &self.path))
-            .map_err(io(&self.path));
-        if written.is_err() {
-            let _ = fs::remove_file(&temporary);
-        }
-        written?;
+        replace_file(&self.path, &bytes).map_err(io(&self.path))?;
         match durability {
             Durability::Durable => sync_dir(dir).map_err(io(dir)),
             Durability::Atomic => Ok(()),
@@ -400,14 +386,21 @@ fn split_line(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
     Some((&bytes[..end], &bytes[end + 1..]))
 }
 
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    if text.len() != 64 || !text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-        return None;
+/// Replaces the file at `path` with `bytes` atomically: a private temporary file beside it,
+/// written and synced, then renamed over it (the temporary file is removed when that fails). The
+/// directory must exist; it is not synced.
+pub(crate) fn replace_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .and_then(|name| name.to_str())
+        .unwrap_or("file");
+    let temporary = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let written = write_synced(&temporary, bytes).and_then(|()| fs::rename(&temporary, path));
+    if written.is_err() {
+        let _ = fs::remove_file(&temporary);
     }
-    (0..text.len())
-        .step_by(2)
-        .map(|index| u8::from_str_radix(text.get(index..index + 2)?, 16).ok())
-        .collect()
+    written
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
