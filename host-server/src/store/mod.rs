@@ -4,6 +4,10 @@
 //! implementations hold all the SQL; the code that decides requests and administers licenses is
 //! written once as [`Job`]s, each run in one transaction.
 
+#[cfg(test)]
+mod conformance;
+#[cfg(test)]
+mod migration_tests;
 mod migrations;
 mod postgres;
 pub mod records;

@@ -21,9 +21,6 @@ use super::records::*;
 use super::Job;
 use crate::error::StoreError;
 
-/// Key of the advisory lock held while migrating.
-const MIGRATION_LOCK: i64 = 0x11ce_7001;
-
 struct PgConn {
     client: Client,
     statements: HashMap<&'static str, Statement>,
@@ -59,7 +56,7 @@ impl PgStore {
             }),
         };
         let mut conn = store.connect().await?;
-        migrate(&mut conn.client).await?;
+        migrations::postgres(&mut conn.client).await?;
         store.give_back(conn);
         Ok(store)
     }
@@ -135,43 +132,6 @@ async fn run_job<J: Job>(conn: &mut PgConn, job: J) -> Result<J::Output, StoreEr
             Err(error)
         }
     }
-}
-
-async fn migrate(client: &mut Client) -> Result<(), StoreError> {
-    let transaction = client.transaction().await?;
-    transaction
-        .execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
-        .await?;
-    transaction
-        .batch_execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
-        )
-        .await?;
-    for (version, sql) in migrations::POSTGRES {
-        let applied = transaction
-            .query_opt(
-                "SELECT version FROM schema_migrations WHERE version = $1",
-                &[version],
-            )
-            .await?;
-        if applied.is_none() {
-            transaction
-                .batch_execute(sql)
-                .await
-                .map_err(|error| StoreError::Migration {
-                    version: *version,
-                    message: error.to_string(),
-                })?;
-            transaction
-                .execute(
-                    "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
-                    &[version, &Utc::now().timestamp()],
-                )
-                .await?;
-        }
-    }
-    transaction.commit().await?;
-    Ok(())
 }
 
 fn is_unique_violation(error: &tokio_postgres::Error) -> bool {
@@ -300,6 +260,41 @@ impl PgRecords<'_, '_> {
             None => Ok(None),
         }
     }
+}
+
+impl PgRecords<'_, '_> {
+    /// Writes the index entries of activation `id`.
+    async fn index_activation(
+        &mut self,
+        id: i64,
+        key: &str,
+        binding: &Binding,
+        anchor: Option<&Binding>,
+    ) -> Result<(), StoreError> {
+        let (names, values): (Vec<String>, Vec<String>) =
+            activation_components(binding, anchor).into_iter().unzip();
+        self.execute(
+            "INSERT INTO activation_components (activation_id, license_key, name, value) \
+             SELECT $1, $2, name, value FROM unnest($3::text[], $4::text[]) AS entry (name, value)",
+            &[&id, &key, &names, &values],
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// An activation row (id, binding, time, anchor, certificate serial), decoded.
+fn activation_record(row: &Row) -> Result<ActivationRecord, StoreError> {
+    let anchor: Option<String> = row.try_get(3)?;
+    Ok(ActivationRecord {
+        id: row.try_get(0)?,
+        activation: activation_from(
+            row.try_get(1)?,
+            row.try_get(2)?,
+            anchor.as_deref(),
+            row.try_get(4)?,
+        )?,
+    })
 }
 
 impl Records for PgRecords<'_, '_> {
@@ -575,20 +570,7 @@ impl Records for PgRecords<'_, '_> {
                 &[&key],
             )
             .await?;
-        rows.iter()
-            .map(|row| {
-                let anchor: Option<String> = row.try_get(3)?;
-                Ok(ActivationRecord {
-                    id: row.try_get(0)?,
-                    activation: activation_from(
-                        row.try_get(1)?,
-                        row.try_get(2)?,
-                        anchor.as_deref(),
-                        row.try_get(4)?,
-                    )?,
-                })
-            })
-            .collect()
+        rows.iter().map(activation_record).collect()
     }
 
     async fn insert_activation(
@@ -596,16 +578,26 @@ impl Records for PgRecords<'_, '_> {
         key: &str,
         activation: &Activation,
     ) -> Result<(), StoreError> {
+        let row = self
+            .query_opt(
+                "INSERT INTO activations (license_key, binding, activated_at, anchor, certificate_serial) \
+                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                &[
+                    &key,
+                    &to_json(&activation.binding)?,
+                    &to_secs(activation.activated_at),
+                    &to_json(activation.anchor())?,
+                    &activation.certificate_serial,
+                ],
+            )
+            .await?
+            .ok_or_else(|| StoreError::Conflict("the activation was not stored".to_owned()))?;
+        let id: i64 = row.try_get(0)?;
+        self.index_activation(id, key, &activation.binding, Some(activation.anchor()))
+            .await?;
         self.execute(
-            "INSERT INTO activations (license_key, binding, activated_at, anchor, certificate_serial) \
-             VALUES ($1, $2, $3, $4, $5)",
-            &[
-                &key,
-                &to_json(&activation.binding)?,
-                &to_secs(activation.activated_at),
-                &to_json(activation.anchor())?,
-                &activation.certificate_serial,
-            ],
+            "UPDATE licenses SET activation_count = activation_count + 1 WHERE key = $1",
+            &[&key],
         )
         .await?;
         Ok(())
@@ -630,19 +622,79 @@ impl Records for PgRecords<'_, '_> {
         from: &Binding,
         to: &Binding,
     ) -> Result<u64, StoreError> {
-        self.execute(
-            "UPDATE activations SET binding = $3 WHERE license_key = $1 AND binding = $2",
-            &[&key, &to_json(from)?, &to_json(to)?],
-        )
-        .await
+        let rows = self
+            .query(
+                "UPDATE activations SET binding = $3 WHERE license_key = $1 AND binding = $2 \
+                 RETURNING id, anchor",
+                &[&key, &to_json(from)?, &to_json(to)?],
+            )
+            .await?;
+        for row in &rows {
+            let id: i64 = row.try_get(0)?;
+            let anchor: Option<String> = row.try_get(1)?;
+            let anchor: Option<Binding> = anchor.as_deref().map(from_json).transpose()?;
+            self.execute(
+                "DELETE FROM activation_components WHERE activation_id = $1",
+                &[&id],
+            )
+            .await?;
+            self.index_activation(id, key, to, anchor.as_ref()).await?;
+        }
+        Ok(rows.len() as u64)
     }
 
     async fn delete_activation(&mut self, key: &str, binding: &Binding) -> Result<u64, StoreError> {
-        self.execute(
-            "DELETE FROM activations WHERE license_key = $1 AND binding = $2",
-            &[&key, &to_json(binding)?],
-        )
-        .await
+        // Index entries go with their activation (ON DELETE CASCADE).
+        let deleted = self
+            .execute(
+                "DELETE FROM activations WHERE license_key = $1 AND binding = $2",
+                &[&key, &to_json(binding)?],
+            )
+            .await?;
+        if deleted > 0 {
+            let deleted = i64::try_from(deleted).unwrap_or(i64::MAX);
+            self.execute(
+                "UPDATE licenses SET activation_count = activation_count - $2 WHERE key = $1",
+                &[&key, &deleted],
+            )
+            .await?;
+        }
+        Ok(deleted)
+    }
+
+    async fn activation_count(&mut self, key: &str) -> Result<u64, StoreError> {
+        let count: i64 = match self
+            .query_opt(
+                "SELECT activation_count FROM licenses WHERE key = $1",
+                &[&key],
+            )
+            .await?
+        {
+            Some(row) => row.try_get(0)?,
+            None => 0,
+        };
+        u64::try_from(count).map_err(|_| StoreError::corrupt(format!("activation count `{count}`")))
+    }
+
+    async fn activations_sharing(
+        &mut self,
+        key: &str,
+        binding: &Binding,
+    ) -> Result<Vec<ActivationRecord>, StoreError> {
+        let (names, values): (Vec<String>, Vec<String>) =
+            indexed_components(binding).into_iter().unzip();
+        // The components drive the join, each an equality lookup of the index.
+        let rows = self
+            .query(
+                "SELECT id, binding, activated_at, anchor, certificate_serial FROM activations \
+                 WHERE id IN (SELECT c.activation_id \
+                 FROM unnest($2::text[], $3::text[]) AS wanted (name, value) \
+                 JOIN activation_components c ON c.license_key = $1 \
+                 AND c.name = wanted.name AND c.value = wanted.value) ORDER BY id",
+                &[&key, &names, &values],
+            )
+            .await?;
+        rows.iter().map(activation_record).collect()
     }
 
     async fn leases(&mut self, key: &str) -> Result<Vec<SeatLease>, StoreError> {
@@ -1170,6 +1222,143 @@ impl Records for PgRecords<'_, '_> {
                 })
             })
             .collect()
+    }
+
+    async fn clients_page(
+        &mut self,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<ClientRecord>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT id, name, token_hash IS NOT NULL, created_at FROM clients \
+                 WHERE ($1::text IS NULL OR id > $1) ORDER BY id LIMIT $2",
+                &[&after, &limit],
+            )
+            .await?;
+        rows.iter().map(client_record).collect()
+    }
+
+    async fn orders_page(
+        &mut self,
+        client: Option<&str>,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<OrderRecord>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT id, client_id, product, features, counters, created_at FROM orders \
+                 WHERE ($1::text IS NULL OR client_id = $1) AND ($2::text IS NULL OR id > $2) \
+                 ORDER BY id LIMIT $3",
+                &[&client, &after, &limit],
+            )
+            .await?;
+        rows.iter().map(order_record).collect()
+    }
+
+    async fn activations_page(
+        &mut self,
+        key: &str,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<ActivationRecord>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT id, binding, activated_at, anchor, certificate_serial FROM activations \
+                 WHERE license_key = $1 AND id > $2 ORDER BY id LIMIT $3",
+                &[&key, &after, &limit],
+            )
+            .await?;
+        rows.iter().map(activation_record).collect()
+    }
+
+    async fn activation_by_id(
+        &mut self,
+        key: &str,
+        id: i64,
+    ) -> Result<Option<ActivationRecord>, StoreError> {
+        self.query_opt(
+            "SELECT id, binding, activated_at, anchor, certificate_serial FROM activations \
+             WHERE license_key = $1 AND id = $2",
+            &[&key, &id],
+        )
+        .await?
+        .as_ref()
+        .map(activation_record)
+        .transpose()
+    }
+
+    async fn leases_page(
+        &mut self,
+        key: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<SeatLease>, StoreError> {
+        let rows = self
+            .query(
+                concat!(
+                    "SELECT ",
+                    lease_columns!(),
+                    " FROM leases WHERE license_key = $1 AND ($2::text IS NULL OR session > $2) \
+                     ORDER BY session LIMIT $3"
+                ),
+                &[&key, &after, &limit],
+            )
+            .await?;
+        rows.iter().map(|row| lease_row(row, 0)).collect()
+    }
+
+    async fn held_leases_page(
+        &mut self,
+        product: Option<&str>,
+        now: DateTime<Utc>,
+        after: Option<(&str, &str)>,
+        limit: i64,
+    ) -> Result<Vec<LeaseRecord>, StoreError> {
+        let (after_key, after_session) = after.unzip();
+        let rows = self
+            .query(
+                concat!(
+                    "SELECT s.license_key, ",
+                    lease_columns!(s),
+                    " FROM leases s JOIN licenses l ON l.key = s.license_key \
+                     WHERE ($1::text IS NULL OR l.product = $1) AND \
+                     ((s.borrowed_until IS NULL AND s.expires_at > $2) OR s.borrowed_until > $2) \
+                     AND ($3::text IS NULL OR s.license_key > $3 \
+                     OR (s.license_key = $3 AND s.session > $4::text)) \
+                     ORDER BY s.license_key, s.session LIMIT $5"
+                ),
+                &[&product, &to_secs(now), &after_key, &after_session, &limit],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(LeaseRecord {
+                    license_key: row.try_get(0)?,
+                    lease: lease_row(row, 1)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn borrowed_seats(
+        &mut self,
+        key: &str,
+        now: DateTime<Utc>,
+        at_most: i64,
+    ) -> Result<u64, StoreError> {
+        let count: i64 = match self
+            .query_opt(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM leases WHERE license_key = $1 \
+                 AND counted = 1 AND borrowed_until > $2 AND returned_at IS NULL LIMIT $3) b",
+                &[&key, &to_secs(now), &at_most],
+            )
+            .await?
+        {
+            Some(row) => row.try_get(0)?,
+            None => 0,
+        };
+        Ok(u64::try_from(count).unwrap_or(0))
     }
 }
 

@@ -208,7 +208,9 @@ pub(crate) trait Records: Send {
         &mut self,
         id: &str,
     ) -> impl Future<Output = Result<Option<OrderRecord>, StoreError>> + Send;
-    /// Orders, optionally of one client.
+    /// Orders, optionally of one client, every one of them (listings read
+    /// [`Records::orders_page`]).
+    #[allow(dead_code)]
     fn orders(
         &mut self,
         client: Option<&str>,
@@ -225,7 +227,8 @@ pub(crate) trait Records: Send {
         &mut self,
         id: &str,
     ) -> impl Future<Output = Result<Option<ClientRecord>, StoreError>> + Send;
-    /// Every client.
+    /// Every client (listings read [`Records::clients_page`]).
+    #[allow(dead_code)]
     fn clients(&mut self) -> impl Future<Output = Result<Vec<ClientRecord>, StoreError>> + Send;
     /// Stores a new client with the hash of its token.
     fn insert_client(
@@ -292,7 +295,25 @@ pub(crate) trait Records: Send {
         key: &str,
         binding: &Binding,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
-    /// The license's leases and borrows.
+    /// How many activations the license has, without reading them: the count is kept in the same
+    /// transaction as every activation written or deleted (0 for an unknown license).
+    #[cfg_attr(not(test), allow(dead_code))]
+    fn activation_count(
+        &mut self,
+        key: &str,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// The license's activations whose current binding or anchor shares at least one component
+    /// (the same name and value) with `binding` (for a dongle: the same serial), each once, by id.
+    /// One indexed lookup of `binding`'s components; the license's other activations are not read.
+    #[cfg_attr(not(test), allow(dead_code))]
+    fn activations_sharing(
+        &mut self,
+        key: &str,
+        binding: &Binding,
+    ) -> impl Future<Output = Result<Vec<ActivationRecord>, StoreError>> + Send;
+    /// The license's leases and borrows, every one of them (listings read
+    /// [`Records::leases_page`]).
+    #[allow(dead_code)]
     fn leases(
         &mut self,
         key: &str,
@@ -318,7 +339,9 @@ pub(crate) trait Records: Send {
         key: &str,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Vec<SeatLease>, StoreError>> + Send;
-    /// Leases and borrows held at `now`, optionally of one product.
+    /// Leases and borrows held at `now`, optionally of one product, every one of them (listings
+    /// read [`Records::held_leases_page`]).
+    #[allow(dead_code)]
     fn held_leases(
         &mut self,
         product: Option<&str>,
@@ -457,6 +480,59 @@ pub(crate) trait Records: Send {
         key: &str,
         limit: i64,
     ) -> impl Future<Output = Result<Vec<ResponseFileRecord>, StoreError>> + Send;
+    /// At most `limit` clients with identifiers after `after`, ordered by identifier.
+    fn clients_page(
+        &mut self,
+        after: Option<&str>,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<ClientRecord>, StoreError>> + Send;
+    /// At most `limit` orders, optionally of one client, with identifiers after `after`, ordered
+    /// by identifier.
+    fn orders_page(
+        &mut self,
+        client: Option<&str>,
+        after: Option<&str>,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<OrderRecord>, StoreError>> + Send;
+    /// At most `limit` of the license's activations with identifiers after `after`, ordered by
+    /// identifier.
+    fn activations_page(
+        &mut self,
+        key: &str,
+        after: i64,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<ActivationRecord>, StoreError>> + Send;
+    /// The license's activation with the stored identifier `id`.
+    fn activation_by_id(
+        &mut self,
+        key: &str,
+        id: i64,
+    ) -> impl Future<Output = Result<Option<ActivationRecord>, StoreError>> + Send;
+    /// At most `limit` of the license's leases and borrows (lapsed ones included until they are
+    /// swept) with sessions after `after`, ordered by session.
+    fn leases_page(
+        &mut self,
+        key: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<SeatLease>, StoreError>> + Send;
+    /// At most `limit` leases and borrows held at `now`, optionally of one product, after the
+    /// `(license key, session)` pair `after`, ordered by license key then session.
+    fn held_leases_page(
+        &mut self,
+        product: Option<&str>,
+        now: DateTime<Utc>,
+        after: Option<(&str, &str)>,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<LeaseRecord>, StoreError>> + Send;
+    /// How many of the license's seats are borrowed out at `now` (borrowed, not ended, not
+    /// returned early), counting at most `at_most` of them.
+    fn borrowed_seats(
+        &mut self,
+        key: &str,
+        now: DateTime<Utc>,
+        at_most: i64,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
 
 // ---- value encodings shared by both backends ---------------------------------------------------
@@ -662,4 +738,34 @@ pub(crate) fn binding_components(binding: &Binding) -> Vec<(String, String)> {
             .collect(),
         Binding::Dongle(_) => Vec::new(),
     }
+}
+
+/// The name under which a dongle binding's serial is indexed: fingerprint component names are
+/// never empty (policy validation rejects empty ones).
+pub(crate) const DONGLE_COMPONENT: &str = "";
+
+/// The index entries of one binding: its fingerprint components, or its dongle serial under
+/// [`DONGLE_COMPONENT`].
+pub(crate) fn indexed_components(binding: &Binding) -> Vec<(String, String)> {
+    match binding {
+        Binding::Fingerprint(components) => components
+            .iter()
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect(),
+        Binding::Dongle(serial) => vec![(DONGLE_COMPONENT.to_owned(), serial.clone())],
+    }
+}
+
+/// The index entries of an activation: those of its current binding and of its anchor (the
+/// binding itself when it has none), each once, sorted.
+pub(crate) fn activation_components(
+    binding: &Binding,
+    anchor: Option<&Binding>,
+) -> Vec<(String, String)> {
+    let mut entries: std::collections::BTreeSet<(String, String)> =
+        indexed_components(binding).into_iter().collect();
+    if let Some(anchor) = anchor {
+        entries.extend(indexed_components(anchor));
+    }
+    entries.into_iter().collect()
 }

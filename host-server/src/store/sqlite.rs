@@ -64,7 +64,7 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.set_prepared_statement_cache_capacity(64);
-        migrate(&mut conn)?;
+        migrations::sqlite(&mut conn)?;
         let reader = Connection::open(path)?;
         reader.busy_timeout(std::time::Duration::from_secs(5))?;
         reader.pragma_update(None, "query_only", "ON")?;
@@ -270,35 +270,6 @@ fn commit_group(conn: &mut Connection, group: Vec<Work>) -> Synced {
     (finishers, commit_error)
 }
 
-fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
-    )?;
-    for (version, sql) in migrations::SQLITE {
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let applied: Option<i64> = tx
-            .query_row(
-                "SELECT version FROM schema_migrations WHERE version = ?1",
-                [version],
-                |row| row.get(0),
-            )
-            .optional()?;
-        if applied.is_none() {
-            tx.execute_batch(sql)
-                .map_err(|error| StoreError::Migration {
-                    version: *version,
-                    message: error.to_string(),
-                })?;
-            tx.execute(
-                "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
-                params![version, Utc::now().timestamp()],
-            )?;
-        }
-        tx.commit()?;
-    }
-    Ok(())
-}
-
 fn is_unique_violation(error: &rusqlite::Error) -> bool {
     matches!(
         error,
@@ -418,6 +389,48 @@ impl SqliteRecords<'_> {
         let columns = statement.query_row([key], license_columns).optional()?;
         columns.map(LicenseColumns::into_record).transpose()
     }
+}
+
+impl SqliteRecords<'_> {
+    /// Writes the index entries of activation `id`.
+    fn index_activation(
+        &mut self,
+        id: i64,
+        key: &str,
+        binding: &Binding,
+        anchor: Option<&Binding>,
+    ) -> Result<(), StoreError> {
+        let mut statement = self.conn.prepare_cached(
+            "INSERT INTO activation_components (activation_id, license_key, name, value) \
+             VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for (name, value) in activation_components(binding, anchor) {
+            statement.execute(params![id, key, name, value])?;
+        }
+        Ok(())
+    }
+}
+
+/// An activation row: id, binding, time, anchor, certificate serial.
+type ActivationRow = (i64, String, i64, Option<String>, Option<String>);
+
+fn activation_row(row: &Row<'_>) -> rusqlite::Result<ActivationRow> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+    ))
+}
+
+fn activation_record(
+    (id, binding, activated_at, anchor, serial): ActivationRow,
+) -> Result<ActivationRecord, StoreError> {
+    Ok(ActivationRecord {
+        id,
+        activation: activation_from(&binding, activated_at, anchor.as_deref(), serial)?,
+    })
 }
 
 impl Records for SqliteRecords<'_> {
@@ -676,23 +689,8 @@ impl Records for SqliteRecords<'_> {
             "SELECT id, binding, activated_at, anchor, certificate_serial FROM activations \
              WHERE license_key = ?1 ORDER BY id",
         )?;
-        let rows = statement.query_map([key], |row| {
-            Ok((
-                row.get::<_, i64>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, i64>(2)?,
-                row.get::<_, Option<String>>(3)?,
-                row.get::<_, Option<String>>(4)?,
-            ))
-        })?;
-        rows.map(|row| {
-            let (id, binding, activated_at, anchor, serial) = row?;
-            Ok(ActivationRecord {
-                id,
-                activation: activation_from(&binding, activated_at, anchor.as_deref(), serial)?,
-            })
-        })
-        .collect()
+        let rows = statement.query_map([key], activation_row)?;
+        rows.map(|row| activation_record(row?)).collect()
     }
 
     async fn insert_activation(
@@ -700,17 +698,28 @@ impl Records for SqliteRecords<'_> {
         key: &str,
         activation: &Activation,
     ) -> Result<(), StoreError> {
-        let mut statement = self.conn.prepare_cached(
-            "INSERT INTO activations (license_key, binding, activated_at, anchor, certificate_serial) \
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-        )?;
-        statement.execute(params![
-            key,
-            to_json(&activation.binding)?,
-            to_secs(activation.activated_at),
-            to_json(activation.anchor())?,
-            activation.certificate_serial,
-        ])?;
+        let id: i64 = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO activations (license_key, binding, activated_at, anchor, certificate_serial) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+            )?
+            .query_row(
+                params![
+                    key,
+                    to_json(&activation.binding)?,
+                    to_secs(activation.activated_at),
+                    to_json(activation.anchor())?,
+                    activation.certificate_serial,
+                ],
+                |row| row.get(0),
+            )?;
+        self.index_activation(id, key, &activation.binding, Some(activation.anchor()))?;
+        self.conn
+            .prepare_cached(
+                "UPDATE licenses SET activation_count = activation_count + 1 WHERE key = ?1",
+            )?
+            .execute([key])?;
         Ok(())
     }
 
@@ -732,17 +741,68 @@ impl Records for SqliteRecords<'_> {
         from: &Binding,
         to: &Binding,
     ) -> Result<u64, StoreError> {
-        let mut statement = self.conn.prepare_cached(
-            "UPDATE activations SET binding = ?3 WHERE license_key = ?1 AND binding = ?2",
-        )?;
-        Ok(statement.execute(params![key, to_json(from)?, to_json(to)?])? as u64)
+        let rebound = {
+            let mut statement = self.conn.prepare_cached(
+                "UPDATE activations SET binding = ?3 WHERE license_key = ?1 AND binding = ?2 \
+                 RETURNING id, anchor",
+            )?;
+            let rows = statement.query_map(params![key, to_json(from)?, to_json(to)?], |row| {
+                Ok((row.get::<_, i64>(0)?, row.get::<_, Option<String>>(1)?))
+            })?;
+            rows.collect::<Result<Vec<_>, _>>()?
+        };
+        for (id, anchor) in &rebound {
+            let anchor: Option<Binding> = anchor.as_deref().map(from_json).transpose()?;
+            self.conn
+                .prepare_cached("DELETE FROM activation_components WHERE activation_id = ?1")?
+                .execute([id])?;
+            self.index_activation(*id, key, to, anchor.as_ref())?;
+        }
+        Ok(rebound.len() as u64)
     }
 
     async fn delete_activation(&mut self, key: &str, binding: &Binding) -> Result<u64, StoreError> {
-        let mut statement = self
+        // Index entries go with their activation (ON DELETE CASCADE).
+        let deleted = self
             .conn
-            .prepare_cached("DELETE FROM activations WHERE license_key = ?1 AND binding = ?2")?;
-        Ok(statement.execute(params![key, to_json(binding)?])? as u64)
+            .prepare_cached("DELETE FROM activations WHERE license_key = ?1 AND binding = ?2")?
+            .execute(params![key, to_json(binding)?])?;
+        if deleted > 0 {
+            self.conn
+                .prepare_cached(
+                    "UPDATE licenses SET activation_count = activation_count - ?2 WHERE key = ?1",
+                )?
+                .execute(params![key, deleted as i64])?;
+        }
+        Ok(deleted as u64)
+    }
+
+    async fn activation_count(&mut self, key: &str) -> Result<u64, StoreError> {
+        let count: i64 = self
+            .conn
+            .prepare_cached("SELECT activation_count FROM licenses WHERE key = ?1")?
+            .query_row([key], |row| row.get(0))
+            .optional()?
+            .unwrap_or(0);
+        u64::try_from(count).map_err(|_| StoreError::corrupt(format!("activation count `{count}`")))
+    }
+
+    async fn activations_sharing(
+        &mut self,
+        key: &str,
+        binding: &Binding,
+    ) -> Result<Vec<ActivationRecord>, StoreError> {
+        let components: BTreeMap<String, String> =
+            indexed_components(binding).into_iter().collect();
+        // The components drive the join, each an equality lookup of the index.
+        let mut statement = self.conn.prepare_cached(
+            "SELECT id, binding, activated_at, anchor, certificate_serial FROM activations \
+             WHERE id IN (SELECT c.activation_id FROM json_each(?2) j \
+             CROSS JOIN activation_components c \
+             ON c.license_key = ?1 AND c.name = j.key AND c.value = j.value) ORDER BY id",
+        )?;
+        let rows = statement.query_map(params![key, to_json(&components)?], activation_row)?;
+        rows.map(|row| activation_record(row?)).collect()
     }
 
     async fn leases(&mut self, key: &str) -> Result<Vec<SeatLease>, StoreError> {
@@ -1260,6 +1320,129 @@ impl Records for SqliteRecords<'_> {
             })
         })
         .collect()
+    }
+
+    async fn clients_page(
+        &mut self,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<ClientRecord>, StoreError> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT id, name, token_hash IS NOT NULL, created_at FROM clients \
+             WHERE (?1 IS NULL OR id > ?1) ORDER BY id LIMIT ?2",
+        )?;
+        let rows = statement.query_map(params![after, limit], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })?;
+        rows.map(|row| client_record(row?)).collect()
+    }
+
+    async fn orders_page(
+        &mut self,
+        client: Option<&str>,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<OrderRecord>, StoreError> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT id, client_id, product, features, counters, created_at FROM orders \
+             WHERE (?1 IS NULL OR client_id = ?1) AND (?2 IS NULL OR id > ?2) \
+             ORDER BY id LIMIT ?3",
+        )?;
+        let rows = statement.query_map(params![client, after, limit], order_columns)?;
+        rows.map(|row| order_record(row?)).collect()
+    }
+
+    async fn activations_page(
+        &mut self,
+        key: &str,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<ActivationRecord>, StoreError> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT id, binding, activated_at, anchor, certificate_serial FROM activations \
+             WHERE license_key = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+        )?;
+        let rows = statement.query_map(params![key, after, limit], activation_row)?;
+        rows.map(|row| activation_record(row?)).collect()
+    }
+
+    async fn activation_by_id(
+        &mut self,
+        key: &str,
+        id: i64,
+    ) -> Result<Option<ActivationRecord>, StoreError> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT id, binding, activated_at, anchor, certificate_serial FROM activations \
+             WHERE license_key = ?1 AND id = ?2",
+        )?;
+        statement
+            .query_row(params![key, id], activation_row)
+            .optional()?
+            .map(activation_record)
+            .transpose()
+    }
+
+    async fn leases_page(
+        &mut self,
+        key: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<SeatLease>, StoreError> {
+        let mut statement = self.conn.prepare_cached(concat!(
+            "SELECT ",
+            lease_columns!(),
+            " FROM leases WHERE license_key = ?1 AND (?2 IS NULL OR session > ?2) \
+             ORDER BY session LIMIT ?3"
+        ))?;
+        let rows = statement.query_map(params![key, after, limit], |row| lease_row(row, 0))?;
+        rows.map(|row| row?.into_lease()).collect()
+    }
+
+    async fn held_leases_page(
+        &mut self,
+        product: Option<&str>,
+        now: DateTime<Utc>,
+        after: Option<(&str, &str)>,
+        limit: i64,
+    ) -> Result<Vec<LeaseRecord>, StoreError> {
+        let (after_key, after_session) = after.unzip();
+        let mut statement = self.conn.prepare_cached(concat!(
+            "SELECT s.license_key, ",
+            lease_columns!(s),
+            " FROM leases s JOIN licenses l ON l.key = s.license_key \
+             WHERE (?1 IS NULL OR l.product = ?1) AND \
+             ((s.borrowed_until IS NULL AND s.expires_at > ?2) OR s.borrowed_until > ?2) AND \
+             (?3 IS NULL OR s.license_key > ?3 OR (s.license_key = ?3 AND s.session > ?4)) \
+             ORDER BY s.license_key, s.session LIMIT ?5"
+        ))?;
+        let rows = statement.query_map(
+            params![product, to_secs(now), after_key, after_session, limit],
+            |row| Ok((row.get::<_, String>(0)?, lease_row(row, 1)?)),
+        )?;
+        rows.map(|row| {
+            let (license_key, columns) = row?;
+            Ok(LeaseRecord {
+                license_key,
+                lease: columns.into_lease()?,
+            })
+        })
+        .collect()
+    }
+
+    async fn borrowed_seats(
+        &mut self,
+        key: &str,
+        now: DateTime<Utc>,
+        at_most: i64,
+    ) -> Result<u64, StoreError> {
+        let count: i64 = self
+            .conn
+            .prepare_cached(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM leases WHERE license_key = ?1 \
+                 AND counted = 1 AND borrowed_until > ?2 AND returned_at IS NULL LIMIT ?3)",
+            )?
+            .query_row(params![key, to_secs(now), at_most], |row| row.get(0))?;
+        Ok(u64::try_from(count).unwrap_or(0))
     }
 }
 

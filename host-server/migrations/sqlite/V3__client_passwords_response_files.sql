@@ -1,0 +1,11 @@
+ALTER TABLE clients ADD COLUMN password_hash TEXT;
+CREATE TABLE response_files (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    license_key TEXT NOT NULL REFERENCES licenses(key),
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    file TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX response_files_license ON response_files(license_key, id);
+CREATE INDEX audit_at ON audit(at);
