@@ -491,7 +491,7 @@ impl<'a> Ctx<'a> {
             edition: facts.edition,
             license_type: facts.license_type,
             license_kind: facts.license_kind,
-            activations: to_i64(self.state.activations.len()),
+            activations: i64::try_from(self.state.activations_total()).unwrap_or(i64::MAX),
             seats: i64::from(facts.seats),
             seats_in_use: i64::try_from(held).unwrap_or(i64::MAX),
             borrow_days,
@@ -738,14 +738,14 @@ impl<'a> Ctx<'a> {
             effects.extend(self.drift(subject, existing, &binding)?);
         } else {
             let limit = self.activation_limit(subject);
-            if self.state.activations.len() >= limit {
+            let activated = self.state.activations_total();
+            if activated >= u64::try_from(limit).unwrap_or(u64::MAX) {
                 return Err(deny(
                     Code::ActivationLimitReached,
                     "license.activations",
                     format!(
-                        "license `{}` is already activated on {} of {limit} allowed machines; return it there first",
+                        "license `{}` is already activated on {activated} of {limit} allowed machines; return it there first",
                         subject.license.key,
-                        self.state.activations.len()
                     ),
                 ));
             }
@@ -864,7 +864,7 @@ impl<'a> Ctx<'a> {
     }
 
     fn not_activated_here(&self, subject: &Subject<'_>) -> Decision {
-        if self.state.activations.is_empty() {
+        if self.state.activations_total() == 0 {
             deny(
                 Code::NotActivated,
                 "license.activations",
@@ -1677,10 +1677,6 @@ fn term_name(term: Term) -> &'static str {
         Term::Perpetual => "perpetual",
         Term::Rental { .. } => "rental",
     }
-}
-
-fn to_i64(count: usize) -> i64 {
-    i64::try_from(count).unwrap_or(i64::MAX)
 }
 
 /// A certificate serial derived from what it certifies, so the engine needs no randomness.

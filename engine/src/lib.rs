@@ -19,6 +19,8 @@
 //! [`exchange`] reads and writes the request and response files of manual (offline) activation
 //! and return, and keeps the client's record of pending requests.
 //!
+//! [`effects`] holds the effect rules every host applies decisions' effects by.
+//!
 //! [`scenario`] runs timelines of requests against a policy with an in-memory store, which is how
 //! vendors test their policies (`licet policy test`).
 
@@ -30,6 +32,7 @@ mod codec;
 mod decide;
 pub mod decision;
 pub mod dongle;
+pub mod effects;
 pub mod exchange;
 pub mod fingerprint;
 pub mod offline;

@@ -20,9 +20,15 @@ pub struct State {
     /// The order the license belongs to (standard model).
     #[serde(default)]
     pub order: Option<Order>,
-    /// The license's current activations.
+    /// The license's current activations: all of them, or, when `activation_count` is given,
+    /// those that may belong to the request's machine (sharing at least one fingerprint
+    /// component with it, or its dongle).
     #[serde(default)]
     pub activations: Vec<Activation>,
+    /// How many activations the license has, when the host counted them instead of loading
+    /// every one; `None`: the engine counts `activations`.
+    #[serde(default)]
+    pub activation_count: Option<u64>,
     /// Seat leases and borrows of the license: all of them, or, when `held_seats` is given, the
     /// ones the request needs (the caller's own session, and for a borrow the seats borrowed
     /// out).
@@ -53,6 +59,13 @@ pub struct State {
 }
 
 impl State {
+    /// How many activations the license has: the host's count when it gave one, else the
+    /// activations counted.
+    pub fn activations_total(&self) -> u64 {
+        self.activation_count
+            .unwrap_or_else(|| u64::try_from(self.activations.len()).unwrap_or(u64::MAX))
+    }
+
     /// The seats of the license held at `now`: the host's count when it gave one, else the
     /// leases counted.
     pub fn seats_held(&self, now: DateTime<Utc>) -> u64 {

@@ -28,6 +28,9 @@ license_types:
   key:
     kind: standalone
     terms: [perpetual, rental]
+  perpetual-only:
+    kind: standalone
+    terms: [perpetual]
 removal: { by_end_user: true }
 "#;
 
@@ -399,7 +402,7 @@ fn extending_a_limited_rental_license_moves_the_date_that_counts() {
         counters: BTreeMap::new(),
     });
     let later = now() + Duration::days(100);
-    licet_engine::scenario::apply_update(
+    licet_engine::effects::update_license(
         &mut license,
         Some(later),
         &BTreeMap::new(),
@@ -425,4 +428,21 @@ fn web_serial_features_override_product_defaults_one_by_one() {
         decision.certificate().unwrap().features.get("render"),
         Some(&false)
     );
+}
+
+#[test]
+fn a_stored_license_whose_term_its_type_does_not_allow_is_refused() {
+    // Hosts refuse to issue such a license; a record changed behind their back is still denied.
+    let policy = policy("");
+    let mut state = state();
+    state.license = Some(License {
+        license_type: "perpetual-only".into(),
+        term: Term::Rental {
+            ends_at: now() + Duration::days(30),
+        },
+        ..license()
+    });
+    let decision = decide(&policy, &state, &activate("pro"), now());
+    assert_eq!(decision.code, Code::TermNotAllowed, "{decision:?}");
+    assert_eq!(decision.rule, "license_type.terms");
 }

@@ -438,20 +438,17 @@ fn returning_frees_the_key_for_another_machine() {
         vec![Binding::Fingerprint(home_pc().components)]
     );
     // The office's old certificate is still signed and bound to the office; reinstalling it only
-    // lasts until the next validation, where the server says the key is on another machine.
+    // lasts until the next validation, where the server knows its serial was given back.
     office.install_certificate(&armored, now).unwrap();
     server.now = now + Duration::days(2);
     let t = server.now;
     let validated = office.validate(&mut server, t).unwrap();
-    assert_eq!(validated.code, Code::FingerprintMismatch);
+    assert_eq!(validated.code, Code::ExchangeSerialReturned);
     assert_eq!(
         office.check_at(server.now).unwrap().decision.code,
-        Code::FingerprintMismatch
+        Code::ExchangeSerialReturned
     );
-    assert_eq!(
-        office.info_at(server.now).unwrap().status,
-        Status::OtherMachine
-    );
+    assert_eq!(office.info_at(server.now).unwrap().status, Status::Returned);
 }
 
 #[test]

@@ -68,7 +68,7 @@ pub fn pool_refusal(
             None
         }
         Action::Checkout { .. } | Action::Borrow { .. }
-            if network && !state.activations.is_empty() =>
+            if network && state.activations_total() > 0 =>
         {
             Some(Decision::deny(
                 Code::ServedElsewhere,

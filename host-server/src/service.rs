@@ -7,21 +7,20 @@ use std::sync::Arc;
 use chrono::{DateTime, SubsecRound, Utc};
 use ed25519_dalek::SigningKey;
 use licet_engine::certificate::{issue, Binding, Certificate};
+use licet_engine::effects;
 use licet_engine::exchange::{
     ActivationRequest, ActivationResponse, ExchangeError, RequestDigest, ReturnRequest,
     ReturnResponse, Role, ServerActivationResponse,
 };
 use licet_engine::policy::Model;
 use licet_engine::request::RequestKind;
-use licet_engine::scenario::apply_update;
 use licet_engine::server_license::ServerLicense;
-use licet_engine::state::{
-    Activation, License, LicenseStatus, LimitedTerms, SeatLease, State, TrialRecord,
-};
-use licet_engine::{decide, Action, Actor, Code, Decision, Effect, Policy, Request};
+use licet_engine::state::{License, State};
+use licet_engine::{decide, Action, Actor, Code, Decision, Policy, Request};
 use serde::Serialize;
 
 use crate::dongle::{DongleChallenges, DongleCheck};
+use crate::effects::LicenseRecords;
 use crate::error::StoreError;
 use crate::fields::check_action;
 use crate::license_server::served::decide_served;
@@ -462,6 +461,46 @@ pub(crate) async fn load_seats<R: Records>(
     Ok(())
 }
 
+/// Loads what a decision needs of the license's activations into `state`, with indexed reads
+/// whatever their number: how many there are, and those that may be the request's machine's
+/// (sharing a fingerprint component with a machine the request names, or its dongle).
+async fn load_activations<R: Records>(
+    records: &mut R,
+    key: &str,
+    action: &Action,
+    context: &RequestContext,
+    state: &mut State,
+) -> Result<(), StoreError> {
+    state.activation_count = Some(records.activation_count(key).await?);
+    let mut bindings = Vec::new();
+    match action {
+        Action::Activate { machine, .. }
+        | Action::Validate { machine, .. }
+        | Action::Return { machine, .. } => {
+            bindings.push(Binding::Fingerprint(machine.components.clone()));
+        }
+        Action::Transfer { from, to, .. } => {
+            bindings.push(Binding::Fingerprint(from.components.clone()));
+            bindings.push(Binding::Fingerprint(to.components.clone()));
+        }
+        _ => {}
+    }
+    if !bindings.is_empty() {
+        if let Some(dongle) = &context.client_dongle {
+            bindings.push(Binding::Dongle(dongle.clone()));
+        }
+    }
+    // In the order they were made, each once, as the engine looks for the first that matches.
+    let mut found = BTreeMap::new();
+    for binding in &bindings {
+        for record in records.activations_sharing(key, binding).await? {
+            found.insert(record.id, record.activation);
+        }
+    }
+    state.activations = found.into_values().collect();
+    Ok(())
+}
+
 async fn decide_and_apply<R: Records>(
     job: DecideJob,
     records: &mut R,
@@ -523,12 +562,7 @@ async fn decide_and_apply<R: Records>(
             if let Some(order) = &order {
                 state.order = records.order(order).await?.map(|record| record.order);
             }
-            state.activations = records
-                .activations(key)
-                .await?
-                .into_iter()
-                .map(|record| record.activation)
-                .collect();
+            load_activations(records, key, &request.action, &context, &mut state).await?;
             load_seats(records, key, &request.action, now, &mut state).await?;
             // Removals, transfers and accepted fingerprint drift count against the transfer limit:
             // only those inside its period, and no more than it allows, are loaded.
@@ -598,162 +632,32 @@ async fn decide_and_apply<R: Records>(
     if decision.is_allowed() {
         let key = key.as_deref().unwrap_or_default();
         let mut license = state.license.clone();
-        let mut license_changed = false;
-        for effect in &decision.effects {
-            match effect {
-                Effect::CreateActivation {
-                    binding,
-                    activated_at,
-                } => {
-                    records
-                        .insert_activation(key, &Activation::new(binding.clone(), *activated_at))
-                        .await?;
+        let product = trial_product
+            .as_deref()
+            .unwrap_or(policy.product.id.as_str());
+        let mut writer = LicenseRecords {
+            records: &mut *records,
+            key,
+            product,
+            for_license_server: context.server_key.is_some(),
+        };
+        let applied = effects::apply(&mut writer, license.as_mut(), &decision.effects, now).await?;
+        lease_expires_at = applied.lease_expires_at;
+        for claims in applied.certificates {
+            match (context.server_key, &license) {
+                (Some(server_key), Some(license)) => {
+                    server_license = Some(crate::center::grant_server_license(
+                        &policy,
+                        license,
+                        claims,
+                        server_key,
+                        &signing_key,
+                    )?);
                 }
-                Effect::SetCurrentCertificate { binding, serial } => {
-                    // A license server holds the server license granted for the certificate, and
-                    // presents its serial to return it.
-                    let current = match context.server_key {
-                        Some(_) => licet_engine::server_license::serial_for(serial),
-                        None => serial.clone(),
-                    };
-                    expect_one(
-                        records
-                            .set_activation_serial(key, binding, &current)
-                            .await?,
-                        "activation",
-                    )?;
-                }
-                Effect::RebindActivation { from, to } => {
-                    expect_one(
-                        records.rebind_activation(key, from, to).await?,
-                        "activation",
-                    )?;
-                }
-                Effect::RemoveActivation { binding } => {
-                    expect_one(records.delete_activation(key, binding).await?, "activation")?;
-                }
-                Effect::FixLimitedTerms {
-                    not_before,
-                    expires_at,
-                    features,
-                    counters,
-                } => {
-                    if let Some(license) = &mut license {
-                        license.limited = Some(LimitedTerms {
-                            not_before: *not_before,
-                            expires_at: *expires_at,
-                            features: features.clone(),
-                            counters: counters.clone(),
-                        });
-                        license_changed = true;
-                    }
-                }
-                Effect::LeaseSeat {
-                    session,
-                    binding,
-                    expires_at,
-                } => {
-                    let lease = SeatLease {
-                        session: session.clone(),
-                        binding: binding.clone(),
-                        leased_at: now,
-                        expires_at: *expires_at,
-                        borrowed_until: None,
-                        certificate_serial: None,
-                        returned_at: None,
-                    };
-                    records.put_lease(key, &lease).await?;
-                    lease_expires_at = Some(*expires_at);
-                }
-                Effect::RenewLease {
-                    session,
-                    expires_at,
-                } => {
-                    expect_one(
-                        records.renew_lease(key, session, *expires_at).await?,
-                        "seat lease",
-                    )?;
-                    lease_expires_at = Some(*expires_at);
-                }
-                Effect::ReleaseSeat { session } => {
-                    expect_one(records.delete_lease(key, session).await?, "seat lease")?;
-                }
-                Effect::BorrowSeat {
-                    session,
-                    binding,
-                    until,
-                    serial,
-                } => {
-                    let lease = SeatLease {
-                        session: session.clone(),
-                        binding: binding.clone(),
-                        leased_at: now,
-                        expires_at: *until,
-                        borrowed_until: Some(*until),
-                        certificate_serial: Some(serial.clone()),
-                        returned_at: None,
-                    };
-                    records.put_lease(key, &lease).await?;
-                    lease_expires_at = Some(*until);
-                }
-                Effect::EndBorrow { session, at } => {
-                    expect_one(records.end_borrow(key, session, *at).await?, "borrow")?;
-                }
-                Effect::RecordReturnedCertificate { serial, kind, at } => {
-                    records
-                        .insert_returned_serial(key, serial, *kind, *at)
-                        .await?;
-                }
-                Effect::RecordTrial {
-                    binding,
-                    edition,
-                    started_at,
-                    ends_at,
-                } => {
-                    let product = trial_product
-                        .as_deref()
-                        .unwrap_or(policy.product.id.as_str());
-                    let trial = TrialRecord {
-                        binding: binding.clone(),
-                        edition: edition.clone(),
-                        started_at: *started_at,
-                        ends_at: *ends_at,
-                    };
-                    records.insert_trial(product, &trial).await?;
-                }
-                Effect::RecordTransfer { at } => records.insert_transfer(key, *at).await?,
-                Effect::UpdateLicense {
-                    expires_at,
-                    features,
-                    counters,
-                    seats,
-                } => {
-                    if let Some(license) = &mut license {
-                        apply_update(license, *expires_at, features, counters, *seats);
-                        license_changed = true;
-                    }
-                }
-                Effect::RevokeLicense => {
-                    if let Some(license) = &mut license {
-                        license.status = LicenseStatus::Revoked;
-                        license_changed = true;
-                    }
-                }
-                Effect::IssueCertificate(claims) => match (context.server_key, &license) {
-                    (Some(server_key), Some(license)) => {
-                        server_license = Some(crate::center::grant_server_license(
-                            &policy,
-                            license,
-                            claims,
-                            server_key,
-                            &signing_key,
-                        )?);
-                    }
-                    _ => certificate = Some(issue(claims.as_ref().clone(), &signing_key)),
-                },
+                _ => certificate = Some(issue(claims.clone(), &signing_key)),
             }
         }
-        if license_changed {
+        if applied.license_changed {
             if let Some(license) = &license {
                 records.save_license(license, now).await?;
             }
@@ -859,16 +763,6 @@ async fn respond<R: Records>(
                 .map_err(failed)?;
             Ok(response.to_xml())
         }
-    }
-}
-
-pub(crate) fn expect_one(changed: u64, what: &str) -> Result<(), StoreError> {
-    if changed == 1 {
-        Ok(())
-    } else {
-        Err(StoreError::Conflict(format!(
-            "the {what} changed while the request was decided"
-        )))
     }
 }
 

@@ -11,11 +11,12 @@ use chrono::{DateTime, Utc};
 use ed25519_dalek::SigningKey;
 use licet_client::{Reply, Transport, TransportError};
 use licet_engine::certificate::{self, Binding, Certificate};
+use licet_engine::effects::MemoryRecords;
 use licet_engine::exchange::{
     ActivationRequest, ActivationResponse, RequestDigest, ReturnRequest, ReturnResponse,
 };
-use licet_engine::state::{Activation, License, LicenseStatus, Term, TrialRecord};
-use licet_engine::{decide, Action, Actor, Decision, Effect, Fingerprint, Policy, Request, State};
+use licet_engine::state::{License, LicenseStatus, Term};
+use licet_engine::{decide, Action, Actor, Decision, Fingerprint, Policy, Request, State};
 
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -65,10 +66,8 @@ pub fn license(key: &str, license_type: &str, edition: &str, term: Term) -> Lice
 pub struct FakeServer {
     pub policy: Policy,
     pub key: SigningKey,
-    pub licenses: BTreeMap<String, License>,
-    pub activations: BTreeMap<String, Vec<Activation>>,
-    pub trials: Vec<TrialRecord>,
-    pub transfers: BTreeMap<String, Vec<DateTime<Utc>>>,
+    /// Licenses and their records, changed by the engine's effect rules.
+    pub records: MemoryRecords,
     /// The server's clock.
     pub now: DateTime<Utc>,
     /// When set, every request fails as if the network were down.
@@ -84,10 +83,7 @@ impl FakeServer {
         FakeServer {
             policy: gstarcad(),
             key: vendor_key(),
-            licenses: BTreeMap::new(),
-            activations: BTreeMap::new(),
-            trials: Vec::new(),
-            transfers: BTreeMap::new(),
+            records: MemoryRecords::default(),
             now,
             unreachable: false,
             received: Vec::new(),
@@ -96,7 +92,7 @@ impl FakeServer {
     }
 
     pub fn add_license(&mut self, license: License) {
-        self.licenses.insert(license.key.clone(), license);
+        self.records.licenses.insert(license.key.clone(), license);
     }
 
     /// An administrator's request, decided and applied like any other.
@@ -109,95 +105,24 @@ impl FakeServer {
     }
 
     fn handle(&mut self, request: &Request) -> Reply {
-        let key = request.action.key().unwrap_or_default().to_owned();
-        let state = State {
-            license: self.licenses.get(&key).cloned(),
-            activations: self.activations.get(&key).cloned().unwrap_or_default(),
-            trials: self.trials.clone(),
-            transfers: self.transfers.get(&key).cloned().unwrap_or_default(),
-            ..State::default()
-        };
+        let key = request.action.key();
+        let state = self.records.state(key);
         let decision = decide(&self.policy, &state, request, self.now);
         let mut certificate = None;
         if decision.is_allowed() {
-            for effect in &decision.effects {
-                self.apply(&key, effect, &mut certificate);
-            }
+            let applied = self
+                .records
+                .apply(key, &decision.effects, self.now)
+                .unwrap();
+            certificate = applied
+                .certificates
+                .last()
+                .map(|claims| certificate::issue((*claims).clone(), &self.key).to_armored());
         }
         Reply {
             decision,
             certificate,
             server_license: None,
-        }
-    }
-
-    fn apply(&mut self, key: &str, effect: &Effect, certificate: &mut Option<String>) {
-        match effect {
-            Effect::CreateActivation {
-                binding,
-                activated_at,
-            } => self
-                .activations
-                .entry(key.to_owned())
-                .or_default()
-                .push(Activation::new(binding.clone(), *activated_at)),
-            Effect::SetCurrentCertificate { binding, serial } => {
-                for activation in self.activations.entry(key.to_owned()).or_default() {
-                    if &activation.binding == binding {
-                        activation.certificate_serial = Some(serial.clone());
-                    }
-                }
-            }
-            // The test server keeps no returned serials: it answers as if none was presented.
-            Effect::RecordReturnedCertificate { .. } => {}
-            Effect::RebindActivation { from, to } => {
-                for activation in self.activations.entry(key.to_owned()).or_default() {
-                    if &activation.binding == from {
-                        activation.binding = to.clone();
-                    }
-                }
-            }
-            Effect::RemoveActivation { binding } => self
-                .activations
-                .entry(key.to_owned())
-                .or_default()
-                .retain(|activation| &activation.binding != binding),
-            Effect::RecordTrial {
-                binding,
-                edition,
-                started_at,
-                ends_at,
-            } => self.trials.push(TrialRecord {
-                binding: binding.clone(),
-                edition: edition.clone(),
-                started_at: *started_at,
-                ends_at: *ends_at,
-            }),
-            Effect::RecordTransfer { at } => {
-                self.transfers.entry(key.to_owned()).or_default().push(*at)
-            }
-            Effect::UpdateLicense {
-                expires_at,
-                features,
-                counters,
-                seats,
-            } => {
-                let license = self.licenses.get_mut(key).unwrap();
-                licet_engine::scenario::apply_update(
-                    license,
-                    *expires_at,
-                    features,
-                    counters,
-                    *seats,
-                );
-            }
-            Effect::RevokeLicense => {
-                self.licenses.get_mut(key).unwrap().status = LicenseStatus::Revoked;
-            }
-            Effect::IssueCertificate(claims) => {
-                *certificate = Some(certificate::issue(*claims.clone(), &self.key).to_armored());
-            }
-            other => panic!("the test server does not apply {other:?}"),
         }
     }
 
@@ -244,10 +169,12 @@ impl FakeServer {
     }
 
     pub fn activations_of(&self, key: &str) -> Vec<Binding> {
-        self.activations
-            .get(key)
-            .map(|list| list.iter().map(|a| a.binding.clone()).collect())
-            .unwrap_or_default()
+        self.records
+            .state(Some(key))
+            .activations
+            .into_iter()
+            .map(|activation| activation.binding)
+            .collect()
     }
 }
 

@@ -15,14 +15,16 @@ use std::sync::Arc;
 
 use chrono::SubsecRound;
 use licet_engine::certificate::issue;
+use licet_engine::effects::{self, is_seat_effect};
 use licet_engine::request::RequestKind;
 use licet_engine::server_license::ServerLicenseError;
-use licet_engine::state::{License, SeatLease, State};
+use licet_engine::state::{License, State};
 use licet_engine::{decide, Code, Decision, Effect, Policy};
 
 use super::{engine_license, Entry, LicenseServer, ServedLicense, LICENSE_RULE, ROLE_RULE};
+use crate::effects::LicenseRecords;
 use crate::error::StoreError;
-use crate::service::{audit, expect_one, DecideJob, Outcome};
+use crate::service::{audit, DecideJob, Outcome};
 use crate::store::{LicenseRecord, Records};
 
 /// The rule of a certificate the server license does not admit.
@@ -183,73 +185,25 @@ pub(crate) async fn decide_served<R: Records>(
     let mut certificate = None;
     let mut lease_expires_at = None;
     if let (true, Some(key)) = (decision.is_allowed(), key) {
-        for effect in &decision.effects {
-            match effect {
-                Effect::LeaseSeat {
-                    session,
-                    binding,
-                    expires_at,
-                } => {
-                    let lease = SeatLease {
-                        session: session.clone(),
-                        binding: binding.clone(),
-                        leased_at: now,
-                        expires_at: *expires_at,
-                        borrowed_until: None,
-                        certificate_serial: None,
-                        returned_at: None,
-                    };
-                    records.put_lease(key, &lease).await?;
-                    lease_expires_at = Some(*expires_at);
-                }
-                Effect::RenewLease {
-                    session,
-                    expires_at,
-                } => {
-                    expect_one(
-                        records.renew_lease(key, session, *expires_at).await?,
-                        "seat lease",
-                    )?;
-                    lease_expires_at = Some(*expires_at);
-                }
-                Effect::ReleaseSeat { session } => {
-                    expect_one(records.delete_lease(key, session).await?, "seat lease")?;
-                }
-                Effect::BorrowSeat {
-                    session,
-                    binding,
-                    until,
-                    serial,
-                } => {
-                    let lease = SeatLease {
-                        session: session.clone(),
-                        binding: binding.clone(),
-                        leased_at: now,
-                        expires_at: *until,
-                        borrowed_until: Some(*until),
-                        certificate_serial: Some(serial.clone()),
-                        returned_at: None,
-                    };
-                    records.put_lease(key, &lease).await?;
-                    lease_expires_at = Some(*until);
-                }
-                Effect::EndBorrow { session, at } => {
-                    expect_one(records.end_borrow(key, session, *at).await?, "borrow")?;
-                }
-                Effect::RecordReturnedCertificate { serial, kind, at } => {
-                    records
-                        .insert_returned_serial(key, serial, *kind, *at)
-                        .await?;
-                }
-                Effect::IssueCertificate(claims) => {
-                    certificate = Some(issue(claims.as_ref().clone(), server.signing_key()));
-                }
-                other => {
-                    return Err(StoreError::Conflict(format!(
-                        "a license server does not apply {other:?}"
-                    )));
-                }
-            }
+        if let Some(other) = decision
+            .effects
+            .iter()
+            .find(|effect| !is_seat_effect(effect))
+        {
+            return Err(StoreError::Conflict(format!(
+                "a license server does not apply {other:?}"
+            )));
+        }
+        let mut writer = LicenseRecords {
+            records: &mut *records,
+            key,
+            product: "",
+            for_license_server: false,
+        };
+        let applied = effects::apply(&mut writer, None, &decision.effects, now).await?;
+        lease_expires_at = applied.lease_expires_at;
+        if let Some(claims) = applied.certificates.into_iter().next_back() {
+            certificate = Some(issue(claims.clone(), server.signing_key()));
         }
     }
     let serial = certificate
