@@ -143,6 +143,9 @@ pub struct HttpResponse {
     pub status: u16,
     /// The `Content-Type` header, when present.
     pub content_type: Option<String>,
+    /// The `Licet-Next` header, when present: the `after` cursor of the next page of an
+    /// administrator listing.
+    pub next_page: Option<String>,
     /// The body.
     pub body: Vec<u8>,
 }
@@ -612,6 +615,7 @@ fn read_response(
     Ok(HttpResponse {
         status: head.status,
         content_type: head.content_type,
+        next_page: head.next_page,
         body,
     })
 }
@@ -661,6 +665,7 @@ struct Head {
     status: u16,
     content_length: Option<usize>,
     content_type: Option<String>,
+    next_page: Option<String>,
 }
 
 fn parse_head(head: &[u8]) -> Result<Head, TransportError> {
@@ -682,6 +687,7 @@ fn parse_head(head: &[u8]) -> Result<Head, TransportError> {
         .ok_or_else(|| invalid("invalid status line"))?;
     let mut content_length = None;
     let mut content_type = None;
+    let mut next_page = None;
     for line in lines {
         let (name, value) = line
             .split_once(':')
@@ -699,12 +705,15 @@ fn parse_head(head: &[u8]) -> Result<Head, TransportError> {
             return Err(invalid("chunked answers are not supported"));
         } else if name.eq_ignore_ascii_case("content-type") {
             content_type = Some(value.to_owned());
+        } else if name.eq_ignore_ascii_case("licet-next") {
+            next_page = Some(value.to_owned());
         }
     }
     Ok(Head {
         status,
         content_length,
         content_type,
+        next_page,
     })
 }
 
@@ -712,6 +721,16 @@ fn parse_head(head: &[u8]) -> Result<Head, TransportError> {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_next_page_header_is_read() {
+        let head =
+            parse_head(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nLicet-Next: K-1/s 2")
+                .unwrap();
+        assert_eq!(head.next_page.as_deref(), Some("K-1/s 2"));
+        let head = parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: 2").unwrap();
+        assert_eq!(head.next_page, None);
+    }
     use std::collections::BTreeMap;
     use std::net::TcpListener;
     use std::thread::JoinHandle;
@@ -955,6 +974,7 @@ mod tests {
     #[test]
     fn answers_map_to_replies() {
         let allowed = HttpResponse {
+            next_page: None,
             status: 200,
             content_type: None,
             body: br#"{"verdict":"allow","code":"ACTIVATED","rule":"activation.limit","message":"ok","certificate":"CERT","claims":{"x":1}}"#.to_vec(),
@@ -965,6 +985,7 @@ mod tests {
         assert_eq!(reply.certificate.as_deref(), Some("CERT"));
 
         let denied = HttpResponse {
+            next_page: None,
             status: 409,
             content_type: None,
             body: br#"{"code":"ACTIVATION_LIMIT_REACHED","message":"all used","rule":"activation.limit"}"#.to_vec(),
@@ -977,6 +998,7 @@ mod tests {
         assert_eq!(reply.certificate, None);
 
         let api_error = HttpResponse {
+            next_page: None,
             status: 429,
             content_type: None,
             body: br#"{"code":"RATE_LIMITED","message":"slow down","rule":"rate"}"#.to_vec(),
@@ -1011,6 +1033,7 @@ mod tests {
             let response = HttpResponse {
                 status,
                 content_type: None,
+                next_page: None,
                 body: body.as_bytes().to_vec(),
             };
             assert!(
@@ -1022,6 +1045,7 @@ mod tests {
             );
         }
         let allowed_code_in_refusal = HttpResponse {
+            next_page: None,
             status: 403,
             content_type: None,
             body: br#"{"code":"VALID","message":"m","rule":"r"}"#.to_vec(),
@@ -1073,6 +1097,7 @@ mod tests {
     #[test]
     fn a_license_servers_answer_carries_its_server_license() {
         let allowed = HttpResponse {
+            next_page: None,
             status: 200,
             content_type: None,
             body: br#"{"verdict":"allow","code":"SEAT_GRANTED","rule":"seats.pool","message":"ok","certificate":"CERT","server_license":"SL"}"#.to_vec(),
@@ -1082,6 +1107,7 @@ mod tests {
         assert_eq!(reply.server_license.as_deref(), Some("SL"));
         // The activation center's answers have none.
         let center = HttpResponse {
+            next_page: None,
             status: 200,
             content_type: None,
             body: br#"{"verdict":"allow","code":"SEAT_GRANTED","rule":"seats.pool","message":"ok","certificate":"CERT"}"#.to_vec(),

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::error::StoreError;
 use crate::keys::{new_token, random_bytes, token_hash};
-use crate::service::{admin_audit, is_web_model, owner_of, Licensing, ServiceError};
+use crate::service::{admin_audit, is_web_model, Licensing, ServiceError};
 use crate::store::{
     job, ActivationRecord, AuditEntry, ClientRecord, LeaseRecord, LicenseFilter, LicenseRecord,
     OrderRecord, TokenOwner,
@@ -92,7 +92,8 @@ pub struct SeatView {
 }
 
 impl SeatView {
-    fn new(record: LeaseRecord, now: DateTime<Utc>) -> Self {
+    /// The view of a stored lease at `now`.
+    pub(crate) fn new(record: LeaseRecord, now: DateTime<Utc>) -> Self {
         let lease = record.lease;
         let state = if lease.is_borrowed(now) {
             "borrowed"
@@ -113,7 +114,7 @@ impl SeatView {
     }
 }
 
-/// A license with its activations and seats.
+/// A license with the first page of its activations and of its seats.
 #[derive(Debug, Clone, Serialize)]
 pub struct LicenseDetail {
     /// The license.
@@ -121,10 +122,20 @@ pub struct LicenseDetail {
     pub record: LicenseRecord,
     /// The client owning it, through its order or directly.
     pub owner: Option<String>,
-    /// Its activations.
+    /// Its first activations, by stored identifier (at most a page,
+    /// [`crate::listing::DEFAULT_LIMIT`]).
     pub activations: Vec<ActivationRecord>,
-    /// Its seat leases and borrows, lapsed ones included until they are swept.
+    /// When it has more activations: the `after` cursor of the next page of
+    /// `GET /v1/admin/licenses/{key}/activations`.
+    pub activations_next: Option<String>,
+    /// Its first seat leases and borrows, by session, lapsed ones included until they are swept
+    /// (at most a page).
     pub seats: Vec<SeatView>,
+    /// When it has more seats: the `after` cursor of the next page of
+    /// `GET /v1/admin/licenses/{key}/seats`.
+    pub seats_next: Option<String>,
+    /// How many seats are held or borrowed now (the store's count, whatever the size of the pool).
+    pub seats_held: u64,
 }
 
 fn check_names(
@@ -291,11 +302,6 @@ impl Licensing {
         }
     }
 
-    /// Every client.
-    pub async fn clients(&self) -> Result<Vec<ClientRecord>, ServiceError> {
-        Ok(self.store().execute(ListClients {}).await?)
-    }
-
     /// One client.
     pub async fn client(&self, id: &str) -> Result<ClientRecord, ServiceError> {
         self.store()
@@ -346,16 +352,6 @@ impl Licensing {
             .await
             .map_err(already_exists)?;
         Ok(record)
-    }
-
-    /// Orders, optionally of one client.
-    pub async fn orders(&self, client: Option<&str>) -> Result<Vec<OrderRecord>, ServiceError> {
-        Ok(self
-            .store()
-            .execute(ListOrders {
-                client: client.map(str::to_owned),
-            })
-            .await?)
     }
 
     /// One order.
@@ -548,50 +544,6 @@ impl Licensing {
     ) -> Result<Vec<LicenseRecord>, ServiceError> {
         Ok(self.store().execute(ListLicenses { filter }).await?)
     }
-
-    /// A license with its owner, activations and seats.
-    pub async fn license_detail(&self, key: &str) -> Result<LicenseDetail, ServiceError> {
-        self.store()
-            .execute(GetLicenseDetail {
-                key: key.to_owned(),
-                now: self.now(),
-            })
-            .await?
-            .ok_or_else(|| ServiceError::NotFound(format!("license `{key}`")))
-    }
-
-    /// Seats held or borrowed now, optionally of one product.
-    pub async fn held_seats(&self, product: Option<&str>) -> Result<Vec<SeatView>, ServiceError> {
-        let now = self.now();
-        let leases = self
-            .store()
-            .execute(HeldSeats {
-                product: product.map(str::to_owned),
-                now,
-            })
-            .await?;
-        Ok(leases
-            .into_iter()
-            .map(|lease| SeatView::new(lease, now))
-            .collect())
-    }
-
-    /// Audit entries after `after`, optionally about one license.
-    pub async fn audit_log(
-        &self,
-        license_key: Option<&str>,
-        after: i64,
-        limit: i64,
-    ) -> Result<Vec<AuditEntry>, ServiceError> {
-        Ok(self
-            .store()
-            .execute(ReadAudit {
-                license_key: license_key.map(str::to_owned),
-                after,
-                limit: limit.clamp(1, 1000),
-            })
-            .await?)
-    }
 }
 
 fn already_exists(error: StoreError) -> ServiceError {
@@ -637,11 +589,6 @@ job! {
 }
 
 job! {
-    ListClients {} -> Vec<ClientRecord>;
-    |_this, records| { records.clients().await }
-}
-
-job! {
     GetClient { id: String } -> Option<ClientRecord>;
     |this, records| { records.client(&this.id).await }
 }
@@ -656,11 +603,6 @@ job! {
         records.append_audit(&this.audit).await?;
         Ok(())
     }
-}
-
-job! {
-    ListOrders { client: Option<String> } -> Vec<OrderRecord>;
-    |this, records| { records.orders(this.client.as_deref()).await }
 }
 
 job! {
@@ -719,36 +661,4 @@ job! {
 job! {
     ListLicenses { filter: LicenseFilter } -> Vec<LicenseRecord>;
     |this, records| { records.licenses(&this.filter).await }
-}
-
-job! {
-    GetLicenseDetail { key: String, now: DateTime<Utc> } -> Option<LicenseDetail>;
-    |this, records| {
-        let Some(record) = records.license(&this.key).await? else {
-            return Ok(None);
-        };
-        let order_client = match &record.order {
-            Some(order) => records.order(order).await?.map(|order| order.order.client),
-            None => None,
-        };
-        let owner = owner_of(&record, order_client.as_deref());
-        let activations = records.activations(&this.key).await?;
-        let seats = records
-            .leases(&this.key)
-            .await?
-            .into_iter()
-            .map(|lease| SeatView::new(LeaseRecord { license_key: this.key.clone(), lease }, this.now))
-            .collect();
-        Ok(Some(LicenseDetail { record, owner, activations, seats }))
-    }
-}
-
-job! {
-    HeldSeats { product: Option<String>, now: DateTime<Utc> } -> Vec<LeaseRecord>;
-    |this, records| { records.held_leases(this.product.as_deref(), this.now).await }
-}
-
-job! {
-    ReadAudit { license_key: Option<String>, after: i64, limit: i64 } -> Vec<AuditEntry>;
-    |this, records| { records.audit(this.license_key.as_deref(), this.after, this.limit).await }
 }

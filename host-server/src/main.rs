@@ -376,13 +376,23 @@ async fn run_command(command: Command) -> anyhow::Result<()> {
             let config = load(&config)?;
             let state = build_state(&config, Arc::new(NoDongle)).await?;
             let licensing = &state.licensing;
-            let seats: Vec<_> = licensing
-                .held_seats(None)
-                .await?
-                .into_iter()
-                .filter(|seat| seat.session == session)
-                .filter(|seat| key.as_ref().is_none_or(|key| &seat.license_key == key))
-                .collect();
+            // The session's own lease of each key served (or of the one named): one indexed
+            // read per key, whatever the size of the pools.
+            let keys: Vec<String> = match &key {
+                Some(key) => vec![key.clone()],
+                None => licensing
+                    .license_server()
+                    .map(|server| server.entries().into_iter().map(|(key, _)| key).collect())
+                    .unwrap_or_default(),
+            };
+            let mut seats = Vec::new();
+            for key in &keys {
+                match licensing.license_seat(key, &session).await {
+                    Ok(seat) if seat.state != "lapsed" => seats.push(seat),
+                    Ok(_) | Err(licet_server::service::ServiceError::NotFound(_)) => {}
+                    Err(error) => return Err(error.into()),
+                }
+            }
             let seat = match seats.as_slice() {
                 [] => anyhow::bail!("session `{session}` holds no seat"),
                 [seat] => seat,

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::enduser::DecisionBody;
 use super::error::AppError;
 use super::extract::{Admin, ApiJson, ApiPath, ApiQuery, Caller, ClientAccount, Peer};
+use super::listing::{page_request, PageAnswer, PageQuery};
 use super::AppState;
 use crate::admin::{LicenseDetail, NewLicenses, NewOrder, SeatView};
 use crate::service::{binding_as_machine, RequestContext};
@@ -201,13 +202,15 @@ pub async fn create_client(
     ))
 }
 
-/// `GET /v1/admin/clients`.
+/// `GET /v1/admin/clients`: a page of clients, by identifier.
 pub async fn clients(
     State(state): State<AppState>,
     _admin: Admin,
-) -> Result<Json<Vec<ClientRecordBody>>, AppError> {
-    let clients = state.licensing.clients().await?;
-    Ok(Json(clients.into_iter().map(Into::into).collect()))
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<PageAnswer<ClientRecordBody>, AppError> {
+    let page = query.page()?;
+    let clients = state.licensing.clients_page(&page).await?;
+    Ok(PageAnswer(clients.map(Into::into)))
 }
 
 /// `GET /v1/admin/clients/{id}`.
@@ -321,15 +324,25 @@ pub async fn create_order(
 pub struct OrdersQuery {
     /// Only this client's orders.
     pub client: Option<String>,
+    /// Identifiers after this one (paging).
+    pub after: Option<String>,
+    /// At most this many (1 to 1000, default 100).
+    pub limit: Option<i64>,
 }
 
-/// `GET /v1/admin/orders`.
+/// `GET /v1/admin/orders`: a page of orders, by identifier.
 pub async fn orders(
     State(state): State<AppState>,
     _admin: Admin,
     ApiQuery(query): ApiQuery<OrdersQuery>,
-) -> Result<Json<Vec<OrderRecord>>, AppError> {
-    Ok(Json(state.licensing.orders(query.client.as_deref()).await?))
+) -> Result<PageAnswer<OrderRecord>, AppError> {
+    let page = page_request(query.limit, query.after)?;
+    Ok(PageAnswer(
+        state
+            .licensing
+            .orders_page(query.client.as_deref(), &page)
+            .await?,
+    ))
 }
 
 /// `GET /v1/admin/orders/{id}`.
@@ -479,23 +492,26 @@ pub struct LicensesQuery {
     pub limit: Option<i64>,
 }
 
-/// `GET /v1/admin/licenses`.
+/// `GET /v1/admin/licenses`: a page of licenses, by key.
 pub async fn licenses(
     State(state): State<AppState>,
     _admin: Admin,
     ApiQuery(query): ApiQuery<LicensesQuery>,
-) -> Result<Json<Vec<LicenseRecord>>, AppError> {
+) -> Result<PageAnswer<LicenseRecord>, AppError> {
+    let page = page_request(query.limit, query.after)?;
     let filter = LicenseFilter {
         product: query.product,
         client: query.client,
         order: query.order,
-        after: query.after,
-        limit: query.limit.unwrap_or(100).clamp(1, 1000),
+        ..LicenseFilter::default()
     };
-    Ok(Json(state.licensing.licenses(filter).await?))
+    Ok(PageAnswer(
+        state.licensing.licenses_page(filter, &page).await?,
+    ))
 }
 
-/// `GET /v1/admin/licenses/{key}`: the license, its owner, activations and seats.
+/// `GET /v1/admin/licenses/{key}`: the license, its owner, the first page of its activations and
+/// of its seats, and the seats held now.
 pub async fn license(
     State(state): State<AppState>,
     _admin: Admin,
@@ -589,12 +605,7 @@ async fn removal(
     key: &str,
     id: i64,
 ) -> Result<(Action, Option<String>), AppError> {
-    let detail = state.licensing.license_detail(key).await?;
-    let activation = detail
-        .activations
-        .iter()
-        .find(|activation| activation.id == id)
-        .ok_or_else(|| AppError::NotFound(format!("activation {id} of license `{key}`")))?;
+    let activation = state.licensing.license_activation(key, id).await?;
     let (machine, dongle) = binding_as_machine(&activation.activation.binding);
     Ok((
         Action::Return {
@@ -614,14 +625,7 @@ pub async fn release_seat(
     peer: Peer,
     ApiPath((key, session)): ApiPath<(String, String)>,
 ) -> Result<Json<DecisionBody>, AppError> {
-    let detail = state.licensing.license_detail(&key).await?;
-    let seat = detail
-        .seats
-        .iter()
-        .find(|seat| seat.session == session)
-        .ok_or_else(|| {
-            AppError::NotFound(format!("seat of session `{session}` of license `{key}`"))
-        })?;
+    let seat = state.licensing.license_seat(&key, &session).await?;
     let action = if seat.state == "borrowed" {
         Action::ReturnBorrowed {
             key,
@@ -640,16 +644,25 @@ pub async fn release_seat(
 pub struct SeatsQuery {
     /// Only this product.
     pub product: Option<String>,
+    /// The previous page's next cursor, `LICENSE-KEY/SESSION` (paging).
+    pub after: Option<String>,
+    /// At most this many (1 to 1000, default 100).
+    pub limit: Option<i64>,
 }
 
-/// `GET /v1/admin/seats`: who holds each seat and each borrowed seat now.
+/// `GET /v1/admin/seats`: who holds each seat and each borrowed seat now, by license key then
+/// session.
 pub async fn seats(
     State(state): State<AppState>,
     _admin: Admin,
     ApiQuery(query): ApiQuery<SeatsQuery>,
-) -> Result<Json<Vec<SeatView>>, AppError> {
-    Ok(Json(
-        state.licensing.held_seats(query.product.as_deref()).await?,
+) -> Result<PageAnswer<SeatView>, AppError> {
+    let page = page_request(query.limit, query.after)?;
+    Ok(PageAnswer(
+        state
+            .licensing
+            .held_seats_page(query.product.as_deref(), &page)
+            .await?,
     ))
 }
 
@@ -670,35 +683,34 @@ pub async fn audit(
     State(state): State<AppState>,
     _admin: Admin,
     ApiQuery(query): ApiQuery<AuditQuery>,
-) -> Result<Json<Vec<AuditEntry>>, AppError> {
-    Ok(Json(
+) -> Result<PageAnswer<AuditEntry>, AppError> {
+    let page = page_request(query.limit, query.after.map(|after| after.to_string()))?;
+    Ok(PageAnswer(
         state
             .licensing
-            .audit_log(
-                query.license.as_deref(),
-                query.after.unwrap_or(0),
-                query.limit.unwrap_or(100),
-            )
+            .audit_page(query.license.as_deref(), &page)
             .await?,
     ))
 }
 
 // ---- client accounts -------------------------------------------------------------------------
 
-/// `GET /v1/client/licenses`: the caller's own licenses.
+/// `GET /v1/client/licenses`: a page of the caller's own licenses, by key.
 pub async fn client_licenses(
     State(state): State<AppState>,
     ClientAccount(client): ClientAccount,
     ApiQuery(query): ApiQuery<LicensesQuery>,
-) -> Result<Json<Vec<LicenseRecord>>, AppError> {
+) -> Result<PageAnswer<LicenseRecord>, AppError> {
+    let page = page_request(query.limit, query.after)?;
     let filter = LicenseFilter {
         product: query.product,
         client: Some(client),
         order: query.order,
-        after: query.after,
-        limit: query.limit.unwrap_or(100).clamp(1, 1000),
+        ..LicenseFilter::default()
     };
-    Ok(Json(state.licensing.licenses(filter).await?))
+    Ok(PageAnswer(
+        state.licensing.licenses_page(filter, &page).await?,
+    ))
 }
 
 fn not_owner(client: &str, key: &str) -> AppError {

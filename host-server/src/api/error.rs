@@ -36,6 +36,8 @@ pub enum AppError {
     MalformedJson(String),
     /// The body is JSON but not the expected shape, or a parameter is invalid (422 `INVALID_BODY`).
     InvalidBody(String),
+    /// A query parameter is out of range, e.g. a listing's `limit` (400 `INVALID_QUERY`).
+    InvalidQuery(String),
     /// The body is not declared as JSON (415 `UNSUPPORTED_MEDIA_TYPE`).
     UnsupportedMediaType(String),
     /// The body is too large (413 `PAYLOAD_TOO_LARGE`).
@@ -137,6 +139,10 @@ impl AppError {
             AppError::InvalidBody(message) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 body("INVALID_BODY", "api.body", message.clone()),
+            ),
+            AppError::InvalidQuery(message) => (
+                StatusCode::BAD_REQUEST,
+                body("INVALID_QUERY", "api.query", message.clone()),
             ),
             AppError::UnsupportedMediaType(message) => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -246,6 +252,12 @@ impl From<StoreError> for AppError {
                 AppError::Storage("storage failed; nothing was changed".into())
             }
         }
+    }
+}
+
+impl From<crate::listing::PageError> for AppError {
+    fn from(error: crate::listing::PageError) -> Self {
+        AppError::InvalidQuery(error.to_string())
     }
 }
 

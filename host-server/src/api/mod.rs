@@ -5,6 +5,7 @@ pub mod enduser;
 pub mod error;
 pub mod exchange;
 pub mod extract;
+pub mod listing;
 pub mod openapi;
 pub mod server_activation;
 
@@ -96,6 +97,14 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/admin/licenses/{key}/revoke",
             post(admin::revoke_license),
+        )
+        .route(
+            "/v1/admin/licenses/{key}/activations",
+            get(listing::license_activations),
+        )
+        .route(
+            "/v1/admin/licenses/{key}/seats",
+            get(listing::license_seats),
         )
         .route(
             "/v1/admin/licenses/{key}/activations/{id}",

@@ -172,7 +172,8 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "get",
         "/v1/seats/query",
-        "What a license server serves: each network license with its free and borrowed seats",
+        "What a license server serves: each network license with its free and borrowed seats, \
+         counted by the store whatever the size of the pool (no lease is listed)",
         Public,
         None,
         200,
@@ -250,15 +251,18 @@ pub const OPERATIONS: &[Operation] = &[
         201,
         "Token",
     ),
-    op(
-        "get",
-        "/v1/admin/clients",
-        "List client accounts",
-        Admin,
-        None,
-        200,
-        "ClientList",
-    ),
+    Operation {
+        query: &["after", "limit"],
+        ..op(
+            "get",
+            "/v1/admin/clients",
+            "A page of client accounts, by identifier",
+            Admin,
+            None,
+            200,
+            "ClientList",
+        )
+    },
     op(
         "post",
         "/v1/admin/clients",
@@ -305,11 +309,11 @@ pub const OPERATIONS: &[Operation] = &[
         "Client",
     ),
     Operation {
-        query: &["client"],
+        query: &["client", "after", "limit"],
         ..op(
             "get",
             "/v1/admin/orders",
-            "List orders",
+            "A page of orders, by identifier",
             Admin,
             None,
             200,
@@ -348,7 +352,7 @@ pub const OPERATIONS: &[Operation] = &[
         ..op(
             "get",
             "/v1/admin/licenses",
-            "List licenses",
+            "A page of licenses, by key",
             Admin,
             None,
             200,
@@ -376,12 +380,37 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "get",
         "/v1/admin/licenses/{key}",
-        "A license with its owner, activations and seats",
+        "A license with its owner, the first page of its activations and of its seats (the \
+         next pages from .../activations and .../seats) and the seats held now",
         Admin,
         None,
         200,
         "LicenseDetail",
     ),
+    Operation {
+        query: &["after", "limit"],
+        ..op(
+            "get",
+            "/v1/admin/licenses/{key}/activations",
+            "A page of a license's activations, by ID",
+            Admin,
+            None,
+            200,
+            "ActivationList",
+        )
+    },
+    Operation {
+        query: &["after", "limit"],
+        ..op(
+            "get",
+            "/v1/admin/licenses/{key}/seats",
+            "A page of a license's seat leases and borrows (lapsed ones until swept), by session",
+            Admin,
+            None,
+            200,
+            "SeatList",
+        )
+    },
     op(
         "patch",
         "/v1/admin/licenses/{key}",
@@ -419,11 +448,12 @@ pub const OPERATIONS: &[Operation] = &[
         "Decision",
     ),
     Operation {
-        query: &["product"],
+        query: &["product", "after", "limit"],
         ..op(
             "get",
             "/v1/admin/seats",
-            "Who holds each seat and borrowed seat now",
+            "A page of the seats held and borrowed now, by license key then session (cursor \
+             `LICENSE-KEY/SESSION`)",
             Admin,
             None,
             200,
@@ -435,7 +465,7 @@ pub const OPERATIONS: &[Operation] = &[
         ..op(
             "get",
             "/v1/admin/audit",
-            "The append-only audit log, oldest first",
+            "A page of the append-only audit log, oldest first",
             Admin,
             None,
             200,
@@ -447,7 +477,7 @@ pub const OPERATIONS: &[Operation] = &[
         ..op(
             "get",
             "/v1/client/licenses",
-            "The calling client's licenses",
+            "A page of the calling client's licenses, by key",
             Client,
             None,
             200,
@@ -536,16 +566,27 @@ fn content(name: &str) -> Value {
 
 fn operation(operation: &Operation) -> Value {
     let mut parameters = path_parameters(operation.path);
+    let by_id = operation.path.ends_with("audit") || operation.path.ends_with("activations");
     parameters.extend(operation.query.iter().map(|name| {
-        let schema = if matches!(*name, "limit")
-            || (*name == "after" && operation.path.ends_with("audit"))
-        {
-            json!({ "type": "integer" })
-        } else {
-            json!({ "type": "string" })
+        let (schema, description) = match *name {
+            "limit" => (
+                json!({ "type": "integer", "minimum": 1, "maximum": 1000, "default": 100 }),
+                "at most this many rows; outside 1 to 1000 is a 400 INVALID_QUERY",
+            ),
+            "after" if by_id => (
+                json!({ "type": "integer" }),
+                "the rows after this ID: the previous page's Licet-Next",
+            ),
+            "after" => (
+                json!({ "type": "string" }),
+                "the rows after this cursor: the previous page's Licet-Next",
+            ),
+            _ => (json!({ "type": "string" }), "filter"),
         };
-        json!({ "name": name, "in": "query", "required": false, "schema": schema })
+        json!({ "name": name, "in": "query", "required": false, "schema": schema,
+                "description": description })
     }));
+    let paged = operation.query.contains(&"limit");
     let mut value = json!({
         "summary": operation.summary,
         "parameters": parameters,
@@ -560,6 +601,11 @@ fn operation(operation: &Operation) -> Value {
             }
         }
     });
+    if paged {
+        value["responses"][operation.status.to_string()]["headers"] = json!({ "Licet-Next": {
+            "description": "present when more rows exist: the `after` of the next page",
+            "schema": { "type": "string" } } });
+    }
     if let Some(request) = operation.request {
         value["requestBody"] = json!({ "required": true, "content": content(request) });
     }
@@ -638,7 +684,7 @@ fn schemas() -> Value {
     json!({
         "Any": {},
         "Error": object(&["code", "message", "rule"], json!({
-            "code": { "type": "string", "description": "engine code (SEATS_EXHAUSTED, ...) or API code (MALFORMED_JSON, INVALID_BODY, UNAUTHORIZED, ADMIN_REQUIRED, CLIENT_REQUIRED, NOT_FOUND, ROUTE_NOT_FOUND, METHOD_NOT_ALLOWED, ALREADY_EXISTS, UNKNOWN_PRODUCT, RATE_LIMITED, CONFLICT, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, STORAGE_UNAVAILABLE, INTERNAL)" },
+            "code": { "type": "string", "description": "engine code (SEATS_EXHAUSTED, ...) or API code (MALFORMED_JSON, INVALID_BODY, INVALID_QUERY, UNAUTHORIZED, ADMIN_REQUIRED, CLIENT_REQUIRED, NOT_FOUND, ROUTE_NOT_FOUND, METHOD_NOT_ALLOWED, ALREADY_EXISTS, UNKNOWN_PRODUCT, RATE_LIMITED, CONFLICT, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, STORAGE_UNAVAILABLE, INTERNAL)" },
             "message": string, "rule": string
         })),
         "Decision": object(&["verdict", "code", "rule", "message"], json!({
@@ -667,7 +713,9 @@ fn schemas() -> Value {
         "SeatQuery": object(&["licenses"], json!({ "licenses": { "type": "array", "items": object(
             &["key", "product", "edition", "version", "seats", "free", "borrowed", "borrow_max_days", "expires_at", "status"],
             json!({ "key": string, "product": string, "edition": string, "version": string,
-                    "seats": { "type": "integer" }, "free": { "type": "integer" }, "borrowed": { "type": "integer" },
+                    "seats": { "type": "integer" },
+                    "free": { "type": "integer", "description": "the pool less the seats held now, as the store counts them; 0 while not serving" },
+                    "borrowed": { "type": "integer", "description": "seats borrowed now, counted up to 1000" },
                     "borrow_max_days": { "type": ["integer", "null"] },
                     "expires_at": { "type": ["string", "null"], "format": "date-time" },
                     "status": { "type": "string", "description": "`serving`, or `CODE: why` (SERVER_LICENSE_INVALID, SERVER_LICENSE_EXPIRED, REVOKED)" } })) } })),
@@ -693,10 +741,14 @@ fn schemas() -> Value {
             "term": term, "seats": { "type": "integer" }, "features": features, "counters": counters, "dongle": string,
             "key": string, "count": { "type": "integer", "minimum": 1, "maximum": 1000 } })),
         "Issued": object(&["licenses"], json!({ "licenses": reference("LicenseList") })),
-        "LicenseDetail": { "allOf": [ reference("License"), object(&["activations", "seats"], json!({
+        "LicenseDetail": { "allOf": [ reference("License"), object(&["activations", "seats", "seats_held"], json!({
             "owner": { "type": ["string", "null"] },
-            "activations": { "type": "array", "items": object(&["id", "binding", "activated_at"], json!({ "id": { "type": "integer" }, "binding": binding, "activated_at": time })) },
-            "seats": reference("SeatList") })) ] },
+            "activations": { "description": "the first 100, by ID", "allOf": [reference("ActivationList")] },
+            "activations_next": { "type": ["string", "null"], "description": "when there are more: the `after` of the next page of /v1/admin/licenses/{key}/activations" },
+            "seats": { "description": "the first 100 leases, by session", "allOf": [reference("SeatList")] },
+            "seats_next": { "type": ["string", "null"], "description": "when there are more: the `after` of the next page of /v1/admin/licenses/{key}/seats" },
+            "seats_held": { "type": "integer", "description": "seats held or borrowed now, as the store counts them" } })) ] },
+        "ActivationList": { "type": "array", "items": object(&["id", "binding", "activated_at"], json!({ "id": { "type": "integer" }, "binding": binding, "activated_at": time })) },
         "Extend": object(&[], json!({ "expires_at": time, "features": features, "counters": counters, "seats": { "type": ["integer", "null"], "minimum": 0, "maximum": 1000000 } })),
         "Seat": seat,
         "SeatList": { "type": "array", "items": reference("Seat") },

@@ -13,15 +13,12 @@ use std::path::Path;
 
 use serde_json::{json, Map, Value};
 
-use super::client::{path, with_query, AdminClient, AdminError, AdminToken, TOKEN_ENV};
+use super::client::{path, with_query, AdminClient, AdminError, AdminToken, Answer, TOKEN_ENV};
 use super::commands::{
     AdminArgs, AdminCommand, ClientsCommand, IssueArgs, LicensesCommand, OrdersCommand,
     SeatsCommand, SerialsCommand, TermArg, TokensCommand,
 };
 use super::table;
-
-/// The listings' page size when `--limit` is not given (the API's default).
-const DEFAULT_LIMIT: usize = 100;
 
 /// Runs `admin ...`: prints the answer on standard output, or the error on standard error, and
 /// returns the process exit status.
@@ -63,7 +60,7 @@ pub fn execute(
     }
     let shown = (request.show)(&answer.json);
     writeln!(out, "{shown}")?;
-    if let Some(hint) = request.next_page.and_then(|page| page.hint(&answer.json)) {
+    if let Some(hint) = next_page_hint(request.paged, &answer) {
         eprintln!("{hint}");
     }
     Ok(())
@@ -75,7 +72,8 @@ struct Request {
     path: String,
     body: Option<Value>,
     show: fn(&Value) -> String,
-    next_page: Option<Paging>,
+    /// Whether the answer is a page of a listing (its next page is named on standard error).
+    paged: bool,
 }
 
 impl Request {
@@ -85,7 +83,7 @@ impl Request {
             path,
             body: None,
             show,
-            next_page: None,
+            paged: false,
         }
     }
 
@@ -100,37 +98,33 @@ impl Request {
             path,
             body,
             show,
-            next_page: None,
+            paged: false,
         }
     }
 }
 
-/// A listing that may have more pages: the option and field that name the next one.
-struct Paging {
-    limit: usize,
-    option: &'static str,
-    field: &'static str,
+/// Where the next page of a listing starts, when the server named one (`Licet-Next`).
+fn next_page_hint(paged: bool, answer: &Answer) -> Option<String> {
+    let next = answer.next.as_deref().filter(|_| paged)?;
+    let shown = answer.json.as_array().map_or(0, Vec::len);
+    Some(format!("{shown} shown; the next page: --after {next}"))
 }
 
-impl Paging {
-    fn hint(&self, answer: &Value) -> Option<String> {
-        let list = answer.as_array()?;
-        if list.len() < self.limit {
-            return None;
-        }
-        let last = table::text(&list.last()?[self.field]);
-        Some(format!(
-            "{} shown; the next page: {} {last}",
-            list.len(),
-            self.option
-        ))
+/// A page of a listing: `path` with its filters and `--after`/`--limit`.
+fn page(
+    path: &str,
+    filters: &[(&str, Option<String>)],
+    after: Option<String>,
+    limit: Option<i64>,
+    show: fn(&Value) -> String,
+) -> Request {
+    let mut query = filters.to_vec();
+    query.push(("after", after));
+    query.push(("limit", limit.map(|limit| limit.to_string())));
+    Request {
+        paged: true,
+        ..Request::get(with_query(path, &query), show)
     }
-}
-
-fn limit_of(limit: Option<i64>) -> usize {
-    limit.map_or(DEFAULT_LIMIT, |limit| {
-        usize::try_from(limit.clamp(1, 1000)).unwrap_or(DEFAULT_LIMIT)
-    })
 }
 
 fn admin(segments: &[&str]) -> String {
@@ -157,38 +151,50 @@ fn request(command: &AdminCommand) -> Result<Request, AdminError> {
             Some(issue_body(issue, None, None)?),
             show_issued,
         ),
-        AdminCommand::Seats(SeatsCommand::List { product }) => Request::get(
-            with_query(&admin(&["seats"]), &[("product", product.clone())]),
-            table::seats,
-        ),
+        AdminCommand::Seats(SeatsCommand::List {
+            product,
+            license,
+            after,
+            limit,
+        }) => match license {
+            Some(key) => page(
+                &admin(&["licenses", key, "seats"]),
+                &[],
+                after.clone(),
+                *limit,
+                table::seats,
+            ),
+            None => page(
+                &admin(&["seats"]),
+                &[("product", product.clone())],
+                after.clone(),
+                *limit,
+                table::seats,
+            ),
+        },
         AdminCommand::Audit {
             license,
             after,
             limit,
-        } => Request {
-            next_page: Some(Paging {
-                limit: limit_of(*limit),
-                option: "--after",
-                field: "id",
-            }),
-            ..Request::get(
-                with_query(
-                    &admin(&["audit"]),
-                    &[
-                        ("license", license.clone()),
-                        ("after", after.map(|after| after.to_string())),
-                        ("limit", limit.map(|limit| limit.to_string())),
-                    ],
-                ),
-                table::audit,
-            )
-        },
+        } => page(
+            &admin(&["audit"]),
+            &[("license", license.clone())],
+            after.map(|after| after.to_string()),
+            *limit,
+            table::audit,
+        ),
     })
 }
 
 fn clients(command: &ClientsCommand) -> Result<Request, AdminError> {
     Ok(match command {
-        ClientsCommand::List => Request::get(admin(&["clients"]), table::clients),
+        ClientsCommand::List { after, limit } => page(
+            &admin(&["clients"]),
+            &[],
+            after.clone(),
+            *limit,
+            table::clients,
+        ),
         ClientsCommand::Show { id } => Request::get(admin(&["clients", id]), table::client),
         ClientsCommand::Create { id, name } => Request::send(
             "POST",
@@ -230,8 +236,15 @@ fn clients(command: &ClientsCommand) -> Result<Request, AdminError> {
 
 fn orders(command: &OrdersCommand) -> Result<Request, AdminError> {
     Ok(match command {
-        OrdersCommand::List { client } => Request::get(
-            with_query(&admin(&["orders"]), &[("client", client.clone())]),
+        OrdersCommand::List {
+            client,
+            after,
+            limit,
+        } => page(
+            &admin(&["orders"]),
+            &[("client", client.clone())],
+            after.clone(),
+            *limit,
             table::orders,
         ),
         OrdersCommand::Show { id } => Request::get(admin(&["orders", id]), table::order),
@@ -274,26 +287,24 @@ fn licenses(command: &LicensesCommand) -> Result<Request, AdminError> {
             order,
             after,
             limit,
-        } => Request {
-            next_page: Some(Paging {
-                limit: limit_of(*limit),
-                option: "--after",
-                field: "key",
-            }),
-            ..Request::get(
-                with_query(
-                    &admin(&["licenses"]),
-                    &[
-                        ("product", product.clone()),
-                        ("client", client.clone()),
-                        ("order", order.clone()),
-                        ("after", after.clone()),
-                        ("limit", limit.map(|limit| limit.to_string())),
-                    ],
-                ),
-                table::licenses,
-            )
-        },
+        } => page(
+            &admin(&["licenses"]),
+            &[
+                ("product", product.clone()),
+                ("client", client.clone()),
+                ("order", order.clone()),
+            ],
+            after.clone(),
+            *limit,
+            table::licenses,
+        ),
+        LicensesCommand::Activations { key, after, limit } => page(
+            &admin(&["licenses", key, "activations"]),
+            &[],
+            after.map(|after| after.to_string()),
+            *limit,
+            table::activations,
+        ),
         LicensesCommand::Show { key } => {
             Request::get(admin(&["licenses", key]), table::license_detail)
         }
@@ -617,18 +628,57 @@ mod tests {
     }
 
     #[test]
-    fn a_full_page_names_the_next_one() {
-        let paging = Paging {
-            limit: 2,
-            option: "--after",
-            field: "key",
+    fn a_page_with_a_next_cursor_names_the_next_one() {
+        let answer = |next: Option<&str>| Answer {
+            json: json!([{ "key": "A" }, { "key": "B" }]),
+            raw: String::new(),
+            next: next.map(str::to_owned),
         };
         assert_eq!(
-            paging
-                .hint(&json!([{ "key": "A" }, { "key": "B" }]))
-                .unwrap(),
+            next_page_hint(true, &answer(Some("B"))).unwrap(),
             "2 shown; the next page: --after B"
         );
-        assert_eq!(paging.hint(&json!([{ "key": "A" }])), None);
+        // The last page, however full, names none; nor does an answer that is not a listing.
+        assert_eq!(next_page_hint(true, &answer(None)), None);
+        assert_eq!(next_page_hint(false, &answer(Some("B"))), None);
+    }
+
+    #[test]
+    fn listings_send_their_paging_options() {
+        let cases: [(&[&str], &str); 6] = [
+            (
+                &["clients", "list", "--after", "acme", "--limit", "5"],
+                "/v1/admin/clients?after=acme&limit=5",
+            ),
+            (
+                &["orders", "list", "--client", "acme", "--limit", "1000"],
+                "/v1/admin/orders?client=acme&limit=1000",
+            ),
+            (
+                &["seats", "list", "--after", "K-1/s1"],
+                "/v1/admin/seats?after=K-1%2Fs1",
+            ),
+            (
+                &["seats", "list", "--license", "K-1", "--limit", "2"],
+                "/v1/admin/licenses/K-1/seats?limit=2",
+            ),
+            (
+                &["licenses", "activations", "K-1", "--after", "7"],
+                "/v1/admin/licenses/K-1/activations?after=7",
+            ),
+            (
+                &["licenses", "list", "--after", "K-1"],
+                "/v1/admin/licenses?after=K-1",
+            ),
+        ];
+        for (args, path) in cases {
+            let listing = request_of(args);
+            assert_eq!(
+                (listing.path.as_str(), listing.paged),
+                (path, true),
+                "{args:?}"
+            );
+        }
+        assert!(!request_of(&["licenses", "show", "K-1"]).paged);
     }
 }

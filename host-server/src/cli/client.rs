@@ -181,6 +181,8 @@ pub struct Answer {
     pub json: Value,
     /// The body as sent.
     pub raw: String,
+    /// The `after` cursor of a listing's next page (the `Licet-Next` header), when there is one.
+    pub next: Option<String>,
 }
 
 /// The administrator API of one server.
@@ -271,6 +273,7 @@ impl AdminClient {
             return Ok(Answer {
                 json,
                 raw: String::from_utf8_lossy(&response.body).into_owned(),
+                next: response.next_page.clone(),
             });
         }
         match (json["code"].as_str(), json["message"].as_str()) {
@@ -388,6 +391,7 @@ mod tests {
     fn refusals_are_errors_with_the_servers_code() {
         let client = AdminClient::new("127.0.0.1:9", AdminToken("t".into())).unwrap();
         let answer = |status, body: &str| HttpResponse {
+            next_page: None,
             status,
             content_type: None,
             body: body.as_bytes().to_vec(),

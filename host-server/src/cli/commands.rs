@@ -92,8 +92,15 @@ pub enum TokensCommand {
 /// `admin clients ...`.
 #[derive(Debug, Subcommand)]
 pub enum ClientsCommand {
-    /// List the clients.
-    List,
+    /// List the clients, ordered by identifier.
+    List {
+        /// Only the clients after this one (its identifier; paging).
+        #[arg(long, value_name = "ID")]
+        after: Option<String>,
+        /// At most this many (1 to 1000; default 100).
+        #[arg(long, value_name = "N")]
+        limit: Option<i64>,
+    },
     /// Show one client.
     Show {
         /// The client identifier.
@@ -165,11 +172,17 @@ impl Settings {
 /// `admin orders ...`.
 #[derive(Debug, Subcommand)]
 pub enum OrdersCommand {
-    /// List the orders.
+    /// List the orders, ordered by identifier.
     List {
         /// Only this client's orders.
         #[arg(long, value_name = "ID")]
         client: Option<String>,
+        /// Only the orders after this one (its identifier; paging).
+        #[arg(long, value_name = "ID")]
+        after: Option<String>,
+        /// At most this many (1 to 1000; default 100).
+        #[arg(long, value_name = "N")]
+        limit: Option<i64>,
     },
     /// Show one order.
     Show {
@@ -307,6 +320,17 @@ pub enum LicensesCommand {
         /// The license key.
         key: String,
     },
+    /// List a license's activations, ordered by ID.
+    Activations {
+        /// The license key.
+        key: String,
+        /// Only the activations after this one (its ID; paging).
+        #[arg(long, value_name = "ID")]
+        after: Option<i64>,
+        /// At most this many (1 to 1000; default 100).
+        #[arg(long, value_name = "N")]
+        limit: Option<i64>,
+    },
     /// Remove an activation (limited licenses too); its ID is in `licenses show`.
     RemoveActivation {
         /// The license key.
@@ -337,11 +361,21 @@ pub enum SerialsCommand {
 /// `admin seats ...`.
 #[derive(Debug, Subcommand)]
 pub enum SeatsCommand {
-    /// List the seats held and borrowed now.
+    /// List the seats held and borrowed now, ordered by license key then session; with
+    /// `--license`, every lease of that license (lapsed ones until they are swept), by session.
     List {
         /// Only this product's.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "license")]
         product: Option<String>,
+        /// Only this license's.
+        #[arg(long, value_name = "KEY")]
+        license: Option<String>,
+        /// Only the seats after this one (the cursor a previous page printed; paging).
+        #[arg(long, value_name = "CURSOR")]
+        after: Option<String>,
+        /// At most this many (1 to 1000; default 100).
+        #[arg(long, value_name = "N")]
+        limit: Option<i64>,
     },
 }
 

@@ -268,21 +268,24 @@ pub fn license_detail(license: &Value) -> String {
         ("limited", text(&license["limited"])),
         ("created", time(&license["created_at"])),
     ]);
+    if !license["seats_held"].is_null() {
+        rows.push(("seats in use", text(&license["seats_held"])));
+    }
     let mut out = record(&rows);
     out.push('\n');
-    let activations = items(&license["activations"]);
-    if activations.is_empty() {
+    let key = text(&license["key"]);
+    if items(&license["activations"]).is_empty() {
         out.push_str("activations: none\n");
     } else {
-        let mut table = table(&["ACTIVATION", "BINDING", "ACTIVATED"]);
-        for activation in activations {
-            table.add_row(vec![
-                text(&activation["id"]),
-                binding(&activation["binding"]),
-                time(&activation["activated_at"]),
-            ]);
-        }
-        out.push_str(&format!("activations:\n{table}\n"));
+        out.push_str(&format!(
+            "activations:\n{}\n",
+            activations(&license["activations"])
+        ));
+    }
+    if let Some(next) = license["activations_next"].as_str() {
+        out.push_str(&format!(
+            "more activations: admin licenses activations {key} --after {next}\n"
+        ));
     }
     let seats = &license["seats"];
     if items(seats).is_empty() {
@@ -290,7 +293,25 @@ pub fn license_detail(license: &Value) -> String {
     } else {
         out.push_str(&format!("seats:\n{}", self::seats(seats)));
     }
+    if let Some(next) = license["seats_next"].as_str() {
+        out.push_str(&format!(
+            "\nmore seats: admin seats list --license {key} --after {next}"
+        ));
+    }
     out
+}
+
+/// `GET /v1/admin/licenses/{key}/activations`, and the activations of a license's detail.
+pub fn activations(list: &Value) -> String {
+    let mut table = table(&["ACTIVATION", "BINDING", "ACTIVATED"]);
+    for activation in items(list) {
+        table.add_row(vec![
+            text(&activation["id"]),
+            binding(&activation["binding"]),
+            time(&activation["activated_at"]),
+        ]);
+    }
+    table.to_string()
 }
 
 /// `GET /v1/admin/seats`, and the seats of a license.

@@ -11,6 +11,14 @@ use serde::{Deserialize, Serialize};
 use super::{Entry, LicenseServer};
 use crate::admin::SeatView;
 use crate::service::{Licensing, ServiceError};
+use crate::store::{job, LeaseRecord};
+
+/// The most holders the status report lists per server license (the first by session); the
+/// others are counted in [`LicenseReport::more_holders`] and listed by
+/// `GET /v1/admin/licenses/{key}/seats`.
+pub const MAX_HOLDERS: i64 = 100;
+/// The most borrowed seats counted per license: `borrowed` stops there whatever the pool.
+pub const MAX_BORROWED_COUNTED: i64 = 1000;
 
 /// `licet-server status`: the license server and its server licenses.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -56,8 +64,12 @@ pub struct LicenseReport {
     pub status: String,
     /// The code seats are refused with, when not serving.
     pub code: Option<String>,
-    /// Who holds its seats, borrowed ones included.
+    /// Who holds its seats, borrowed ones included: the first [`MAX_HOLDERS`] leases by
+    /// session.
     pub holders: Vec<Holder>,
+    /// How many seats are taken besides those of `holders`.
+    #[serde(default)]
+    pub more_holders: u32,
 }
 
 /// A seat taken now.
@@ -95,9 +107,10 @@ pub struct QueriedLicense {
     pub version: String,
     /// Seats of the pool.
     pub seats: u32,
-    /// Seats free now (none while not serving).
+    /// Seats free now (none while not serving): the pool less the seats held, as the store
+    /// counts them.
     pub free: u32,
-    /// Seats borrowed now.
+    /// Seats borrowed now, counted up to [`MAX_BORROWED_COUNTED`].
     pub borrowed: u32,
     /// The longest borrow, in days; `null` when seats cannot be borrowed.
     pub borrow_max_days: Option<u32>,
@@ -118,28 +131,35 @@ fn short_machine(binding: &Binding) -> String {
     }
 }
 
-fn count(n: usize) -> u32 {
-    u32::try_from(n).unwrap_or(u32::MAX)
+fn count<N: TryInto<u32>>(n: N) -> u32 {
+    n.try_into().unwrap_or(u32::MAX)
 }
 
-/// The report of `server` at `now`, with the seats taken now.
-pub fn report(server: &LicenseServer, seats: Vec<SeatView>, now: DateTime<Utc>) -> StatusReport {
-    let mut by_key: BTreeMap<String, Vec<SeatView>> = BTreeMap::new();
-    for seat in seats {
-        if seat.state != "lapsed" {
-            by_key
-                .entry(seat.license_key.clone())
-                .or_default()
-                .push(seat);
-        }
-    }
+/// The seats taken now of one license: counts kept by the store and the first holders.
+#[derive(Debug, Clone, Default)]
+pub struct Taken {
+    /// Seats held or borrowed now.
+    pub used: u64,
+    /// Seats borrowed now (counted up to [`MAX_BORROWED_COUNTED`]).
+    pub borrowed: u64,
+    /// The first seats taken, by session.
+    pub holders: Vec<SeatView>,
+}
+
+/// The report of `server` at `now`, with the seats taken now of each license key.
+pub fn report(
+    server: &LicenseServer,
+    mut taken: BTreeMap<String, Taken>,
+    now: DateTime<Utc>,
+) -> StatusReport {
     let licenses = server
         .entries()
         .into_iter()
         .map(|(key, entry)| {
-            let taken = by_key.remove(&key).unwrap_or_default();
-            let borrowed = taken.iter().filter(|seat| seat.state == "borrowed").count();
+            let taken = taken.remove(&key).unwrap_or_default();
+            let more_holders = count(taken.used.saturating_sub(taken.holders.len() as u64));
             let holders = taken
+                .holders
                 .iter()
                 .map(|seat| Holder {
                     session: seat.session.clone(),
@@ -166,8 +186,8 @@ pub fn report(server: &LicenseServer, seats: Vec<SeatView>, now: DateTime<Utc>) 
                 edition: claims.map(|claims| claims.edition.clone()),
                 version: claims.map(|claims| claims.version.clone()),
                 seats: claims.map(|claims| claims.seats),
-                used: count(taken.len()),
-                borrowed: count(borrowed),
+                used: count(taken.used),
+                borrowed: count(taken.borrowed),
                 lease_seconds: claims.map(|claims| claims.lease_seconds),
                 borrow_max_days: claims.and_then(|claims| {
                     claims
@@ -184,6 +204,7 @@ pub fn report(server: &LicenseServer, seats: Vec<SeatView>, now: DateTime<Utc>) 
                 },
                 code: refused.map(|(code, _)| code),
                 holders,
+                more_holders,
                 key,
             }
         })
@@ -195,24 +216,87 @@ pub fn report(server: &LicenseServer, seats: Vec<SeatView>, now: DateTime<Utc>) 
     }
 }
 
+/// The seats taken of each license the server holds, with at most `holders` holders each: the
+/// store's count of held seats, a bounded count of borrowed ones and the first leases by session,
+/// whatever the size of the pools.
+async fn taken(
+    licensing: &Licensing,
+    server: &LicenseServer,
+    holders: i64,
+) -> Result<BTreeMap<String, Taken>, ServiceError> {
+    let now = licensing.now();
+    let keys = server.entries().into_iter().map(|(key, _)| key).collect();
+    let counted = licensing
+        .store()
+        .execute(CountTaken { keys, now, holders })
+        .await?;
+    Ok(counted
+        .into_iter()
+        .map(|(key, (used, borrowed, leases))| {
+            let holders = leases
+                .into_iter()
+                .map(|lease| SeatView::new(lease, now))
+                .filter(|seat| seat.state != "lapsed")
+                .collect();
+            let taken = Taken {
+                used,
+                borrowed,
+                holders,
+            };
+            (key, taken)
+        })
+        .collect())
+}
+
+/// Per license key: the seats held, the seats borrowed (bounded count) and the first leases.
+type Counted = BTreeMap<String, (u64, u64, Vec<LeaseRecord>)>;
+
+job! {
+    CountTaken { keys: Vec<String>, now: DateTime<Utc>, holders: i64 } -> Counted;
+    |this, records| {
+        let mut counted = BTreeMap::new();
+        for key in this.keys {
+            // The seat count is kept under the license's lock.
+            if records.lock_license(&key).await?.is_none() {
+                continue;
+            }
+            let used = records.held_seats(&key, this.now).await?;
+            let borrowed = records.borrowed_seats(&key, this.now, MAX_BORROWED_COUNTED).await?;
+            let leases = if this.holders > 0 {
+                records.leases_page(&key, None, this.holders).await?
+            } else {
+                Vec::new()
+            };
+            let leases = leases
+                .into_iter()
+                .map(|lease| LeaseRecord { license_key: key.clone(), lease })
+                .collect();
+            counted.insert(key, (used, borrowed, leases));
+        }
+        Ok(counted)
+    }
+}
+
 /// The report of the license server of `licensing`, reading the seats taken from the store.
 pub async fn status(licensing: &Licensing) -> Result<StatusReport, ServiceError> {
     let server = licensing
         .license_server()
         .ok_or_else(|| ServiceError::Invalid("this server is not a license server".to_owned()))?;
-    let seats = licensing.held_seats(None).await?;
-    Ok(report(server, seats, licensing.now()))
+    let taken = taken(licensing, server, MAX_HOLDERS).await?;
+    Ok(report(server, taken, licensing.now()))
 }
 
 /// What `GET /v1/seats/query` answers: every server license with its free seats (an activation
-/// center answers an empty list).
+/// center answers an empty list). Each license costs the same at any pool size: its seats held
+/// are the store's count, its borrowed seats a bounded count, and no lease is listed.
 pub async fn seat_query(licensing: &Licensing) -> Result<SeatQueryBody, ServiceError> {
-    if licensing.license_server().is_none() {
+    let Some(server) = licensing.license_server() else {
         return Ok(SeatQueryBody {
             licenses: Vec::new(),
         });
-    }
-    let report = status(licensing).await?;
+    };
+    let taken = taken(licensing, server, 0).await?;
+    let report = report(server, taken, licensing.now());
     let licenses = report
         .licenses
         .into_iter()
@@ -290,6 +374,7 @@ pub fn render(report: &StatusReport) -> String {
         if let Some(days) = license.borrow_max_days {
             let _ = writeln!(out, "  borrowing: up to {days} days");
         }
+        let more = license.more_holders;
         for holder in &license.holders {
             match holder.borrowed_until {
                 Some(until) => {
@@ -313,6 +398,13 @@ pub fn render(report: &StatusReport) -> String {
                     );
                 }
             }
+        }
+        if more > 0 {
+            let _ = writeln!(
+                out,
+                "  and {more} more (licet-server admin seats list --license {})",
+                license.key
+            );
         }
     }
     out

@@ -29,6 +29,7 @@ use crate::admin::{NewLicenses, NewOrder};
 use crate::api::error::AppError;
 use crate::api::extract::Caller;
 use crate::keys::token_hash;
+use crate::listing::{PageRequest, MAX_LIMIT};
 use crate::service::{binding_as_machine, is_web_model, RequestContext, ServiceError};
 use crate::store::{AuditEntry, AuditSearch, ClientRecord, LicenseFilter, TokenOwner};
 
@@ -264,17 +265,35 @@ impl AuditRow {
 struct HomePage {
     page: Page,
     products: usize,
-    clients: usize,
-    seats: usize,
-    borrowed: usize,
+    clients: String,
+    seats: String,
+    borrowed: String,
     recent: Vec<AuditRow>,
+}
+
+/// How many rows a page counted: `1000+` when more exist.
+fn counted(count: usize, more: bool) -> String {
+    if more {
+        format!("{count}+")
+    } else {
+        count.to_string()
+    }
+}
+
+/// The largest page, which the overview counts and the pickers list.
+fn largest_page() -> PageRequest {
+    PageRequest {
+        limit: MAX_LIMIT,
+        after: None,
+    }
 }
 
 /// `GET /admin`.
 pub async fn home(web: Web) -> Result<Response, WebError> {
     let (session, _) = signed_in_admin(&web)?;
     let licensing = &web.state.licensing;
-    let seats = licensing.held_seats(None).await?;
+    let seats = licensing.held_seats_page(None, &largest_page()).await?;
+    let clients = licensing.clients_page(&largest_page()).await?;
     let recent = licensing
         .search_audit(AuditSearch {
             limit: 10,
@@ -286,9 +305,12 @@ pub async fn home(web: Web) -> Result<Response, WebError> {
         &HomePage {
             page: Page::new("Overview", &session, "/admin"),
             products: licensing.policies().len(),
-            clients: licensing.clients().await?.len(),
-            borrowed: seats.iter().filter(|s| s.state == "borrowed").count(),
-            seats: seats.len(),
+            clients: counted(clients.items.len(), clients.next.is_some()),
+            borrowed: counted(
+                seats.items.iter().filter(|s| s.state == "borrowed").count(),
+                seats.next.is_some(),
+            ),
+            seats: counted(seats.items.len(), seats.next.is_some()),
             recent: recent.iter().map(AuditRow::of).collect(),
         },
     ))
@@ -440,6 +462,41 @@ struct ClientsPage {
     page: Page,
     clients: Vec<ClientRow>,
     token: Option<(String, String)>,
+    next: Option<String>,
+}
+
+/// Query of the clients and seats pages: the next page's cursor.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AfterQuery {
+    /// The previous page's last row.
+    #[serde(default)]
+    pub after: Option<String>,
+}
+
+fn web_page(after: Option<String>) -> PageRequest {
+    PageRequest {
+        limit: PAGE_SIZE,
+        after: none_if_empty(after),
+    }
+}
+
+async fn clients_page_view(
+    web: &Web,
+    session: &Session,
+    after: Option<String>,
+    notice: Option<Notice>,
+    token: Option<(String, String)>,
+) -> Result<Response, WebError> {
+    let clients = web.state.licensing.clients_page(&web_page(after)).await?;
+    Ok(web.page(
+        session,
+        &ClientsPage {
+            page: Page::new("Clients", session, "/admin/clients").with_notice(notice),
+            clients: clients.items.iter().map(ClientRow::of).collect(),
+            token,
+            next: clients.next,
+        },
+    ))
 }
 
 async fn clients_view(
@@ -448,21 +505,13 @@ async fn clients_view(
     notice: Option<Notice>,
     token: Option<(String, String)>,
 ) -> Result<Response, WebError> {
-    let clients = web.state.licensing.clients().await?;
-    Ok(web.page(
-        session,
-        &ClientsPage {
-            page: Page::new("Clients", session, "/admin/clients").with_notice(notice),
-            clients: clients.iter().map(ClientRow::of).collect(),
-            token,
-        },
-    ))
+    clients_page_view(web, session, None, notice, token).await
 }
 
-/// `GET /admin/clients`.
-pub async fn clients(web: Web) -> Result<Response, WebError> {
+/// `GET /admin/clients` (`?after=`).
+pub async fn clients(web: Web, Query(query): Query<AfterQuery>) -> Result<Response, WebError> {
     let (session, _) = signed_in_admin(&web)?;
-    clients_view(&web, &session, None, None).await
+    clients_page_view(&web, &session, query.after, None, None).await
 }
 
 /// `POST /admin/clients`: creates a client; its token is shown once.
@@ -551,6 +600,9 @@ pub struct OrdersQuery {
     /// Only this client's orders.
     #[serde(default)]
     pub client: Option<String>,
+    /// The previous page's last order.
+    #[serde(default)]
+    pub after: Option<String>,
 }
 
 #[derive(Template)]
@@ -561,23 +613,27 @@ struct OrdersPage {
     clients: Vec<ClientRow>,
     products: Vec<ProductRow>,
     client: String,
+    next: Option<String>,
 }
 
 async fn orders_view(
     web: &Web,
     session: &Session,
-    client: Option<String>,
+    query: OrdersQuery,
     notice: Option<Notice>,
 ) -> Result<Response, WebError> {
     let licensing = &web.state.licensing;
-    let client = client.filter(|c| !c.is_empty());
-    let orders = licensing.orders(client.as_deref()).await?;
-    let clients = licensing.clients().await?;
+    let client = query.client.filter(|c| !c.is_empty());
+    let orders = licensing
+        .orders_page(client.as_deref(), &web_page(query.after))
+        .await?;
+    let clients = licensing.clients_page(&largest_page()).await?.items;
     Ok(web.page(
         session,
         &OrdersPage {
             page: Page::new("Orders", session, "/admin/orders").with_notice(notice),
-            orders: orders.iter().map(OrderRow::of).collect(),
+            orders: orders.items.iter().map(OrderRow::of).collect(),
+            next: orders.next,
             clients: clients.iter().map(ClientRow::of).collect(),
             products: product_rows(web).into_iter().filter(|p| !p.web).collect(),
             client: client.unwrap_or_default(),
@@ -588,7 +644,7 @@ async fn orders_view(
 /// `GET /admin/orders` (`?client=`).
 pub async fn orders(web: Web, Query(query): Query<OrdersQuery>) -> Result<Response, WebError> {
     let (session, _) = signed_in_admin(&web)?;
-    orders_view(&web, &session, query.client, None).await
+    orders_view(&web, &session, query, None).await
 }
 
 /// `POST /admin/orders`: creates an order.
@@ -621,7 +677,7 @@ pub async fn create_order(
         ),
         Err(error) => service_notice(error),
     };
-    orders_view(&web, &session, None, Some(notice)).await
+    orders_view(&web, &session, OrdersQuery::default(), Some(notice)).await
 }
 
 #[derive(Template)]
@@ -959,6 +1015,20 @@ struct LicensePage {
     feature_names: Vec<FeatureEdit>,
     counter_names: Vec<(String, i64)>,
     extension: bool,
+    activations_next: Option<String>,
+    seats_next: Option<String>,
+    seats_held: u64,
+}
+
+/// Query of a license's page: later pages of its activations or seats.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct LicensePageQuery {
+    /// The last activation of the previous page of activations.
+    #[serde(default)]
+    pub activations_after: Option<String>,
+    /// The last session of the previous page of seats.
+    #[serde(default)]
+    pub seats_after: Option<String>,
 }
 
 async fn license_view(
@@ -967,11 +1037,33 @@ async fn license_view(
     key: &str,
     notice: Option<Notice>,
 ) -> Result<Response, WebError> {
+    license_page_view(web, session, key, LicensePageQuery::default(), notice).await
+}
+
+async fn license_page_view(
+    web: &Web,
+    session: &Session,
+    key: &str,
+    query: LicensePageQuery,
+    notice: Option<Notice>,
+) -> Result<Response, WebError> {
     let licensing = &web.state.licensing;
-    let detail = licensing
-        .license_detail(key)
-        .await
-        .map_err(|error| WebError::from(error).back("/admin/licenses", "Licenses"))?;
+    let back = |error: ServiceError| WebError::from(error).back("/admin/licenses", "Licenses");
+    let mut detail = licensing.license_detail(key).await.map_err(back)?;
+    if let Some(after) = none_if_empty(query.activations_after) {
+        let page = licensing
+            .activations_page(key, &web_page(Some(after)))
+            .await
+            .map_err(back)?;
+        (detail.activations, detail.activations_next) = (page.items, page.next);
+    }
+    if let Some(after) = none_if_empty(query.seats_after) {
+        let page = licensing
+            .license_seats_page(key, &web_page(Some(after)))
+            .await
+            .map_err(back)?;
+        (detail.seats, detail.seats_next) = (page.items, page.next);
+    }
     let policy = licensing
         .policies()
         .get(&detail.record.license.product)
@@ -996,6 +1088,9 @@ async fn license_view(
             page: Page::new(format!("License {key}"), session, "/admin/licenses")
                 .with_notice(notice),
             extension: policy.as_ref().is_some_and(|p| p.extension.enabled),
+            activations_next: detail.activations_next.clone(),
+            seats_next: detail.seats_next.clone(),
+            seats_held: detail.seats_held,
             license,
             feature_names,
             counter_names,
@@ -1003,10 +1098,14 @@ async fn license_view(
     ))
 }
 
-/// `GET /admin/licenses/{key}`.
-pub async fn license_page(web: Web, Path(key): Path<String>) -> Result<Response, WebError> {
+/// `GET /admin/licenses/{key}` (`?activations_after=&seats_after=`).
+pub async fn license_page(
+    web: Web,
+    Path(key): Path<String>,
+    Query(query): Query<LicensePageQuery>,
+) -> Result<Response, WebError> {
     let (session, _) = signed_in_admin(&web)?;
-    license_view(&web, &session, &key, None).await
+    license_page_view(&web, &session, &key, query, None).await
 }
 
 async fn admin_decide(
@@ -1091,10 +1190,14 @@ pub async fn remove_activation(
     WebForm(fields): WebForm<Fields>,
 ) -> Result<Response, WebError> {
     let (session, name) = accept(&web, &fields)?;
-    let detail = web.state.licensing.license_detail(&key).await?;
-    let activation = field(&fields, "activation")
-        .and_then(|id| id.parse::<i64>().ok())
-        .and_then(|id| detail.activations.iter().find(|a| a.id == id));
+    let activation = match field(&fields, "activation").and_then(|id| id.parse::<i64>().ok()) {
+        Some(id) => match web.state.licensing.license_activation(&key, id).await {
+            Ok(activation) => Some(activation),
+            Err(ServiceError::NotFound(_)) => None,
+            Err(error) => return Err(error.into()),
+        },
+        None => None,
+    };
     let Some(activation) = activation else {
         let notice = Notice::refused(
             "NOT_FOUND",
@@ -1115,12 +1218,15 @@ pub async fn remove_activation(
 }
 
 async fn release(web: &Web, name: &str, key: &str, session_id: &str) -> Result<Notice, WebError> {
-    let detail = web.state.licensing.license_detail(key).await?;
-    let Some(seat) = detail.seats.iter().find(|seat| seat.session == session_id) else {
-        return Ok(Notice::refused(
-            "LEASE_NOT_FOUND",
-            format!("no seat of license `{key}` is held by session `{session_id}`"),
-        ));
+    let seat = match web.state.licensing.license_seat(key, session_id).await {
+        Ok(seat) => seat,
+        Err(ServiceError::NotFound(_)) => {
+            return Ok(Notice::refused(
+                "LEASE_NOT_FOUND",
+                format!("no seat of license `{key}` is held by session `{session_id}`"),
+            ))
+        }
+        Err(error) => return Err(error.into()),
     };
     let action = if seat.state == "borrowed" {
         Action::ReturnBorrowed {
@@ -1152,7 +1258,7 @@ pub async fn release_seat(
     let session_id = field(&fields, "session").unwrap_or("").to_owned();
     let notice = release(&web, &name, &key, &session_id).await?;
     if field(&fields, "from") == Some("seats") {
-        seats_view(&web, &session, None, Some(notice)).await
+        seats_view(&web, &session, SeatsQuery::default(), Some(notice)).await
     } else {
         license_view(&web, &session, &key, Some(notice)).await
     }
@@ -1215,6 +1321,9 @@ pub struct SeatsQuery {
     /// Only this product.
     #[serde(default)]
     pub product: Option<String>,
+    /// The previous page's last seat (`LICENSE-KEY/SESSION`).
+    #[serde(default)]
+    pub after: Option<String>,
 }
 
 #[derive(Template)]
@@ -1223,20 +1332,23 @@ struct SeatsPage {
     page: Page,
     held: Vec<SeatRow>,
     borrowed: Vec<SeatRow>,
+    product: String,
+    next: Option<String>,
 }
 
 async fn seats_view(
     web: &Web,
     session: &Session,
-    product: Option<String>,
+    query: SeatsQuery,
     notice: Option<Notice>,
 ) -> Result<Response, WebError> {
+    let product = none_if_empty(query.product);
     let seats = web
         .state
         .licensing
-        .held_seats(none_if_empty(product).as_deref())
+        .held_seats_page(product.as_deref(), &web_page(query.after))
         .await?;
-    let rows: Vec<SeatRow> = seats.iter().map(SeatRow::new).collect();
+    let rows: Vec<SeatRow> = seats.items.iter().map(SeatRow::new).collect();
     let (borrowed, held) = rows.into_iter().partition(|row| row.state == "borrowed");
     Ok(web.page(
         session,
@@ -1244,6 +1356,8 @@ async fn seats_view(
             page: Page::new("Seats held and borrowed", session, "/admin/seats").with_notice(notice),
             held,
             borrowed,
+            product: product.unwrap_or_default(),
+            next: seats.next,
         },
     ))
 }
@@ -1251,7 +1365,7 @@ async fn seats_view(
 /// `GET /admin/seats`.
 pub async fn seats(web: Web, Query(query): Query<SeatsQuery>) -> Result<Response, WebError> {
     let (session, _) = signed_in_admin(&web)?;
-    seats_view(&web, &session, query.product, None).await
+    seats_view(&web, &session, query, None).await
 }
 
 /// Query of the audit page.

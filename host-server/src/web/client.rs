@@ -273,7 +273,16 @@ pub async fn logout(web: Web, WebForm(form): WebForm<CsrfOnly>) -> Result<Respon
 pub async fn home(web: Web) -> Result<Response, WebError> {
     let (session, client) = signed_in_client(&web)?;
     let licensing = &web.state.licensing;
-    let orders = licensing.orders(Some(&client)).await?;
+    let orders = licensing
+        .orders_page(
+            Some(&client),
+            &crate::listing::PageRequest {
+                limit: crate::listing::MAX_LIMIT,
+                after: None,
+            },
+        )
+        .await?
+        .items;
     let records = licensing
         .licenses(LicenseFilter {
             client: Some(client.clone()),
