@@ -15,10 +15,14 @@ use super::{
     Product, RemovalPolicy, RuleEffect, TransferLimit, TrialPolicy, UntrustedEnvironment,
     ValidationPolicy, DEFAULT_LEASE_SECONDS, FORMAT_VERSION, MAX_POLICY_BYTES,
 };
+
 use crate::certificate::policy_hash;
 use crate::fingerprint::{product_salt, salt_id};
 use crate::request::RequestKind;
 use crate::script::ScriptEngine;
+
+/// The most activations one web serial may grant (a volume serial for a whole site).
+const MAX_ACTIVATIONS_PER_SERIAL: i64 = 100_000;
 
 const DEFAULT_COMPONENTS: [&str; 4] = ["machine-id", "mac", "cpu", "disk"];
 /// Components that identify a machine on their own for trials, unless the policy says otherwise.
@@ -317,8 +321,13 @@ impl Resolver {
                 None
             }
             (RawModel::Web, count) => {
-                let count =
-                    self.bounded(path, "activations per serial", count.unwrap_or(1), 1, 100)?;
+                let count = self.bounded(
+                    path,
+                    "activations per serial",
+                    count.unwrap_or(1),
+                    1,
+                    MAX_ACTIVATIONS_PER_SERIAL,
+                )?;
                 Some(Model::Web {
                     activations_per_serial: u32::try_from(count).ok()?,
                 })

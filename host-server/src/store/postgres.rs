@@ -418,17 +418,6 @@ impl Records for PgRecords<'_, '_> {
         .transpose()
     }
 
-    async fn orders(&mut self, client: Option<&str>) -> Result<Vec<OrderRecord>, StoreError> {
-        let rows = self
-            .query(
-                "SELECT id, client_id, product, features, counters, created_at FROM orders \
-                 WHERE ($1::text IS NULL OR client_id = $1) ORDER BY id",
-                &[&client],
-            )
-            .await?;
-        rows.iter().map(order_record).collect()
-    }
-
     async fn insert_order(&mut self, record: &OrderRecord) -> Result<(), StoreError> {
         self.insert(
             "INSERT INTO orders (id, client_id, product, features, counters, created_at) \
@@ -468,16 +457,6 @@ impl Records for PgRecords<'_, '_> {
         .as_ref()
         .map(client_record)
         .transpose()
-    }
-
-    async fn clients(&mut self) -> Result<Vec<ClientRecord>, StoreError> {
-        let rows = self
-            .query(
-                "SELECT id, name, token_hash IS NOT NULL, created_at FROM clients ORDER BY id",
-                &[],
-            )
-            .await?;
-        rows.iter().map(client_record).collect()
     }
 
     async fn insert_client(
@@ -560,17 +539,6 @@ impl Records for PgRecords<'_, '_> {
         )
         .await?;
         Ok(())
-    }
-
-    async fn activations(&mut self, key: &str) -> Result<Vec<ActivationRecord>, StoreError> {
-        let rows = self
-            .query(
-                "SELECT id, binding, activated_at, anchor, certificate_serial FROM activations \
-                 WHERE license_key = $1 ORDER BY id",
-                &[&key],
-            )
-            .await?;
-        rows.iter().map(activation_record).collect()
     }
 
     async fn insert_activation(
@@ -697,20 +665,6 @@ impl Records for PgRecords<'_, '_> {
         rows.iter().map(activation_record).collect()
     }
 
-    async fn leases(&mut self, key: &str) -> Result<Vec<SeatLease>, StoreError> {
-        let rows = self
-            .query(
-                concat!(
-                    "SELECT ",
-                    lease_columns!(),
-                    " FROM leases WHERE license_key = $1 ORDER BY leased_at, session"
-                ),
-                &[&key],
-            )
-            .await?;
-        rows.iter().map(|row| lease_row(row, 0)).collect()
-    }
-
     async fn held_seats(&mut self, key: &str, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let ended = self
             .execute(
@@ -768,34 +722,6 @@ impl Records for PgRecords<'_, '_> {
             )
             .await?;
         rows.iter().map(|row| lease_row(row, 0)).collect()
-    }
-
-    async fn held_leases(
-        &mut self,
-        product: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<LeaseRecord>, StoreError> {
-        let rows = self
-            .query(
-                concat!(
-                    "SELECT s.license_key, ",
-                    lease_columns!(s),
-                    " FROM leases s JOIN licenses l ON l.key = s.license_key \
-                     WHERE ($1::text IS NULL OR l.product = $1) AND \
-                     ((s.borrowed_until IS NULL AND s.expires_at > $2) OR s.borrowed_until > $2) \
-                     ORDER BY s.license_key, s.leased_at, s.session"
-                ),
-                &[&product, &to_secs(now)],
-            )
-            .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(LeaseRecord {
-                    license_key: row.try_get(0)?,
-                    lease: lease_row(row, 1)?,
-                })
-            })
-            .collect()
     }
 
     async fn put_lease(&mut self, key: &str, lease: &SeatLease) -> Result<(), StoreError> {

@@ -208,13 +208,6 @@ pub(crate) trait Records: Send {
         &mut self,
         id: &str,
     ) -> impl Future<Output = Result<Option<OrderRecord>, StoreError>> + Send;
-    /// Orders, optionally of one client, every one of them (listings read
-    /// [`Records::orders_page`]).
-    #[allow(dead_code)]
-    fn orders(
-        &mut self,
-        client: Option<&str>,
-    ) -> impl Future<Output = Result<Vec<OrderRecord>, StoreError>> + Send;
     /// Stores a new order.
     fn insert_order(
         &mut self,
@@ -227,9 +220,6 @@ pub(crate) trait Records: Send {
         &mut self,
         id: &str,
     ) -> impl Future<Output = Result<Option<ClientRecord>, StoreError>> + Send;
-    /// Every client (listings read [`Records::clients_page`]).
-    #[allow(dead_code)]
-    fn clients(&mut self) -> impl Future<Output = Result<Vec<ClientRecord>, StoreError>> + Send;
     /// Stores a new client with the hash of its token.
     fn insert_client(
         &mut self,
@@ -263,11 +253,6 @@ pub(crate) trait Records: Send {
         policy_hash: &str,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// The license's activations.
-    fn activations(
-        &mut self,
-        key: &str,
-    ) -> impl Future<Output = Result<Vec<ActivationRecord>, StoreError>> + Send;
     /// Records an activation (its anchor is its binding unless it names one).
     fn insert_activation(
         &mut self,
@@ -297,7 +282,6 @@ pub(crate) trait Records: Send {
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
     /// How many activations the license has, without reading them: the count is kept in the same
     /// transaction as every activation written or deleted (0 for an unknown license).
-    #[cfg_attr(not(test), allow(dead_code))]
     fn activation_count(
         &mut self,
         key: &str,
@@ -305,19 +289,11 @@ pub(crate) trait Records: Send {
     /// The license's activations whose current binding or anchor shares at least one component
     /// (the same name and value) with `binding` (for a dongle: the same serial), each once, by id.
     /// One indexed lookup of `binding`'s components; the license's other activations are not read.
-    #[cfg_attr(not(test), allow(dead_code))]
     fn activations_sharing(
         &mut self,
         key: &str,
         binding: &Binding,
     ) -> impl Future<Output = Result<Vec<ActivationRecord>, StoreError>> + Send;
-    /// The license's leases and borrows, every one of them (listings read
-    /// [`Records::leases_page`]).
-    #[allow(dead_code)]
-    fn leases(
-        &mut self,
-        key: &str,
-    ) -> impl Future<Output = Result<Vec<SeatLease>, StoreError>> + Send;
     /// How many seats of the license are held at `now`, without reading its leases: every lease
     /// still counted that ended by `now` stops counting first (an indexed pass over just those),
     /// then the license's count is read. The count is kept in the same transaction as every
@@ -339,14 +315,6 @@ pub(crate) trait Records: Send {
         key: &str,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Vec<SeatLease>, StoreError>> + Send;
-    /// Leases and borrows held at `now`, optionally of one product, every one of them (listings
-    /// read [`Records::held_leases_page`]).
-    #[allow(dead_code)]
-    fn held_leases(
-        &mut self,
-        product: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<Vec<LeaseRecord>, StoreError>> + Send;
     /// Stores (or replaces) a session's lease.
     fn put_lease(
         &mut self,

@@ -539,15 +539,6 @@ impl Records for SqliteRecords<'_> {
         row.map(order_record).transpose()
     }
 
-    async fn orders(&mut self, client: Option<&str>) -> Result<Vec<OrderRecord>, StoreError> {
-        let mut statement = self.conn.prepare_cached(
-            "SELECT id, client_id, product, features, counters, created_at FROM orders \
-             WHERE (?1 IS NULL OR client_id = ?1) ORDER BY id",
-        )?;
-        let rows = statement.query_map([client], order_columns)?;
-        rows.map(|row| order_record(row?)).collect()
-    }
-
     async fn insert_order(&mut self, record: &OrderRecord) -> Result<(), StoreError> {
         let mut statement = self.conn.prepare_cached(
             "INSERT INTO orders (id, client_id, product, features, counters, created_at) \
@@ -593,16 +584,6 @@ impl Records for SqliteRecords<'_> {
             })
             .optional()?;
         row.map(client_record).transpose()
-    }
-
-    async fn clients(&mut self) -> Result<Vec<ClientRecord>, StoreError> {
-        let mut statement = self.conn.prepare_cached(
-            "SELECT id, name, token_hash IS NOT NULL, created_at FROM clients ORDER BY id",
-        )?;
-        let rows = statement.query_map([], |row| {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
-        })?;
-        rows.map(|row| client_record(row?)).collect()
     }
 
     async fn insert_client(
@@ -682,15 +663,6 @@ impl Records for SqliteRecords<'_> {
         )?;
         statement.execute(params![id, name, version, policy_hash, to_secs(now)])?;
         Ok(())
-    }
-
-    async fn activations(&mut self, key: &str) -> Result<Vec<ActivationRecord>, StoreError> {
-        let mut statement = self.conn.prepare_cached(
-            "SELECT id, binding, activated_at, anchor, certificate_serial FROM activations \
-             WHERE license_key = ?1 ORDER BY id",
-        )?;
-        let rows = statement.query_map([key], activation_row)?;
-        rows.map(|row| activation_record(row?)).collect()
     }
 
     async fn insert_activation(
@@ -805,16 +777,6 @@ impl Records for SqliteRecords<'_> {
         rows.map(|row| activation_record(row?)).collect()
     }
 
-    async fn leases(&mut self, key: &str) -> Result<Vec<SeatLease>, StoreError> {
-        let mut statement = self.conn.prepare_cached(concat!(
-            "SELECT ",
-            lease_columns!(),
-            " FROM leases WHERE license_key = ?1 ORDER BY leased_at, session"
-        ))?;
-        let rows = statement.query_map([key], |row| lease_row(row, 0))?;
-        rows.map(|row| row?.into_lease()).collect()
-    }
-
     async fn held_seats(&mut self, key: &str, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let ended = self
             .conn
@@ -863,32 +825,6 @@ impl Records for SqliteRecords<'_> {
         ))?;
         let rows = statement.query_map(params![key, to_secs(now)], |row| lease_row(row, 0))?;
         rows.map(|row| row?.into_lease()).collect()
-    }
-
-    async fn held_leases(
-        &mut self,
-        product: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<LeaseRecord>, StoreError> {
-        let mut statement = self.conn.prepare_cached(concat!(
-            "SELECT s.license_key, ",
-            lease_columns!(s),
-            " FROM leases s JOIN licenses l ON l.key = s.license_key \
-             WHERE (?1 IS NULL OR l.product = ?1) AND \
-             ((s.borrowed_until IS NULL AND s.expires_at > ?2) OR s.borrowed_until > ?2) \
-             ORDER BY s.license_key, s.leased_at, s.session"
-        ))?;
-        let rows = statement.query_map(params![product, to_secs(now)], |row| {
-            Ok((row.get::<_, String>(0)?, lease_row(row, 1)?))
-        })?;
-        rows.map(|row| {
-            let (license_key, columns) = row?;
-            Ok(LeaseRecord {
-                license_key,
-                lease: columns.into_lease()?,
-            })
-        })
-        .collect()
     }
 
     async fn put_lease(&mut self, key: &str, lease: &SeatLease) -> Result<(), StoreError> {

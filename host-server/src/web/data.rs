@@ -262,8 +262,8 @@ job! {
     |this, records| {
         let mut counts = BTreeMap::new();
         for key in this.keys {
-            let count = records.activations(&key).await?.len();
-            counts.insert(key, count);
+            let count = records.activation_count(&key).await?;
+            counts.insert(key, usize::try_from(count).unwrap_or(usize::MAX));
         }
         Ok(counts)
     }
