@@ -63,8 +63,9 @@ fn check_reports_every_problem_with_its_position() {
     let lines: Vec<&str> = stderr.lines().collect();
     assert_eq!(lines.len(), 2, "{stderr}");
     assert!(
-        lines[0]
-            .ends_with("bad.yaml:19:25: activations per serial must be between 1 and 100000, not 0"),
+        lines[0].ends_with(
+            "bad.yaml:19:25: activations per serial must be between 1 and 100000, not 0"
+        ),
         "{stderr}"
     );
     assert!(lines[1].ends_with("bad.yaml:36:16: borrowing is only for network license keys, but `standalone-key` is standalone"), "{stderr}");
