@@ -26,6 +26,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::StartError;
+use crate::listener::HttpSettings;
+use crate::logging::LogFormat;
 use crate::ratelimit::RateLimits;
 use crate::store::Synchronous;
 
@@ -140,6 +142,12 @@ pub struct Config {
     /// How often ended leases are swept, in seconds.
     #[serde(default = "default_sweep")]
     pub sweep_seconds: u64,
+    /// The HTTP listener's timeouts, connection cap and shutdown deadline.
+    #[serde(default)]
+    pub http: HttpSettings,
+    /// How the server logs: `human` (default) or `json` (`--log-format` overrides it).
+    #[serde(default)]
+    pub log_format: LogFormat,
 }
 
 fn default_listen() -> String {
@@ -183,6 +191,8 @@ impl Default for Config {
             rate_limits: RateLimits::default(),
             dongle: None,
             sweep_seconds: default_sweep(),
+            http: HttpSettings::default(),
+            log_format: LogFormat::default(),
         }
     }
 }
@@ -227,6 +237,10 @@ impl Config {
                 message: "dongle.poll_seconds must be between 1 and 3600".to_owned(),
             });
         }
+        config.http.check().map_err(|message| StartError::Config {
+            path: path.to_owned(),
+            message,
+        })?;
         config.check_role().map_err(|message| StartError::Config {
             path: path.to_owned(),
             message,

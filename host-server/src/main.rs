@@ -11,8 +11,9 @@ use licet_server::config::{Config, ServerRole};
 use licet_server::dongle::NoDongle;
 use licet_server::license_server::activation::Revalidation;
 use licet_server::license_server::{status, LicenseServer, NativeIdentity, ServedLicense};
+use licet_server::logging::{self, LogFormat};
 use licet_server::server::{
-    build_state, configured_dongle, init, init_license_server, open_license_server, serve,
+    build_state, configured_dongle, init, init_license_server, open_license_server, serve_with,
     shutdown_signal,
 };
 use licet_server::service::RequestContext;
@@ -38,6 +39,14 @@ struct Cli {
     /// Address of the demonstration server.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8440")]
     listen: String,
+    /// Log format on standard error: `human` or `json` (default: `log_format` of the
+    /// configuration, else `human`).
+    #[arg(long, value_name = "FORMAT")]
+    log_format: Option<LogFormat>,
+    /// Log filter, e.g. `info` or `licet=debug,tower_http=debug` (default: `RUST_LOG`, else
+    /// `info`).
+    #[arg(long = "log", value_name = "FILTER")]
+    log_filter: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -170,6 +179,10 @@ fn main() -> anyhow::Result<()> {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Some(command) = cli.command {
+        logging::install(
+            cli.log_format.unwrap_or_default(),
+            cli.log_filter.as_deref(),
+        )?;
         return run_command(command).await;
     }
     let config_path = match (&cli.config, &cli.demo) {
@@ -189,6 +202,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         _ => anyhow::bail!("give --config FILE, --demo DIR, or a command; see --help"),
     };
     let config = Config::load(&config_path)?;
+    logging::install(
+        cli.log_format.unwrap_or(config.log_format),
+        cli.log_filter.as_deref(),
+    )?;
     let dongle = configured_dongle(&config)
         .with_context(|| format!("cannot start from `{}`", config_path.display()))?;
     let state = build_state(&config, dongle)
@@ -219,10 +236,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         state.licensing.store().backend_name(),
         config.role.as_str()
     );
-    serve(
+    serve_with(
         listener,
         state,
         Duration::from_secs(config.sweep_seconds),
+        config.http,
         shutdown_signal(),
     )
     .await?;

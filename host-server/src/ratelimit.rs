@@ -1,5 +1,7 @@
 //! Bounded in-memory token buckets that slow down brute force of license keys: activation
-//! attempts are limited per key and per client address, and every unknown key costs the address.
+//! attempts are limited per client address, failed attempts per license key and client address
+//! (so that a stranger's failures never lock the key's owner out), and every unknown key, unknown
+//! token and denied seat request costs the address.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
@@ -22,7 +24,7 @@ pub struct Rate {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimits {
-    /// Attempts on one license key.
+    /// Failed attempts on one license key from one client address.
     pub per_key: Rate,
     /// Attempts from one client address.
     pub per_address: Rate,
@@ -176,6 +178,11 @@ pub fn address_bucket(address: &str) -> String {
     }
 }
 
+/// The bucket of the failed attempts on `key` from the address bucket `address`.
+fn key_bucket(key: &str, address: &str) -> String {
+    format!("{address} {key}")
+}
+
 /// The activation attempt limiter.
 #[derive(Debug)]
 pub struct RateLimiter {
@@ -192,24 +199,38 @@ impl RateLimiter {
         }
     }
 
-    /// An activation attempt on `key` from `address`: costs one attempt of each.
+    /// An activation attempt on `key` from `address`: costs the address one attempt, and is
+    /// refused while the failed attempts on `key` from this address used up their bucket (see
+    /// [`RateLimiter::fail`]).
     pub fn attempt(&self, address: &str, key: Option<&str>) -> Result<(), Limited> {
         let now = Instant::now();
+        let address = address_bucket(address);
         self.addresses
-            .take(&address_bucket(address), 1.0, now)
+            .take(&address, 1.0, now)
             .map_err(|retry_after| Limited {
                 scope: "address",
                 retry_after,
             })?;
         if let Some(key) = key {
             self.keys
-                .take(key, 1.0, now)
+                .take(&key_bucket(key, &address), 0.0, now)
                 .map_err(|retry_after| Limited {
                     scope: "key",
                     retry_after,
                 })?;
         }
         Ok(())
+    }
+
+    /// An attempt on `key` from `address` was denied: costs one failed attempt of the key's
+    /// bucket of this address.
+    pub fn fail(&self, address: &str, key: &str) {
+        // An empty bucket stays empty; the next attempt is refused by `attempt`.
+        let _ = self.keys.take(
+            &key_bucket(key, &address_bucket(address)),
+            1.0,
+            Instant::now(),
+        );
     }
 
     /// Whether `address` may try at all now (costs nothing).
@@ -256,15 +277,22 @@ mod tests {
     }
 
     #[test]
-    fn a_key_gets_its_burst_then_is_refused() {
+    fn failures_on_a_key_are_counted_per_address() {
         let limiter = RateLimiter::new(limits(3, 100));
-        for _ in 0..3 {
+        // Attempts that succeed cost the key nothing.
+        for _ in 0..5 {
             limiter.attempt("10.0.0.1", Some("KEY")).unwrap();
         }
-        let refused = limiter.attempt("10.0.0.1", Some("KEY")).unwrap_err();
+        for _ in 0..3 {
+            limiter.attempt("10.0.0.2", Some("KEY")).unwrap();
+            limiter.fail("10.0.0.2", "KEY");
+        }
+        let refused = limiter.attempt("10.0.0.2", Some("KEY")).unwrap_err();
         assert_eq!(refused.scope, "key");
         assert!(refused.retry_after >= 1);
-        limiter.attempt("10.0.0.1", Some("OTHER")).unwrap();
+        // The stranger's failures do not lock the owner out, nor the stranger out of other keys.
+        limiter.attempt("10.0.0.1", Some("KEY")).unwrap();
+        limiter.attempt("10.0.0.2", Some("OTHER")).unwrap();
     }
 
     #[test]
@@ -326,6 +354,7 @@ mod tests {
         let limiter = RateLimiter::new(limits(5, 8));
         for index in 0..100 {
             let _ = limiter.attempt(&format!("10.0.{index}.1"), Some(&format!("K{index}")));
+            limiter.fail(&format!("10.0.{index}.1"), &format!("K{index}"));
         }
         let (keys, addresses) = limiter.tracked();
         assert!(

@@ -4,13 +4,14 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::MatchedPath;
 use licet_engine::Policy;
 use tokio::net::TcpListener;
+use tower_http::trace::TraceLayer;
 
 use crate::admin::NewLicenses;
 use crate::api::{self, AppState};
@@ -23,6 +24,7 @@ use crate::keys::{
 use crate::license_server::{
     LicenseServer, LicenseServerSettings, NativeIdentity, PolicySource, ServerIdentity,
 };
+use crate::listener::{serve_http, HttpSettings};
 use crate::ratelimit::RateLimiter;
 use crate::service::{Clock, Licensing, Policies};
 use crate::store::{Database, Store, StoreOptions};
@@ -145,6 +147,7 @@ pub async fn build_state_with(
         ServerRole::LicenseServer => license_server_key(config)?.0,
     };
     let database = Database::parse(&config.database)?;
+    create_private_sqlite_file(&database)?;
     let store = Store::open(
         &database,
         StoreOptions {
@@ -237,13 +240,27 @@ pub async fn open_license_server(
     Ok(server)
 }
 
-/// Serves the API on `listener` until `shutdown` completes, sweeping ended leases every
-/// `sweep` in the background; a license server also rereads its server licenses and revalidates
-/// them with the activation center in the background.
+/// Serves the API on `listener` until `shutdown` completes, with the default
+/// [`HttpSettings`]; see [`serve_with`].
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     sweep: Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_with(listener, state, sweep, HttpSettings::default(), shutdown).await
+}
+
+/// Serves the API on `listener` with the listener's `http` timeouts and limits until
+/// `shutdown` completes, sweeping ended leases every `sweep` in the background; a license
+/// server also rereads its server licenses and revalidates them with the activation center in
+/// the background. Every request is traced (method, route, status and latency; never the
+/// path, which may hold a license key).
+pub async fn serve_with(
+    listener: TcpListener,
+    state: AppState,
+    sweep: Duration,
+    http: HttpSettings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let lifecycle = tokio::spawn(crate::license_server::activation::run_lifecycle(
@@ -259,13 +276,43 @@ pub async fn serve(
             }
         }
     });
-    let app = api::router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let app = api::router(state).layer(TraceLayer::new_for_http().make_span_with(
+        |request: &axum::http::Request<_>| {
+            let route = request
+                .extensions()
+                .get::<MatchedPath>()
+                .map_or("-", MatchedPath::as_str);
+            tracing::info_span!("request", method = %request.method(), route)
+        },
+    ));
+    let result = serve_http(listener, app, http, shutdown).await;
     sweeper.abort();
     lifecycle.abort();
     result
+}
+
+/// Creates the SQLite file of `database` readable and writable by its owner only (mode 0600)
+/// when it does not exist yet; SQLite gives its journal files the same mode.
+fn create_private_sqlite_file(database: &Database) -> Result<(), StartError> {
+    let Database::Sqlite(path) = database else {
+        return Ok(());
+    };
+    if path.exists() {
+        return Ok(());
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        // Another process created it in between.
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(source) => Err(StartError::Io {
+            path: path.clone(),
+            source,
+        }),
+    }
 }
 
 /// Completes on Ctrl-C or SIGTERM.

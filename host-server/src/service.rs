@@ -201,7 +201,8 @@ pub struct Outcome {
     pub certificate: Option<Certificate>,
     /// When the seat lease (or borrow) now ends, when the decision leased, renewed or borrowed.
     pub lease_expires_at: Option<DateTime<Utc>>,
-    /// Position of the decision in the audit log.
+    /// Position of the decision in the audit log ([`NOT_AUDITED`] for a denial of an unknown
+    /// session, which is counted instead).
     pub audit_id: i64,
     /// The signed response file, when the request came as a request file and was allowed.
     pub response_file: Option<String>,
@@ -219,6 +220,7 @@ pub struct Licensing {
     challenges: DongleChallenges,
     clock: Arc<dyn Clock>,
     license_server: Option<Arc<LicenseServer>>,
+    unaudited: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Licensing {
@@ -249,6 +251,7 @@ impl Licensing {
             dongle,
             clock: Arc::new(SystemClock),
             license_server: None,
+            unaudited: Arc::default(),
         })
     }
 
@@ -384,7 +387,18 @@ impl Licensing {
             exchange,
             served: self.license_server.clone(),
         };
-        Ok(self.store.execute(job).await?)
+        let outcome = self.store.execute(job).await?;
+        if outcome.audit_id == NOT_AUDITED {
+            self.unaudited
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(outcome)
+    }
+
+    /// How many denials of unknown sessions were counted instead of audited since the service
+    /// started.
+    pub fn unaudited_denials(&self) -> u64 {
+        self.unaudited.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Deletes leases and borrows that ended more than [`LEASE_RETENTION`] ago; how many.
@@ -773,6 +787,23 @@ struct DecisionDetail<'a> {
     certificate: Option<&'a str>,
 }
 
+/// The `audit_id` of a decision that was counted instead of audited.
+pub const NOT_AUDITED: i64 = 0;
+
+/// Whether `decision` denies a seat request (heartbeat, release, return of a borrowed seat) of
+/// a non-administrator naming a session that holds nothing: such denials are counted
+/// ([`Licensing::unaudited_denials`]), not each written to the audit log, so that made-up
+/// sessions cannot fill it.
+fn is_unknown_session_denial(request: &Request, decision: &Decision) -> bool {
+    !decision.is_allowed()
+        && request.actor != Actor::Administrator
+        && matches!(decision.code, Code::LeaseNotFound | Code::BorrowNotFound)
+        && matches!(
+            request.action.kind(),
+            RequestKind::Heartbeat | RequestKind::Release | RequestKind::ReturnBorrowed
+        )
+}
+
 pub(crate) async fn audit<R: Records>(
     records: &mut R,
     context: &RequestContext,
@@ -781,6 +812,9 @@ pub(crate) async fn audit<R: Records>(
     issued_serial: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<i64, StoreError> {
+    if is_unknown_session_denial(request, decision) {
+        return Ok(NOT_AUDITED);
+    }
     let detail = DecisionDetail {
         request: &request.action,
         certificate: issued_serial,

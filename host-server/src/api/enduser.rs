@@ -347,7 +347,8 @@ pub(crate) async fn answer(
     if let Some(dongle) = &client_dongle {
         check_field("dongle", dongle)?;
     }
-    let limited = caller == &Caller::EndUser;
+    // Everyone but administrators is limited.
+    let limited = !matches!(caller, Caller::Administrator(_));
     if limited {
         let result = match attempt {
             Attempt::Counted => state.limiter.attempt(&peer.0, action.key()),
@@ -358,20 +359,55 @@ pub(crate) async fn answer(
             scope: limit.scope,
         })?;
     }
+    let key = action.key().map(str::to_owned);
+    let kind = action.kind();
     let context = RequestContext {
         actor_label: caller.label(peer),
         client_dongle,
         product,
         server_key,
     };
+    let started = std::time::Instant::now();
     let outcome = state
         .licensing
         .decide(caller.actor(), action, context)
         .await?;
-    if limited && attempt == Attempt::Checked && outcome.decision.code == Code::LicenseNotFound {
-        state.limiter.penalize(&peer.0);
+    let decision = &outcome.decision;
+    crate::logging::decision(
+        kind.as_str(),
+        key.as_deref(),
+        caller.kind(),
+        decision,
+        started.elapsed(),
+    );
+    if limited && !decision.is_allowed() {
+        match attempt {
+            // A denied attempt counts against the key, from this address only.
+            Attempt::Counted => {
+                if let Some(key) = &key {
+                    state.limiter.fail(&peer.0, key);
+                }
+            }
+            // Denied seat traffic (unknown keys, made-up sessions) costs the address.
+            Attempt::Checked => state.limiter.penalize(&peer.0),
+        }
+    }
+    if let (Caller::Client(client), Some(key)) = (caller, &key) {
+        if matches!(decision.code, Code::LicenseNotFound | Code::AccessDenied) {
+            return Err(not_owned(client, key));
+        }
     }
     DecisionBody::from_outcome(outcome).map(Json)
+}
+
+/// What a client account is told about a key that is not its own, whether the key exists or
+/// not (so that a client token cannot tell the two apart).
+pub(crate) fn not_owned(client: &str, key: &str) -> AppError {
+    AppError::Denied {
+        code: Code::AccessDenied,
+        rule: "access.owner".into(),
+        message: format!("client `{client}` does not own license `{key}`"),
+    }
 }
 
 /// `POST /v1/activate`: binds a key to a machine (or dongle); answers `ACTIVATED` and a certificate.

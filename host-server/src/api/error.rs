@@ -68,11 +68,13 @@ pub enum AppError {
         /// What was limited.
         scope: &'static str,
     },
-    /// A concurrent change got in the way; retry (409 `CONFLICT`).
+    /// A concurrent change got in the way; retry (409 `CONFLICT`). The text is logged, not
+    /// answered.
     Conflict(String),
-    /// Storage failed (503 `STORAGE_UNAVAILABLE`).
+    /// Storage failed (503 `STORAGE_UNAVAILABLE`). The text is not answered; the storage error
+    /// was logged where it became this error.
     Storage(String),
-    /// Something that should not happen (500 `INTERNAL`).
+    /// Something that should not happen (500 `INTERNAL`). The text is logged, not answered.
     Internal(String),
 }
 
@@ -212,17 +214,31 @@ impl AppError {
                     format!("too many attempts; retry in {retry_after} s"),
                 ),
             ),
-            AppError::Conflict(message) => (
+            // The details of these stay in the server's log (see the `From` conversions and
+            // `IntoResponse`); clients get a fixed sentence.
+            AppError::Conflict(_) => (
                 StatusCode::CONFLICT,
-                body("CONFLICT", "api.store", message.clone()),
+                body(
+                    "CONFLICT",
+                    "api.store",
+                    "a concurrent change got in the way; retry".into(),
+                ),
             ),
-            AppError::Storage(message) => (
+            AppError::Storage(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
-                body("STORAGE_UNAVAILABLE", "api.store", message.clone()),
+                body(
+                    "STORAGE_UNAVAILABLE",
+                    "api.store",
+                    "storage failed; nothing was changed".into(),
+                ),
             ),
-            AppError::Internal(message) => (
+            AppError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
-                body("INTERNAL", "api.internal", message.clone()),
+                body(
+                    "INTERNAL",
+                    "api.internal",
+                    "the server failed to answer; the failure is logged".into(),
+                ),
             ),
         }
     }
@@ -230,6 +246,11 @@ impl AppError {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
+        match &self {
+            AppError::Internal(message) => tracing::error!("internal error: {message}"),
+            AppError::Conflict(message) => tracing::debug!("conflict: {message}"),
+            _ => {}
+        }
         let (status, body) = self.parts();
         let mut response = (status, axum::Json(body)).into_response();
         if let AppError::RateLimited { retry_after, .. } = &self {

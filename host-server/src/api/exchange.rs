@@ -49,7 +49,8 @@ async fn answer(
     // The file is parsed before the limits so that its license key is charged too; a file that
     // does not parse is charged to the address alone.
     let parsed = ExchangeStep::parse(file);
-    let limited = caller == &Caller::EndUser;
+    // Everyone but administrators is limited.
+    let limited = !matches!(caller, Caller::Administrator(_));
     if limited {
         let key = parsed.as_ref().ok().map(ExchangeStep::license_key);
         state
@@ -61,12 +62,36 @@ async fn answer(
             })?;
     }
     let step = parsed?;
+    let key = step.license_key().to_owned();
+    let started = std::time::Instant::now();
     let outcome = state
         .licensing
         .answer_exchange(step.clone(), caller.label(peer))
         .await?;
-    if limited && outcome.decision.code == Code::LicenseNotFound {
-        state.limiter.penalize(&peer.0);
+    let action = match &step {
+        ExchangeStep::Activation(..) => "exchange-activate",
+        ExchangeStep::Return(..) => "exchange-return",
+    };
+    crate::logging::decision(
+        action,
+        Some(&key),
+        caller.kind(),
+        &outcome.decision,
+        started.elapsed(),
+    );
+    if limited && !outcome.decision.is_allowed() {
+        state.limiter.fail(&peer.0, &key);
+        if outcome.decision.code == Code::LicenseNotFound {
+            state.limiter.penalize(&peer.0);
+        }
+    }
+    if let Caller::Client(client) = caller {
+        if matches!(
+            outcome.decision.code,
+            Code::LicenseNotFound | Code::AccessDenied
+        ) {
+            return Err(super::enduser::not_owned(client, &key));
+        }
     }
     if !outcome.decision.is_allowed() {
         return Err(AppError::denied(&outcome.decision));

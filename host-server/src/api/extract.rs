@@ -128,6 +128,15 @@ impl Caller {
         }
     }
 
+    /// The kind of caller, for the log: `end-user`, `client` or `administrator`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Caller::EndUser => "end-user",
+            Caller::Client(_) => "client",
+            Caller::Administrator(_) => "administrator",
+        }
+    }
+
     /// The audit log's name for the caller at `peer`.
     pub fn label(&self, peer: &Peer) -> String {
         match self {

@@ -1,0 +1,276 @@
+//! Attacks on the rate limits and the audit log through the real router: client tokens are
+//! limited, a stranger's failures on a key do not lock its owner out, made-up seat sessions
+//! cost the address and do not fill the audit log, and a client token cannot tell a foreign key
+//! from a missing one.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{header, Method, Request};
+use common::{gstarcad, machine, raw, Backend, TestServer};
+use licet_server::ratelimit::{Rate, RateLimits};
+use serde_json::{json, Value};
+
+fn limits(per_key: u32, per_address: u32) -> RateLimits {
+    RateLimits {
+        per_key: Rate {
+            burst: per_key,
+            per_minute: 1,
+        },
+        per_address: Rate {
+            burst: per_address,
+            per_minute: 1,
+        },
+        max_tracked: 1000,
+    }
+}
+
+/// A JSON POST from `address`, with a bearer `token` if given.
+async fn post_from(
+    server: &TestServer,
+    address: &str,
+    token: Option<&str>,
+    path: &str,
+    body: Value,
+) -> (u16, Value) {
+    let peer: SocketAddr = format!("{address}:40000").parse().unwrap();
+    let mut request = Request::builder()
+        .method(Method::POST)
+        .uri(path)
+        .header(header::CONTENT_TYPE, "application/json");
+    if let Some(token) = token {
+        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    let mut request = request
+        .body(Body::from(serde_json::to_vec(&body).unwrap()))
+        .unwrap();
+    request.extensions_mut().insert(ConnectInfo(peer));
+    raw(&server.router, request).await
+}
+
+async fn client_token(server: &TestServer, id: &str) -> String {
+    let (status, client) = server
+        .admin(
+            Method::POST,
+            "/v1/admin/clients",
+            Some(json!({ "id": id, "name": id })),
+        )
+        .await;
+    assert_eq!(status, 201, "{client}");
+    client["token"].as_str().unwrap().to_owned()
+}
+
+async fn audit_rows(server: &TestServer, key: &str, action: &str) -> usize {
+    let (status, log) = server
+        .admin(
+            Method::GET,
+            &format!("/v1/admin/audit?license={key}&limit=1000"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{log}");
+    log.as_array()
+        .unwrap()
+        .iter()
+        .filter(|entry| entry["action"] == action)
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_tokens_are_rate_limited_like_anonymous_callers() {
+    let server = TestServer::start_with(Backend::Sqlite, limits(1000, 5)).await;
+    let token = client_token(&server, "acme").await;
+    let mut refused = None;
+    for guess in 0..20 {
+        let (status, body) = post_from(
+            &server,
+            "192.0.2.10",
+            Some(&token),
+            "/v1/validate",
+            json!({ "key": format!("GSCAD-GUESS-{guess:04}"), "machine": machine(1) }),
+        )
+        .await;
+        if status == 429 {
+            refused = Some((guess, body));
+            break;
+        }
+    }
+    let (guess, body) = refused.expect("a client token was never rate limited");
+    assert!(guess <= 5, "refused only after {guess} guesses");
+    assert_eq!(body["rule"], "api.rate_limit.address", "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_strangers_failed_validations_do_not_lock_the_owner_out() {
+    let server = TestServer::start_with(Backend::Sqlite, limits(3, 1000)).await;
+    let key = server.standalone_key().await;
+    let owner = "192.0.2.1";
+    let (status, body) = post_from(
+        &server,
+        owner,
+        None,
+        "/v1/activate",
+        json!({ "key": key, "target": gstarcad("professional"), "machine": machine(1) }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    // A stranger validates the known key from another machine until refused.
+    let stranger = "198.51.100.7";
+    let mut statuses = Vec::new();
+    for _ in 0..10 {
+        let (status, _) = post_from(
+            &server,
+            stranger,
+            None,
+            "/v1/validate",
+            json!({ "key": key, "machine": machine(9) }),
+        )
+        .await;
+        statuses.push(status);
+    }
+    assert!(
+        statuses.contains(&429),
+        "the stranger was never limited: {statuses:?}"
+    );
+    // The owner's validations go on, more often than the key's burst.
+    for _ in 0..5 {
+        let (status, body) = post_from(
+            &server,
+            owner,
+            None,
+            "/v1/validate",
+            json!({ "key": key, "machine": machine(1) }),
+        )
+        .await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (200, Some("VALID")),
+            "{body}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn made_up_heartbeats_cost_the_address_and_do_not_fill_the_audit_log() {
+    const HEARTBEATS: usize = 300;
+    let server = TestServer::start_with(Backend::Sqlite, limits(1000, 20)).await;
+    let key = server.network_key(5).await;
+    let mut answered = 0;
+    let mut limited = 0;
+    for n in 0..HEARTBEATS {
+        let (status, body) = post_from(
+            &server,
+            "203.0.113.5",
+            None,
+            "/v1/seats/heartbeat",
+            json!({ "key": key, "session": format!("made-up-{n}") }),
+        )
+        .await;
+        match status {
+            429 => limited += 1,
+            _ => {
+                assert_eq!(body["code"], "LEASE_NOT_FOUND", "{body}");
+                answered += 1;
+            }
+        }
+    }
+    assert!(
+        answered <= 21,
+        "{answered} made-up heartbeats reached the service"
+    );
+    assert_eq!(answered + limited, HEARTBEATS);
+    // Not one audit row per made-up session: they are counted instead.
+    assert_eq!(audit_rows(&server, &key, "heartbeat").await, 0);
+    assert_eq!(server.state.licensing.unaudited_denials(), answered as u64);
+    // Another address is not held back, and real decisions are still audited.
+    let (status, body) = post_from(
+        &server,
+        "203.0.113.99",
+        None,
+        "/v1/seats/checkout",
+        json!({ "key": key, "target": gstarcad("professional"), "machine": machine(1), "session": "real" }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = post_from(
+        &server,
+        "203.0.113.99",
+        None,
+        "/v1/seats/heartbeat",
+        json!({ "key": key, "session": "real" }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(audit_rows(&server, &key, "checkout").await, 1);
+    assert_eq!(audit_rows(&server, &key, "heartbeat").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_token_cannot_tell_a_foreign_key_from_a_missing_one() {
+    let server = TestServer::start_with(Backend::Sqlite, limits(1000, 1000)).await;
+    let token = client_token(&server, "snoop").await;
+    let foreign = server.standalone_key().await;
+    // A made-up key of the same shape as the real one.
+    let missing: String = foreign
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { 'Z' } else { c })
+        .collect();
+    for path in ["/v1/validate", "/v1/activate"] {
+        let body = |key: &str| json!({ "key": key, "target": gstarcad("professional"), "machine": machine(1) });
+        let body = |key: &str| {
+            let mut value = body(key);
+            if path == "/v1/validate" {
+                value.as_object_mut().unwrap().remove("target");
+            }
+            value
+        };
+        let (foreign_status, foreign_answer) =
+            post_from(&server, "192.0.2.50", Some(&token), path, body(&foreign)).await;
+        let (missing_status, missing_answer) =
+            post_from(&server, "192.0.2.50", Some(&token), path, body(&missing)).await;
+        assert_eq!(foreign_status, missing_status, "{path}");
+        assert_eq!(
+            (
+                foreign_answer["code"].clone(),
+                foreign_answer["rule"].clone()
+            ),
+            (
+                missing_answer["code"].clone(),
+                missing_answer["rule"].clone()
+            ),
+            "{path}: {foreign_answer} vs {missing_answer}"
+        );
+        assert_eq!(
+            foreign_answer["message"]
+                .as_str()
+                .unwrap()
+                .replace(&foreign, "KEY"),
+            missing_answer["message"]
+                .as_str()
+                .unwrap()
+                .replace(&missing, "KEY"),
+        );
+        assert_eq!(
+            (foreign_status, foreign_answer["code"].as_str()),
+            (403, Some("ACCESS_DENIED"))
+        );
+    }
+    for key in [&foreign, &missing] {
+        let (status, answer) = server
+            .call(
+                Method::GET,
+                &format!("/v1/client/licenses/{key}"),
+                Some(&token),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (status, answer["code"].as_str()),
+            (403, Some("ACCESS_DENIED"))
+        );
+    }
+}
