@@ -1,6 +1,12 @@
-//! The fingerprint plugin: a fresh instance and one call (what every `fingerprint` call costs), one
-//! call on a warm instance, and the same normalization and hashing compiled natively, in the same
-//! run.
+//! Plugin calls beside the native code doing the same, in the same run: a trivial export (the
+//! HTTP transport decoding an empty answer), the fingerprint plugin's real work, and loading a
+//! plugin with and without the compiled-module cache.
+//!
+//! Each call is measured on a warm instance (the call alone) and in a fresh instance (what every
+//! call of `TransportPlugin::decode` or `HardwareCheckPlugin::fingerprint` costs: a new store,
+//! instantiation from the cached `InstancePre`, the call). "Refused" calls the fingerprint plugin
+//! with the same readings and a salt it refuses at once: the cost of passing the arguments in
+//! and an answer out, without the plugin's own work.
 
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -8,7 +14,7 @@ use std::path::PathBuf;
 use criterion::{criterion_group, criterion_main, Criterion};
 use licet_engine::Fingerprint;
 use licet_plugin_host::test_support::{guests_target_dir, install_plugin, test_key};
-use licet_plugin_host::{Allow, PluginHost, Reading, World, FINGERPRINT_PLUGIN};
+use licet_plugin_host::{Allow, PluginHost, Reading, Slot, WireReply, World, FINGERPRINT_PLUGIN};
 use sha2::{Digest, Sha256};
 
 const SALT: &[u8] = b"gstarcad-2026 product salt";
@@ -41,7 +47,8 @@ fn readings() -> Vec<Reading> {
     ]
 }
 
-/// The plugin's logic, natively: the same normalization rules and the same hash.
+/// The plugin's logic, natively: the same normalization rules and the same hash (`sha2`, which
+/// uses the CPU's SHA-256 instructions where it has them).
 mod native {
     use super::*;
 
@@ -132,44 +139,111 @@ fn fail(message: String) -> ! {
     std::process::exit(1)
 }
 
+fn or_fail<T, E: std::fmt::Display>(result: Result<T, E>) -> T {
+    result.unwrap_or_else(|error| fail(error.to_string()))
+}
+
+/// What `transport-http` does with an answer, natively.
+fn native_decode(reply: &WireReply) -> Result<Vec<u8>, String> {
+    match reply.status {
+        200 => Ok(reply.body.clone()),
+        status => Err(format!("the server answered {status}")),
+    }
+}
+
 fn benches(c: &mut Criterion) {
     let plugins: PathBuf = guests_target_dir().join("bench-plugins");
-    let plugin_dir = install_plugin(
+    let fingerprint_dir = or_fail(install_plugin(
         &plugins,
         "fingerprint",
         World::HardwareCheck,
         &[],
         Allow::default(),
         &test_key(),
-    )
-    .unwrap_or_else(|error| fail(error));
-    let host =
-        PluginHost::new(test_key().verifying_key()).unwrap_or_else(|error| fail(error.to_string()));
-    let check = host
-        .load_hardware_check(&plugin_dir, FINGERPRINT_PLUGIN)
-        .unwrap_or_else(|error| fail(error.to_string()));
-    let readings = readings();
-    let from_plugin = check
-        .fingerprint(SALT, &readings)
-        .unwrap_or_else(|error| fail(error.to_string()));
-    if from_plugin != native::fingerprint(SALT, &readings) || from_plugin.components.len() != 4 {
-        fail("the plugin and the native code disagree".to_string());
-    }
-    let mut warm = check
-        .warm_instance()
-        .unwrap_or_else(|error| fail(error.to_string()));
+    ));
+    let url = "http://127.0.0.1:8440/v1/activate";
+    let http_dir = or_fail(install_plugin(
+        &plugins,
+        "transport-http",
+        World::Transport,
+        &[("server-url", url)],
+        Allow {
+            urls: vec![url.to_string()],
+            hid: Vec::new(),
+        },
+        &test_key(),
+    ));
+    let host = or_fail(PluginHost::new(test_key().verifying_key()));
 
+    // A trivial export: decoding an empty 200 answer.
+    let http = or_fail(host.load_transport(&http_dir));
+    let reply = WireReply {
+        status: 200,
+        body: Vec::new(),
+    };
+    if or_fail(http.decode(&reply)) != or_fail(native_decode(&reply)) {
+        fail("the transport plugin and the native code disagree".to_string());
+    }
+    let mut warm_http = or_fail(http.warm_instance());
+    let mut group = c.benchmark_group("trivial-export");
+    group.bench_function("native", |b| b.iter(|| native_decode(black_box(&reply))));
+    group.bench_function("plugin-warm", |b| {
+        b.iter(|| warm_http.decode(black_box(&reply)))
+    });
+    group.bench_function("plugin-fresh", |b| {
+        b.iter(|| http.decode(black_box(&reply)))
+    });
+    group.finish();
+    drop(warm_http);
+
+    // The fingerprint's real work.
+    let check = or_fail(host.load_hardware_check(&fingerprint_dir, FINGERPRINT_PLUGIN));
+    let readings = readings();
+    let from_plugin = or_fail(check.fingerprint(SALT, &readings));
+    if from_plugin != native::fingerprint(SALT, &readings) || from_plugin.components.len() != 4 {
+        fail("the fingerprint plugin and the native code disagree".to_string());
+    }
+    let mut warm = or_fail(check.warm_instance());
+    if warm.fingerprint(b"short", &readings).is_ok() {
+        fail("the fingerprint plugin takes a short salt".to_string());
+    }
     let mut group = c.benchmark_group("fingerprint");
     group.bench_function("native", |b| {
         b.iter(|| native::fingerprint(black_box(SALT), black_box(&readings)))
     });
-    group.bench_function("plugin-fresh-instance", |b| {
-        b.iter(|| check.fingerprint(black_box(SALT), black_box(&readings)))
-    });
-    group.bench_function("plugin-warm-instance", |b| {
+    group.bench_function("plugin-warm", |b| {
         b.iter(|| warm.fingerprint(black_box(SALT), black_box(&readings)))
     });
+    group.bench_function("plugin-warm-refused", |b| {
+        b.iter(|| warm.fingerprint(black_box(b"short"), black_box(&readings)))
+    });
+    group.bench_function("plugin-fresh", |b| {
+        b.iter(|| check.fingerprint(black_box(SALT), black_box(&readings)))
+    });
     group.finish();
+    drop(warm);
+
+    // Loading the fingerprint plugin: compiling it, or from the compiled-module cache.
+    let cache = guests_target_dir().join("bench-cache");
+    let cached = or_fail(
+        PluginHost::builder(test_key().verifying_key())
+            .compiled_cache(&cache)
+            .build(),
+    );
+    or_fail(cached.load(&fingerprint_dir, Slot::FINGERPRINT));
+    let mut group = c.benchmark_group("load");
+    group.sample_size(10);
+    group.bench_function("compile", |b| {
+        b.iter(|| or_fail(host.load(&fingerprint_dir, Slot::FINGERPRINT)))
+    });
+    group.bench_function("from-cache", |b| {
+        b.iter(|| or_fail(cached.load(&fingerprint_dir, Slot::FINGERPRINT)))
+    });
+    group.finish();
+    let stats = cached.cache_stats().unwrap_or_default();
+    if stats.compiled > 1 || stats.rejected > 0 {
+        fail(format!("the cache was not used: {stats:?}"));
+    }
 }
 
 criterion_group!(plugin_benches, benches);

@@ -5,6 +5,7 @@ pub(crate) mod transport {
     wasmtime::component::bindgen!({
         world: "transport",
         path: "../wit",
+        additional_derives: [PartialEq, Eq],
     });
 }
 
@@ -13,6 +14,7 @@ pub(crate) mod hardware {
         world: "hardware-check",
         path: "../wit",
         imports: { default: trappable },
+        additional_derives: [PartialEq, Eq],
         with: { "licet:plugin/hid.device": crate::runtime::HidHandle },
     });
 }

@@ -119,6 +119,15 @@ pub enum PluginError {
         /// The budget of one call, in milliseconds.
         limit_ms: u128,
     },
+    /// The call ran past its wall-clock bound ([`crate::Limits::call_time`]): a computation that
+    /// fuel does not bound in time, or a wait in a host call.
+    #[error("plugin `{plugin}` ran longer than its time limit of {limit_ms} ms")]
+    Timeout {
+        /// The plugin's name.
+        plugin: String,
+        /// The bound of one call, in milliseconds.
+        limit_ms: u128,
+    },
     /// The plugin recursed too deeply.
     #[error("plugin `{plugin}` overflowed its stack")]
     StackOverflow {
@@ -179,6 +188,22 @@ pub enum PluginError {
         plugin: String,
         /// Why the answer is refused.
         reason: crate::hardware::DongleRefusal,
+    },
+    /// The host's [`crate::Limits`] are not usable.
+    #[error("plugin host limits: `{field}` {reason}")]
+    Limits {
+        /// The field.
+        field: &'static str,
+        /// What it must be.
+        reason: &'static str,
+    },
+    /// The compiled-module cache directory cannot be used.
+    #[error("compiled plugin cache `{path}`: {source}")]
+    Cache {
+        /// The cache directory.
+        path: PathBuf,
+        /// Why.
+        source: crate::cache::CacheError,
     },
     /// The system's random source failed.
     #[error("the system random source failed: {0}")]

@@ -6,33 +6,25 @@ use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 
-use licet_engine::dongle::{DongleProof, DongleProofError, CHALLENGE_LEN};
-use licet_engine::Fingerprint;
-use wasmtime::Store;
-
 use crate::bindings::hardware::exports::licet::plugin::check;
 use crate::bindings::hardware::licet::plugin::types::PluginError as GuestError;
 use crate::bindings::hardware::{HardwareCheck, HardwareCheckPre};
 use crate::error::PluginError;
 use crate::hid::HidBackend;
 use crate::manifest::Manifest;
-use crate::runtime::{CallState, Runtime};
+use crate::runtime::{CallState, Runtime, Warm};
+use licet_engine::dongle::{DongleProof, DongleProofError, CHALLENGE_LEN};
+use licet_engine::Fingerprint;
 
-/// The most fingerprint components a plugin may return.
-pub const MAX_COMPONENTS: usize = 64;
+pub use crate::limits::MAX_COMPONENTS;
 /// The most bytes read from any one machine file.
 const MAX_READING_BYTES: u64 = 64 << 10;
 
-/// One raw reading of the machine, such as the contents of `/etc/machine-id`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reading {
-    /// What was read: `machine-id`, `mac`, `cpu` or `disk`.
-    pub kind: String,
-    /// Where it was read from.
-    pub source: String,
-    /// The raw value.
-    pub value: String,
-}
+/// One raw reading of the machine, such as the contents of `/etc/machine-id`: `kind` is what was
+/// read (`machine-id`, `mac`, `cpu` or `disk`), `source` where it was read from, `value` the raw
+/// value. It is the interface's own `reading` record, so a call passes the host's readings to
+/// the plugin without copying them first.
+pub use crate::bindings::hardware::exports::licet::plugin::check::Reading;
 
 impl Reading {
     /// A reading.
@@ -164,17 +156,6 @@ impl fmt::Debug for HardwareCheckPlugin {
     }
 }
 
-fn guest_readings(readings: &[Reading]) -> Vec<check::Reading> {
-    readings
-        .iter()
-        .map(|reading| check::Reading {
-            kind: reading.kind.clone(),
-            source: reading.source.clone(),
-            value: reading.value.clone(),
-        })
-        .collect()
-}
-
 fn guest_error(plugin: &str, error: GuestError) -> PluginError {
     PluginError::Plugin {
         plugin: plugin.to_string(),
@@ -213,44 +194,31 @@ impl HardwareCheckPlugin {
         salt: &[u8],
         readings: &[Reading],
     ) -> Result<Fingerprint, PluginError> {
-        let guest_readings = guest_readings(readings);
-        let mut store = self.runtime.store(&self.manifest, None)?;
-        let outcome = self.pre.instantiate(&mut store).and_then(|bindings| {
-            bindings.licet_plugin_check().call_fingerprint(
-                &mut store,
-                &self.config,
-                salt,
-                &guest_readings,
-            )
-        });
-        self.finish_fingerprint(outcome, &mut store)
+        let mut store = self.runtime.store(&self.manifest, None);
+        let components = self.runtime.run(self.name(), &mut store, |store| {
+            self.pre
+                .instantiate(&mut *store)?
+                .licet_plugin_check()
+                .call_fingerprint(store, &self.config, salt, readings)
+        })?;
+        self.finish_fingerprint(components)
     }
 
     /// An instance kept warm for repeated fingerprints (a client that re-checks the machine
-    /// periodically). Each call gets the full fuel again; after a failed call the instance is
-    /// unusable and a new one must be made.
+    /// periodically). Each call gets the full fuel and a fresh deadline again; after a failed
+    /// call the instance is unusable and a new one must be made. It holds one of the host's
+    /// [`crate::Limits::concurrent_calls`] instance slots while it lives.
     pub fn warm_instance(&self) -> Result<WarmHardwareCheck<'_>, PluginError> {
-        let mut store = self.runtime.store(&self.manifest, None)?;
-        match self.pre.instantiate(&mut store) {
-            Ok(bindings) => Ok(WarmHardwareCheck {
-                plugin: self,
-                store,
-                bindings,
-                failed: false,
-            }),
-            Err(error) => Err(self.runtime.call_failed(self.name(), &mut store, error)),
-        }
+        let warm = Warm::new(&self.runtime, &self.manifest, |store| {
+            self.pre.instantiate(store)
+        })?;
+        Ok(WarmHardwareCheck { plugin: self, warm })
     }
 
     fn finish_fingerprint(
         &self,
-        outcome: wasmtime::Result<Result<Vec<check::Component>, GuestError>>,
-        store: &mut Store<CallState>,
+        components: Result<Vec<check::Component>, GuestError>,
     ) -> Result<Fingerprint, PluginError> {
-        let components = match outcome {
-            Ok(components) => components,
-            Err(error) => return Err(self.runtime.call_failed(self.name(), store, error)),
-        };
         let components = components.map_err(|error| guest_error(self.name(), error))?;
         let size = components
             .iter()
@@ -258,12 +226,13 @@ impl HardwareCheckPlugin {
             .sum();
         self.runtime
             .check_size(self.name(), "a fingerprint", size)?;
-        if components.len() > MAX_COMPONENTS {
+        let limit = self.runtime.limits().fingerprint_components;
+        if components.len() > limit {
             return Err(PluginError::PayloadTooLarge {
                 plugin: self.name().to_string(),
                 what: "fingerprint components",
                 size: components.len(),
-                limit: MAX_COMPONENTS,
+                limit,
             });
         }
         Ok(Fingerprint::from_pairs(
@@ -285,16 +254,13 @@ impl HardwareCheckPlugin {
         hid: Arc<dyn HidBackend>,
         challenge: &[u8; CHALLENGE_LEN],
     ) -> Result<VerifiedDongle, PluginError> {
-        let mut store = self.runtime.store(&self.manifest, Some(hid))?;
-        let outcome = self.pre.instantiate(&mut store).and_then(|bindings| {
-            bindings
+        let mut store = self.runtime.store(&self.manifest, Some(hid));
+        let answer = self.runtime.run(self.name(), &mut store, |store| {
+            self.pre
+                .instantiate(&mut *store)?
                 .licet_plugin_check()
-                .call_dongle_check(&mut store, &self.config, challenge)
-        });
-        let answer = match outcome {
-            Ok(answer) => answer,
-            Err(error) => return Err(self.runtime.call_failed(self.name(), &mut store, error)),
-        };
+                .call_dongle_check(store, &self.config, challenge)
+        })?;
         let answer = answer.map_err(|error| guest_error(self.name(), error))?;
         self.runtime.check_size(
             self.name(),
@@ -324,9 +290,7 @@ impl HardwareCheckPlugin {
 /// [`HardwareCheckPlugin::warm_instance`].
 pub struct WarmHardwareCheck<'a> {
     plugin: &'a HardwareCheckPlugin,
-    store: Store<CallState>,
-    bindings: HardwareCheck,
-    failed: bool,
+    warm: Warm<HardwareCheck>,
 }
 
 impl fmt::Debug for WarmHardwareCheck<'_> {
@@ -334,7 +298,7 @@ impl fmt::Debug for WarmHardwareCheck<'_> {
         formatter
             .debug_struct("WarmHardwareCheck")
             .field("plugin", &self.plugin.manifest.name)
-            .field("failed", &self.failed)
+            .field("failed", &self.warm.failed())
             .finish_non_exhaustive()
     }
 }
@@ -347,28 +311,16 @@ impl WarmHardwareCheck<'_> {
         readings: &[Reading],
     ) -> Result<Fingerprint, PluginError> {
         let plugin = self.plugin;
-        if self.failed {
-            return Err(PluginError::Trapped {
-                plugin: plugin.name().to_string(),
-                reason: "this instance failed before; make a new one".to_string(),
-            });
-        }
-        let guest_readings = guest_readings(readings);
-        self.store
-            .set_fuel(plugin.runtime.limits().fuel)
-            .map_err(|error| PluginError::Trapped {
-                plugin: plugin.name().to_string(),
-                reason: error.to_string(),
+        let components = self
+            .warm
+            .call(&plugin.runtime, plugin.name(), |bindings, store| {
+                bindings.licet_plugin_check().call_fingerprint(
+                    store,
+                    &plugin.config,
+                    salt,
+                    readings,
+                )
             })?;
-        let outcome = self.bindings.licet_plugin_check().call_fingerprint(
-            &mut self.store,
-            &plugin.config,
-            salt,
-            &guest_readings,
-        );
-        if outcome.is_err() {
-            self.failed = true;
-        }
-        plugin.finish_fingerprint(outcome, &mut self.store)
+        plugin.finish_fingerprint(components)
     }
 }

@@ -8,8 +8,10 @@
 //!   the SHA-256 in the manifest ([`signing`]), loads a plugin only into a slot that takes its
 //!   signed world and name ([`Slot`]), and refuses components that import anything outside their
 //!   world;
-//! - compiles each plugin once per load into a cached `InstancePre` and runs every call in a
-//!   fresh store with fuel, memory, stack and payload limits ([`Limits`]);
+//! - compiles each plugin once per load into an `InstancePre` (or loads it from a verified
+//!   entry of the host's compiled-module cache, [`cache`]) and runs every call in a fresh store
+//!   (or a warm instance the host asked for) under one [`Limits`] value: fuel, a wall-clock
+//!   deadline, memory, table, stack and payload limits;
 //! - performs all I/O itself, only what the manifest allows: HTTP to the allowed URLs
 //!   ([`HttpClient`]), request and response files at paths the host picks, HID devices with the
 //!   allowed IDs ([`hid`]), machine readings ([`read_machine`]);
@@ -19,10 +21,13 @@
 #![deny(missing_docs)]
 
 mod bindings;
+pub mod cache;
+mod deadline;
 pub mod dongle;
 pub mod error;
 pub mod hardware;
 pub mod hid;
+pub mod limits;
 pub mod manifest;
 pub mod runtime;
 pub mod signing;
@@ -30,6 +35,7 @@ pub mod signing;
 pub mod test_support;
 pub mod transport;
 
+pub use cache::CacheStats;
 pub use dongle::{hid_backend, DongleReader};
 pub use error::PluginError;
 pub use hardware::{
@@ -42,9 +48,11 @@ pub use hid::{
     DEFAULT_DONGLE_VENDOR_ID,
 };
 pub use licet_engine::dongle::{DongleProof, DongleProofError};
+pub use limits::Limits;
 pub use manifest::{Allow, HidId, Manifest, Slot, World, DONGLE_PLUGIN, FINGERPRINT_PLUGIN};
-pub use runtime::{Limits, LoadedPlugin, PluginHost};
+pub use runtime::{LoadedPlugin, PluginHost, PluginHostBuilder};
 pub use signing::{read_signing_key, read_verifying_key, sign_plugin, verify_plugin};
 pub use transport::{
-    Destination, HttpClient, LoopbackHttpClient, TransportPlugin, WireReply, WireRequest,
+    Destination, HttpClient, LoopbackHttpClient, TransportPlugin, WarmTransport, WireReply,
+    WireRequest,
 };

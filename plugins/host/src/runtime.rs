@@ -1,6 +1,8 @@
-//! The wasmtime side: one engine, a cached `InstancePre` per plugin, a fresh store per call.
+//! The wasmtime side: one engine and its deadline clock, a cached `InstancePre` per plugin, a
+//! fresh store per call (or a warm instance a host keeps on purpose), and the optional
+//! compiled-module cache.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,50 +14,15 @@ use wasmtime::{
 };
 
 use crate::bindings::{hardware, transport};
+use crate::cache::{engine_fingerprint, CacheStats, CompiledCache};
+use crate::deadline::Ticker;
 use crate::error::PluginError;
 use crate::hardware::HardwareCheckPlugin;
 use crate::hid::HidBackend;
+pub use crate::limits::{Limits, MAX_HID_REPORT, MAX_HID_TIMEOUT_MS};
 use crate::manifest::{HidId, Manifest, Slot, World};
 use crate::signing::verify_plugin;
 use crate::transport::TransportPlugin;
-
-/// What each plugin call may consume. The host sets these, never the plugin.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// Fuel (roughly, WebAssembly instructions) per call.
-    pub fuel: u64,
-    /// Linear memory per call, in bytes.
-    pub memory_bytes: usize,
-    /// Bytes a plugin may hand back to the host in one result.
-    pub max_guest_bytes: usize,
-    /// Native stack for WebAssembly frames, in bytes.
-    pub max_wasm_stack: usize,
-    /// Calls that may run at once across all plugins of one host; instance slots are pooled and
-    /// reused, which keeps a fresh instance cheap.
-    pub concurrent_calls: u32,
-    /// Time one call may spend waiting in HID reads, in all. Fuel bounds the plugin's own work
-    /// but not time spent blocked in the host, so this bounds a call's wall-clock time too.
-    pub hid_wait: Duration,
-}
-
-impl Default for Limits {
-    fn default() -> Limits {
-        Limits {
-            fuel: 50_000_000,
-            memory_bytes: 16 << 20,
-            max_guest_bytes: 1 << 20,
-            max_wasm_stack: 256 << 10,
-            concurrent_calls: 16,
-            hid_wait: Duration::from_secs(10),
-        }
-    }
-}
-
-/// The longest HID report a plugin may write (64 bytes plus the report ID).
-pub const MAX_HID_REPORT: usize = 65;
-/// The longest a plugin may wait for one HID read.
-pub const MAX_HID_TIMEOUT_MS: u32 = 5_000;
-const MAX_OPEN_DEVICES: usize = 4;
 
 /// Something a plugin did that the host stopped; recorded before the call traps so the caller
 /// gets a typed error rather than a bare trap.
@@ -65,6 +32,7 @@ pub(crate) enum Violation {
     Payload { what: &'static str, size: usize },
     NotAllowed(String),
     HidWait,
+    Deadline,
 }
 
 /// An open HID device, as a plugin's `device` resource.
@@ -76,7 +44,7 @@ impl std::fmt::Debug for HidHandle {
     }
 }
 
-/// The store data of one call.
+/// The store data of one call (or of one warm instance, reset before each of its calls).
 pub(crate) struct CallState {
     limits: Limits,
     pub(crate) violation: Option<Violation>,
@@ -85,6 +53,8 @@ pub(crate) struct CallState {
     allowed_hid: Vec<HidId>,
     open_devices: usize,
     hid_wait_left: Duration,
+    /// When the running call must have returned.
+    deadline: Instant,
 }
 
 impl CallState {
@@ -92,6 +62,15 @@ impl CallState {
         let message = format!("{violation:?}");
         self.violation = Some(violation);
         wasmtime::Error::msg(message)
+    }
+
+    /// The time the running call has left, or the violation if it has none.
+    fn time_left(&mut self) -> Result<Duration, wasmtime::Error> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(self.violate(Violation::Deadline));
+        }
+        Ok(left)
     }
 }
 
@@ -114,19 +93,19 @@ impl ResourceLimiter for CallState {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= 10_000)
+        Ok(desired <= self.limits.table_elements)
     }
 
     fn instances(&self) -> usize {
-        16
+        self.limits.core_instances as usize
     }
 
     fn tables(&self) -> usize {
-        16
+        self.limits.tables as usize
     }
 
     fn memories(&self) -> usize {
-        4
+        self.limits.memories as usize
     }
 }
 
@@ -138,6 +117,7 @@ impl hardware::licet::plugin::hid::Host for CallState {
         vendor_id: u16,
         product_id: u16,
     ) -> wasmtime::Result<Result<wasmtime::component::Resource<HidHandle>, String>> {
+        self.time_left()?;
         let allowed = self
             .allowed_hid
             .iter()
@@ -147,7 +127,7 @@ impl hardware::licet::plugin::hid::Host for CallState {
                 "HID device `{vendor_id:04x}:{product_id:04x}`"
             ))));
         }
-        if self.open_devices >= MAX_OPEN_DEVICES {
+        if self.open_devices >= self.limits.hid_open_devices {
             return Ok(Err("too many open HID devices".to_string()));
         }
         let Some(backend) = &self.hid else {
@@ -170,12 +150,13 @@ impl hardware::licet::plugin::hid::HostDevice for CallState {
         device: wasmtime::component::Resource<HidHandle>,
         report: Vec<u8>,
     ) -> wasmtime::Result<Result<(), String>> {
-        if report.len() > MAX_HID_REPORT {
+        if report.len() > self.limits.hid_report_bytes {
             return Err(self.violate(Violation::Payload {
                 what: "a HID report",
                 size: report.len(),
             }));
         }
+        self.time_left()?;
         let handle = self.table.get_mut(&device)?;
         Ok(handle.0.write(&report).map_err(|error| error.to_string()))
     }
@@ -188,8 +169,12 @@ impl hardware::licet::plugin::hid::HostDevice for CallState {
         if self.hid_wait_left.is_zero() {
             return Err(self.violate(Violation::HidWait));
         }
-        let timeout = Duration::from_millis(u64::from(timeout_ms.min(MAX_HID_TIMEOUT_MS)))
-            .min(self.hid_wait_left);
+        // A read never outlasts the call: it waits at most the time the call has left.
+        let time_left = self.time_left()?;
+        let timeout = Duration::from_millis(u64::from(timeout_ms))
+            .min(self.limits.hid_read_timeout)
+            .min(self.hid_wait_left)
+            .min(time_left);
         let started = Instant::now();
         let handle = self.table.get_mut(&device)?;
         let report = handle.0.read(timeout).map_err(|error| error.to_string());
@@ -207,9 +192,13 @@ impl hardware::licet::plugin::hid::HostDevice for CallState {
 pub(crate) struct Runtime {
     engine: Engine,
     limits: Limits,
+    deadline_ticks: u64,
     vendor_key: VerifyingKey,
     transport_linker: Linker<CallState>,
     hardware_linker: Linker<CallState>,
+    cache: Option<CompiledCache>,
+    /// The deadline thread; stops when the last clone of the host goes away.
+    ticker: Ticker,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -217,17 +206,18 @@ impl std::fmt::Debug for Runtime {
         formatter
             .debug_struct("Runtime")
             .field("limits", &self.limits)
+            .field("cache", &self.cache)
             .finish_non_exhaustive()
     }
 }
 
 impl Runtime {
-    /// A fresh store for one call of `manifest`'s plugin.
+    /// A store for `manifest`'s plugin: one fresh call, or a warm instance.
     pub(crate) fn store(
         &self,
         manifest: &Manifest,
         hid: Option<Arc<dyn HidBackend>>,
-    ) -> Result<Store<CallState>, PluginError> {
+    ) -> Store<CallState> {
         let state = CallState {
             limits: self.limits,
             violation: None,
@@ -236,30 +226,53 @@ impl Runtime {
             allowed_hid: manifest.allow.hid.clone(),
             open_devices: 0,
             hid_wait_left: self.limits.hid_wait,
+            deadline: Instant::now() + self.limits.call_time,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| state as &mut dyn ResourceLimiter);
         store
-            .set_fuel(self.limits.fuel)
-            .map_err(|error| PluginError::Load {
-                plugin: manifest.name.clone(),
-                reason: error.to_string(),
-            })?;
-        Ok(store)
     }
 
     pub(crate) fn limits(&self) -> Limits {
         self.limits
     }
 
+    /// Runs one call of `plugin` in `store` under the limits: full fuel, the wall-clock deadline
+    /// (the epoch deadline for WebAssembly code, the same instant for host calls), the HID wait
+    /// budget; a failure comes back typed.
+    pub(crate) fn run<R>(
+        &self,
+        plugin: &str,
+        store: &mut Store<CallState>,
+        call: impl FnOnce(&mut Store<CallState>) -> wasmtime::Result<R>,
+    ) -> Result<R, PluginError> {
+        let _ticking = self.ticker.enter();
+        if let Err(error) = store.set_fuel(self.limits.fuel) {
+            return Err(PluginError::Trapped {
+                plugin: plugin.to_string(),
+                reason: error.to_string(),
+            });
+        }
+        store.set_epoch_deadline(self.deadline_ticks);
+        let state = store.data_mut();
+        state.violation = None;
+        state.hid_wait_left = self.limits.hid_wait;
+        state.deadline = Instant::now() + self.limits.call_time;
+        call(store).map_err(|error| self.call_failed(plugin, store, error))
+    }
+
     /// Turns a failed call into a typed error: what the host stopped, or how the plugin trapped.
-    pub(crate) fn call_failed(
+    fn call_failed(
         &self,
         plugin: &str,
         store: &mut Store<CallState>,
         error: wasmtime::Error,
     ) -> PluginError {
         let plugin = plugin.to_string();
+        let timeout = |plugin| PluginError::Timeout {
+            plugin,
+            limit_ms: self.limits.call_time.as_millis(),
+        };
         match store.data_mut().violation.take() {
             Some(Violation::Memory) => PluginError::MemoryLimit {
                 plugin,
@@ -269,13 +282,14 @@ impl Runtime {
                 plugin,
                 what,
                 size,
-                limit: MAX_HID_REPORT,
+                limit: self.limits.hid_report_bytes,
             },
             Some(Violation::NotAllowed(what)) => PluginError::NotAllowed { plugin, what },
             Some(Violation::HidWait) => PluginError::HidTimeLimit {
                 plugin,
                 limit_ms: self.limits.hid_wait.as_millis(),
             },
+            Some(Violation::Deadline) => timeout(plugin),
             None if error.downcast_ref::<PoolConcurrencyLimitError>().is_some() => {
                 PluginError::Busy {
                     plugin,
@@ -287,6 +301,7 @@ impl Runtime {
                     plugin,
                     fuel: self.limits.fuel,
                 },
+                Some(Trap::Interrupt) => timeout(plugin),
                 Some(Trap::StackOverflow) => PluginError::StackOverflow { plugin },
                 Some(trap) => PluginError::Trapped {
                     plugin,
@@ -317,6 +332,82 @@ impl Runtime {
         }
         Ok(())
     }
+
+    /// The compiled component of a verified plugin: from the cache when the host has one and its
+    /// entry verifies, else compiled from the signed `.wasm`.
+    fn compile(&self, manifest: &Manifest, wasm: &[u8]) -> wasmtime::Result<Component> {
+        match (&self.cache, parse_sha256(&manifest.wasm_sha256)) {
+            (Some(cache), Some(wasm_sha256)) => cache.component(&self.engine, &wasm_sha256, wasm),
+            _ => Component::new(&self.engine, wasm),
+        }
+    }
+}
+
+/// The 32 bytes of a lowercase hex SHA-256 (the manifest's `wasm_sha256`, already checked
+/// against the component).
+fn parse_sha256(hex: &str) -> Option<[u8; 32]> {
+    let digits = hex.as_bytes();
+    if digits.len() != 64 {
+        return None;
+    }
+    let mut bytes = [0u8; 32];
+    for (byte, pair) in bytes.iter_mut().zip(digits.chunks_exact(2)) {
+        let text = std::str::from_utf8(pair).ok()?;
+        *byte = u8::from_str_radix(text, 16).ok()?;
+    }
+    Some(bytes)
+}
+
+/// One instance kept for repeated calls of one plugin: the store, its bindings and whether a call
+/// failed (after which it serves no more calls).
+pub(crate) struct Warm<B> {
+    store: Store<CallState>,
+    bindings: B,
+    failed: bool,
+}
+
+impl<B> Warm<B> {
+    /// Instantiates `manifest`'s plugin, under the limits of one call.
+    pub(crate) fn new(
+        runtime: &Runtime,
+        manifest: &Manifest,
+        instantiate: impl FnOnce(&mut Store<CallState>) -> wasmtime::Result<B>,
+    ) -> Result<Warm<B>, PluginError> {
+        let mut store = runtime.store(manifest, None);
+        let bindings = runtime.run(&manifest.name, &mut store, instantiate)?;
+        Ok(Warm {
+            store,
+            bindings,
+            failed: false,
+        })
+    }
+
+    /// Runs one call in the instance, with full fuel and a fresh deadline. A call that fails
+    /// (anything but the plugin returning its own error) leaves the instance unusable.
+    pub(crate) fn call<R>(
+        &mut self,
+        runtime: &Runtime,
+        plugin: &str,
+        call: impl FnOnce(&B, &mut Store<CallState>) -> wasmtime::Result<R>,
+    ) -> Result<R, PluginError> {
+        if self.failed {
+            return Err(PluginError::Trapped {
+                plugin: plugin.to_string(),
+                reason: "this instance failed before; make a new one".to_string(),
+            });
+        }
+        let bindings = &self.bindings;
+        let outcome = runtime.run(plugin, &mut self.store, |store| call(bindings, store));
+        if outcome.is_err() {
+            self.failed = true;
+        }
+        outcome
+    }
+
+    /// Whether a call failed.
+    pub(crate) fn failed(&self) -> bool {
+        self.failed
+    }
 }
 
 /// A plugin of either world.
@@ -341,55 +432,132 @@ impl LoadedPlugin {
 
 /// Loads signed plugins and runs them in the sandbox.
 ///
-/// Cheap to clone; clones share the engine. Plugins are compiled from their signed `.wasm` at
-/// every load; no compiled code is ever read from disk.
+/// Cheap to clone; clones share the engine, its deadline thread and its cache. Plugins are
+/// compiled from their signed `.wasm` at every load, unless the host was built with a
+/// compiled-module cache ([`PluginHostBuilder::compiled_cache`]) that holds a verified entry for
+/// it.
 #[derive(Debug, Clone)]
 pub struct PluginHost {
     runtime: Arc<Runtime>,
 }
 
-impl PluginHost {
-    /// A host that accepts plugins signed by `vendor_key`, with the default limits.
-    pub fn new(vendor_key: VerifyingKey) -> Result<PluginHost, PluginError> {
-        PluginHost::with_limits(vendor_key, Limits::default())
+/// How a [`PluginHost`] is built: the vendor key, the [`Limits`] and, optionally, a
+/// compiled-module cache.
+#[derive(Debug, Clone)]
+pub struct PluginHostBuilder {
+    vendor_key: VerifyingKey,
+    limits: Limits,
+    cache_dir: Option<PathBuf>,
+}
+
+impl PluginHostBuilder {
+    /// The limits every call runs under (default: [`Limits::default`]).
+    pub fn limits(mut self, limits: Limits) -> PluginHostBuilder {
+        self.limits = limits;
+        self
     }
 
-    /// A host with explicit limits.
-    pub fn with_limits(
-        vendor_key: VerifyingKey,
-        limits: Limits,
-    ) -> Result<PluginHost, PluginError> {
-        let engine_error = |error: wasmtime::Error| PluginError::Load {
+    /// Keeps compiled plugins in `dir` (created private if missing), so that the next host
+    /// started with the same directory loads them without compiling; see [`crate::cache`] for
+    /// how entries are checked and the threat model. Off by default.
+    pub fn compiled_cache(mut self, dir: impl Into<PathBuf>) -> PluginHostBuilder {
+        self.cache_dir = Some(dir.into());
+        self
+    }
+
+    /// Builds the host: checks the limits, makes the engine, starts its deadline thread and
+    /// opens the cache.
+    pub fn build(self) -> Result<PluginHost, PluginError> {
+        let limits = self.limits;
+        limits.check()?;
+        let engine_error = |reason: String| PluginError::Load {
             plugin: "(engine)".to_string(),
-            reason: error.to_string(),
+            reason,
         };
         let mut config = Config::new();
         config.consume_fuel(true);
+        config.epoch_interruption(true);
         config.max_wasm_stack(limits.max_wasm_stack);
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(limits.concurrent_calls)
-            .total_core_instances(limits.concurrent_calls.saturating_mul(4))
-            .total_memories(limits.concurrent_calls)
-            .total_tables(limits.concurrent_calls.saturating_mul(4))
+            .total_core_instances(
+                limits
+                    .concurrent_calls
+                    .saturating_mul(limits.core_instances),
+            )
+            .total_memories(limits.concurrent_calls.saturating_mul(limits.memories))
+            .total_tables(limits.concurrent_calls.saturating_mul(limits.tables))
             .max_memory_size(limits.memory_bytes);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-        let engine = Engine::new(&config).map_err(engine_error)?;
+        let engine = Engine::new(&config).map_err(|error| engine_error(error.to_string()))?;
         let transport_linker = Linker::new(&engine);
         let mut hardware_linker = Linker::new(&engine);
         hardware::HardwareCheck::add_to_linker::<CallState, HasSelf<CallState>>(
             &mut hardware_linker,
             |state| state,
         )
-        .map_err(engine_error)?;
+        .map_err(|error| engine_error(error.to_string()))?;
+        let cache = match &self.cache_dir {
+            Some(dir) => {
+                // Everything of the engine's configuration above that compiled code may
+                // depend on, beside what wasmtime's own compatibility hash covers.
+                let settings = format!(
+                    "fuel epoch stack={} memory={} pool={}x{}/{}/{}",
+                    limits.max_wasm_stack,
+                    limits.memory_bytes,
+                    limits.concurrent_calls,
+                    limits.core_instances,
+                    limits.tables,
+                    limits.memories
+                );
+                let fingerprint = engine_fingerprint(&engine, &settings);
+                Some(CompiledCache::open(dir, fingerprint).map_err(|source| {
+                    PluginError::Cache {
+                        path: dir.clone(),
+                        source,
+                    }
+                })?)
+            }
+            None => None,
+        };
+        let ticker = Ticker::start(&engine).map_err(|error| engine_error(error.to_string()))?;
         Ok(PluginHost {
             runtime: Arc::new(Runtime {
                 engine,
                 limits,
-                vendor_key,
+                deadline_ticks: limits.deadline_ticks(),
+                vendor_key: self.vendor_key,
                 transport_linker,
                 hardware_linker,
+                cache,
+                ticker,
             }),
         })
+    }
+}
+
+impl PluginHost {
+    /// A host that accepts plugins signed by `vendor_key`, with the default limits and no
+    /// compiled-module cache.
+    pub fn new(vendor_key: VerifyingKey) -> Result<PluginHost, PluginError> {
+        PluginHost::builder(vendor_key).build()
+    }
+
+    /// A host with explicit limits and no compiled-module cache.
+    pub fn with_limits(
+        vendor_key: VerifyingKey,
+        limits: Limits,
+    ) -> Result<PluginHost, PluginError> {
+        PluginHost::builder(vendor_key).limits(limits).build()
+    }
+
+    /// A builder for a host that accepts plugins signed by `vendor_key`.
+    pub fn builder(vendor_key: VerifyingKey) -> PluginHostBuilder {
+        PluginHostBuilder {
+            vendor_key,
+            limits: Limits::default(),
+            cache_dir: None,
+        }
     }
 
     /// The limits every call runs under.
@@ -397,9 +565,21 @@ impl PluginHost {
         self.runtime.limits
     }
 
+    /// What the compiled-module cache did so far, if the host has one.
+    pub fn cache_stats(&self) -> Option<CacheStats> {
+        self.runtime.cache.as_ref().map(CompiledCache::stats)
+    }
+
+    /// Where the compiled-module cache keeps the entry of the component with this SHA-256 (the
+    /// manifest's `wasm_sha256`), if the host has a cache.
+    pub fn cache_entry(&self, wasm_sha256: &str) -> Option<PathBuf> {
+        let cache = self.runtime.cache.as_ref()?;
+        Some(cache.entry_path(&parse_sha256(wasm_sha256)?))
+    }
+
     /// Verifies the plugin in `dir`, checks that it is one `slot` takes (its signed world and
-    /// name), then compiles and links it. A plugin of another world or name is refused before
-    /// anything of it is compiled or instantiated.
+    /// name), then compiles (or loads from the cache) and links it. A plugin of another world or
+    /// name is refused before anything of it is compiled or instantiated.
     pub fn load(&self, dir: &Path, slot: Slot<'_>) -> Result<LoadedPlugin, PluginError> {
         let verified = verify_plugin(dir, &self.runtime.vendor_key)?;
         slot.admit(dir, &verified.manifest)?;
@@ -409,7 +589,10 @@ impl PluginHost {
             plugin: plugin.clone(),
             reason: format!("{error:#}"),
         };
-        let component = Component::new(&self.runtime.engine, &verified.wasm).map_err(load_error)?;
+        let component = self
+            .runtime
+            .compile(&manifest, &verified.wasm)
+            .map_err(load_error)?;
         let world = manifest.world;
         let allowed = world.allowed_imports();
         for (import, _) in component.component_type().imports(&self.runtime.engine) {

@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use crate::bindings::transport::exports::licet::plugin::wire;
 use crate::bindings::transport::licet::plugin::types::PluginError as GuestError;
-use crate::bindings::transport::TransportPre;
+use crate::bindings::transport::{Transport, TransportPre};
 use crate::error::PluginError;
 use crate::manifest::Manifest;
-use crate::runtime::{CallState, Runtime};
+use crate::runtime::{CallState, Runtime, Warm};
 
 /// Where the host should deliver an encoded request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,14 +40,10 @@ pub struct WireRequest {
     pub body: Vec<u8>,
 }
 
-/// What came back: an HTTP status and body, or a response file's contents (status 0).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WireReply {
-    /// HTTP status, 0 for files.
-    pub status: u16,
-    /// The bytes received.
-    pub body: Vec<u8>,
-}
+/// What came back: an HTTP status (`status`, 0 for files) and the bytes received (`body`). It is
+/// the interface's own `wire-reply` record, so a reply passes to the plugin without being copied
+/// first.
+pub use crate::bindings::transport::exports::licet::plugin::wire::WireReply;
 
 /// A loaded transport plugin.
 pub struct TransportPlugin {
@@ -100,16 +96,21 @@ impl TransportPlugin {
     /// Encodes `payload` for the wire. An HTTP destination outside the manifest's `allow.urls` is
     /// refused.
     pub fn encode(&self, payload: &[u8]) -> Result<WireRequest, PluginError> {
-        let mut store = self.runtime.store(&self.manifest, None)?;
-        let outcome = self.pre.instantiate(&mut store).and_then(|bindings| {
-            bindings
+        let mut store = self.runtime.store(&self.manifest, None);
+        let encoded = self.runtime.run(self.name(), &mut store, |store| {
+            self.pre
+                .instantiate(&mut *store)?
                 .licet_plugin_wire()
-                .call_encode(&mut store, &self.config, payload)
-        });
-        let encoded = match outcome {
-            Ok(encoded) => encoded,
-            Err(error) => return Err(self.runtime.call_failed(self.name(), &mut store, error)),
-        };
+                .call_encode(store, &self.config, payload)
+        })?;
+        self.finish_encode(encoded)
+    }
+
+    /// Checks what the plugin encoded: its size, and that an HTTP destination is allowed.
+    fn finish_encode(
+        &self,
+        encoded: Result<wire::WireRequest, GuestError>,
+    ) -> Result<WireRequest, PluginError> {
         let request = encoded.map_err(|error| guest_error(self.name(), error))?;
         let destination = match request.destination {
             wire::Destination::HttpPost(url) => Destination::HttpPost { url },
@@ -141,24 +142,33 @@ impl TransportPlugin {
 
     /// Decodes a reply into the payload bytes for the host's verifier.
     pub fn decode(&self, reply: &WireReply) -> Result<Vec<u8>, PluginError> {
-        let mut store = self.runtime.store(&self.manifest, None)?;
-        let guest_reply = wire::WireReply {
-            status: reply.status,
-            body: reply.body.clone(),
-        };
-        let outcome = self.pre.instantiate(&mut store).and_then(|bindings| {
-            bindings
+        let mut store = self.runtime.store(&self.manifest, None);
+        let decoded = self.runtime.run(self.name(), &mut store, |store| {
+            self.pre
+                .instantiate(&mut *store)?
                 .licet_plugin_wire()
-                .call_decode(&mut store, &self.config, &guest_reply)
-        });
-        let decoded = match outcome {
-            Ok(decoded) => decoded,
-            Err(error) => return Err(self.runtime.call_failed(self.name(), &mut store, error)),
-        };
+                .call_decode(store, &self.config, reply)
+        })?;
+        self.finish_decode(decoded)
+    }
+
+    fn finish_decode(&self, decoded: Result<Vec<u8>, GuestError>) -> Result<Vec<u8>, PluginError> {
         let payload = decoded.map_err(|error| guest_error(self.name(), error))?;
         self.runtime
             .check_size(self.name(), "a decoded reply", payload.len())?;
         Ok(payload)
+    }
+
+    /// An instance kept warm for repeated calls (a host that encodes and decodes many
+    /// requests). Each call gets the full fuel and a fresh deadline again, and the plugin's
+    /// memory carries over from one successful call to the next; after a failed call the
+    /// instance is unusable and a new one must be made. It holds one of the host's
+    /// [`crate::Limits::concurrent_calls`] instance slots while it lives.
+    pub fn warm_instance(&self) -> Result<WarmTransport<'_>, PluginError> {
+        let warm = Warm::new(&self.runtime, &self.manifest, |store| {
+            self.pre.instantiate(store)
+        })?;
+        Ok(WarmTransport { plugin: self, warm })
     }
 
     /// Encodes `payload`, posts it with `client` and decodes the reply.
@@ -214,6 +224,50 @@ impl TransportPlugin {
             )));
         }
         self.decode(&WireReply { status: 0, body })
+    }
+}
+
+/// A transport instance kept for repeated calls; see [`TransportPlugin::warm_instance`].
+pub struct WarmTransport<'a> {
+    plugin: &'a TransportPlugin,
+    warm: Warm<Transport>,
+}
+
+impl fmt::Debug for WarmTransport<'_> {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("WarmTransport")
+            .field("plugin", &self.plugin.manifest.name)
+            .field("failed", &self.warm.failed())
+            .finish_non_exhaustive()
+    }
+}
+
+impl WarmTransport<'_> {
+    /// Like [`TransportPlugin::encode`], in this instance.
+    pub fn encode(&mut self, payload: &[u8]) -> Result<WireRequest, PluginError> {
+        let plugin = self.plugin;
+        let encoded = self
+            .warm
+            .call(&plugin.runtime, plugin.name(), |bindings, store| {
+                bindings
+                    .licet_plugin_wire()
+                    .call_encode(store, &plugin.config, payload)
+            })?;
+        plugin.finish_encode(encoded)
+    }
+
+    /// Like [`TransportPlugin::decode`], in this instance.
+    pub fn decode(&mut self, reply: &WireReply) -> Result<Vec<u8>, PluginError> {
+        let plugin = self.plugin;
+        let decoded = self
+            .warm
+            .call(&plugin.runtime, plugin.name(), |bindings, store| {
+                bindings
+                    .licet_plugin_wire()
+                    .call_decode(store, &plugin.config, reply)
+            })?;
+        plugin.finish_decode(decoded)
     }
 }
 

@@ -31,6 +31,33 @@ fn hoard() -> Vec<Vec<u8>> {
     }
 }
 
+/// Spends wall-clock time on little fuel: a chain of dependent loads at pseudo-random places in
+/// 12 MiB of memory, so that each step of a few instructions waits for a cache and TLB miss.
+fn churn() -> ! {
+    const PAGES: usize = 192;
+    const WORDS: usize = PAGES * 65536 / 4;
+    let first_page = core::arch::wasm32::memory_grow(0, PAGES);
+    if first_page == usize::MAX {
+        core::arch::wasm32::unreachable();
+    }
+    let base = first_page * 65536;
+    let word = |index: usize| (base + 4 * (index % WORDS)) as *mut u32;
+    // One store per 4 KiB page gives every page its own memory (untouched pages all read the
+    // same zero page, which stays in the cache).
+    for page in 0..WORDS / 1024 {
+        // SAFETY: in the pages just grown, which nothing else uses.
+        unsafe { core::ptr::write_volatile(word(page * 1024), 1) };
+    }
+    let mut index: usize = 0;
+    loop {
+        // SAFETY: as above.
+        let value = unsafe { core::ptr::read_volatile(word(index)) };
+        index = index
+            .wrapping_mul(1_103_515_245)
+            .wrapping_add(12_345 + value as usize);
+    }
+}
+
 #[allow(unconditional_recursion)]
 fn descend(depth: u64) -> u64 {
     let frame = core::hint::black_box([depth; 16]);
@@ -44,6 +71,7 @@ impl Guest for HostileTransport {
     ) -> Result<WireRequest, PluginError> {
         let body = match payload.as_slice() {
             b"loop" => spin(),
+            b"churn" => churn(),
             b"memory" => {
                 let hoard = hoard();
                 vec![u8::try_from(hoard.len() % 256).unwrap_or(0)]

@@ -365,3 +365,128 @@ fn waiting_on_a_silent_device_forever_ends_at_the_hid_wait_budget() {
         "{error}"
     );
 }
+
+fn host_with(limits: licet_plugin_host::Limits) -> licet_plugin_host::PluginHost {
+    licet_plugin_host::PluginHost::builder(test_key().verifying_key())
+        .limits(limits)
+        .build()
+        .unwrap()
+}
+
+fn limits_with_call_time(millis: u64) -> licet_plugin_host::Limits {
+    licet_plugin_host::Limits {
+        call_time: std::time::Duration::from_millis(millis),
+        ..licet_plugin_host::Limits::default()
+    }
+}
+
+fn assert_times_out(transport: &TransportPlugin, payload: &[u8], limit_ms: u128) {
+    let started = std::time::Instant::now();
+    let error = transport.encode(payload).unwrap_err();
+    let took = started.elapsed();
+    assert!(
+        matches!(&error, PluginError::Timeout { plugin, limit_ms: limit }
+            if plugin == "hostile-transport" && *limit == limit_ms),
+        "{error}"
+    );
+    assert!(
+        took.as_millis() >= limit_ms && took < std::time::Duration::from_secs(2),
+        "{took:?}"
+    );
+}
+
+#[test]
+fn work_that_costs_little_fuel_is_stopped_by_the_wall_clock_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin_dir = plugin(&dir, "hostile-transport", World::Transport, &[], urls(&[]));
+    // Chasing cache misses, the default fuel lasts about half a second on the development
+    // machine, some ninety times as long as an endless loop takes to burn it; the call may take
+    // 50 ms.
+    let host = host_with(limits_with_call_time(50));
+    let transport = host.load_transport(&plugin_dir).unwrap();
+    // The host has sat idle long enough for its deadline clock to sleep; the call wakes it.
+    std::thread::sleep(std::time::Duration::from_millis(1_200));
+    for _ in 0..2 {
+        assert_times_out(&transport, b"churn", 50);
+        still_serves(&transport);
+    }
+    // With fuel the tighter bound, an endless loop still runs out of fuel first.
+    let error = transport.encode(b"loop").unwrap_err();
+    assert!(matches!(error, PluginError::OutOfFuel { .. }), "{error}");
+}
+
+#[test]
+fn a_host_that_allows_much_fuel_still_bounds_the_time_of_a_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin_dir = plugin(&dir, "hostile-transport", World::Transport, &[], urls(&[]));
+    let host = host_with(licet_plugin_host::Limits {
+        fuel: 1 << 50,
+        ..limits_with_call_time(100)
+    });
+    let transport = host.load_transport(&plugin_dir).unwrap();
+    assert_times_out(&transport, b"loop", 100);
+    still_serves(&transport);
+}
+
+#[test]
+fn a_warm_instance_that_timed_out_serves_no_more_calls() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin_dir = plugin(&dir, "hostile-transport", World::Transport, &[], urls(&[]));
+    let host = host_with(limits_with_call_time(50));
+    let transport = host.load_transport(&plugin_dir).unwrap();
+    let mut warm = transport.warm_instance().unwrap();
+    assert_eq!(warm.encode(b"hello").unwrap().body, b"hello");
+    let error = warm.encode(b"churn").unwrap_err();
+    assert!(matches!(error, PluginError::Timeout { .. }), "{error}");
+    let error = warm.encode(b"hello").unwrap_err();
+    assert!(
+        matches!(&error, PluginError::Trapped { reason, .. } if reason.contains("failed before")),
+        "{error}"
+    );
+    drop(warm);
+    let mut warm = transport.warm_instance().unwrap();
+    assert_eq!(warm.encode(b"hello").unwrap().body, b"hello");
+    assert_eq!(
+        warm.decode(&licet_plugin_host::WireReply {
+            status: 0,
+            body: b"answer".to_vec()
+        })
+        .unwrap(),
+        b"answer"
+    );
+}
+
+#[test]
+fn waiting_in_a_host_call_ends_at_the_wall_clock_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin_dir = plugin(
+        &dir,
+        "hostile-hid",
+        World::HardwareCheck,
+        &[],
+        hid(&[(0x1209, 0x4c43)]),
+    );
+    // The HID budget alone would allow ten seconds of waiting; the call may take 300 ms.
+    let host = host_with(limits_with_call_time(300));
+    let check = host
+        .load_hardware_check(&plugin_dir, "hostile-hid")
+        .unwrap();
+    let mut challenge = [0u8; 32];
+    challenge[0] = 3;
+    let started = std::time::Instant::now();
+    let error = check
+        .dongle_check(Arc::new(SilentDongle), &challenge)
+        .unwrap_err();
+    let took = started.elapsed();
+    assert!(
+        matches!(&error, PluginError::Timeout { plugin, limit_ms: 300 } if plugin == "hostile-hid"),
+        "{error}"
+    );
+    assert!(took < std::time::Duration::from_secs(2), "{took:?}");
+
+    // The next call is served: relaying the dongle's answer faithfully verifies.
+    challenge[0] = 0;
+    let dongle = Arc::new(software_dongle());
+    let verified = check.dongle_check(dongle.clone(), &challenge).unwrap();
+    assert_eq!(verified.serial, dongle.serial());
+}

@@ -2,6 +2,7 @@
 //! and the hostile test plugins built from `plugins/guests`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod cache;
 mod dongle;
 mod hardware;
 mod hostile;
