@@ -21,9 +21,10 @@ use ed25519_dalek::SigningKey;
 use licet_client::client::{SeatHold, SeatHolder, SeatLoss};
 use licet_client::{Client, ClientError, FixedProbe, Reply, Status, Transport, TransportError};
 use licet_engine::certificate::{self, Certificate, CertificateClaims, CertificateKind};
+use licet_engine::effects::MemoryRecords;
 use licet_engine::server_license::{self, ServerLicense, ServerLicenseClaims};
 use licet_engine::state::{License, LicenseStatus, SeatLease, Term};
-use licet_engine::{decide, Action, Actor, Code, Effect, Fingerprint, Policy, Request, State};
+use licet_engine::{decide, Action, Actor, Code, Effect, Fingerprint, Policy, Request};
 use support::*;
 
 const NET: &str = "GSTAR-NET-1";
@@ -88,12 +89,12 @@ fn issue_server_license(claims: ServerLicenseClaims, vendor: &SigningKey) -> Str
     server_license::issue(claims, vendor).to_armored()
 }
 
-/// A license server in the test process.
+/// A license server in the test process: the real engine decides, the engine's effect rules
+/// keep its records in memory.
 #[derive(Debug)]
 struct LicenseServer {
     policy: Policy,
-    license: License,
-    leases: Vec<SeatLease>,
+    records: MemoryRecords,
     /// Its clock; `None` for the system clock.
     now: Option<DateTime<Utc>>,
     /// Signs the certificates.
@@ -114,10 +115,11 @@ impl LicenseServer {
             server_license_claims(&policy, now.unwrap_or_else(Utc::now)),
             &vendor_key(),
         );
+        let mut records = MemoryRecords::default();
+        records.licenses.insert(NET.to_owned(), network_license());
         LicenseServer {
             policy,
-            license: network_license(),
-            leases: Vec::new(),
+            records,
             now,
             key: server_key(),
             server_license: Some(server_license),
@@ -130,68 +132,20 @@ impl LicenseServer {
 
     fn handle(&mut self, request: &Request) -> Reply {
         let now = self.now.unwrap_or_else(Utc::now);
-        let state = State {
-            license: Some(self.license.clone()),
-            leases: self.leases.clone(),
-            ..State::default()
-        };
+        let key = request.action.key();
+        let state = self.records.state(key);
         let decision = decide(&self.policy, &state, request, now);
         let mut certificate = None;
         if decision.is_allowed() {
-            for effect in &decision.effects {
-                match effect {
-                    Effect::LeaseSeat {
-                        session,
-                        binding,
-                        expires_at,
-                    } => self.leases.push(SeatLease {
-                        session: session.clone(),
-                        binding: binding.clone(),
-                        leased_at: now,
-                        expires_at: *expires_at,
-                        borrowed_until: None,
-                        certificate_serial: None,
-                        returned_at: None,
-                    }),
-                    Effect::RenewLease {
-                        session,
-                        expires_at,
-                    } => {
-                        for lease in self.leases.iter_mut().filter(|l| &l.session == session) {
-                            lease.expires_at = *expires_at;
-                        }
-                    }
-                    Effect::ReleaseSeat { session } => {
-                        self.leases.retain(|lease| &lease.session != session)
-                    }
-                    Effect::BorrowSeat {
-                        session,
-                        binding,
-                        until,
-                        serial,
-                    } => {
-                        self.leases.retain(|lease| &lease.session != session);
-                        self.leases.push(SeatLease {
-                            session: session.clone(),
-                            binding: binding.clone(),
-                            leased_at: now,
-                            expires_at: *until,
-                            borrowed_until: Some(*until),
-                            certificate_serial: Some(serial.clone()),
-                            returned_at: None,
-                        });
-                    }
-                    Effect::IssueCertificate(claims) => {
-                        let mut claims = *claims.clone();
-                        if let (Some(span), CertificateKind::Seat) = (self.seat_span, claims.kind) {
-                            claims.expires_at = Some(claims.issued_at + span);
-                            claims.offline_until = claims.expires_at;
-                        }
-                        (self.tamper)(&mut claims);
-                        certificate = Some(certificate::issue(claims, &self.key).to_armored());
-                    }
-                    _ => {}
+            let applied = self.records.apply(key, &decision.effects, now).unwrap();
+            for claims in applied.certificates {
+                let mut claims = claims.clone();
+                if let (Some(span), CertificateKind::Seat) = (self.seat_span, claims.kind) {
+                    claims.expires_at = Some(claims.issued_at + span);
+                    claims.offline_until = claims.expires_at;
                 }
+                (self.tamper)(&mut claims);
+                certificate = Some(certificate::issue(claims, &self.key).to_armored());
             }
         }
         Reply {
@@ -201,9 +155,45 @@ impl LicenseServer {
         }
     }
 
+    /// The seats the pool's records hold.
+    fn leases(&self) -> Vec<SeatLease> {
+        self.records.state(Some(NET)).leases
+    }
+
+    /// The network license as the server stores it.
+    fn license(&mut self) -> &mut License {
+        self.records.licenses.get_mut(NET).unwrap()
+    }
+
+    /// Applies `effects` to the pool's records, as the server's own housekeeping would.
+    fn change(&mut self, effects: Vec<Effect>) {
+        let now = self.now.unwrap_or_else(Utc::now);
+        self.records.apply(Some(NET), &effects, now).unwrap();
+    }
+
     /// The administrator releases every seat.
     fn force_release(&mut self) {
-        self.leases.clear();
+        let released = self
+            .leases()
+            .into_iter()
+            .map(|lease| Effect::ReleaseSeat {
+                session: lease.session,
+            })
+            .collect();
+        self.change(released);
+    }
+
+    /// Every seat's lease ends at `at`.
+    fn expire_leases(&mut self, at: DateTime<Utc>) {
+        let renewed = self
+            .leases()
+            .into_iter()
+            .map(|lease| Effect::RenewLease {
+                session: lease.session,
+                expires_at: at,
+            })
+            .collect();
+        self.change(renewed);
     }
 
     fn kinds_received(&self) -> Vec<&'static str> {
@@ -703,7 +693,7 @@ fn a_heartbeat_on_a_force_released_seat_forgets_it_and_takes_no_other() {
         .unwrap();
     assert_eq!(denied.code, Code::LeaseNotFound, "{denied:?}");
     assert_eq!(server.kinds_received(), ["checkout", "heartbeat"]);
-    assert!(server.leases.is_empty(), "no other seat was taken");
+    assert!(server.leases().is_empty(), "no other seat was taken");
     assert!(client.seat().unwrap().is_none());
     assert_eq!(
         client
@@ -734,7 +724,7 @@ fn a_heartbeat_on_a_force_released_seat_forgets_it_and_takes_no_other() {
     client
         .checkout(&mut server, NET, "professional", lapsed)
         .unwrap();
-    server.license.status = LicenseStatus::Revoked;
+    server.license().status = LicenseStatus::Revoked;
     let revoked = client
         .heartbeat(&mut server, lapsed + Duration::seconds(10))
         .unwrap();
@@ -821,7 +811,7 @@ fn a_holder_reports_a_force_released_seat_and_stops() {
         seen,
         "the heartbeats stopped"
     );
-    assert!(server.lock().leases.is_empty());
+    assert!(server.lock().leases().is_empty());
     // A callback registered now hears of it at once.
     let (late, heard) = mpsc::channel();
     holder.on_loss(move |loss| late.send(loss.decision.code).unwrap());
@@ -855,9 +845,7 @@ fn a_holder_rides_out_an_unreachable_server_and_loses_a_lapsed_or_refused_seat()
 
     // The server's lease lapsed (while it was unreachable for longer, say): lost.
     between_heartbeats(&server, |server| {
-        for lease in &mut server.leases {
-            lease.expires_at = Utc::now() - Duration::seconds(1);
-        }
+        server.expire_leases(Utc::now() - Duration::seconds(1));
     });
     eventually(|| holder.lost().is_some());
     assert_eq!(holder.lost().unwrap().decision.code, Code::LeaseExpired);
@@ -865,13 +853,13 @@ fn a_holder_rides_out_an_unreachable_server_and_loses_a_lapsed_or_refused_seat()
     drop(holder);
 
     // A revoked license: refused heartbeats are retried until the seat's lease ran out.
-    server.lock().leases.clear();
+    server.lock().force_release();
     let holder = hold(&client, &server);
     let revoked_at = Utc::now();
     server.lock().received.clear();
     server.lock().received.push(checkout_request());
     between_heartbeats(&server, |server| {
-        server.license.status = LicenseStatus::Revoked
+        server.license().status = LicenseStatus::Revoked
     });
     eventually(|| holder.lost().is_some());
     let loss = holder.lost().unwrap();

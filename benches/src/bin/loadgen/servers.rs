@@ -93,7 +93,7 @@ impl Backend {
     pub async fn seed_history(&self, key: &str, returned: usize) -> Result<(), Failure> {
         let count = i64::try_from(returned)?;
         let now = chrono::Utc::now().timestamp();
-        let spread = 3 * 365 * 86_400;
+        let spread: i64 = 3 * 365 * 86_400;
         match self {
             Backend::Sqlite(path) => {
                 let connection = rusqlite::Connection::open(path)?;
