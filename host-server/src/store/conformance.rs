@@ -215,6 +215,8 @@ job! {
         records.insert_activation("K1", &drifted).await?;
         records.insert_activation("K3", &Activation::new(Binding::Dongle("SN-1".into()), at(13))).await?;
         records.insert_activation("K3", &Activation::new(Binding::Dongle("SN-2".into()), at(14))).await?;
+        // The same machine on another license: what K1's activation goes through leaves it alone.
+        records.insert_activation("K2", &Activation::new(a.clone(), at(15))).await?;
         say!(lines, "count K1", records.activation_count("K1").await?);
         say!(lines, "count K3", records.activation_count("K3").await?);
         say!(lines, "count none", records.activation_count("none").await?);
@@ -233,6 +235,7 @@ job! {
         say!(lines, "sharing dongle elsewhere", ids(records.activations_sharing("K1", &sn2).await?));
         say!(lines, "set serial", records.set_activation_serial("K1", &a, "S-1").await?);
         say!(lines, "set serial none", records.set_activation_serial("K1", &nothing, "S-9").await?);
+        say!(lines, "K2 after set serial", records.activations_page("K2", 0, 10).await?);
         let b2 = fingerprint(&[("disk", "d2"), ("mac", "b2"), ("machine-id", "m2")]);
         say!(lines, "rebind", records.rebind_activation("K1", &b, &b2).await?);
         say!(lines, "rebind none", records.rebind_activation("K1", &b, &b2).await?);
@@ -244,6 +247,7 @@ job! {
         say!(lines, "delete", records.delete_activation("K1", &a).await?);
         say!(lines, "delete none", records.delete_activation("K1", &a).await?);
         say!(lines, "count after delete", records.activation_count("K1").await?);
+        say!(lines, "count K2 after delete", records.activation_count("K2").await?);
         say!(lines, "sharing after delete", ids(records.activations_sharing("K1", &probe).await?));
         say!(lines, "delete dongle", records.delete_activation("K3", &sn2).await?);
         say!(lines, "count K3 after delete", records.activation_count("K3").await?);
@@ -548,6 +552,7 @@ async fn sqlite_and_postgres_answer_alike() {
     expect("delete", "1");
     expect("delete none", "0");
     expect("count after delete", "2");
+    expect("count K2 after delete", "1");
     expect("sharing after delete", "[2, 3]");
     expect("count K3 after delete", "1");
     expect("sharing deleted dongle", "[]");
@@ -576,6 +581,11 @@ async fn sqlite_and_postgres_answer_alike() {
     expect("response files kept", "20");
     expect("audit ids", "[1, 2, 3, 4, 5, 6, 7]");
     assert!(line(&on_sqlite, "returned S-1").contains("kind: Activation"));
+    let other_license = line(&on_sqlite, "K2 after set serial");
+    assert!(
+        other_license.contains("certificate_serial: None") && !other_license.contains("S-1"),
+        "{other_license}"
+    );
     let audit_ids = |label: &str| -> Vec<i64> {
         line(&on_sqlite, label)
             .split("AuditEntry { id: ")

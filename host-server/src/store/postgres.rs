@@ -263,6 +263,30 @@ impl PgRecords<'_, '_> {
 }
 
 impl PgRecords<'_, '_> {
+    /// The ids of the license's activations bound to `binding`, found through the binding's hash
+    /// index alone and filtered here, so the plan does not depend on the table's statistics (a
+    /// planner without them would also scan the license's other activations).
+    async fn activation_ids(
+        &mut self,
+        key: &str,
+        binding: &Binding,
+    ) -> Result<Vec<i64>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT id, license_key FROM activations WHERE binding = $1",
+                &[&to_json(binding)?],
+            )
+            .await?;
+        let mut ids = Vec::new();
+        for row in &rows {
+            let license_key: &str = row.try_get(1)?;
+            if license_key == key {
+                ids.push(row.try_get(0)?);
+            }
+        }
+        Ok(ids)
+    }
+
     /// Writes the index entries of activation `id`.
     async fn index_activation(
         &mut self,
@@ -577,11 +601,16 @@ impl Records for PgRecords<'_, '_> {
         binding: &Binding,
         serial: &str,
     ) -> Result<u64, StoreError> {
-        self.execute(
-            "UPDATE activations SET certificate_serial = $3 WHERE license_key = $1 AND binding = $2",
-            &[&key, &to_json(binding)?, &serial],
-        )
-        .await
+        let mut changed = 0;
+        for id in self.activation_ids(key, binding).await? {
+            changed += self
+                .execute(
+                    "UPDATE activations SET certificate_serial = $2 WHERE id = $1",
+                    &[&id, &serial],
+                )
+                .await?;
+        }
+        Ok(changed)
     }
 
     async fn rebind_activation(
@@ -590,16 +619,17 @@ impl Records for PgRecords<'_, '_> {
         from: &Binding,
         to: &Binding,
     ) -> Result<u64, StoreError> {
-        let rows = self
-            .query(
-                "UPDATE activations SET binding = $3 WHERE license_key = $1 AND binding = $2 \
-                 RETURNING id, anchor",
-                &[&key, &to_json(from)?, &to_json(to)?],
-            )
-            .await?;
-        for row in &rows {
-            let id: i64 = row.try_get(0)?;
-            let anchor: Option<String> = row.try_get(1)?;
+        let ids = self.activation_ids(key, from).await?;
+        let to_binding = to_json(to)?;
+        for &id in &ids {
+            let row = self
+                .query_opt(
+                    "UPDATE activations SET binding = $2 WHERE id = $1 RETURNING anchor",
+                    &[&id, &to_binding],
+                )
+                .await?
+                .ok_or_else(|| StoreError::Conflict(format!("activation {id} vanished")))?;
+            let anchor: Option<String> = row.try_get(0)?;
             let anchor: Option<Binding> = anchor.as_deref().map(from_json).transpose()?;
             self.execute(
                 "DELETE FROM activation_components WHERE activation_id = $1",
@@ -608,17 +638,17 @@ impl Records for PgRecords<'_, '_> {
             .await?;
             self.index_activation(id, key, to, anchor.as_ref()).await?;
         }
-        Ok(rows.len() as u64)
+        Ok(ids.len() as u64)
     }
 
     async fn delete_activation(&mut self, key: &str, binding: &Binding) -> Result<u64, StoreError> {
         // Index entries go with their activation (ON DELETE CASCADE).
-        let deleted = self
-            .execute(
-                "DELETE FROM activations WHERE license_key = $1 AND binding = $2",
-                &[&key, &to_json(binding)?],
-            )
-            .await?;
+        let mut deleted = 0;
+        for id in self.activation_ids(key, binding).await? {
+            deleted += self
+                .execute("DELETE FROM activations WHERE id = $1", &[&id])
+                .await?;
+        }
         if deleted > 0 {
             let deleted = i64::try_from(deleted).unwrap_or(i64::MAX);
             self.execute(
@@ -651,14 +681,17 @@ impl Records for PgRecords<'_, '_> {
     ) -> Result<Vec<ActivationRecord>, StoreError> {
         let (names, values): (Vec<String>, Vec<String>) =
             indexed_components(binding).into_iter().unzip();
-        // The components drive the join, each an equality lookup of the index.
+        // The components drive the join, each an equality lookup of the index: `OFFSET 0` keeps
+        // the lateral lookup from being flattened into a join that a planner without statistics
+        // would run as one scan of all the license's components.
         let rows = self
             .query(
                 "SELECT id, binding, activated_at, anchor, certificate_serial FROM activations \
-                 WHERE id IN (SELECT c.activation_id \
+                 WHERE id IN (SELECT found.activation_id \
                  FROM unnest($2::text[], $3::text[]) AS wanted (name, value) \
-                 JOIN activation_components c ON c.license_key = $1 \
-                 AND c.name = wanted.name AND c.value = wanted.value) ORDER BY id",
+                 CROSS JOIN LATERAL (SELECT c.activation_id FROM activation_components c \
+                 WHERE c.license_key = $1 AND c.name = wanted.name AND c.value = wanted.value \
+                 OFFSET 0) AS found) ORDER BY id",
                 &[&key, &names, &values],
             )
             .await?;
@@ -794,17 +827,26 @@ impl Records for PgRecords<'_, '_> {
     }
 
     async fn delete_lease(&mut self, key: &str, session: &str) -> Result<u64, StoreError> {
-        self.execute(
-            "UPDATE licenses SET seats_held = seats_held - 1 WHERE key = $1 AND EXISTS \
-             (SELECT 1 FROM leases WHERE license_key = $1 AND session = $2 AND counted = 1)",
-            &[&key, &session],
-        )
-        .await?;
-        self.execute(
-            "DELETE FROM leases WHERE license_key = $1 AND session = $2",
-            &[&key, &session],
-        )
-        .await
+        // One lookup by primary key; the count drops only for a lease that still counted.
+        let rows = self
+            .query(
+                "DELETE FROM leases WHERE license_key = $1 AND session = $2 RETURNING counted",
+                &[&key, &session],
+            )
+            .await?;
+        let mut counted: i64 = 0;
+        for row in &rows {
+            let flag: i32 = row.try_get(0)?;
+            counted += i64::from(flag == 1);
+        }
+        if counted > 0 {
+            self.execute(
+                "UPDATE licenses SET seats_held = seats_held - $2 WHERE key = $1",
+                &[&key, &counted],
+            )
+            .await?;
+        }
+        Ok(rows.len() as u64)
     }
 
     async fn sweep_leases(&mut self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
@@ -861,8 +903,9 @@ impl Records for PgRecords<'_, '_> {
         let rows = self
             .query(
                 "SELECT t.binding, t.edition, t.started_at, t.ends_at FROM trials t WHERE t.id IN \
-                 (SELECT c.trial_id FROM trial_components c JOIN unnest($2::text[], $3::text[]) AS m(name, value) \
-                  ON c.name = m.name AND c.value = m.value WHERE c.product = $1) ORDER BY t.id",
+                 (SELECT found.trial_id FROM unnest($2::text[], $3::text[]) AS wanted (name, value) \
+                  CROSS JOIN LATERAL (SELECT c.trial_id FROM trial_components c WHERE c.product = $1 \
+                  AND c.name = wanted.name AND c.value = wanted.value OFFSET 0) AS found) ORDER BY t.id",
                 &[&product, &names, &values],
             )
             .await?;

@@ -887,16 +887,21 @@ impl Records for SqliteRecords<'_> {
     }
 
     async fn delete_lease(&mut self, key: &str, session: &str) -> Result<u64, StoreError> {
-        self.conn
-            .prepare_cached(
-                "UPDATE licenses SET seats_held = seats_held - 1 WHERE key = ?1 AND EXISTS \
-                 (SELECT 1 FROM leases WHERE license_key = ?1 AND session = ?2 AND counted = 1)",
-            )?
-            .execute(params![key, session])?;
-        let mut statement = self
+        // One lookup by primary key; the count drops only for a lease that still counted.
+        let flags = self
             .conn
-            .prepare_cached("DELETE FROM leases WHERE license_key = ?1 AND session = ?2")?;
-        Ok(statement.execute(params![key, session])? as u64)
+            .prepare_cached(
+                "DELETE FROM leases WHERE license_key = ?1 AND session = ?2 RETURNING counted",
+            )?
+            .query_map(params![key, session], |row| row.get::<_, i64>(0))?
+            .collect::<Result<Vec<i64>, _>>()?;
+        let counted = flags.iter().filter(|flag| **flag == 1).count() as i64;
+        if counted > 0 {
+            self.conn
+                .prepare_cached("UPDATE licenses SET seats_held = seats_held - ?2 WHERE key = ?1")?
+                .execute(params![key, counted])?;
+        }
+        Ok(flags.len() as u64)
     }
 
     async fn sweep_leases(&mut self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
