@@ -12,6 +12,20 @@ pub enum StoreError {
     /// PostgreSQL reported an error.
     #[error("postgresql: {0}")]
     Postgres(#[from] tokio_postgres::Error),
+    /// The pool of PostgreSQL connections failed (other than by an error of PostgreSQL's).
+    #[error("postgresql connection pool: {0}")]
+    PostgresPool(String),
+    /// TLS to PostgreSQL could not be set up.
+    #[error("postgresql TLS: {0}")]
+    PostgresTls(String),
+    /// The `sslrootcert` file of the database URL holds no usable certificate.
+    #[error("postgresql root certificates `{path}`: {reason}")]
+    PostgresRootCertificates {
+        /// The file named by `sslrootcert`.
+        path: PathBuf,
+        /// Why its certificates cannot be used.
+        reason: String,
+    },
     /// A stored value could not be read back.
     #[error("stored record is corrupt: {0}")]
     Corrupt(String),

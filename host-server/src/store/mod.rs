@@ -120,6 +120,19 @@ impl Store {
         }
     }
 
+    /// How the connections to the database are secured: `None` for SQLite (a local file), and
+    /// for PostgreSQL `plain`, `tls-if-offered` or `tls` (always verified).
+    pub fn connection_security(&self) -> Option<&'static str> {
+        match &self.backend {
+            Backend::Sqlite(_) => None,
+            Backend::Postgres(store) => Some(match store.security() {
+                postgres::PgSecurity::Plain => "plain",
+                postgres::PgSecurity::TlsIfOffered => "tls-if-offered",
+                postgres::PgSecurity::Tls => "tls",
+            }),
+        }
+    }
+
     /// The SQLite file, for the SQLite backend.
     pub fn sqlite_path(&self) -> Option<&std::path::Path> {
         match &self.backend {

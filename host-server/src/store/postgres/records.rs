@@ -1,138 +1,19 @@
-//! PostgreSQL backend for several replicas: a small connection pool; every request runs in one
-//! transaction and locks the license row (`SELECT ... FOR UPDATE`) before it reads anything else,
-//! so decisions about one license are serialized across all replicas.
+//! The records of one PostgreSQL transaction: every [`Records`] method as SQL on the pooled
+//! connection's transaction, each statement prepared once per connection and cached.
 
-use std::collections::{BTreeMap, HashMap};
-use std::str::FromStr;
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use licet_engine::certificate::{Binding, CertificateKind};
 use licet_engine::state::{
     Activation, License, Order, ReturnedCertificate, SeatLease, TrialRecord,
 };
-use tokio::sync::Semaphore;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, NoTls, Row, Statement, Transaction};
+use tokio_postgres::{Row, Statement};
 
-use super::migrations;
-use super::records::*;
-use super::Job;
 use crate::error::StoreError;
-
-struct PgConn {
-    client: Client,
-    statements: HashMap<&'static str, Statement>,
-}
-
-struct PgPool {
-    config: tokio_postgres::Config,
-    idle: Mutex<Vec<PgConn>>,
-    permits: Semaphore,
-}
-
-/// A pool of connections to one PostgreSQL database.
-#[derive(Clone)]
-pub(crate) struct PgStore {
-    pool: Arc<PgPool>,
-}
-
-impl std::fmt::Debug for PgStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PgStore").finish_non_exhaustive()
-    }
-}
-
-impl PgStore {
-    /// Connects, migrates, and keeps up to `max_connections` connections.
-    pub(crate) async fn open(url: &str, max_connections: usize) -> Result<Self, StoreError> {
-        let config = tokio_postgres::Config::from_str(url)?;
-        let store = PgStore {
-            pool: Arc::new(PgPool {
-                config,
-                idle: Mutex::new(Vec::new()),
-                permits: Semaphore::new(max_connections.max(1)),
-            }),
-        };
-        let mut conn = store.connect().await?;
-        migrations::postgres(&mut conn.client).await?;
-        store.give_back(conn);
-        Ok(store)
-    }
-
-    async fn connect(&self) -> Result<PgConn, StoreError> {
-        let (client, connection) = self.pool.config.connect(NoTls).await?;
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::warn!("postgresql connection ended: {error}");
-            }
-        });
-        Ok(PgConn {
-            client,
-            statements: HashMap::new(),
-        })
-    }
-
-    fn take_idle(&self) -> Option<PgConn> {
-        let mut idle = self
-            .pool
-            .idle
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        idle.pop()
-    }
-
-    fn give_back(&self, conn: PgConn) {
-        if conn.client.is_closed() {
-            return;
-        }
-        let mut idle = self
-            .pool
-            .idle
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        idle.push(conn);
-    }
-
-    /// Runs `job` in one transaction: committed when it succeeds, rolled back when it fails.
-    pub(crate) async fn execute<J: Job>(&self, job: J) -> Result<J::Output, StoreError> {
-        let _permit = self
-            .pool
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| StoreError::WorkerStopped)?;
-        let mut conn = match self.take_idle() {
-            Some(conn) if !conn.client.is_closed() => conn,
-            _ => self.connect().await?,
-        };
-        let result = run_job(&mut conn, job).await;
-        self.give_back(conn);
-        result
-    }
-}
-
-async fn run_job<J: Job>(conn: &mut PgConn, job: J) -> Result<J::Output, StoreError> {
-    let transaction = conn.client.transaction().await?;
-    let mut records = PgRecords {
-        tx: &transaction,
-        statements: &mut conn.statements,
-    };
-    match job.run(&mut records).await {
-        Ok(output) => {
-            transaction
-                .commit()
-                .await
-                .map_err(|error| StoreError::Commit(error.to_string()))?;
-            Ok(output)
-        }
-        Err(error) => {
-            transaction.rollback().await?;
-            Err(error)
-        }
-    }
-}
+use crate::store::records::*;
 
 fn is_unique_violation(error: &tokio_postgres::Error) -> bool {
     error.code() == Some(&SqlState::UNIQUE_VIOLATION)
@@ -197,19 +78,14 @@ fn lease_row(row: &Row, offset: usize) -> Result<SeatLease, StoreError> {
 type Params<'p> = [&'p (dyn ToSql + Sync)];
 
 /// The transaction view of one pooled connection.
-struct PgRecords<'t, 'c> {
-    tx: &'t Transaction<'c>,
-    statements: &'t mut HashMap<&'static str, Statement>,
+pub(super) struct PgRecords<'t, 'c> {
+    pub(super) tx: &'t deadpool_postgres::Transaction<'c>,
 }
 
 impl PgRecords<'_, '_> {
+    /// `sql` prepared on this connection, from its statement cache after the first time.
     async fn statement(&mut self, sql: &'static str) -> Result<Statement, StoreError> {
-        if let Some(statement) = self.statements.get(sql) {
-            return Ok(statement.clone());
-        }
-        let statement = self.tx.prepare(sql).await?;
-        self.statements.insert(sql, statement.clone());
-        Ok(statement)
+        Ok(self.tx.prepare_cached(sql).await?)
     }
 
     async fn query(
