@@ -159,6 +159,19 @@ fn write_volume_policy(dir: &Path) -> Result<PathBuf, Failure> {
     Ok(path)
 }
 
+/// The network policy of the held rows: the GstarCAD policy with leases that outlast the longest
+/// fill, so every seat filled is still held when the pairs and the race run.
+fn write_pool_policy(dir: &Path) -> Result<PathBuf, Failure> {
+    let lease = format!("lease_seconds: {}", 4 * crate::FILL_SECONDS);
+    let source = std::fs::read_to_string(repo_policy("gstarcad.yaml"))?;
+    if !source.contains("lease_seconds: 300") {
+        return Err("the GstarCAD policy no longer has `lease_seconds: 300`".into());
+    }
+    let path = dir.join("pool.yaml");
+    std::fs::write(&path, source.replace("lease_seconds: 300", &lease))?;
+    Ok(path)
+}
+
 fn repo_policy(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../policies")
@@ -181,7 +194,7 @@ pub async fn start_licet(
     let config = Config {
         listen: "127.0.0.1:0".into(),
         database: backend.setting(),
-        policies: vec![repo_policy("gstarcad.yaml"), write_volume_policy(dir)?],
+        policies: vec![write_pool_policy(dir)?, write_volume_policy(dir)?],
         vendor_key: Some(dir.join("vendor.secret")),
         admin_tokens: vec![licet_server::config::AdminTokenConfig {
             name: "loadgen".into(),
