@@ -22,6 +22,7 @@ pub mod listener;
 pub mod listing;
 pub mod logging;
 pub mod loopback;
+pub mod metrics;
 pub mod ratelimit;
 pub mod server;
 pub mod service;

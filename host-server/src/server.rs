@@ -167,6 +167,9 @@ pub async fn build_state_with(
         licensing = licensing.with_license_server(Arc::new(server));
     }
     Ok(AppState {
+        metrics: Arc::new(crate::metrics::Metrics::new(
+            licensing.store().transaction_seconds(),
+        )),
         web: Arc::new(crate::web::WebSecret::for_config(config)?),
         licensing,
         limiter: Arc::new(RateLimiter::new(config.rate_limits)),

@@ -274,3 +274,20 @@ async fn a_client_token_cannot_tell_a_foreign_key_from_a_missing_one() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limit_refusals_are_counted_in_the_metrics() {
+    let server = TestServer::start_with(Backend::Sqlite, limits(100, 2)).await;
+    let guess = |n: usize| json!({ "key": format!("GUESS-{n:04}"), "target": gstarcad("professional"), "machine": machine(1) });
+    let mut refused = 0;
+    for n in 0..5 {
+        let (status, _) = post_from(&server, "192.0.2.7", None, "/v1/activate", guess(n)).await;
+        refused += usize::from(status == 429);
+    }
+    assert_eq!(refused, 3);
+    let (status, body) = server.admin(Method::GET, "/metrics", None).await;
+    assert_eq!(status, 200, "{body}");
+    let text = body.as_str().unwrap();
+    let line = r#"licet_rate_limited_total{route="/v1/activate"} "#;
+    assert!(text.lines().any(|l| l == format!("{line}3")), "{text}");
+}

@@ -223,3 +223,40 @@ on_both_backends! {
         assert!(actions.contains(&"set-client-password") && actions.contains(&"clear-client-password"), "{actions:?}");
     }
 }
+
+/// The number on the line of `metrics` that starts with `series` (name and labels), if any.
+fn metric(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+}
+
+mod metrics {
+    use super::*;
+
+    on_both_backends! {
+        async fn metrics_count_requests_and_decisions_for_administrators_only(server) {
+            let key = server.network_key(1).await;
+            let checkout = |session: &str| json!({ "key": key, "target": common::gstarcad("professional"), "machine": machine(1), "session": session });
+            let (status, body) = server.post("/v1/seats/checkout", checkout("s1")).await;
+            assert_eq!(status, 200, "{body}");
+            let (status, body) = server.post("/v1/seats/checkout", checkout("s2")).await;
+            assert_eq!(body["code"], "SEATS_EXHAUSTED", "{status} {body}");
+
+            let (status, body) = server.call(Method::GET, "/metrics", None, None).await;
+            assert_eq!((status, body["code"].as_str()), (401, Some("UNAUTHORIZED")), "{body}");
+            let (status, body) = server.admin(Method::GET, "/metrics", None).await;
+            assert_eq!(status, 200, "{body}");
+            let text = body.as_str().unwrap();
+            assert!(text.ends_with("# EOF\n"), "{text}");
+            assert_eq!(metric(text, r#"licet_http_requests_total{route="/v1/seats/checkout",status="200"}"#), Some(1.0), "{text}");
+            assert_eq!(metric(text, r#"licet_http_requests_total{route="/v1/admin/licenses",status="201"}"#), Some(1.0), "{text}");
+            assert_eq!(metric(text, r#"licet_decisions_total{action="checkout",verdict="allow",code="SEAT_GRANTED"}"#), Some(1.0), "{text}");
+            assert_eq!(metric(text, r#"licet_decisions_total{action="checkout",verdict="deny",code="SEATS_EXHAUSTED"}"#), Some(1.0), "{text}");
+            assert_eq!(metric(text, r#"licet_decision_duration_seconds_count{action="checkout"}"#), Some(2.0), "{text}");
+            assert!(metric(text, "licet_store_transaction_duration_seconds_count").unwrap() >= 3.0, "{text}");
+            // Route patterns only: no license key in any label.
+            assert!(!text.contains(&key), "{text}");
+        }
+    }
+}

@@ -373,12 +373,13 @@ pub(crate) async fn answer(
         .decide(caller.actor(), action, context)
         .await?;
     let decision = &outcome.decision;
-    crate::logging::decision(
+    let took = started.elapsed();
+    crate::logging::decision(kind.as_str(), key.as_deref(), caller.kind(), decision, took);
+    state.metrics.decision(
         kind.as_str(),
-        key.as_deref(),
-        caller.kind(),
-        decision,
-        started.elapsed(),
+        decision.is_allowed(),
+        decision.code.as_str(),
+        took,
     );
     if limited && !decision.is_allowed() {
         match attempt {

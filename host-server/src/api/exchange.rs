@@ -72,12 +72,13 @@ async fn answer(
         ExchangeStep::Activation(..) => "exchange-activate",
         ExchangeStep::Return(..) => "exchange-return",
     };
-    crate::logging::decision(
+    let took = started.elapsed();
+    crate::logging::decision(action, Some(&key), caller.kind(), &outcome.decision, took);
+    state.metrics.decision(
         action,
-        Some(&key),
-        caller.kind(),
-        &outcome.decision,
-        started.elapsed(),
+        outcome.decision.is_allowed(),
+        outcome.decision.code.as_str(),
+        took,
     );
     if limited && !outcome.decision.is_allowed() {
         state.limiter.fail(&peer.0, &key);

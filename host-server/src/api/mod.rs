@@ -38,12 +38,15 @@ pub struct AppState {
     pub admin_tokens: Arc<BTreeMap<String, String>>,
     /// The key of the web pages' session cookies ([`crate::web`]).
     pub web: Arc<crate::web::WebSecret>,
+    /// The server's metrics (`GET /metrics`).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The API router.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/health", get(health))
+        .route("/metrics", get(crate::metrics::serve))
         .route("/v1/openapi.json", get(openapi::document))
         .route("/v1/public-key", get(public_key))
         .route("/v1/activate", post(enduser::activate))
@@ -128,6 +131,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::metrics::count_requests,
+        ))
         .with_state(state)
 }
 

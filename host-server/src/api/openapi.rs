@@ -235,6 +235,15 @@ pub const OPERATIONS: &[Operation] = &[
     ),
     op(
         "get",
+        "/metrics",
+        "Prometheus metrics of this server (OpenMetrics text)",
+        Admin,
+        None,
+        200,
+        "Metrics",
+    ),
+    op(
+        "get",
         "/v1/admin/products",
         "Licensed products, their editions, license types, features and counters",
         Admin,
@@ -556,6 +565,7 @@ fn content(name: &str) -> Value {
             json!({ "application/xml": { "schema": { "type": "string", "description": "an exchange file (see docs/exchange-files.md)" } } })
         }
         "HtmlPage" => json!({ "text/html": { "schema": { "type": "string" } } }),
+        "Metrics" => json!({ crate::metrics::CONTENT_TYPE: { "schema": { "type": "string" } } }),
         "Upload" => {
             json!({ "multipart/form-data": { "schema": { "type": "object", "required": ["file"],
             "properties": { "file": { "type": "string", "format": "binary" } } } } })

@@ -13,6 +13,7 @@ mod postgres;
 pub mod records;
 mod sqlite;
 
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use std::future::Future;
 use std::path::PathBuf;
 
@@ -89,6 +90,8 @@ enum Backend {
 #[derive(Debug, Clone)]
 pub struct Store {
     backend: Backend,
+    /// How long write transactions take, commit (and on SQLite its sync) included.
+    transaction_seconds: Histogram,
 }
 
 impl Store {
@@ -109,7 +112,10 @@ impl Store {
                 Backend::Postgres(postgres::PgStore::open(url, options.max_connections).await?)
             }
         };
-        Ok(Store { backend })
+        Ok(Store {
+            backend,
+            transaction_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 17)),
+        })
     }
 
     /// `sqlite` or `postgres`.
@@ -152,10 +158,19 @@ impl Store {
 
     /// Runs `job` in one transaction.
     pub(crate) async fn execute<J: Job>(&self, job: J) -> Result<J::Output, StoreError> {
-        match &self.backend {
+        let started = std::time::Instant::now();
+        let result = match &self.backend {
             Backend::Sqlite(store) => store.execute(job).await,
             Backend::Postgres(store) => store.execute(job).await,
-        }
+        };
+        self.transaction_seconds
+            .observe(started.elapsed().as_secs_f64());
+        result
+    }
+
+    /// The histogram of write transaction times, shared with whoever registers it.
+    pub fn transaction_seconds(&self) -> Histogram {
+        self.transaction_seconds.clone()
     }
 }
 

@@ -229,6 +229,9 @@ async fn build(
     let mut admin_tokens = BTreeMap::new();
     admin_tokens.insert(token_hash(ADMIN_TOKEN), "tests".to_owned());
     AppState {
+        metrics: Arc::new(licet_server::metrics::Metrics::new(
+            licensing.store().transaction_seconds(),
+        )),
         web: Arc::new(licet_server::web::WebSecret::from_bytes([7; 32])),
         licensing,
         limiter: Arc::new(RateLimiter::new(limits)),

@@ -1,0 +1,191 @@
+//! Prometheus metrics of one server (`GET /metrics`, administrators only), in the OpenMetrics
+//! text format of `prometheus-client`: requests by route and status, their latency, refusals by
+//! the rate limits, decisions by action and code with the time the service took, and the time of
+//! store transactions.
+
+use std::time::Duration;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderValue};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+use crate::api::error::AppError;
+use crate::api::extract::Admin;
+use crate::api::AppState;
+
+/// The media type of the OpenMetrics text format.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteStatus {
+    route: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabel {
+    route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DecisionLabels {
+    action: String,
+    verdict: String,
+    code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ActionLabel {
+    action: String,
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+/// Latency buckets from 100 µs to about 6.5 s.
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.0001, 2.0, 17))
+}
+
+/// Every metric of the server, and the registry that encodes them.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RouteStatus, Counter>,
+    request_seconds: HistogramFamily<RouteLabel>,
+    rate_limited: Family<RouteLabel, Counter>,
+    decisions: Family<DecisionLabels, Counter>,
+    decision_seconds: HistogramFamily<ActionLabel>,
+}
+
+impl Metrics {
+    /// A registry of the server's metrics; `transactions` is the store's histogram of
+    /// transaction times (see [`crate::store::Store::transaction_seconds`]).
+    pub fn new(transactions: Histogram) -> Metrics {
+        let mut registry = Registry::with_prefix("licet");
+        let requests = Family::<RouteStatus, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, by route pattern and status",
+            requests.clone(),
+        );
+        let request_seconds: HistogramFamily<RouteLabel> =
+            Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "http_request_duration_seconds",
+            "Time from a request's headers to its answer, by route pattern",
+            request_seconds.clone(),
+        );
+        let rate_limited = Family::<RouteLabel, Counter>::default();
+        registry.register(
+            "rate_limited",
+            "Requests refused by a rate limit (429), by route pattern",
+            rate_limited.clone(),
+        );
+        let decisions = Family::<DecisionLabels, Counter>::default();
+        registry.register(
+            "decisions",
+            "Licensing decisions, by action, verdict and code",
+            decisions.clone(),
+        );
+        let decision_seconds: HistogramFamily<ActionLabel> =
+            Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "decision_duration_seconds",
+            "Time the licensing service took for one decision (store included), by action",
+            decision_seconds.clone(),
+        );
+        registry.register(
+            "store_transaction_duration_seconds",
+            "Time of one store transaction, commit included",
+            transactions,
+        );
+        Metrics {
+            registry,
+            requests,
+            request_seconds,
+            rate_limited,
+            decisions,
+            decision_seconds,
+        }
+    }
+
+    /// Counts one answered request.
+    pub fn request(&self, route: &str, status: u16, took: Duration) {
+        let route = route.to_owned();
+        self.requests
+            .get_or_create(&RouteStatus {
+                route: route.clone(),
+                status,
+            })
+            .inc();
+        let label = RouteLabel { route };
+        self.request_seconds
+            .get_or_create(&label)
+            .observe(took.as_secs_f64());
+        if status == 429 {
+            self.rate_limited.get_or_create(&label).inc();
+        }
+    }
+
+    /// Counts one decision.
+    pub fn decision(&self, action: &str, allowed: bool, code: &str, took: Duration) {
+        self.decisions
+            .get_or_create(&DecisionLabels {
+                action: action.to_owned(),
+                verdict: if allowed { "allow" } else { "deny" }.to_owned(),
+                code: code.to_owned(),
+            })
+            .inc();
+        self.decision_seconds
+            .get_or_create(&ActionLabel {
+                action: action.to_owned(),
+            })
+            .observe(took.as_secs_f64());
+    }
+
+    /// The metrics in the OpenMetrics text format.
+    pub fn encode(&self) -> Result<String, std::fmt::Error> {
+        let mut text = String::new();
+        encode(&mut text, &self.registry)?;
+        Ok(text)
+    }
+}
+
+/// The layer that counts every request by its route pattern (never its path, which may hold a
+/// license key) and status.
+pub async fn count_requests(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "-".to_owned(), |path| path.as_str().to_owned());
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    state
+        .metrics
+        .request(&route, response.status().as_u16(), started.elapsed());
+    response
+}
+
+/// `GET /metrics`: the server's metrics, for administrators.
+pub async fn serve(State(state): State<AppState>, _admin: Admin) -> Result<Response, AppError> {
+    let text = state
+        .metrics
+        .encode()
+        .map_err(|error| AppError::Internal(format!("encoding the metrics: {error}")))?;
+    let mut response = text.into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    Ok(response)
+}
