@@ -253,9 +253,7 @@ impl AdminClient {
                 url,
                 why: error.to_string(),
             },
-            error @ TransportError::PlainHttpRefused { .. } => {
-                AdminError::Server(error.to_string())
-            }
+            error @ TransportError::PlainHttpRefused { .. } => AdminError::Usage(error.to_string()),
             TransportError::Refused {
                 status,
                 code,
