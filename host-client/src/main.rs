@@ -18,6 +18,22 @@ use licet_engine::Decision;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    connection: ConnectionArgs,
+}
+
+/// How `--server` is reached: HTTPS by default (plain HTTP on loopback), with an optional pinned
+/// certificate.
+#[derive(Debug, clap::Args)]
+struct ConnectionArgs {
+    /// Allow plain `http://` to a server that is not on this machine (license keys then travel in
+    /// clear text: only on a trusted network).
+    #[arg(long, global = true)]
+    allow_plain_http: bool,
+    /// Trust only this certificate (DER or PEM: the server's own, or the CA that issued it) for
+    /// the server's TLS certificate, instead of the public roots.
+    #[arg(long, global = true, value_name = "FILE")]
+    server_certificate: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -46,7 +62,7 @@ enum Command {
     Activate {
         #[command(flatten)]
         client: ClientArgs,
-        /// Activate online with the server at URL (`http://host:port`, or `host:port`).
+        /// Activate online with the server at URL (`https://host:port`, `http://host:port`, or `host:port`).
         #[arg(
             long,
             value_name = "URL",
@@ -81,7 +97,7 @@ enum Command {
     Return {
         #[command(flatten)]
         client: ClientArgs,
-        /// Return online to the server at URL (`http://host:port`, or `host:port`).
+        /// Return online to the server at URL (`https://host:port`, `http://host:port`, or `host:port`).
         #[arg(long, value_name = "URL", conflicts_with_all = ["manual", "load_response"])]
         server: Option<String>,
         /// Write a return request file for the vendor; the license stops working now.
@@ -107,8 +123,8 @@ enum Command {
         action: Option<BorrowCommand>,
         #[command(flatten)]
         client: Option<ClientArgs>,
-        /// The license server: `http://host:port`, or `host:port` (its address and license
-        /// port); no TLS.
+        /// The license server: `https://host:port`, `http://host:port`, or `host:port` (its
+        /// address and license port: HTTPS, or plain HTTP on loopback).
         #[arg(long = "server", value_name = "URL", required = true)]
         url: Option<String>,
         /// The network license key.
@@ -187,7 +203,8 @@ enum TrialCommand {
 /// The license server to ask.
 #[derive(Debug, clap::Args)]
 struct ServerArgs {
-    /// The server: `http://host:port`, or `host:port` (its address and license port); no TLS.
+    /// The server: `https://host:port`, `http://host:port`, or `host:port` (its address and
+    /// license port: HTTPS, or plain HTTP on loopback).
     #[arg(long = "server", value_name = "URL")]
     url: String,
 }
@@ -283,6 +300,7 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<bool> {
+    let connection = &cli.connection;
     match cli.command {
         Command::Check { client, json } => {
             let client = open(&client)?;
@@ -304,12 +322,12 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             edition,
         }) => {
             let client = open(&client)?;
-            let mut transport = transport(&client, &server.url)?;
+            let mut transport = transport(connection, &client, &server.url)?;
             decided(client.start_trial(&mut transport, &edition, chrono::Utc::now()))
         }
         Command::Validate { client, server } => {
             let client = open(&client)?;
-            let mut transport = transport(&client, &server.url)?;
+            let mut transport = transport(connection, &client, &server.url)?;
             decided(client.validate(&mut transport, chrono::Utc::now()))
         }
         Command::Activate {
@@ -320,7 +338,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             ..
         } => {
             let client = open(&client)?;
-            let mut transport = transport(&client, &server)?;
+            let mut transport = transport(connection, &client, &server)?;
             decided(client.activate(&mut transport, &key, &edition, chrono::Utc::now()))
         }
         Command::Return {
@@ -329,7 +347,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             ..
         } => {
             let client = open(&client)?;
-            let mut transport = transport(&client, &server)?;
+            let mut transport = transport(connection, &client, &server)?;
             decided(client.return_license(&mut transport, chrono::Utc::now()))
         }
         Command::Activate {
@@ -412,7 +430,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
         }
         Command::Seat(SeatCommand::Query { server, json }) => {
             // The query names no product: it lists every license the server serves.
-            let query = HttpTransport::new(&server.url, "")?.query_seats()?;
+            let query = connect(connection, &server.url, "")?.query_seats()?;
             if json {
                 emit(&format!("{}\n", serde_json::to_string_pretty(&query)?));
             } else {
@@ -427,7 +445,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             edition,
         }) => {
             let client = std::sync::Arc::new(open(&client)?);
-            let transport = Box::new(transport(&client, &server.url)?);
+            let transport = Box::new(transport(connection, &client, &server.url)?);
             let holder = match SeatHolder::checkout(client, transport, &key, &edition) {
                 Ok(SeatHold::Held(holder)) => holder,
                 Ok(SeatHold::Denied(decision)) => return Ok(online_outcome(&decision)),
@@ -475,7 +493,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             ..
         } => {
             let client = open(&client)?;
-            let mut transport = transport(&client, &server.url)?;
+            let mut transport = transport(connection, &client, &server.url)?;
             decided(client.return_borrowed(&mut transport, chrono::Utc::now()))
         }
         Command::Borrow {
@@ -487,7 +505,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             until: Some(until),
         } => {
             let client = open(&client)?;
-            let mut transport = transport(&client, &url)?;
+            let mut transport = transport(connection, &client, &url)?;
             let until = until.and_time(chrono::NaiveTime::MIN).and_utc();
             decided(client.borrow(&mut transport, &key, &edition, until, chrono::Utc::now()))
         }
@@ -537,8 +555,26 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
 }
 
 /// The HTTP transport to `url` for the client's product.
-fn transport(client: &Client, url: &str) -> anyhow::Result<HttpTransport> {
-    Ok(HttpTransport::new(url, &client.policy().product.id)?)
+fn transport(
+    connection: &ConnectionArgs,
+    client: &Client,
+    url: &str,
+) -> anyhow::Result<HttpTransport> {
+    connect(connection, url, &client.policy().product.id)
+}
+
+/// The HTTP transport to `url` for `product`, as `connection` asks.
+fn connect(connection: &ConnectionArgs, url: &str, product: &str) -> anyhow::Result<HttpTransport> {
+    let mut transport = HttpTransport::new(url, product)?;
+    if connection.allow_plain_http {
+        transport = transport.allow_plain_http();
+    }
+    if let Some(path) = &connection.server_certificate {
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("cannot read the server certificate `{}`", path.display()))?;
+        transport = transport.with_pinned_certificate_bytes(&bytes)?;
+    }
+    Ok(transport)
 }
 
 /// Prints the server's decision as `CODE: sentence`; whether it allowed.

@@ -13,6 +13,8 @@
 use chrono::{DateTime, Utc};
 use licet_engine::dongle::{DongleProof, CHALLENGE_LEN};
 use licet_engine::{Decision, Request};
+use licet_plugin_host::http::HttpError;
+pub use licet_plugin_host::http::TlsFailure;
 use serde::{Deserialize, Serialize};
 
 /// The server's answer to one request.
@@ -81,9 +83,37 @@ impl ServedLicense {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TransportError {
-    /// The server could not be reached; the client runs on its offline grace.
+    /// The server could not be reached (no address, connection refused, no answer in time); the
+    /// client runs on its offline grace.
     #[error("the license server cannot be reached: {0}")]
     Unreachable(String),
+    /// Plain `http://` to a server that is not on this machine, which the caller did not allow
+    /// (`HttpTransport::allow_plain_http`, `licet --allow-plain-http`). Nothing was sent.
+    #[error(
+        "plain HTTP to `{host}` is refused: use https:// (or --allow-plain-http on a trusted network)"
+    )]
+    PlainHttpRefused {
+        /// The server's host.
+        host: String,
+    },
+    /// The TLS handshake failed: the server's certificate is not trusted or does not match the
+    /// pinned certificate, or the server does not speak TLS.
+    #[error("TLS with the license server `{host}` failed: {failure}")]
+    Tls {
+        /// The server's host.
+        host: String,
+        /// What failed.
+        failure: TlsFailure,
+    },
+    /// The server's answer is larger than the transport's limit.
+    #[error("the license server's answer is larger than {limit} bytes")]
+    TooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// The pinned server certificate is neither a DER nor a PEM X.509 certificate.
+    #[error("invalid pinned server certificate: {0}")]
+    InvalidPin(String),
     /// The server answered something that is not a reply.
     #[error("the license server sent an invalid reply: {0}")]
     InvalidReply(String),
@@ -104,6 +134,22 @@ pub enum TransportError {
     /// The request cannot be sent by this transport.
     #[error("the request cannot be sent: {0}")]
     Unsupported(String),
+}
+
+impl From<HttpError> for TransportError {
+    fn from(error: HttpError) -> TransportError {
+        match error {
+            HttpError::InvalidUrl(why) => TransportError::InvalidUrl(why),
+            HttpError::PlainHttpRefused { host } => TransportError::PlainHttpRefused { host },
+            HttpError::Tls { host, failure } => TransportError::Tls { host, failure },
+            HttpError::Unreachable(why) => TransportError::Unreachable(why),
+            HttpError::TooLarge { limit } => TransportError::TooLarge { limit },
+            HttpError::InvalidReply(why) => TransportError::InvalidReply(why),
+            HttpError::InvalidRequest(why) => TransportError::Unsupported(why),
+            HttpError::InvalidPin(why) => TransportError::InvalidPin(why),
+            other => TransportError::InvalidReply(other.to_string()),
+        }
+    }
 }
 
 /// Delivers requests to the vendor's server.

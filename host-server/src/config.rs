@@ -14,7 +14,8 @@
 //! role: license-server
 //! server_key: server.secret
 //! vendor_public_key: vendor.pub
-//! center: http://licenses.example.com:8440   # optional (offline LAN: request and response files)
+//! center: https://licenses.example.com:8440  # optional (offline LAN: request and response files)
+//! center_certificate: center.pem              # optional: pin the center's TLS certificate
 //! policies: [gstarcad.yaml]
 //! database: sqlite:///srv/licet/licet.db
 //! ```
@@ -107,10 +108,15 @@ pub struct Config {
     /// The vendor's public key file, which verifies server licenses; license servers only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vendor_public_key: Option<PathBuf>,
-    /// The activation center's URL (`http://host:port`) a license server activates and
-    /// revalidates with; absent on an offline LAN (request and response files).
+    /// The activation center's URL (`https://host:port`, `http://host:port` on loopback, or
+    /// `host:port`) a license server activates and revalidates with; absent on an offline LAN
+    /// (request and response files).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub center: Option<String>,
+    /// A certificate file (DER or PEM) the center's TLS certificate must chain to, instead of the
+    /// public roots: the center's own certificate or the vendor's CA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub center_certificate: Option<PathBuf>,
     /// How often a license server revalidates its server licenses with the center, in hours.
     #[serde(
         default = "default_revalidate_hours",
@@ -182,6 +188,7 @@ impl Default for Config {
             server_key: None,
             vendor_public_key: None,
             center: None,
+            center_certificate: None,
             revalidate_hours: default_revalidate_hours(),
             revalidate_seconds: None,
             state_dir: None,
@@ -264,6 +271,7 @@ impl Config {
                     ("server_key", self.server_key.is_some()),
                     ("vendor_public_key", self.vendor_public_key.is_some()),
                     ("center", self.center.is_some()),
+                    ("center_certificate", self.center_certificate.is_some()),
                     ("state_dir", self.state_dir.is_some()),
                     ("revalidate_seconds", self.revalidate_seconds.is_some()),
                 ] {
@@ -334,6 +342,7 @@ impl Config {
             &mut self.vendor_key,
             &mut self.server_key,
             &mut self.vendor_public_key,
+            &mut self.center_certificate,
             &mut self.state_dir,
         ] {
             *path = path.as_deref().map(absolute);

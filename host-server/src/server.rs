@@ -198,6 +198,25 @@ fn license_server_key(
     Ok((own, vendor))
 }
 
+/// The certificate `center_certificate` pins for the activation center's TLS, when set.
+fn center_certificate(
+    config: &Config,
+) -> Result<Option<licet_client::http::PinnedCertificate>, StartError> {
+    let Some(path) = &config.center_certificate else {
+        return Ok(None);
+    };
+    let bytes = std::fs::read(path).map_err(|source| StartError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    licet_client::http::PinnedCertificate::from_bytes(&bytes)
+        .map(Some)
+        .map_err(|error| StartError::Config {
+            path: path.clone(),
+            message: format!("center_certificate: {error}"),
+        })
+}
+
 /// The license server a `role: license-server` configuration describes, with its stored server
 /// licenses read and verified. `store` keeps a license row per served key; the command-line tools
 /// that only exchange files with the activation center open it without one.
@@ -223,6 +242,7 @@ pub async fn open_license_server(
         vendor,
         dir,
         center: config.center.clone(),
+        center_certificate: center_certificate(config)?,
         revalidate_every: config.revalidate_interval(),
         identity,
         dongle,

@@ -160,6 +160,7 @@ impl ServiceHost {
                     vendor,
                     dir: state_dir,
                     center: None,
+                    center_certificate: None,
                     revalidate_every: std::time::Duration::from_secs(3600),
                     identity: Arc::new(FixedIdentity(machine.clone())),
                     dongle: dongle.clone(),

@@ -659,10 +659,11 @@ fn the_token_is_required_checked_and_never_taken_from_the_command_line() {
         nobody.code == 3 && nobody.stderr.contains("cannot reach the server"),
         "{nobody:#?}"
     );
-    let https = run(
+    // Plain HTTP to a host that is not loopback (TEST-NET-1) is refused before connecting.
+    let plain = run(
         &[
             "--server",
-            "https://licenses.example.com",
+            "http://192.0.2.1:8440",
             "--token-file",
             admin.token_file.to_str().unwrap(),
             "products",
@@ -671,8 +672,26 @@ fn the_token_is_required_checked_and_never_taken_from_the_command_line() {
         None,
     );
     assert!(
-        https.code == 2 && https.stderr.contains("invalid server address"),
-        "{https:#?}"
+        plain.code == 2
+            && plain
+                .stderr
+                .contains("plain HTTP to `192.0.2.1` is refused"),
+        "{plain:#?}"
+    );
+    let bad = run(
+        &[
+            "--server",
+            "ftp://licenses.example.com",
+            "--token-file",
+            admin.token_file.to_str().unwrap(),
+            "products",
+        ],
+        &[],
+        None,
+    );
+    assert!(
+        bad.code == 2 && bad.stderr.contains("invalid server address"),
+        "{bad:#?}"
     );
     // A bad setting is the command line's error, found before anything is sent.
     let bad = admin.run(&["orders", "update", "nw-1", "--feature", "lisp=maybe"]);

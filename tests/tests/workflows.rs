@@ -86,22 +86,49 @@ fn the_command_line_reports_usage_and_unreachable_servers_as_errors() {
     // A usage error: an online activation needs the edition.
     let usage = server.licet(&["activate", "--key", "K"], true);
     assert_eq!(usage.code, 2, "{usage:#?}");
-    // An https URL is refused before anything is sent.
-    let https = server.licet(
+    // Plain HTTP to a host that is not loopback (TEST-NET-1) is refused before anything is sent.
+    let plain = server.licet(
         &[
             "trial",
             "start",
             "--edition",
             "professional",
             "--server",
-            "https://127.0.0.1:1",
+            "http://192.0.2.1:8440",
         ],
         false,
     );
-    assert_eq!(https.code, 2, "{https:#?}");
+    assert_eq!(plain.code, 2, "{plain:#?}");
     assert!(
-        https.stderr.contains("https is not supported"),
-        "{https:#?}"
+        plain
+            .stderr
+            .contains("plain HTTP to `192.0.2.1` is refused"),
+        "{plain:#?}"
+    );
+    // A pin that is not a certificate is refused before anything is sent.
+    let pin = server.dir.path().join("not-a-certificate.pem");
+    std::fs::write(
+        &pin,
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let bad_pin = server.licet(
+        &[
+            "trial",
+            "start",
+            "--edition",
+            "professional",
+            "--server",
+            "https://192.0.2.1:8443",
+            "--server-certificate",
+            pin.to_str().unwrap(),
+        ],
+        false,
+    );
+    assert_eq!(bad_pin.code, 2, "{bad_pin:#?}");
+    assert!(
+        bad_pin.stderr.contains("invalid pinned server certificate"),
+        "{bad_pin:#?}"
     );
     // Nothing listens there: the server cannot be reached, and nothing is stored.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

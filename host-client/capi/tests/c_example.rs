@@ -266,7 +266,7 @@ fn the_workflow_example_refuses_a_bad_server_address_and_usage() {
             &state_dir,
             &policy,
             &key,
-            Path::new("https://licenses.example"),
+            Path::new("ftp://licenses.example"),
             Path::new("GSTAR-C-0001"),
             Path::new("plus"),
         ],
@@ -274,7 +274,7 @@ fn the_workflow_example_refuses_a_bad_server_address_and_usage() {
     assert_eq!(output.status.code(), Some(2), "{output:?}");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.starts_with("cannot activate: invalid server address `https://licenses.example`"),
+        stderr.starts_with("cannot activate: invalid server address `ftp://licenses.example`"),
         "{stderr}"
     );
 

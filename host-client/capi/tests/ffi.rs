@@ -406,14 +406,26 @@ fn online_workflows_fail_on_a_bad_address_and_an_unreachable_server() {
     let https = outcome(|c, m| unsafe {
         licet_activate(
             client,
-            c"https://licenses.example".as_ptr(),
+            c"ftp://licenses.example".as_ptr(),
             key,
             edition,
             c,
             m,
         )
     });
-    assert_error(&https, "invalid server address `https://licenses.example`");
+    assert_error(&https, "invalid server address `ftp://licenses.example`");
+    // SAFETY: as above.
+    let plain = outcome(|c, m| unsafe {
+        licet_activate(
+            client,
+            c"http://192.0.2.1:8440".as_ptr(),
+            key,
+            edition,
+            c,
+            m,
+        )
+    });
+    assert_error(&plain, "plain HTTP to `192.0.2.1` is refused");
     let garbage =
         outcome(|c, m| unsafe { licet_trial_start(client, c"licenses".as_ptr(), edition, c, m) });
     assert_error(&garbage, "invalid server address `licenses`");

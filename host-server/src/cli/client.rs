@@ -194,7 +194,8 @@ pub struct AdminClient {
 }
 
 impl AdminClient {
-    /// A client of the server at `server` (`http://HOST:PORT[/prefix]` or `HOST:PORT`).
+    /// A client of the server at `server` (`https://HOST:PORT[/prefix]`, `http://HOST:PORT[/prefix]`
+    /// on loopback, or `HOST:PORT`: HTTPS, or plain HTTP on loopback).
     pub fn new(server: &str, token: AdminToken) -> Result<AdminClient, AdminError> {
         let transport = HttpTransport::new(server, "")
             .map_err(|error| match error {
@@ -244,6 +245,15 @@ impl AdminClient {
         match error {
             TransportError::Unreachable(why) => AdminError::Unreachable { url, why },
             TransportError::InvalidReply(why) => AdminError::InvalidAnswer { url, why },
+            error @ TransportError::Tls { .. } => AdminError::Unreachable {
+                url,
+                why: error.to_string(),
+            },
+            error @ TransportError::TooLarge { .. } => AdminError::InvalidAnswer {
+                url,
+                why: error.to_string(),
+            },
+            error @ TransportError::PlainHttpRefused { .. } => AdminError::Usage(error.to_string()),
             TransportError::Refused {
                 status,
                 code,
@@ -422,7 +432,7 @@ mod tests {
             assert_eq!(error.exit_code(), EXIT_UNREACHABLE);
         }
         assert!(matches!(
-            AdminClient::new("https://example.invalid", AdminToken("t".into())),
+            AdminClient::new("ftp://example.invalid", AdminToken("t".into())),
             Err(AdminError::Server(_))
         ));
     }

@@ -18,7 +18,8 @@ use super::client::{DEFAULT_SERVER, SERVER_ENV};
     usable token, 3 the server cannot be reached or is not a Licet server."
 )]
 pub struct AdminArgs {
-    /// The server: http://HOST:PORT or HOST:PORT.
+    /// The server: https://HOST:PORT, http://HOST:PORT (loopback only) or HOST:PORT (HTTPS, or
+    /// plain HTTP on loopback).
     #[arg(long, value_name = "URL", env = SERVER_ENV, default_value = DEFAULT_SERVER, global = true, help_heading = "Server options")]
     pub server: String,
     /// A file holding the administrator token (otherwise the environment variable

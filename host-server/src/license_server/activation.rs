@@ -15,7 +15,7 @@ use std::time::Duration;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use chrono::{DateTime, SubsecRound, Utc};
-use licet_client::http::HttpTransport;
+use licet_client::http::{HttpTransport, PinnedCertificate};
 use licet_engine::exchange::{
     ActivationRequest, ExchangeState, Nonce, ReturnRequest, ReturnResponse, Role,
     ServerActivationResponse,
@@ -96,7 +96,14 @@ impl LicenseServer {
             "machine": machine,
             "server_key": self.server_key_base64(),
         });
-        let answer = post(&url, product, "/v1/server/activate", body).await?;
+        let answer = post(
+            &url,
+            self.center_certificate.as_ref(),
+            product,
+            "/v1/server/activate",
+            body,
+        )
+        .await?;
         let text = granted_server_license(answer)?;
         self.install(&text, now).await
     }
@@ -115,7 +122,15 @@ impl LicenseServer {
         let machine = self.fingerprint(&policy)?;
         let body = json!({ "key": key, "machine": machine, "server_key": self.server_key_base64(),
                            "certificate_serial": claims.serial });
-        let answer = match post(&url, &claims.product, "/v1/server/validate", body).await {
+        let answer = match post(
+            &url,
+            self.center_certificate.as_ref(),
+            &claims.product,
+            "/v1/server/validate",
+            body,
+        )
+        .await
+        {
             Ok(answer) => answer,
             Err(LicenseServerError::Unreachable(reason)) => {
                 return Ok(Revalidation::Kept { reason })
@@ -218,7 +233,14 @@ impl LicenseServer {
         // The center frees the activation only for the serial of the server license it holds.
         let body = json!({ "key": key, "machine": machine, "server_key": self.server_key_base64(),
                            "certificate_serial": claims.serial });
-        let answer = post(&url, &claims.product, "/v1/server/return", body).await?;
+        let answer = post(
+            &url,
+            self.center_certificate.as_ref(),
+            &claims.product,
+            "/v1/server/return",
+            body,
+        )
+        .await?;
         if answer.status != 200 {
             let (code, message) = refusal_of(&answer.body);
             return Err(LicenseServerError::Center {
@@ -340,15 +362,20 @@ struct Answer {
 }
 
 /// Posts JSON to the center with the client's HTTP transport (on a blocking thread).
+/// `pin`, when set, is the certificate the center's TLS certificate must chain to.
 async fn post(
     url: &str,
+    pin: Option<&PinnedCertificate>,
     product: &str,
     path: &str,
     body: Value,
 ) -> Result<Answer, LicenseServerError> {
-    let transport = HttpTransport::new(url, product)
+    let mut transport = HttpTransport::new(url, product)
         .map_err(|error| LicenseServerError::Invalid(error.to_string()))?
         .with_timeout(CENTER_TIMEOUT);
+    if let Some(pin) = pin {
+        transport = transport.with_pinned_certificate(pin.clone());
+    }
     let path = path.to_owned();
     let bytes = serde_json::to_vec(&body)
         .map_err(|error| LicenseServerError::Invalid(error.to_string()))?;

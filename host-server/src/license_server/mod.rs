@@ -29,6 +29,7 @@ use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Duration, Utc};
 use ed25519_dalek::{SigningKey, VerifyingKey};
+use licet_client::http::PinnedCertificate;
 use licet_client::machine::{MachineProbe, NativeProbe};
 use licet_engine::certificate::{Binding, TermKind};
 use licet_engine::exchange::ExchangeError;
@@ -203,6 +204,8 @@ pub struct LicenseServerSettings {
     pub dir: PathBuf,
     /// The activation center's URL, when the server reaches it.
     pub center: Option<String>,
+    /// The certificate the center's TLS certificate must chain to, when one is pinned.
+    pub center_certificate: Option<PinnedCertificate>,
     /// How often server licenses are revalidated with the center.
     pub revalidate_every: std::time::Duration,
     /// How the machine is identified.
@@ -225,6 +228,7 @@ pub struct LicenseServer {
     vendor: VerifyingKey,
     dir: PathBuf,
     center: Option<String>,
+    center_certificate: Option<PinnedCertificate>,
     revalidate_every: std::time::Duration,
     identity: Arc<dyn ServerIdentity>,
     dongle: Arc<dyn DongleCheck>,
@@ -244,6 +248,7 @@ impl LicenseServer {
             vendor: settings.vendor,
             dir: settings.dir,
             center: settings.center,
+            center_certificate: settings.center_certificate,
             revalidate_every: settings.revalidate_every,
             identity: settings.identity,
             dongle: settings.dongle,

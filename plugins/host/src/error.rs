@@ -211,6 +211,9 @@ pub enum PluginError {
     /// The host's side of a transport (HTTP, files) failed.
     #[error("transport: {0}")]
     Transport(String),
+    /// An HTTP exchange of a transport failed.
+    #[error("http: {0}")]
+    Http(#[from] crate::http::HttpError),
     /// A HID device could not be used.
     #[error("hid: {0}")]
     Hid(#[from] crate::hid::HidError),

@@ -13,7 +13,7 @@
 //!   (or a warm instance the host asked for) under one [`Limits`] value: fuel, a wall-clock
 //!   deadline, memory, table, stack and payload limits;
 //! - performs all I/O itself, only what the manifest allows: HTTP to the allowed URLs
-//!   ([`HttpClient`]), request and response files at paths the host picks, HID devices with the
+//!   ([`HttpClient`]; [`HttpsClient`] speaks HTTPS, see [`http`]), request and response files at paths the host picks, HID devices with the
 //!   allowed IDs ([`hid`]), machine readings ([`read_machine`]);
 //! - verifies dongle answers itself: a dongle signs the host's challenge with its Ed25519 key,
 //!   the host checks the signature and that the serial is the key's ([`DongleReader`]), so no
@@ -27,6 +27,7 @@ pub mod dongle;
 pub mod error;
 pub mod hardware;
 pub mod hid;
+pub mod http;
 pub mod limits;
 pub mod manifest;
 pub mod runtime;
@@ -53,6 +54,5 @@ pub use manifest::{Allow, HidId, Manifest, Slot, World, DONGLE_PLUGIN, FINGERPRI
 pub use runtime::{LoadedPlugin, PluginHost, PluginHostBuilder};
 pub use signing::{read_signing_key, read_verifying_key, sign_plugin, verify_plugin};
 pub use transport::{
-    Destination, HttpClient, LoopbackHttpClient, TransportPlugin, WarmTransport, WireReply,
-    WireRequest,
+    Destination, HttpClient, HttpsClient, TransportPlugin, WarmTransport, WireReply, WireRequest,
 };

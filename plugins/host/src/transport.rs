@@ -1,16 +1,15 @@
 //! Transport plugins: the plugin encodes and decodes, the host moves the bytes.
 
 use std::fmt;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::bindings::transport::exports::licet::plugin::wire;
 use crate::bindings::transport::licet::plugin::types::PluginError as GuestError;
 use crate::bindings::transport::{Transport, TransportPre};
 use crate::error::PluginError;
+use crate::http::{HttpAgent, HttpRequest, HttpSettings, ServerUrl};
 use crate::manifest::Manifest;
 use crate::runtime::{CallState, Runtime, Warm};
 
@@ -278,167 +277,49 @@ pub trait HttpClient {
     fn post(&self, url: &str, content_type: &str, body: &[u8]) -> Result<WireReply, PluginError>;
 }
 
-/// A minimal HTTP/1.1 client over `std::net` for `http://` URLs on loopback addresses only (a
-/// license server on the same machine, tests). Anything else needs a TLS-capable [`HttpClient`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LoopbackHttpClient {
-    /// Connect, read and write timeout.
-    pub timeout: Duration,
-    /// The largest reply accepted.
-    pub max_reply_bytes: usize,
+/// The host's [`HttpClient`]: HTTPS by default (or plain HTTP to loopback, or anywhere when
+/// [`HttpSettings::allow_plain_http`] is set), over the shared [`HttpAgent`]; see
+/// [`crate::http`] for addresses, trust, timeouts and limits.
+#[derive(Debug, Clone)]
+pub struct HttpsClient {
+    agent: HttpAgent,
 }
 
-impl Default for LoopbackHttpClient {
-    fn default() -> LoopbackHttpClient {
-        LoopbackHttpClient {
-            timeout: Duration::from_secs(10),
-            max_reply_bytes: 1 << 20,
+impl Default for HttpsClient {
+    fn default() -> HttpsClient {
+        HttpsClient::new(HttpSettings::default())
+    }
+}
+
+impl HttpsClient {
+    /// A client with `settings`.
+    pub fn new(settings: HttpSettings) -> HttpsClient {
+        HttpsClient {
+            agent: HttpAgent::new(settings),
         }
     }
 }
 
-fn transport_error(message: impl Into<String>) -> PluginError {
-    PluginError::Transport(message.into())
-}
-
-/// Splits `http://host:port/path` into the socket address and the path.
-fn loopback_target(url: &str) -> Result<(SocketAddr, String, String), PluginError> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| transport_error(format!("`{url}` is not an http:// URL")))?;
-    let (authority, path) = match rest.find('/') {
-        Some(index) => (&rest[..index], &rest[index..]),
-        None => (rest, "/"),
-    };
-    if authority.contains('@') || authority.is_empty() {
-        return Err(transport_error(format!("`{url}` has no plain host")));
-    }
-    let with_port = if authority
-        .rsplit_once(':')
-        .is_some_and(|(_, port)| !port.is_empty() && port.bytes().all(|byte| byte.is_ascii_digit()))
-    {
-        authority.to_string()
-    } else {
-        format!("{authority}:80")
-    };
-    let address = with_port
-        .to_socket_addrs()
-        .map_err(|error| transport_error(format!("`{url}`: {error}")))?
-        .find(|address| address.ip().is_loopback())
-        .ok_or_else(|| {
-            transport_error(format!(
-                "`{url}` is not on this machine; plain HTTP is for loopback only"
-            ))
-        })?;
-    Ok((address, authority.to_string(), path.to_string()))
-}
-
-fn parse_response(raw: &[u8]) -> Result<WireReply, PluginError> {
-    let malformed = || transport_error("the server's answer is not HTTP/1.1");
-    let split = raw
-        .windows(4)
-        .position(|window| window == b"\r\n\r\n")
-        .ok_or_else(malformed)?;
-    let head = std::str::from_utf8(&raw[..split]).map_err(|_| malformed())?;
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().ok_or_else(malformed)?;
-    let mut parts = status_line.splitn(3, ' ');
-    let version = parts.next().unwrap_or_default();
-    if !version.starts_with("HTTP/1.") {
-        return Err(malformed());
-    }
-    let status: u16 = parts
-        .next()
-        .and_then(|code| code.parse().ok())
-        .ok_or_else(malformed)?;
-    let mut content_length = None;
-    for line in lines {
-        let (name, value) = line.split_once(':').ok_or_else(malformed)?;
-        let name = name.trim().to_ascii_lowercase();
-        if name == "transfer-encoding" {
-            return Err(transport_error("chunked answers are not supported"));
-        }
-        if name == "content-length" {
-            content_length = Some(value.trim().parse::<usize>().map_err(|_| malformed())?);
-        }
-    }
-    let body = &raw[split + 4..];
-    let body = match content_length {
-        Some(length) if length <= body.len() => &body[..length],
-        Some(_) => return Err(transport_error("the server's answer was cut short")),
-        None => body,
-    };
-    Ok(WireReply {
-        status,
-        body: body.to_vec(),
-    })
-}
-
-impl HttpClient for LoopbackHttpClient {
+impl HttpClient for HttpsClient {
     fn post(&self, url: &str, content_type: &str, body: &[u8]) -> Result<WireReply, PluginError> {
-        let (address, host, path) = loopback_target(url)?;
-        if content_type.contains(['\r', '\n']) || path.contains(['\r', '\n', ' ']) {
-            return Err(transport_error("the request has a malformed header"));
-        }
-        let io = |error: std::io::Error| transport_error(format!("`{url}`: {error}"));
-        let mut stream = TcpStream::connect_timeout(&address, self.timeout).map_err(io)?;
-        stream.set_read_timeout(Some(self.timeout)).map_err(io)?;
-        stream.set_write_timeout(Some(self.timeout)).map_err(io)?;
-        let head = format!(
-            "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n",
-            body.len()
-        );
-        stream.write_all(head.as_bytes()).map_err(io)?;
-        stream.write_all(body).map_err(io)?;
-        let head_allowance = 16 << 10;
-        let limit = self.max_reply_bytes + head_allowance;
-        let mut raw = Vec::new();
-        (&mut stream)
-            .take(limit as u64 + 1)
-            .read_to_end(&mut raw)
-            .map_err(io)?;
-        if raw.len() > limit {
-            return Err(transport_error(format!(
-                "`{url}` answered with more than {} bytes",
-                self.max_reply_bytes
-            )));
-        }
-        parse_response(&raw)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    #[test]
-    fn only_loopback_http_is_spoken() {
-        assert!(loopback_target("http://127.0.0.1:8080/activate").is_ok());
-        for url in [
-            "https://127.0.0.1/",
-            "http://192.0.2.1:80/",
-            "http://user@127.0.0.1/",
-        ] {
-            assert!(
-                matches!(loopback_target(url), Err(PluginError::Transport(_))),
-                "{url}"
-            );
-        }
-    }
-
-    #[test]
-    fn responses_are_parsed_and_truncation_is_refused() {
-        let reply =
-            parse_response(b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nokEXTRA").unwrap();
-        assert_eq!(reply.status, 201);
-        assert_eq!(reply.body, b"ok");
-        assert!(parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nok").is_err());
-        assert!(parse_response(b"SSH-2.0\r\n\r\n").is_err());
-        assert!(
-            parse_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok")
-                .is_err()
-        );
+        // The plugin names one URL: its origin is the server, its path the request's path.
+        let server = ServerUrl::parse(url)?;
+        let path = match server.prefix() {
+            "" => "/",
+            prefix => prefix,
+        };
+        let answer = self.agent.send(
+            &server.origin(),
+            &HttpRequest {
+                method: "POST",
+                path,
+                body: Some((content_type, body)),
+                bearer: None,
+            },
+        )?;
+        Ok(WireReply {
+            status: answer.status,
+            body: answer.body,
+        })
     }
 }

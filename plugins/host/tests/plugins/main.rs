@@ -8,4 +8,5 @@ mod hardware;
 mod hostile;
 mod signing;
 mod support;
+mod tls;
 mod transport;

@@ -2,7 +2,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::thread;
 
-use licet_plugin_host::{Destination, LoopbackHttpClient, PluginError, Slot, WireReply, World};
+use licet_plugin_host::{Destination, HttpsClient, PluginError, Slot, WireReply, World};
 
 use crate::support::{host, plugin, urls};
 
@@ -75,7 +75,7 @@ fn http_transport_posts_to_the_configured_server_and_decodes_the_answer() {
     );
     let transport = host().load_transport(&plugin_dir).unwrap();
     let answer = transport
-        .exchange_http(&LoopbackHttpClient::default(), br#"{"key":"K-1"}"#)
+        .exchange_http(&HttpsClient::default(), br#"{"key":"K-1"}"#)
         .unwrap();
     let received = server.join().unwrap();
     assert_eq!(received.request_line, "POST /api/activate HTTP/1.1");
@@ -97,7 +97,7 @@ fn http_error_answers_become_plugin_errors() {
     );
     let transport = host().load_transport(&plugin_dir).unwrap();
     let error = transport
-        .exchange_http(&LoopbackHttpClient::default(), b"K-2")
+        .exchange_http(&HttpsClient::default(), b"K-2")
         .unwrap_err();
     server.join().unwrap();
     match error {
@@ -127,7 +127,7 @@ fn a_server_url_outside_the_manifest_is_never_contacted() {
     );
     let transport = host().load_transport(&plugin_dir).unwrap();
     let error = transport
-        .exchange_http(&LoopbackHttpClient::default(), b"K-3")
+        .exchange_http(&HttpsClient::default(), b"K-3")
         .unwrap_err();
     assert!(
         matches!(&error, PluginError::NotAllowed { what, .. } if what.contains(&url)),
