@@ -26,4 +26,5 @@ pub mod ratelimit;
 pub mod server;
 pub mod service;
 pub mod store;
+pub mod tls;
 pub mod web;

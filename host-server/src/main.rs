@@ -206,15 +206,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         cli.log_format.unwrap_or(config.log_format),
         cli.log_filter.as_deref(),
     )?;
-    let dongle = configured_dongle(&config)
-        .with_context(|| format!("cannot start from `{}`", config_path.display()))?;
+    let cannot_start = || format!("cannot start from `{}`", config_path.display());
+    let tls = match &config.tls {
+        Some(tls) => Some(tls.acceptor().with_context(cannot_start)?),
+        None => None,
+    };
+    let dongle = configured_dongle(&config).with_context(cannot_start)?;
     let state = build_state(&config, dongle)
         .await
-        .with_context(|| format!("cannot start from `{}`", config_path.display()))?;
+        .with_context(cannot_start)?;
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("cannot listen on `{}`", config.listen))?;
     let address = listener.local_addr()?;
+    // `listen` may be a host name: the rule holds for the address it bound.
+    if let Err(message) = config.check_plain_http(address) {
+        anyhow::bail!("{}: {message}", cannot_start());
+    }
     if let Some(server) = state.licensing.license_server() {
         for (key, entry) in server.entries() {
             match entry {
@@ -231,8 +239,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
     }
+    let scheme = if tls.is_some() { "https" } else { "http" };
     println!(
-        "licet-server listening on http://{address} ({} storage, {})",
+        "licet-server listening on {scheme}://{address} ({} storage, {})",
         state.licensing.store().backend_name(),
         config.role.as_str()
     );
@@ -241,6 +250,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         state,
         Duration::from_secs(config.sweep_seconds),
         config.http,
+        tls,
         shutdown_signal(),
     )
     .await?;

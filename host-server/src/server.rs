@@ -1,4 +1,4 @@
-//! Starting the server: loading policies and the keys, opening the store, serving HTTP until
+//! Starting the server: loading policies and the keys, opening the store, serving HTTP or HTTPS until
 //! Ctrl-C or SIGTERM, and creating a new server directory (`licet-server init`), for an
 //! activation center or a license server.
 
@@ -11,6 +11,7 @@ use std::time::Duration;
 use axum::extract::MatchedPath;
 use licet_engine::Policy;
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tower_http::trace::TraceLayer;
 
 use crate::admin::NewLicenses;
@@ -248,11 +249,19 @@ pub async fn serve(
     sweep: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve_with(listener, state, sweep, HttpSettings::default(), shutdown).await
+    serve_with(
+        listener,
+        state,
+        sweep,
+        HttpSettings::default(),
+        None,
+        shutdown,
+    )
+    .await
 }
 
-/// Serves the API on `listener` with the listener's `http` timeouts and limits until
-/// `shutdown` completes, sweeping ended leases every `sweep` in the background; a license
+/// Serves the API on `listener` with the listener's `http` timeouts and limits, over TLS with
+/// `tls` (plain HTTP without), until `shutdown` completes, sweeping ended leases every `sweep` in the background; a license
 /// server also rereads its server licenses and revalidates them with the activation center in
 /// the background. Every request is traced (method, route, status and latency; never the
 /// path, which may hold a license key).
@@ -261,6 +270,7 @@ pub async fn serve_with(
     state: AppState,
     sweep: Duration,
     http: HttpSettings,
+    tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let lifecycle = tokio::spawn(crate::license_server::activation::run_lifecycle(
@@ -285,7 +295,7 @@ pub async fn serve_with(
             tracing::info_span!("request", method = %request.method(), route)
         },
     ));
-    let result = serve_http(listener, app, http, shutdown).await;
+    let result = serve_http(listener, app, http, tls, shutdown).await;
     sweeper.abort();
     lifecycle.abort();
     result
