@@ -88,6 +88,11 @@ impl HttpSettings {
     }
 }
 
+/// Marks a request that came over TLS on this listener (request extension), so pages set
+/// their cookies `Secure`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArrivedOverTls;
+
 /// Serves `app` on `listener` with `settings` until `shutdown` completes, then gives open
 /// connections `shutdown_timeout_seconds` to finish and cuts the rest. With `tls`, every
 /// connection is HTTPS: its TLS handshake and its first request's headers share one deadline,
@@ -140,13 +145,16 @@ pub async fn serve_http(
         let header_deadline = Instant::now() + header_read;
         let service = service.clone();
         let first_request = Arc::new(AtomicBool::new(false));
+        let over_tls = tls.is_some();
         let handler = {
             let first_request = first_request.clone();
             hyper::service::service_fn(move |mut request: Request<Incoming>| {
                 first_request.store(true, Ordering::Relaxed);
-                request
-                    .extensions_mut()
-                    .insert(ConnectInfo::<SocketAddr>(remote));
+                let extensions = request.extensions_mut();
+                extensions.insert(ConnectInfo::<SocketAddr>(remote));
+                if over_tls {
+                    extensions.insert(ArrivedOverTls);
+                }
                 service.clone().oneshot(request)
             })
         };

@@ -261,6 +261,25 @@ async fn https_requests_are_served_with_the_configured_chain() {
     let (status, issued) = send(&mut sender, Method::POST, "/v1/admin/licenses", Some(body)).await;
     assert_eq!(status, 201, "{issued}");
     assert!(issued["licenses"][0]["key"].is_string(), "{issued}");
+    // Pages served over TLS set their cookies `Secure`.
+    let request = Request::builder()
+        .uri("/admin/login")
+        .header(header::HOST, "localhost")
+        .body(Body::empty())
+        .unwrap();
+    let page = sender.send_request(request).await.unwrap();
+    assert_eq!(page.status(), 200);
+    let cookies: Vec<&str> = page
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|value| value.to_str().unwrap())
+        .collect();
+    assert!(!cookies.is_empty());
+    assert!(
+        cookies.iter().all(|cookie| cookie.contains("; Secure")),
+        "{cookies:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -592,4 +611,80 @@ fn the_plain_http_rule_and_the_tls_section_are_checked_when_the_configuration_lo
     )
     .unwrap_err();
     assert!(incomplete.contains("key"), "{incomplete}");
+}
+
+fn init(dir: &Path, args: &[&std::ffi::OsStr]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_licet-server"))
+        .arg("init")
+        .arg(dir)
+        .arg("--policy")
+        .arg(&policy_paths()[0])
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_writes_the_tls_section_and_refuses_plain_http_off_loopback() {
+    let root = tempfile::tempdir().unwrap();
+    let pki = make_pki(root.path());
+    let refused = init(
+        &root.path().join("plain"),
+        &["--listen".as_ref(), "0.0.0.0:8440".as_ref()],
+    );
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("http.allow_plain"), "{stderr}");
+    assert!(!root.path().join("plain/licet-server.yaml").exists());
+    assert!(!root.path().join("plain/vendor.secret").exists());
+    let proxied = init(
+        &root.path().join("proxied"),
+        &[
+            "--listen".as_ref(),
+            "0.0.0.0:8440".as_ref(),
+            "--allow-plain-http".as_ref(),
+        ],
+    );
+    assert!(proxied.status.success(), "{proxied:?}");
+    let config = Config::load(&root.path().join("proxied/licet-server.yaml")).unwrap();
+    assert!(config.http.allow_plain && config.tls.is_none());
+    // A key that is not the certificate's is refused before anything is created.
+    let mismatched = init(
+        &root.path().join("mismatched"),
+        &[
+            "--tls-certificate".as_ref(),
+            pki.chain.as_os_str(),
+            "--tls-key".as_ref(),
+            pki.other_key.as_os_str(),
+        ],
+    );
+    assert!(!mismatched.status.success());
+    let stderr = String::from_utf8_lossy(&mismatched.stderr);
+    assert!(stderr.contains("is not the private key"), "{stderr}");
+    assert!(!root.path().join("mismatched/licet-server.yaml").exists());
+    // With a certificate and key it serves HTTPS.
+    let dir = root.path().join("https");
+    let created = init(
+        &dir,
+        &[
+            "--listen".as_ref(),
+            "127.0.0.1:0".as_ref(),
+            "--tls-certificate".as_ref(),
+            pki.chain.as_os_str(),
+            "--tls-key".as_ref(),
+            pki.key.as_os_str(),
+        ],
+    );
+    assert!(created.status.success(), "{created:?}");
+    let path = dir.join("licet-server.yaml");
+    let config = Config::load(&path).unwrap();
+    assert_eq!(config.tls.as_ref().unwrap().certificate, pki.chain);
+    let server = start_https(&path).await;
+    let mut sender = https(server.address, &pki.root).await;
+    assert_eq!(
+        send(&mut sender, Method::GET, "/v1/health", None).await.0,
+        200
+    );
 }
