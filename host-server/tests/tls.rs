@@ -20,6 +20,7 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use licet_server::config::Config;
 use licet_server::keys::{generate_key_files, token_hash};
+use licet_server::loopback::LoopbackClient;
 use licet_server::tls::{TlsConfig, TlsError};
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
@@ -261,6 +262,17 @@ async fn https_requests_are_served_with_the_configured_chain() {
     let (status, issued) = send(&mut sender, Method::POST, "/v1/admin/licenses", Some(body)).await;
     assert_eq!(status, 201, "{issued}");
     assert!(issued["licenses"][0]["key"].is_string(), "{issued}");
+    // The loopback client of the multi-process tests and the load generator, over TLS.
+    let mut loopback = LoopbackClient::connect_tls(server.address, &connector(&pki.root))
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        let health = loopback
+            .request("GET", "/v1/health", None, None)
+            .await
+            .unwrap();
+        assert_eq!(health.status, 200);
+    }
     // Pages served over TLS set their cookies `Secure`.
     let request = Request::builder()
         .uri("/admin/login")
