@@ -20,8 +20,18 @@
 //! database: sqlite:///srv/licet/licet.db
 //! ```
 //!
+//! Without a `tls` section (certificate and key) the server speaks plain HTTP, which it does
+//! only on a loopback address unless `http.allow_plain: true` says a TLS-terminating proxy is in
+//! front of it:
+//!
+//! ```yaml
+//! listen: 0.0.0.0:8440
+//! tls: { certificate: server.pem, key: server.key }
+//! ```
+//!
 //! Relative paths are relative to the configuration file's directory.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -31,6 +41,7 @@ use crate::listener::HttpSettings;
 use crate::logging::LogFormat;
 use crate::ratelimit::RateLimits;
 use crate::store::Synchronous;
+use crate::tls::TlsConfig;
 
 /// An administrator token given in the configuration, by its SHA-256.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -151,6 +162,10 @@ pub struct Config {
     /// The HTTP listener's timeouts, connection cap and shutdown deadline.
     #[serde(default)]
     pub http: HttpSettings,
+    /// The certificate and key of HTTPS; without it the server speaks plain HTTP (on a loopback
+    /// address only, unless `http.allow_plain`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
     /// How the server logs: `human` (default) or `json` (`--log-format` overrides it).
     #[serde(default)]
     pub log_format: LogFormat,
@@ -199,6 +214,7 @@ impl Default for Config {
             dongle: None,
             sweep_seconds: default_sweep(),
             http: HttpSettings::default(),
+            tls: None,
             log_format: LogFormat::default(),
         }
     }
@@ -252,7 +268,39 @@ impl Config {
             path: path.to_owned(),
             message,
         })?;
+        config
+            .check_listen_security()
+            .map_err(|message| StartError::Config {
+                path: path.to_owned(),
+                message,
+            })?;
         Ok(config)
+    }
+
+    /// Checks the plain-HTTP rule where `listen` is an IP address (a host name is checked
+    /// against the address it binds, [`Config::check_plain_http`]), and that `http.allow_plain`
+    /// is not given beside `tls`.
+    pub fn check_listen_security(&self) -> Result<(), String> {
+        if self.tls.is_some() && self.http.allow_plain {
+            return Err(
+                "`http.allow_plain` is for a server without `tls`; remove one of them".to_owned(),
+            );
+        }
+        match self.listen.parse::<SocketAddr>() {
+            Ok(address) => self.check_plain_http(address),
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// The plain-HTTP rule for the address the server listens on: without `tls`, only a
+    /// loopback address, unless `http.allow_plain`.
+    pub fn check_plain_http(&self, address: SocketAddr) -> Result<(), String> {
+        crate::tls::check_plain_http(
+            &self.listen,
+            address.ip(),
+            self.tls.is_some(),
+            self.http.allow_plain,
+        )
     }
 
     /// Checks that the keys configured fit the role: an activation center has `vendor_key` and
@@ -346,6 +394,9 @@ impl Config {
             &mut self.state_dir,
         ] {
             *path = path.as_deref().map(absolute);
+        }
+        if let Some(tls) = &mut self.tls {
+            tls.resolve_paths(base);
         }
         if let Some(dongle) = &mut self.dongle {
             dongle.plugin = absolute(&dongle.plugin);

@@ -104,6 +104,9 @@ pub enum StartError {
     /// server licenses could not be read.
     #[error("{0}")]
     Role(String),
+    /// The certificate or key of `tls` cannot be served.
+    #[error("{0}")]
+    Tls(#[from] crate::tls::TlsError),
     /// The dongle plugin could not be loaded.
     #[error("dongle plugin `{path}`: {message}")]
     Dongle {

@@ -27,4 +27,5 @@ pub mod ratelimit;
 pub mod server;
 pub mod service;
 pub mod store;
+pub mod tls;
 pub mod web;

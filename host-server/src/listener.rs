@@ -1,11 +1,13 @@
-//! The HTTP/1.1 listener: hyper's connection builder with a header-read timeout, tower-http's
-//! request and body-read timeouts, an idle timeout on every connection, a cap on open
-//! connections, and a deadline on graceful shutdown.
+//! The HTTP/1.1 listener, plain or over TLS (rustls): hyper's connection builder with a
+//! header-read timeout that also bounds the TLS handshake, tower-http's request and body-read
+//! timeouts, an idle timeout on every connection, a cap on open connections (TLS ones
+//! included), and a deadline on graceful shutdown.
 
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -19,8 +21,9 @@ use hyper_util::server::graceful::GracefulShutdown;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{watch, Semaphore};
 use tokio::time::{Instant, Sleep};
+use tokio_rustls::TlsAcceptor;
 use tower::{ServiceBuilder, ServiceExt as _};
 use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
@@ -42,6 +45,9 @@ pub struct HttpSettings {
     pub max_connections: usize,
     /// Seconds open connections get to finish after Ctrl-C or SIGTERM before they are cut.
     pub shutdown_timeout_seconds: u64,
+    /// Serve plain HTTP on an address other than loopback, without `tls` (behind a proxy that
+    /// terminates TLS).
+    pub allow_plain: bool,
 }
 
 impl Default for HttpSettings {
@@ -53,6 +59,7 @@ impl Default for HttpSettings {
             idle_timeout_seconds: 60,
             max_connections: 1024,
             shutdown_timeout_seconds: 10,
+            allow_plain: false,
         }
     }
 }
@@ -81,12 +88,21 @@ impl HttpSettings {
     }
 }
 
+/// Marks a request that came over TLS on this listener (request extension), so pages set
+/// their cookies `Secure`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArrivedOverTls;
+
 /// Serves `app` on `listener` with `settings` until `shutdown` completes, then gives open
-/// connections `shutdown_timeout_seconds` to finish and cuts the rest.
+/// connections `shutdown_timeout_seconds` to finish and cuts the rest. With `tls`, every
+/// connection is HTTPS: its TLS handshake and its first request's headers share one deadline,
+/// `header_read_timeout_seconds` from when it was accepted, and a handshake still under way when
+/// the server stops is cut at once.
 pub async fn serve_http(
     listener: TcpListener,
     app: Router,
     settings: HttpSettings,
+    tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let seconds = Duration::from_secs;
@@ -99,13 +115,15 @@ pub async fn serve_http(
             settings.body_read_timeout_seconds,
         )))
         .service(app);
+    let header_read = seconds(settings.header_read_timeout_seconds);
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(seconds(settings.header_read_timeout_seconds));
+        .header_read_timeout(header_read);
     let idle = seconds(settings.idle_timeout_seconds);
     let permits = Arc::new(Semaphore::new(settings.max_connections));
     let graceful = GracefulShutdown::new();
+    let (stop, stopping) = watch::channel(false);
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -124,24 +142,65 @@ pub async fn serve_http(
             },
             () = &mut shutdown => break,
         };
+        let header_deadline = Instant::now() + header_read;
         let service = service.clone();
-        let handler = hyper::service::service_fn(move |mut request: Request<Incoming>| {
-            request
-                .extensions_mut()
-                .insert(ConnectInfo::<SocketAddr>(remote));
-            service.clone().oneshot(request)
-        });
-        let connection =
-            builder.serve_connection(TokioIo::new(IdleTimeout::new(stream, idle)), handler);
-        let watched = graceful.watch(connection);
+        let first_request = Arc::new(AtomicBool::new(false));
+        let over_tls = tls.is_some();
+        let handler = {
+            let first_request = first_request.clone();
+            hyper::service::service_fn(move |mut request: Request<Incoming>| {
+                first_request.store(true, Ordering::Relaxed);
+                let extensions = request.extensions_mut();
+                extensions.insert(ConnectInfo::<SocketAddr>(remote));
+                if over_tls {
+                    extensions.insert(ArrivedOverTls);
+                }
+                service.clone().oneshot(request)
+            })
+        };
+        let stream = IdleTimeout::new(stream, idle);
+        let Some(acceptor) = &tls else {
+            let connection = builder.serve_connection(TokioIo::new(stream), handler);
+            let watched = graceful.watch(connection);
+            tokio::spawn(async move {
+                if let Err(error) = watched.await {
+                    tracing::debug!(%remote, "connection closed: {error}");
+                }
+                drop(permit);
+            });
+            continue;
+        };
+        let acceptor = acceptor.clone();
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        let mut stopping = stopping.clone();
         tokio::spawn(async move {
-            if let Err(error) = watched.await {
-                tracing::debug!(%remote, "connection closed: {error}");
+            let handshake = tokio::select! {
+                done = tokio::time::timeout_at(header_deadline, acceptor.accept(stream)) => done,
+                _ = stopping.wait_for(|stopping| *stopping) => {
+                    tracing::debug!(%remote, "TLS handshake cut: the server is stopping");
+                    return;
+                }
+            };
+            match handshake {
+                Ok(Ok(stream)) => {
+                    let connection = builder.serve_connection(TokioIo::new(stream), handler);
+                    let watched = watcher.watch(connection);
+                    let ended = first_headers_by(header_deadline, &first_request, watched).await;
+                    if let Err(error) = ended {
+                        tracing::debug!(%remote, "connection closed: {error}");
+                    }
+                }
+                Ok(Err(error)) => tracing::debug!(%remote, "TLS handshake failed: {error}"),
+                Err(_) => {
+                    tracing::debug!(%remote, "no TLS handshake within the header-read timeout");
+                }
             }
             drop(permit);
         });
     }
     drop(listener);
+    stop.send_replace(true);
     let open = graceful.count();
     let deadline = seconds(settings.shutdown_timeout_seconds);
     if tokio::time::timeout(deadline, graceful.shutdown())
@@ -154,6 +213,27 @@ pub async fn serve_http(
         );
     }
     Ok(())
+}
+
+/// Drives `connection` to its end, but cuts it at `deadline` unless a request's headers have
+/// arrived by then (`first_request`): after a TLS handshake, hyper's own header-read timeout
+/// starts anew, and this keeps the handshake and the first headers within one deadline.
+async fn first_headers_by(
+    deadline: Instant,
+    first_request: &AtomicBool,
+    connection: impl Future<Output = Result<(), hyper::Error>>,
+) -> Result<(), String> {
+    tokio::pin!(connection);
+    tokio::select! {
+        ended = &mut connection => ended.map_err(|error| error.to_string()),
+        () = tokio::time::sleep_until(deadline) => {
+            if first_request.load(Ordering::Relaxed) {
+                connection.await.map_err(|error| error.to_string())
+            } else {
+                Err("no request headers within the header-read timeout".to_owned())
+            }
+        }
+    }
 }
 
 /// A connection that fails with `TimedOut` once it has neither read nor written anything for

@@ -1,20 +1,34 @@
-//! A minimal keep-alive HTTP/1.1 JSON client for loopback addresses only, used by the
-//! multi-process tests and the load generator to drive a running server.
+//! A minimal keep-alive HTTP/1.1 JSON client for loopback addresses only, plain or over TLS,
+//! used by the multi-process tests and the load generator to drive a running server.
 
 use std::io;
 use std::net::SocketAddr;
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
 
 /// The largest response body read.
 const MAX_RESPONSE: usize = 16 * 1024 * 1024;
 
+/// A byte stream the client speaks HTTP on: TCP, or TLS over TCP.
+trait Connection: AsyncRead + AsyncWrite + Unpin + Send {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Connection for T {}
+
 /// One keep-alive connection to a server on a loopback address.
-#[derive(Debug)]
 pub struct LoopbackClient {
-    stream: BufReader<TcpStream>,
+    stream: BufReader<Box<dyn Connection>>,
     host: String,
+}
+
+impl std::fmt::Debug for LoopbackClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoopbackClient")
+            .field("host", &self.host)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A response: status and body.
@@ -40,6 +54,33 @@ fn invalid(message: &str) -> io::Error {
 impl LoopbackClient {
     /// Connects to `address`, which must be a loopback address.
     pub async fn connect(address: SocketAddr) -> io::Result<LoopbackClient> {
+        let stream = Self::tcp(address).await?;
+        Ok(LoopbackClient {
+            stream: BufReader::new(Box::new(stream)),
+            host: address.to_string(),
+        })
+    }
+
+    /// Connects to `address`, which must be a loopback address, over TLS with `connector`,
+    /// checking the server's certificate for `localhost`.
+    pub async fn connect_tls(
+        address: SocketAddr,
+        connector: &TlsConnector,
+    ) -> io::Result<LoopbackClient> {
+        let stream = Self::tcp(address).await?;
+        let stream = connector
+            .connect(
+                ServerName::try_from("localhost").map_err(io::Error::other)?,
+                stream,
+            )
+            .await?;
+        Ok(LoopbackClient {
+            stream: BufReader::new(Box::new(stream)),
+            host: address.to_string(),
+        })
+    }
+
+    async fn tcp(address: SocketAddr) -> io::Result<TcpStream> {
         if !address.ip().is_loopback() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -48,10 +89,7 @@ impl LoopbackClient {
         }
         let stream = TcpStream::connect(address).await?;
         stream.set_nodelay(true)?;
-        Ok(LoopbackClient {
-            stream: BufReader::new(stream),
-            host: address.to_string(),
-        })
+        Ok(stream)
     }
 
     /// Sends a request and reads the whole response.
@@ -76,7 +114,9 @@ impl LoopbackClient {
         head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
         let mut message = head.into_bytes();
         message.extend_from_slice(&body);
-        self.stream.get_mut().write_all(&message).await?;
+        let stream = self.stream.get_mut();
+        stream.write_all(&message).await?;
+        stream.flush().await?;
         self.read_response().await
     }
 

@@ -14,9 +14,10 @@ use licet_server::license_server::{status, LicenseServer, NativeIdentity, Served
 use licet_server::logging::{self, LogFormat};
 use licet_server::server::{
     build_state, configured_dongle, init, init_license_server, open_license_server, serve_with,
-    shutdown_signal,
+    shutdown_signal, ListenSettings,
 };
 use licet_server::service::RequestContext;
+use licet_server::tls::TlsConfig;
 
 /// Licet's activation center and network license server.
 #[derive(Debug, Parser)]
@@ -74,6 +75,33 @@ struct Exchange {
     load_response: Option<PathBuf>,
 }
 
+/// HTTPS or plain HTTP for a new server directory.
+#[derive(Debug, Args)]
+struct Security {
+    /// Serve HTTPS with this certificate (PEM; the server's certificate, then intermediates).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_certificate: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_certificate")]
+    tls_key: Option<PathBuf>,
+    /// Serve plain HTTP on an address other than loopback (behind a TLS-terminating proxy).
+    #[arg(long, conflicts_with = "tls_certificate")]
+    allow_plain_http: bool,
+}
+
+impl Security {
+    fn listen_settings(self, listen: &str) -> ListenSettings {
+        ListenSettings {
+            address: listen.to_owned(),
+            tls: self
+                .tls_certificate
+                .zip(self.tls_key)
+                .map(|(certificate, key)| TlsConfig { certificate, key }),
+            allow_plain: self.allow_plain_http,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Create a server directory: keys, SQLite database, administrator token, configuration. An
@@ -97,6 +125,8 @@ enum Command {
         /// The activation center's URL (license servers; leave out on an offline LAN).
         #[arg(long, value_name = "URL")]
         center: Option<String>,
+        #[command(flatten)]
+        security: Security,
     },
     /// Activate a network license key on this license server: online, or by request and
     /// response files.
@@ -190,7 +220,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         (None, Some(dir)) => {
             let path = dir.join("licet-server.yaml");
             if !path.exists() {
-                let created = init(dir, &cli.policies, &cli.listen, true).await?;
+                let listen = ListenSettings::plain(&cli.listen);
+                let created = init(dir, &cli.policies, &listen, true).await?;
                 println!("created {}", created.config_path.display());
                 println!("administrator token (shown once): {}", created.admin_token);
                 for (license_type, key) in &created.example_keys {
@@ -206,15 +237,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         cli.log_format.unwrap_or(config.log_format),
         cli.log_filter.as_deref(),
     )?;
-    let dongle = configured_dongle(&config)
-        .with_context(|| format!("cannot start from `{}`", config_path.display()))?;
+    let cannot_start = || format!("cannot start from `{}`", config_path.display());
+    let tls = match &config.tls {
+        Some(tls) => Some(tls.acceptor().with_context(cannot_start)?),
+        None => None,
+    };
+    let dongle = configured_dongle(&config).with_context(cannot_start)?;
     let state = build_state(&config, dongle)
         .await
-        .with_context(|| format!("cannot start from `{}`", config_path.display()))?;
+        .with_context(cannot_start)?;
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("cannot listen on `{}`", config.listen))?;
     let address = listener.local_addr()?;
+    // `listen` may be a host name: the rule holds for the address it bound.
+    if let Err(message) = config.check_plain_http(address) {
+        anyhow::bail!("{}: {message}", cannot_start());
+    }
     if let Some(server) = state.licensing.license_server() {
         for (key, entry) in server.entries() {
             match entry {
@@ -231,8 +270,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
     }
+    let scheme = if tls.is_some() { "https" } else { "http" };
     println!(
-        "licet-server listening on http://{address} ({} storage, {})",
+        "licet-server listening on {scheme}://{address} ({} storage, {})",
         state.licensing.store().backend_name(),
         config.role.as_str()
     );
@@ -241,6 +281,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         state,
         Duration::from_secs(config.sweep_seconds),
         config.http,
+        tls,
         shutdown_signal(),
     )
     .await?;
@@ -259,7 +300,9 @@ async fn run_command(command: Command) -> anyhow::Result<()> {
             role,
             vendor_public_key,
             center,
+            security,
         } => {
+            let listen = security.listen_settings(&listen);
             let created = match role {
                 RoleArg::ActivationCenter => {
                     if vendor_public_key.is_some() || center.is_some() {

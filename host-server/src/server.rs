@@ -1,4 +1,4 @@
-//! Starting the server: loading policies and the keys, opening the store, serving HTTP until
+//! Starting the server: loading policies and the keys, opening the store, serving HTTP or HTTPS until
 //! Ctrl-C or SIGTERM, and creating a new server directory (`licet-server init`), for an
 //! activation center or a license server.
 
@@ -11,6 +11,7 @@ use std::time::Duration;
 use axum::extract::MatchedPath;
 use licet_engine::Policy;
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tower_http::trace::TraceLayer;
 
 use crate::admin::NewLicenses;
@@ -28,6 +29,7 @@ use crate::listener::{serve_http, HttpSettings};
 use crate::ratelimit::RateLimiter;
 use crate::service::{Clock, Licensing, Policies};
 use crate::store::{Database, Store, StoreOptions};
+use crate::tls::TlsConfig;
 
 /// Loads policy files; each licenses one product.
 pub fn load_policies(paths: &[PathBuf]) -> Result<Policies, StartError> {
@@ -271,11 +273,19 @@ pub async fn serve(
     sweep: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve_with(listener, state, sweep, HttpSettings::default(), shutdown).await
+    serve_with(
+        listener,
+        state,
+        sweep,
+        HttpSettings::default(),
+        None,
+        shutdown,
+    )
+    .await
 }
 
-/// Serves the API on `listener` with the listener's `http` timeouts and limits until
-/// `shutdown` completes, sweeping ended leases every `sweep` in the background; a license
+/// Serves the API on `listener` with the listener's `http` timeouts and limits, over TLS with
+/// `tls` (plain HTTP without), until `shutdown` completes, sweeping ended leases every `sweep` in the background; a license
 /// server also rereads its server licenses and revalidates them with the activation center in
 /// the background. Every request is traced (method, route, status and latency; never the
 /// path, which may hold a license key).
@@ -284,6 +294,7 @@ pub async fn serve_with(
     state: AppState,
     sweep: Duration,
     http: HttpSettings,
+    tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let lifecycle = tokio::spawn(crate::license_server::activation::run_lifecycle(
@@ -308,7 +319,7 @@ pub async fn serve_with(
             tracing::info_span!("request", method = %request.method(), route)
         },
     ));
-    let result = serve_http(listener, app, http, shutdown).await;
+    let result = serve_http(listener, app, http, tls, shutdown).await;
     sweeper.abort();
     lifecycle.abort();
     result
@@ -373,13 +384,64 @@ pub struct Initialized {
     pub example_keys: Vec<(String, String)>,
 }
 
+/// Where and how the server of a new directory listens.
+#[derive(Debug, Clone, Default)]
+pub struct ListenSettings {
+    /// The address (`listen`).
+    pub address: String,
+    /// The certificate and key of HTTPS (`tls`), made absolute.
+    pub tls: Option<TlsConfig>,
+    /// Plain HTTP on an address other than loopback (`http.allow_plain`).
+    pub allow_plain: bool,
+}
+
+impl ListenSettings {
+    /// Plain HTTP on `address` (a loopback address, or refused by [`init`]).
+    pub fn plain(address: &str) -> Self {
+        ListenSettings {
+            address: address.to_owned(),
+            ..ListenSettings::default()
+        }
+    }
+
+    /// Puts these settings in `config` and checks them, before anything is created: the
+    /// plain-HTTP rule, and that the certificate and key can be served.
+    fn apply(&self, config: &mut Config, config_path: &Path) -> Result<(), StartError> {
+        config.listen = self.address.clone();
+        config.http.allow_plain = self.allow_plain;
+        config.tls = match &self.tls {
+            Some(tls) => {
+                let absolute = |path: &Path| {
+                    std::path::absolute(path).map_err(|source| StartError::Io {
+                        path: path.to_owned(),
+                        source,
+                    })
+                };
+                let tls = TlsConfig {
+                    certificate: absolute(&tls.certificate)?,
+                    key: absolute(&tls.key)?,
+                };
+                tls.server_config()?;
+                Some(tls)
+            }
+            None => None,
+        };
+        config
+            .check_listen_security()
+            .map_err(|message| StartError::Config {
+                path: config_path.to_owned(),
+                message,
+            })
+    }
+}
+
 /// Creates a server directory: a vendor key pair, a SQLite database with an administrator token,
-/// and `licet-server.yaml` naming `policies`. With `examples`, issues one license of each
+/// and `licet-server.yaml` naming `policies`, listening as `listen` says. With `examples`, issues one license of each
 /// non-dongle type of each product.
 pub async fn init(
     dir: &Path,
     policies: &[PathBuf],
-    listen: &str,
+    listen: &ListenSettings,
     examples: bool,
 ) -> Result<Initialized, StartError> {
     let io = |path: &Path| {
@@ -400,14 +462,14 @@ pub async fn init(
         .map(|path| path.canonicalize().map_err(io(path)))
         .collect::<Result<_, _>>()?;
     let loaded = load_policies(&policies)?;
-    generate_key_files(&dir)?;
-    let config = Config {
-        listen: listen.to_owned(),
+    let mut config = Config {
         database: format!("sqlite://{}", dir.join("licet.db").display()),
         policies,
         vendor_key: Some(dir.join("vendor.secret")),
         ..Config::default()
     };
+    listen.apply(&mut config, &config_path)?;
+    generate_key_files(&dir)?;
     let state = build_state(&config, Arc::new(NoDongle)).await?;
     let admin_token = state
         .licensing
@@ -471,7 +533,7 @@ pub async fn init(
 pub async fn init_license_server(
     dir: &Path,
     policies: &[PathBuf],
-    listen: &str,
+    listen: &ListenSettings,
     vendor_public_key: &Path,
     center: Option<&str>,
 ) -> Result<Initialized, StartError> {
@@ -496,7 +558,6 @@ pub async fn init_license_server(
     load_policies(&policies)?;
     let mut config = Config {
         role: ServerRole::LicenseServer,
-        listen: listen.to_owned(),
         database: format!("sqlite://{}", dir.join("licet.db").display()),
         policies,
         server_key: Some(dir.join("server.secret")),
@@ -504,6 +565,7 @@ pub async fn init_license_server(
         center: center.map(str::to_owned),
         ..Config::default()
     };
+    listen.apply(&mut config, &config_path)?;
     config.check_role().map_err(|message| StartError::Config {
         path: config_path.clone(),
         message,

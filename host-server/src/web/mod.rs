@@ -30,6 +30,7 @@ use serde::de::DeserializeOwned;
 use crate::api::error::AppError;
 use crate::api::extract::Peer;
 use crate::api::AppState;
+use crate::listener::ArrivedOverTls;
 use crate::service::ServiceError;
 pub use session::{Area, Session, SessionState, WebActor, WebSecret};
 
@@ -445,7 +446,9 @@ impl FromRequestParts<AppState> for Web {
             .get("x-forwarded-proto")
             .and_then(|value| value.to_str().ok())
             .is_some_and(|value| value.trim().eq_ignore_ascii_case("https"));
-        let secure = parts.uri.scheme_str() == Some("https") || forwarded_https;
+        let secure = parts.extensions.get::<ArrivedOverTls>().is_some()
+            || parts.uri.scheme_str() == Some("https")
+            || forwarded_https;
         Ok(Web {
             state: state.clone(),
             peer,

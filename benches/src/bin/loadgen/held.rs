@@ -4,7 +4,6 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use licet_server::loopback::LoopbackClient;
 use serde_json::json;
 
 use crate::phase::{run_phase, timed};
@@ -116,7 +115,7 @@ async fn race(
         let body = json!({ "key": key, "target": target(), "machine": machine(2_000_000 + n),
                            "session": format!("race-{n}") });
         tasks.push(tokio::spawn(async move {
-            let mut client = LoopbackClient::connect(address).await?;
+            let mut client = crate::tls::connect(address).await?;
             let response = client
                 .request("POST", "/v1/seats/checkout", None, Some(&body))
                 .await?;

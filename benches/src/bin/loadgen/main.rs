@@ -13,12 +13,15 @@
 //! cargo run --release -p licet-benches --bin licet-loadgen -- --history 0,1000,10000,100000
 //! # the same on PostgreSQL:
 //! cargo run --release -p licet-benches --bin licet-loadgen -- --database postgres://postgres@127.0.0.1:5432/test --held 0,100000
+//! # any of these over HTTPS (a certificate made for the run; the baseline over TLS too):
+//! cargo run --release -p licet-benches --bin licet-loadgen -- --tls
 //! ```
 
 mod held;
 mod history;
 mod phase;
 mod servers;
+mod tls;
 
 use std::error::Error;
 use std::net::SocketAddr;
@@ -48,6 +51,8 @@ struct Run {
     history: Vec<usize>,
     /// A PostgreSQL connection string; SQLite when absent.
     database: Option<String>,
+    /// Every server speaks HTTPS and every client connects over TLS.
+    tls: bool,
 }
 
 /// The most seats `--held` fills one pool with, and the most returned serials `--history` puts
@@ -72,6 +77,10 @@ fn options() -> Result<(Options, Run), Failure> {
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
+        if arg == "--tls" {
+            run.tls = true;
+            continue;
+        }
         let value = args
             .next()
             .ok_or_else(|| format!("`{arg}` needs a value"))?;
@@ -115,18 +124,30 @@ fn main() -> Result<(), Failure> {
         .build()?;
     let dir = tempfile::tempdir()?;
     let backend = servers.block_on(Backend::create(dir.path(), run.database.as_deref()))?;
-    let replicas = servers.block_on(start_licet(dir.path(), &backend, options.synchronous, 2))?;
-    let noop = servers.block_on(start_noop())?;
+    let tls = if run.tls {
+        Some(tls::enable(dir.path())?)
+    } else {
+        None
+    };
+    let replicas = servers.block_on(start_licet(
+        dir.path(),
+        &backend,
+        options.synchronous,
+        2,
+        tls.clone(),
+    ))?;
+    let noop = servers.block_on(start_noop(tls))?;
     let _guard = servers.enter();
     println!(
-        "licet-loadgen: {} keep-alive clients, {} s per phase, {}{}",
+        "licet-loadgen: {} keep-alive clients, {} s per phase, {}{}{}",
         options.clients,
         options.seconds,
         backend.name(),
         match backend {
             Backend::Sqlite(_) => format!(" synchronous={:?}", options.synchronous),
             Backend::Postgres { .. } => String::new(),
-        }
+        },
+        if run.tls { ", over TLS" } else { "" }
     );
     let outcome = clients.block_on(async {
         if !run.held.is_empty() {

@@ -64,7 +64,7 @@ where
         let address = addresses[worker % addresses.len()];
         workers.push(tokio::spawn(async move {
             let mut phase = Phase::default();
-            let Ok(mut client) = LoopbackClient::connect(address).await else {
+            let Ok(mut client) = crate::tls::connect(address).await else {
                 phase.errors += 1;
                 return phase;
             };

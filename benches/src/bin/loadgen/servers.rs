@@ -11,11 +11,12 @@ use axum::{Json, Router};
 use licet_server::config::Config;
 use licet_server::dongle::NoDongle;
 use licet_server::keys::{generate_key_files, hex, random_bytes, token_hash};
-use licet_server::loopback::LoopbackClient;
+use licet_server::listener::{serve_http, HttpSettings};
 use licet_server::ratelimit::{Rate, RateLimits};
-use licet_server::server::{build_state, serve};
+use licet_server::server::{build_state, serve_with};
 use licet_server::store::Synchronous;
 use serde_json::{json, Value};
+use tokio_rustls::TlsAcceptor;
 
 use crate::Failure;
 
@@ -179,12 +180,13 @@ fn repo_policy(name: &str) -> PathBuf {
 }
 
 /// Starts `replicas` servers on `backend` (keys in `dir`), each on its own loopback port with its
-/// own store and connections.
+/// own store and connections, over TLS with `tls`.
 pub async fn start_licet(
     dir: &Path,
     backend: &Backend,
     synchronous: Synchronous,
     replicas: usize,
+    tls: Option<TlsAcceptor>,
 ) -> Result<Vec<SocketAddr>, Failure> {
     generate_key_files(dir)?;
     let generous = Rate {
@@ -216,31 +218,42 @@ pub async fn start_licet(
         let state = build_state(&config, Arc::new(NoDongle)).await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         addresses.push(listener.local_addr()?);
-        tokio::spawn(serve(
+        tokio::spawn(serve_with(
             listener,
             state,
             Duration::from_secs(60),
+            HttpSettings::default(),
+            tls.clone(),
             std::future::pending(),
         ));
     }
     Ok(addresses)
 }
 
-/// A server answering one no-op JSON route, the baseline of HTTP and JSON alone.
-pub async fn start_noop() -> Result<SocketAddr, Failure> {
+/// A server answering one no-op JSON route, the baseline of HTTP and JSON alone; with `tls`,
+/// of HTTPS and JSON, on the server's own listener.
+pub async fn start_noop(tls: Option<TlsAcceptor>) -> Result<SocketAddr, Failure> {
     async fn noop(Json(body): Json<Value>) -> Json<Value> {
         Json(json!({ "verdict": "allow", "code": "NOOP", "echo": body["session"] }))
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;
     let app = Router::new().route("/noop", post(noop));
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    tokio::spawn(async move {
+        match tls {
+            None => axum::serve(listener, app).await,
+            Some(tls) => {
+                let settings = HttpSettings::default();
+                serve_http(listener, app, settings, Some(tls), std::future::pending()).await
+            }
+        }
+    });
     Ok(address)
 }
 
 /// An administrator's POST that must answer 201 Created.
 pub async fn admin(address: SocketAddr, path: &str, body: Value) -> Result<Value, Failure> {
-    let mut client = LoopbackClient::connect(address).await?;
+    let mut client = crate::tls::connect(address).await?;
     let response = client
         .request("POST", path, Some(ADMIN_TOKEN), Some(&body))
         .await?;
