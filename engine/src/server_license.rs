@@ -41,6 +41,9 @@ use crate::policy::{Policy, DEFAULT_LEASE_SECONDS};
 use crate::signature::SignedKind;
 use crate::state::License;
 
+/// How long before its start a server license is already in force.
+pub const START_SKEW_SECONDS: i64 = 300;
+
 const MAGIC: &[u8] = b"LICET-SERVER-LICENSE";
 const FORMAT_VERSION: u8 = 2;
 const ARMOR_BEGIN: &str = "-----BEGIN LICET SERVER LICENSE-----";
@@ -438,11 +441,12 @@ impl ServerLicense {
         verifying_key_from_bytes(&self.claims.server_key).map_err(ServerLicenseError::Invalid)
     }
 
-    /// Whether the server license is in force at `now`: started, not expired, and revalidated
-    /// within its offline period.
+    /// Whether the server license is in force at `now`: started (up to [`START_SKEW_SECONDS`]
+    /// early: a center's clock a little ahead of the license server's, or a second that turned
+    /// while the answer travelled), not expired, and revalidated within its offline period.
     pub fn check_in_force(&self, now: DateTime<Utc>) -> Result<(), ServerLicenseError> {
         let claims = &self.claims;
-        if now < claims.not_before {
+        if now + Duration::seconds(START_SKEW_SECONDS) < claims.not_before {
             return Err(ServerLicenseError::NotInForce(format!(
                 "the server license of `{}` starts at {}",
                 claims.license_key, claims.not_before
@@ -600,4 +604,62 @@ pub fn verify_served(
         .map_err(ServerLicenseError::Certificate)?;
     server_license.admits(certificate.claims())?;
     Ok((certificate, server_license))
+}
+
+#[cfg(test)]
+mod start_tests {
+    #![allow(clippy::unwrap_used)]
+
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::certificate::{policy_hash, Binding, TermKind};
+
+    fn starting_at(not_before: DateTime<Utc>) -> ServerLicense {
+        let claims = ServerLicenseClaims {
+            serial: "sl-1".to_owned(),
+            license_key: "GCAD-NET-0001".to_owned(),
+            product: "gstarcad".to_owned(),
+            edition: "professional".to_owned(),
+            version: "2027".to_owned(),
+            license_type: "network".to_owned(),
+            term: TermKind::Perpetual,
+            seats: 5,
+            lease_seconds: 900,
+            borrow_max_seconds: None,
+            kinds: ServedKinds {
+                seat: true,
+                borrow: false,
+            },
+            features: BTreeMap::new(),
+            counters: BTreeMap::new(),
+            binding: Binding::Dongle("SN-1".to_owned()),
+            binding_rule: None,
+            server_key: SigningKey::from_bytes(&[0x53; 32])
+                .verifying_key()
+                .to_bytes(),
+            issued_at: not_before,
+            not_before,
+            expires_at: None,
+            offline_until: not_before + Duration::days(30),
+            policy_hash: policy_hash(b"policy"),
+        };
+        issue(claims, &SigningKey::from_bytes(&[0x11; 32]))
+    }
+
+    #[test]
+    fn a_server_license_is_in_force_a_little_before_its_start_and_not_earlier() {
+        let now = Utc.with_ymd_and_hms(2026, 12, 3, 7, 17, 59).unwrap();
+        assert!(starting_at(now).check_in_force(now).is_ok());
+        // Issued by a center whose second had already turned.
+        assert!(starting_at(now + Duration::seconds(1))
+            .check_in_force(now)
+            .is_ok());
+        let skew = Duration::seconds(START_SKEW_SECONDS);
+        assert!(starting_at(now + skew).check_in_force(now).is_ok());
+        assert!(matches!(
+            starting_at(now + skew + Duration::seconds(1)).check_in_force(now),
+            Err(ServerLicenseError::NotInForce(_))
+        ));
+    }
 }
