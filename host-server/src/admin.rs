@@ -16,7 +16,7 @@ use crate::keys::{new_token, random_bytes, token_hash};
 use crate::service::{admin_audit, is_web_model, Licensing, ServiceError};
 use crate::store::{
     job, ActivationRecord, AuditEntry, ClientRecord, LeaseRecord, LicenseFilter, LicenseRecord,
-    OrderRecord, TokenOwner,
+    OrderRecord, SeatUsage, TokenOwner,
 };
 
 /// The most licenses or serials issued by one call.
@@ -206,6 +206,12 @@ pub fn new_license_key(product: &str) -> Result<String, ServiceError> {
 }
 
 impl Licensing {
+    /// The seats of at most `limit` licenses with a pool, held and borrowed now (for metrics).
+    pub async fn seat_usage(&self, limit: i64) -> Result<Vec<SeatUsage>, ServiceError> {
+        let now = self.now();
+        Ok(self.store().read(ListSeatUsage { now, limit }).await?)
+    }
+
     /// Who holds an administrator or client token.
     pub async fn token_owner(&self, token: &str) -> Result<Option<TokenOwner>, ServiceError> {
         let hash = token_hash(token);
@@ -552,6 +558,11 @@ fn already_exists(error: StoreError) -> ServiceError {
         StoreError::NotFound(what) => ServiceError::NotFound(what),
         other => ServiceError::Store(other),
     }
+}
+
+job! {
+    ListSeatUsage { now: DateTime<Utc>, limit: i64 } -> Vec<SeatUsage>;
+    |this, records| { records.seat_usage(this.now, this.limit).await }
 }
 
 job! {

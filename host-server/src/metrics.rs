@@ -1,7 +1,7 @@
 //! Prometheus metrics of one server (`GET /metrics`, administrators only), in the OpenMetrics
 //! text format of `prometheus-client`: requests by route and status, their latency, refusals by
-//! the rate limits, decisions by action and code with the time the service took, and the time of
-//! store transactions.
+//! the rate limits, decisions by action and code with the time the service took, the time of
+//! store transactions, and each pooled license's seats, held and borrowed (read at the scrape).
 
 use std::time::Duration;
 
@@ -13,6 +13,7 @@ use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
@@ -42,6 +43,11 @@ struct DecisionLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LicenseLabel {
+    license: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ActionLabel {
     action: String,
 }
@@ -62,7 +68,13 @@ pub struct Metrics {
     rate_limited: Family<RouteLabel, Counter>,
     decisions: Family<DecisionLabels, Counter>,
     decision_seconds: HistogramFamily<ActionLabel>,
+    seats: Family<LicenseLabel, Gauge>,
+    seats_held: Family<LicenseLabel, Gauge>,
+    seats_borrowed: Family<LicenseLabel, Gauge>,
 }
+
+/// The most licenses whose seats one scrape reports.
+pub const MAX_LICENSES_REPORTED: i64 = 10_000;
 
 impl Metrics {
     /// A registry of the server's metrics; `transactions` is the store's histogram of
@@ -101,6 +113,20 @@ impl Metrics {
             "Time the licensing service took for one decision (store included), by action",
             decision_seconds.clone(),
         );
+        let seats = Family::<LicenseLabel, Gauge>::default();
+        registry.register("seats", "Seats of each license with a pool", seats.clone());
+        let seats_held = Family::<LicenseLabel, Gauge>::default();
+        registry.register(
+            "seats_held",
+            "Seats held now (leases and borrows not ended), by license",
+            seats_held.clone(),
+        );
+        let seats_borrowed = Family::<LicenseLabel, Gauge>::default();
+        registry.register(
+            "seats_borrowed",
+            "Seats borrowed out now, by license",
+            seats_borrowed.clone(),
+        );
         registry.register(
             "store_transaction_duration_seconds",
             "Time of one store transaction, commit included",
@@ -113,6 +139,29 @@ impl Metrics {
             rate_limited,
             decisions,
             decision_seconds,
+            seats,
+            seats_held,
+            seats_borrowed,
+        }
+    }
+
+    /// Sets the seat gauges to `usage`, forgetting licenses no longer in it.
+    pub fn set_seats(&self, usage: &[crate::store::SeatUsage]) {
+        self.seats.clear();
+        self.seats_held.clear();
+        self.seats_borrowed.clear();
+        let gauge = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
+        for license in usage {
+            let label = LicenseLabel {
+                license: license.license_key.clone(),
+            };
+            self.seats.get_or_create(&label).set(gauge(license.seats));
+            self.seats_held
+                .get_or_create(&label)
+                .set(gauge(license.held));
+            self.seats_borrowed
+                .get_or_create(&label)
+                .set(gauge(license.borrowed));
         }
     }
 
@@ -179,6 +228,8 @@ pub async fn count_requests(
 
 /// `GET /metrics`: the server's metrics, for administrators.
 pub async fn serve(State(state): State<AppState>, _admin: Admin) -> Result<Response, AppError> {
+    let usage = state.licensing.seat_usage(MAX_LICENSES_REPORTED).await?;
+    state.metrics.set_seats(&usage);
     let text = state
         .metrics
         .encode()

@@ -255,8 +255,19 @@ mod metrics {
             assert_eq!(metric(text, r#"licet_decisions_total{action="checkout",verdict="deny",code="SEATS_EXHAUSTED"}"#), Some(1.0), "{text}");
             assert_eq!(metric(text, r#"licet_decision_duration_seconds_count{action="checkout"}"#), Some(2.0), "{text}");
             assert!(metric(text, "licet_store_transaction_duration_seconds_count").unwrap() >= 3.0, "{text}");
-            // Route patterns only: no license key in any label.
-            assert!(!text.contains(&key), "{text}");
+            // Each pool's seats, held and borrowed, by license.
+            let series = |name: &str| format!(r#"{name}{{license="{key}"}}"#);
+            assert_eq!(metric(text, &series("licet_seats")), Some(1.0), "{text}");
+            assert_eq!(metric(text, &series("licet_seats_held")), Some(1.0), "{text}");
+            assert_eq!(metric(text, &series("licet_seats_borrowed")), Some(0.0), "{text}");
+            // Route patterns only: no path, and so no session, in any label.
+            assert!(!text.contains("\"s1\"") && !text.contains(&format!("/{key}")), "{text}");
+
+            // A lease that lapsed is not in use, before any request for its license sweeps it.
+            server.clock.advance(chrono::Duration::seconds(301));
+            let (_, body) = server.admin(Method::GET, "/metrics", None).await;
+            let text = body.as_str().unwrap();
+            assert_eq!(metric(text, &series("licet_seats_held")), Some(0.0), "{text}");
         }
     }
 }

@@ -293,6 +293,7 @@ job! {
         say!(lines, "held_leases", records.held_leases_page(None, at(100), None, 100).await?);
         say!(lines, "held_leases other", records.held_leases_page(Some("other"), at(100), None, 100).await?);
         say!(lines, "held_leases_page", records.held_leases_page(Some("p"), at(100), Some(("K1", "s2")), 2).await?);
+        say!(lines, "seat_usage", records.seat_usage(at(100), 100).await?);
         say!(lines, "renew s2", records.renew_lease("K1", "s2", at(500)).await?);
         say!(lines, "renew none", records.renew_lease("K1", "none", at(500)).await?);
         // s1 lapsed at 160: it stops counting.

@@ -20,7 +20,7 @@ use std::path::PathBuf;
 pub(crate) use records::Records;
 pub use records::{
     ActivationRecord, AuditEntry, AuditSearch, ClientRecord, DenialCount, LeaseRecord,
-    LicenseFilter, LicenseRecord, OrderRecord, ResponseFileRecord, TokenOwner,
+    LicenseFilter, LicenseRecord, OrderRecord, ResponseFileRecord, SeatUsage, TokenOwner,
 };
 pub use sqlite::Synchronous;
 

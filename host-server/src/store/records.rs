@@ -61,6 +61,19 @@ pub struct LeaseRecord {
     pub lease: SeatLease,
 }
 
+/// The seats of one license with a pool, as in use at one time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SeatUsage {
+    /// The license key.
+    pub license_key: String,
+    /// The seats of the license.
+    pub seats: u64,
+    /// Leases and borrows held (not ended).
+    pub held: u64,
+    /// Of them, borrows out (not ended, not returned early).
+    pub borrowed: u64,
+}
+
 /// An activation with its stored identifier.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ActivationRecord {
@@ -501,6 +514,14 @@ pub(crate) trait Records: Send {
         now: DateTime<Utc>,
         at_most: i64,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// The seats of at most `limit` licenses with a pool, by key: their number and how many are
+    /// held and borrowed at `now` (ends counted from the leases, as the listing of held seats
+    /// does, so a lapsed lease is not in use even before a request sweeps it).
+    fn seat_usage(
+        &mut self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<SeatUsage>, StoreError>> + Send;
 }
 
 // ---- value encodings shared by both backends ---------------------------------------------------

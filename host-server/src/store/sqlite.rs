@@ -1385,6 +1385,39 @@ impl Records for SqliteRecords<'_> {
             .query_row(params![key, to_secs(now), at_most], |row| row.get(0))?;
         Ok(u64::try_from(count).unwrap_or(0))
     }
+
+    async fn seat_usage(
+        &mut self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<SeatUsage>, StoreError> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT l.key, l.seats, \
+                 (SELECT COUNT(*) FROM leases s WHERE s.license_key = l.key AND \
+                  ((s.borrowed_until IS NULL AND s.expires_at > ?1) OR s.borrowed_until > ?1)), \
+                 (SELECT COUNT(*) FROM leases s WHERE s.license_key = l.key AND s.counted = 1 \
+                  AND s.borrowed_until > ?1 AND s.returned_at IS NULL) \
+                 FROM licenses l WHERE l.seats IS NOT NULL ORDER BY l.key LIMIT ?2",
+        )?;
+        let rows = statement.query_map(params![to_secs(now), limit], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, i64>(1)?,
+                row.get::<_, i64>(2)?,
+                row.get::<_, i64>(3)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (license_key, seats, held, borrowed) = row?;
+            Ok(SeatUsage {
+                license_key,
+                seats: u64::try_from(seats).unwrap_or(0),
+                held: u64::try_from(held).unwrap_or(0),
+                borrowed: u64::try_from(borrowed).unwrap_or(0),
+            })
+        })
+        .collect()
+    }
 }
 
 fn audit_from(

@@ -1205,6 +1205,37 @@ impl Records for PgRecords<'_, '_> {
         };
         Ok(u64::try_from(count).unwrap_or(0))
     }
+
+    async fn seat_usage(
+        &mut self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<SeatUsage>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT l.key, l.seats, \
+                     (SELECT COUNT(*) FROM leases s WHERE s.license_key = l.key AND \
+                      ((s.borrowed_until IS NULL AND s.expires_at > $1) OR s.borrowed_until > $1)), \
+                     (SELECT COUNT(*) FROM leases s WHERE s.license_key = l.key AND s.counted = 1 \
+                      AND s.borrowed_until > $1 AND s.returned_at IS NULL) \
+                     FROM licenses l WHERE l.seats IS NOT NULL ORDER BY l.key LIMIT $2",
+                &[&to_secs(now), &limit],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let seats: i64 = row.try_get(1)?;
+                let held: i64 = row.try_get(2)?;
+                let borrowed: i64 = row.try_get(3)?;
+                Ok(SeatUsage {
+                    license_key: row.try_get(0)?,
+                    seats: u64::try_from(seats).unwrap_or(0),
+                    held: u64::try_from(held).unwrap_or(0),
+                    borrowed: u64::try_from(borrowed).unwrap_or(0),
+                })
+            })
+            .collect()
+    }
 }
 
 fn audit_row(row: &Row) -> Result<AuditEntry, StoreError> {
