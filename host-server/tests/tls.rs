@@ -198,6 +198,15 @@ async fn https(address: SocketAddr, root: &CertificateDer<'static>) -> SendReque
     sender
 }
 
+/// The server at `address` answers a health check over HTTPS.
+async fn assert_serves_https(address: SocketAddr, root: &CertificateDer<'static>) {
+    let mut sender = https(address, root).await;
+    assert_eq!(
+        send(&mut sender, Method::GET, "/v1/health", None).await.0,
+        200
+    );
+}
+
 async fn send(
     sender: &mut SendRequest<Body>,
     method: Method,
@@ -341,11 +350,7 @@ async fn plain_http_to_the_tls_port_gets_no_http_answer() {
         String::from_utf8_lossy(&answer)
     );
     // The server still serves HTTPS.
-    let mut sender = https(server.address, &pki.root).await;
-    assert_eq!(
-        send(&mut sender, Method::GET, "/v1/health", None).await.0,
-        200
-    );
+    assert_serves_https(server.address, &pki.root).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -386,11 +391,7 @@ async fn silent_connections_are_closed_at_the_header_read_deadline() {
         "silent connections were still open after 5 s"
     );
     assert!(opened.elapsed() >= Duration::from_millis(500));
-    let mut sender = https(server.address, &pki.root).await;
-    assert_eq!(
-        send(&mut sender, Method::GET, "/v1/health", None).await.0,
-        200
-    );
+    assert_serves_https(server.address, &pki.root).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -694,9 +695,5 @@ async fn init_writes_the_tls_section_and_refuses_plain_http_off_loopback() {
     let config = Config::load(&path).unwrap();
     assert_eq!(config.tls.as_ref().unwrap().certificate, pki.chain);
     let server = start_https(&path).await;
-    let mut sender = https(server.address, &pki.root).await;
-    assert_eq!(
-        send(&mut sender, Method::GET, "/v1/health", None).await.0,
-        200
-    );
+    assert_serves_https(server.address, &pki.root).await;
 }
