@@ -15,7 +15,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Metric, Registry};
 
 use crate::api::error::AppError;
 use crate::api::extract::Admin;
@@ -54,8 +54,8 @@ struct ActionLabel {
 
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
-/// Latency buckets from 100 µs to about 6.5 s.
-fn latency_histogram() -> Histogram {
+/// A histogram of durations in seconds, buckets from 100 µs to about 6.5 s.
+pub(crate) fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.0001, 2.0, 17))
 }
 
@@ -76,56 +76,65 @@ pub struct Metrics {
 /// The most licenses whose seats one scrape reports.
 pub const MAX_LICENSES_REPORTED: i64 = 10_000;
 
+/// Registers `metric` under `name` and hands it back (the registry keeps a handle to the same
+/// values).
+fn register<M: Metric + Clone>(registry: &mut Registry, name: &str, help: &str, metric: M) -> M {
+    registry.register(name, help, metric.clone());
+    metric
+}
+
 impl Metrics {
     /// A registry of the server's metrics; `transactions` is the store's histogram of
     /// transaction times (see [`crate::store::Store::transaction_seconds`]).
     pub fn new(transactions: Histogram) -> Metrics {
         let mut registry = Registry::with_prefix("licet");
-        let requests = Family::<RouteStatus, Counter>::default();
-        registry.register(
+        let requests = register(
+            &mut registry,
             "http_requests",
             "HTTP requests answered, by route pattern and status",
-            requests.clone(),
+            Family::<RouteStatus, Counter>::default(),
         );
-        let request_seconds: HistogramFamily<RouteLabel> =
-            Family::new_with_constructor(latency_histogram);
-        registry.register(
+        let request_seconds: HistogramFamily<RouteLabel> = register(
+            &mut registry,
             "http_request_duration_seconds",
             "Time from a request's headers to its answer, by route pattern",
-            request_seconds.clone(),
+            Family::new_with_constructor(latency_histogram),
         );
-        let rate_limited = Family::<RouteLabel, Counter>::default();
-        registry.register(
+        let rate_limited = register(
+            &mut registry,
             "rate_limited",
             "Requests refused by a rate limit (429), by route pattern",
-            rate_limited.clone(),
+            Family::<RouteLabel, Counter>::default(),
         );
-        let decisions = Family::<DecisionLabels, Counter>::default();
-        registry.register(
+        let decisions = register(
+            &mut registry,
             "decisions",
             "Licensing decisions, by action, verdict and code",
-            decisions.clone(),
+            Family::<DecisionLabels, Counter>::default(),
         );
-        let decision_seconds: HistogramFamily<ActionLabel> =
-            Family::new_with_constructor(latency_histogram);
-        registry.register(
+        let decision_seconds: HistogramFamily<ActionLabel> = register(
+            &mut registry,
             "decision_duration_seconds",
             "Time the licensing service took for one decision (store included), by action",
-            decision_seconds.clone(),
+            Family::new_with_constructor(latency_histogram),
         );
-        let seats = Family::<LicenseLabel, Gauge>::default();
-        registry.register("seats", "Seats of each license with a pool", seats.clone());
-        let seats_held = Family::<LicenseLabel, Gauge>::default();
-        registry.register(
+        let seats = register(
+            &mut registry,
+            "seats",
+            "Seats of each license with a pool",
+            Family::<LicenseLabel, Gauge>::default(),
+        );
+        let seats_held = register(
+            &mut registry,
             "seats_held",
             "Seats held now (leases and borrows not ended), by license",
-            seats_held.clone(),
+            Family::<LicenseLabel, Gauge>::default(),
         );
-        let seats_borrowed = Family::<LicenseLabel, Gauge>::default();
-        registry.register(
+        let seats_borrowed = register(
+            &mut registry,
             "seats_borrowed",
             "Seats borrowed out now, by license",
-            seats_borrowed.clone(),
+            Family::<LicenseLabel, Gauge>::default(),
         );
         registry.register(
             "store_transaction_duration_seconds",

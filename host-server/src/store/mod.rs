@@ -13,7 +13,7 @@ mod postgres;
 pub mod records;
 mod sqlite;
 
-use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::metrics::histogram::Histogram;
 use std::future::Future;
 use std::path::PathBuf;
 
@@ -114,7 +114,7 @@ impl Store {
         };
         Ok(Store {
             backend,
-            transaction_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 17)),
+            transaction_seconds: crate::metrics::latency_histogram(),
         })
     }
 
