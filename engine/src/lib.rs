@@ -14,6 +14,9 @@
 //! their certificates with its own key; [`signature`] gives every kind of signed document its own
 //! context, so bytes signed for one purpose never verify as another.
 //!
+//! [`bundle`] reads and writes signed product bundles: the policy, plugins and servers a product
+//! ships in one file.
+//!
 //! [`dongle`] derives dongle serials from their keys and checks their proofs of presence.
 //!
 //! [`exchange`] reads and writes the request and response files of manual (offline) activation
@@ -26,6 +29,7 @@
 
 #![deny(missing_docs)]
 
+pub mod bundle;
 pub mod calendar;
 pub mod certificate;
 mod codec;

@@ -1,7 +1,7 @@
 //! Signature contexts: every kind of signed document signs its own context prefix.
 //!
 //! One Ed25519 key (the vendor's) signs certificates, server licenses, manual exchange responses and
-//! plugin manifests, and dongles sign challenges with theirs. So that bytes signed for one purpose
+//! plugin manifests and product bundles, and dongles sign challenges with theirs. So that bytes signed for one purpose
 //! can never be presented as another, each kind signs `context || bytes`, where the context is a
 //! fixed, NUL-terminated label of its own; no label is a prefix of another, so the signed messages of
 //! two kinds never coincide. Verification rebuilds the message with the context the verifier
@@ -23,16 +23,19 @@ pub enum SignedKind {
     PluginManifest,
     /// A dongle's answer to a challenge.
     DongleProof,
+    /// A product bundle: the policy, plugins, servers and pinned certificate a product ships.
+    ProductBundle,
 }
 
 impl SignedKind {
     /// Every kind, for tests that cross-feed them.
-    pub const ALL: [SignedKind; 5] = [
+    pub const ALL: [SignedKind; 6] = [
         SignedKind::Certificate,
         SignedKind::ServerLicense,
         SignedKind::ExchangeResponse,
         SignedKind::PluginManifest,
         SignedKind::DongleProof,
+        SignedKind::ProductBundle,
     ];
 
     /// The context prefix this kind signs.
@@ -43,6 +46,7 @@ impl SignedKind {
             SignedKind::ExchangeResponse => b"licet-exchange-response-v1\0",
             SignedKind::PluginManifest => b"licet-plugin-manifest-v1\0",
             SignedKind::DongleProof => b"licet-dongle-challenge-v1\0",
+            SignedKind::ProductBundle => b"licet-product-bundle-v1\0",
         }
     }
 

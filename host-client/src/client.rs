@@ -24,7 +24,9 @@ use licet_engine::server_license::{
     verify_served, ServerLicense, ServerLicenseClaims, ServerLicenseError,
 };
 use licet_engine::{Action, Actor, Code, Decision, Fingerprint, Policy, ProductRef, Request};
+use licet_plugin_host::DongleReader;
 
+use crate::bundle::{BundleOpenError, BundleOptions, OpenedBundle, PluginProbe};
 use crate::dongle::{load_reader, present_serial, DongleError, DongleProver};
 use crate::info::{LicenseInfo, Status};
 use crate::keys::{self, KeyError};
@@ -43,6 +45,9 @@ use memory::{
 /// How far the clock must have moved since the stored `last_seen` before a start-up check writes
 /// the state again. Far below any rollback tolerance, and it keeps most start-ups read-only.
 pub const LAST_SEEN_GRANULARITY_SECONDS: i64 = 60;
+
+/// The directory under a bundled client's state directory where its plugins are kept compiled.
+pub const PLUGIN_CACHE_DIR: &str = "plugin-cache";
 
 /// Why a client operation failed (as opposed to being denied, which is a [`Decision`]).
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +115,9 @@ pub enum ClientError {
     /// An exchange file was rejected (malformed, altered, for another machine, replayed, ...).
     #[error("{code}: {error}", code = .0.code(), error = .0)]
     Exchange(#[from] licet_engine::exchange::ExchangeError),
+    /// A product bundle was refused.
+    #[error(transparent)]
+    Bundle(#[from] BundleOpenError),
     /// The system's random source failed.
     #[error("the system random source failed: {0}")]
     Random(String),
@@ -213,6 +221,8 @@ pub struct Client {
     /// by the seat operations (which a [`SeatHolder`] runs on its own thread) while they store
     /// their outcome, so neither overwrites the other's write.
     exclusive: Mutex<()>,
+    /// The product bundle the client was opened from: servers, pinned certificate, transports.
+    bundle: Option<Arc<OpenedBundle>>,
 }
 
 /// A loaded state with the trust it was loaded with.
@@ -259,6 +269,7 @@ impl Client {
             ledger,
             pending: Mutex::new(None),
             exclusive: Mutex::new(()),
+            bundle: None,
         }
     }
 
@@ -313,6 +324,51 @@ impl Client {
         let policy = policy_from_text(policy_yaml)?;
         let vendor_key = keys::verifying_key_from_bytes(vendor_key)?;
         Ok(Client::native(state_dir, policy, vendor_key))
+    }
+
+    /// A client from a vendor-signed product bundle ([`crate::bundle`]) and the vendor's public
+    /// key compiled into the product: the policy, the plugins, the servers and the pinned server
+    /// certificate all come from the bundle. The machine is identified through the bundle's
+    /// fingerprint plugin (the native probe when it has none), the dongle reached through its
+    /// dongle plugin, and the compiled plugins are kept in `state_dir/plugin-cache`. A bundle of
+    /// another vendor, changed by one byte, or naming a plugin it does not carry is refused.
+    pub fn open_bundle(
+        state_dir: &Path,
+        bundle: &[u8],
+        vendor_key: &[u8; 32],
+    ) -> Result<Client, ClientError> {
+        Client::open_bundle_with(state_dir, bundle, vendor_key, &BundleOptions::default())
+    }
+
+    /// [`Client::open_bundle`] with options (a software dongle, no compiled cache).
+    pub fn open_bundle_with(
+        state_dir: &Path,
+        bundle: &[u8],
+        vendor_key: &[u8; 32],
+        options: &BundleOptions,
+    ) -> Result<Client, ClientError> {
+        let vendor_key = keys::verifying_key_from_bytes(vendor_key)?;
+        let cache = (!options.no_compiled_cache).then(|| state_dir.join(PLUGIN_CACHE_DIR));
+        let (policy, fingerprint, mut opened) =
+            crate::bundle::open(bundle, &vendor_key, cache.as_deref())?;
+        let probe: Box<dyn MachineProbe + Send + Sync> = match fingerprint {
+            Some(plugin) => Box::new(PluginProbe::new(plugin, &policy.product.id)),
+            None => Box::new(NativeProbe::for_product(&policy.product.id)),
+        };
+        let mut client = Client::new(state_dir, policy, vendor_key, probe)
+            .with_machine_dir(default_machine_dir().as_deref());
+        if let Some(plugin) = opened.dongle.take() {
+            let hid = licet_plugin_host::hid_backend(options.software_dongle.as_deref())
+                .map_err(|error| DongleError::Reader(error.to_string()))?;
+            client = client.with_dongle(Arc::new(DongleReader::new(plugin, hid)));
+        }
+        client.bundle = Some(Arc::new(opened));
+        Ok(client)
+    }
+
+    /// The product bundle this client was opened from, if it was.
+    pub fn bundle(&self) -> Option<&OpenedBundle> {
+        self.bundle.as_deref()
     }
 
     fn native(state_dir: &Path, policy: Policy, vendor_key: VerifyingKey) -> Client {

@@ -14,6 +14,7 @@
 
 #![deny(missing_docs)]
 
+pub mod bundle;
 pub mod client;
 pub mod dongle;
 pub mod http;

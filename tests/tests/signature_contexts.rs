@@ -1,5 +1,5 @@
 //! Domain separation of signatures: one vendor key signs certificates, server licenses, exchange
-//! response files and plugin manifests, and here the same key is also a dongle's key. Each kind
+//! response files, plugin manifests and product bundles, and here the same key is also a dongle's key. Each kind
 //! signs its own context (`licet_engine::signature::SignedKind`), so a real signed document of
 //! one kind, its signed bytes and signature spliced into another kind's container the way an
 //! attacker would, is refused by that kind's real verifier at the signature, and verifies only
@@ -14,6 +14,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use chrono::{DateTime, TimeZone, Utc};
 use ed25519_dalek::{Signature, SigningKey, VerifyingKey, SIGNATURE_LENGTH};
+use licet_engine::bundle::{self, BundleError, BundledPlugin, PluginRole, ProductBundle};
 use licet_engine::certificate::{
     self, Binding, BindingRule, Certificate, CertificateClaims, CertificateError, CertificateKind,
     TermKind,
@@ -268,6 +269,30 @@ fn documents(scratch: &Path) -> Documents {
         signature: Signature::from_bytes(&proof.signature),
     });
 
+    // A product bundle, carrying the signed plugin.
+    let bundle = ProductBundle {
+        product: "gstarcad".to_owned(),
+        policy_yaml: "product: gstarcad\n".to_owned(),
+        servers: vec!["activation.example.com:8440".to_owned()],
+        server_certificate: None,
+        roles: BTreeMap::from([(PluginRole::Dongle, "dongle-hid".to_owned())]),
+        plugins: BTreeMap::from([(
+            "dongle-hid".to_owned(),
+            BundledPlugin {
+                manifest: std::fs::read(plugin_dir.join("plugin.json")).unwrap(),
+                manifest_signature: STANDARD.decode(signature_text.trim()).unwrap(),
+                wasm: WASM_BYTES.to_vec(),
+            },
+        )]),
+    };
+    let bundle_file = bundle.sign(&key).unwrap();
+    signed.push(Signed {
+        kind: SignedKind::ProductBundle,
+        bytes: bundle.content_bytes(),
+        signature: Signature::from_slice(&bundle_file[bundle_file.len() - SIGNATURE_LENGTH..])
+            .unwrap(),
+    });
+
     assert_eq!(
         signed
             .iter()
@@ -349,6 +374,13 @@ fn present(
                     Outcome::Verified
                 }
                 Err(DongleProofError::Signature) => Outcome::Refused,
+                Err(error) => unexpected(&error),
+            }
+        }
+        SignedKind::ProductBundle => {
+            match ProductBundle::verify(&bundle::seal(bytes, signature), vendor) {
+                Ok(_) => Outcome::Verified,
+                Err(BundleError::BadSignature) => Outcome::Refused,
                 Err(error) => unexpected(&error),
             }
         }

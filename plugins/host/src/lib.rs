@@ -52,7 +52,10 @@ pub use licet_engine::dongle::{DongleProof, DongleProofError};
 pub use limits::Limits;
 pub use manifest::{Allow, HidId, Manifest, Slot, World, DONGLE_PLUGIN, FINGERPRINT_PLUGIN};
 pub use runtime::{LoadedPlugin, PluginHost, PluginHostBuilder};
-pub use signing::{read_signing_key, read_verifying_key, sign_plugin, verify_plugin};
+pub use signing::{
+    read_signing_key, read_verifying_key, sign_plugin, verify_plugin, verify_plugin_bytes,
+    VerifiedPlugin,
+};
 pub use transport::{
     Destination, HttpClient, HttpsClient, TransportPlugin, WarmTransport, WireReply, WireRequest,
 };

@@ -21,7 +21,7 @@ use crate::hardware::HardwareCheckPlugin;
 use crate::hid::HidBackend;
 pub use crate::limits::{Limits, MAX_HID_REPORT, MAX_HID_TIMEOUT_MS};
 use crate::manifest::{HidId, Manifest, Slot, World};
-use crate::signing::verify_plugin;
+use crate::signing::{verify_plugin, verify_plugin_bytes, VerifiedPlugin};
 use crate::transport::TransportPlugin;
 
 /// Something a plugin did that the host stopped; recorded before the call traps so the caller
@@ -582,6 +582,33 @@ impl PluginHost {
     /// name is refused before anything of it is compiled or instantiated.
     pub fn load(&self, dir: &Path, slot: Slot<'_>) -> Result<LoadedPlugin, PluginError> {
         let verified = verify_plugin(dir, &self.runtime.vendor_key)?;
+        self.load_verified(verified, slot)
+    }
+
+    /// Like [`PluginHost::load`], for a plugin held in memory (a product bundle's): `manifest`
+    /// is the exact bytes of its `plugin.json`, `signature` the vendor's 64-byte signature over
+    /// them, `wasm` the component. `origin` names it in errors.
+    pub fn load_bytes(
+        &self,
+        origin: &Path,
+        manifest: &[u8],
+        signature: &[u8],
+        wasm: Vec<u8>,
+        slot: Slot<'_>,
+    ) -> Result<LoadedPlugin, PluginError> {
+        let verified =
+            verify_plugin_bytes(origin, manifest, signature, wasm, &self.runtime.vendor_key)?;
+        self.load_verified(verified, slot)
+    }
+
+    /// Checks that `slot` takes the verified plugin, then compiles (or loads from the cache) and
+    /// links it.
+    fn load_verified(
+        &self,
+        verified: VerifiedPlugin,
+        slot: Slot<'_>,
+    ) -> Result<LoadedPlugin, PluginError> {
+        let dir = verified.dir.as_path();
         slot.admit(dir, &verified.manifest)?;
         let manifest = verified.manifest;
         let plugin = manifest.name.clone();

@@ -123,21 +123,63 @@ pub fn verify_plugin(dir: &Path, key: &VerifyingKey) -> Result<VerifiedPlugin, P
             path: dir.to_path_buf(),
         });
     }
-    let bad_signature = || PluginError::BadSignature {
-        path: dir.to_path_buf(),
-    };
     let signature_text = read_limited(&signature_path, 1024)?;
-    let signature_bytes = std::str::from_utf8(&signature_text)
+    let signature = std::str::from_utf8(&signature_text)
         .ok()
         .and_then(|text| STANDARD.decode(text.trim()).ok())
-        .ok_or_else(bad_signature)?;
-    let signature = Signature::from_slice(&signature_bytes).map_err(|_| bad_signature())?;
-    SignedKind::PluginManifest
-        .verify(&manifest_bytes, &signature, key)
-        .map_err(|_| bad_signature())?;
-    let manifest = Manifest::from_json(&manifest_bytes, &manifest_path)?;
+        .ok_or_else(|| PluginError::BadSignature {
+            path: dir.to_path_buf(),
+        })?;
+    let manifest = verified_manifest(dir, &manifest_bytes, &signature, key)?;
     let wasm_path = dir.join(&manifest.wasm);
     let wasm = read_limited(&wasm_path, MAX_WASM_BYTES)?;
+    check_wasm_hash(manifest, wasm, dir.to_path_buf(), wasm_path)
+}
+
+/// Verifies a plugin held in memory (a product bundle's): the vendor's `signature` (64 raw bytes)
+/// over the exact `manifest` bytes first, then the hash of `wasm`. `origin` names the plugin in
+/// errors and in [`VerifiedPlugin::dir`], such as `product.bundle/fingerprint`.
+pub fn verify_plugin_bytes(
+    origin: &Path,
+    manifest: &[u8],
+    signature: &[u8],
+    wasm: Vec<u8>,
+    key: &VerifyingKey,
+) -> Result<VerifiedPlugin, PluginError> {
+    if manifest.len() as u64 > MAX_MANIFEST_BYTES || wasm.len() as u64 > MAX_WASM_BYTES {
+        return Err(PluginError::Io {
+            path: origin.to_path_buf(),
+            source: std::io::Error::other("the manifest or the component is too large"),
+        });
+    }
+    let manifest = verified_manifest(origin, manifest, signature, key)?;
+    let wasm_path = origin.join(&manifest.wasm);
+    check_wasm_hash(manifest, wasm, origin.to_path_buf(), wasm_path)
+}
+
+/// The manifest, parsed only after `signature` verified over its exact bytes.
+fn verified_manifest(
+    origin: &Path,
+    manifest_bytes: &[u8],
+    signature: &[u8],
+    key: &VerifyingKey,
+) -> Result<Manifest, PluginError> {
+    let bad_signature = || PluginError::BadSignature {
+        path: origin.to_path_buf(),
+    };
+    let signature = Signature::from_slice(signature).map_err(|_| bad_signature())?;
+    SignedKind::PluginManifest
+        .verify(manifest_bytes, &signature, key)
+        .map_err(|_| bad_signature())?;
+    Manifest::from_json(manifest_bytes, &origin.join(MANIFEST_FILE))
+}
+
+fn check_wasm_hash(
+    manifest: Manifest,
+    wasm: Vec<u8>,
+    dir: PathBuf,
+    wasm_path: PathBuf,
+) -> Result<VerifiedPlugin, PluginError> {
     if sha256_hex(&wasm) != manifest.wasm_sha256 {
         return Err(PluginError::HashMismatch {
             plugin: manifest.name,
@@ -145,7 +187,7 @@ pub fn verify_plugin(dir: &Path, key: &VerifyingKey) -> Result<VerifiedPlugin, P
         });
     }
     Ok(VerifiedPlugin {
-        dir: dir.to_path_buf(),
+        dir,
         manifest,
         wasm,
     })

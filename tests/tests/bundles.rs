@@ -1,0 +1,255 @@
+//! Signed product bundles against a real `licet-server`: the vendor builds one file with the
+//! policy, the plugins and the server address; the product opens it with the vendor's public key
+//! alone, identifies the machine through the bundle's fingerprint plugin and activates online.
+//! A bundle of another vendor, changed by one byte, naming a plugin it does not carry, or
+//! carrying a plugin of another vendor, is refused before anything runs.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::DemoServer;
+use ed25519_dalek::SigningKey;
+use licet_client::bundle::{build_bundle, BundleBuildError, BundleOpenError, BundleSpec};
+use licet_client::{Client, ClientError};
+use licet_engine::bundle::{BundleError, PluginRole, ProductBundle};
+use licet_engine::Code;
+use licet_plugin_host::test_support::install_plugin;
+use licet_plugin_host::{
+    read_machine, read_signing_key, Allow, PluginHost, World, FINGERPRINT_PLUGIN,
+};
+
+fn vendor_secret(server: &DemoServer) -> SigningKey {
+    read_signing_key(&server.dir.path().join("server").join("vendor.secret")).unwrap()
+}
+
+/// The shipped fingerprint plugin, signed with `key`, under `into`.
+fn fingerprint_plugin(into: &Path, key: &SigningKey) -> PathBuf {
+    install_plugin(
+        into,
+        "fingerprint",
+        World::HardwareCheck,
+        &[("components", "machine-id,mac,cpu,disk")],
+        Allow::default(),
+        key,
+    )
+    .unwrap()
+}
+
+fn transport_plugin(into: &Path, key: &SigningKey, url: &str) -> PathBuf {
+    install_plugin(
+        into,
+        "transport-http",
+        World::Transport,
+        &[("server-url", url)],
+        Allow {
+            urls: vec![url.to_owned()],
+            hid: Vec::new(),
+        },
+        key,
+    )
+    .unwrap()
+}
+
+/// The demo product's bundle: its policy, the server and the fingerprint plugin.
+fn bundle(server: &DemoServer) -> Vec<u8> {
+    let key = vendor_secret(server);
+    let plugins = server.dir.path().join("plugins");
+    let spec = BundleSpec {
+        policy: server.policy.clone(),
+        servers: vec![server.url.clone()],
+        server_certificate: None,
+        plugins: vec![(PluginRole::Fingerprint, fingerprint_plugin(&plugins, &key))],
+    };
+    build_bundle(&spec, &key).unwrap()
+}
+
+fn vendor_public(server: &DemoServer) -> [u8; 32] {
+    vendor_secret(server).verifying_key().to_bytes()
+}
+
+#[test]
+fn a_bundled_product_activates_with_the_plugin_fingerprint_and_passes_its_start_up_check() {
+    let server = DemoServer::start();
+    let bytes = bundle(&server);
+    let state = server.dir.path().join("bundled");
+    let client = Client::open_bundle(&state, &bytes, &vendor_public(&server)).unwrap();
+    let opened = client.bundle().unwrap();
+    assert_eq!(opened.servers, vec![server.url.clone()]);
+
+    // The fingerprint is the plugin's, over the readings the host took.
+    let host = PluginHost::new(vendor_secret(&server).verifying_key()).unwrap();
+    let plugin = host
+        .load_hardware_check(
+            &server.dir.path().join("plugins/fingerprint"),
+            FINGERPRINT_PLUGIN,
+        )
+        .unwrap();
+    let salt = licet_engine::fingerprint::product_salt("gstarcad");
+    assert_eq!(
+        client.fingerprint().unwrap(),
+        plugin.fingerprint(&salt, &read_machine()).unwrap()
+    );
+
+    let mut transport = opened.http_transport("gstarcad").unwrap();
+    let decision = client
+        .activate(
+            &mut transport,
+            server.standalone_key(),
+            "professional",
+            chrono::Utc::now(),
+        )
+        .unwrap();
+    assert_eq!(decision.code, Code::Activated, "{decision:?}");
+    assert_eq!(client.check().unwrap().decision.code, Code::Valid);
+    // The compiled plugin was kept: the next start loads it instead of compiling it.
+    assert!(state.join("plugin-cache").is_dir());
+    drop(client);
+    let again = Client::open_bundle(&state, &bytes, &vendor_public(&server)).unwrap();
+    assert_eq!(again.check().unwrap().decision.code, Code::Valid);
+}
+
+fn open_error(state: &Path, bytes: &[u8], key: &[u8; 32]) -> ClientError {
+    match Client::open_bundle(state, bytes, key) {
+        Ok(_) => panic!("the bundle was accepted"),
+        Err(error) => error,
+    }
+}
+
+#[test]
+fn a_tampered_or_foreign_bundle_is_refused_before_anything_runs() {
+    let server = DemoServer::start();
+    let bytes = bundle(&server);
+    let state = server.dir.path().join("bundled");
+    let key = vendor_public(&server);
+
+    // One byte changed: in the policy, in the plugin's component, in the signature.
+    let policy_at = bytes
+        .windows(7)
+        .position(|window| window == b"product")
+        .unwrap();
+    for index in [policy_at, bytes.len() / 2, bytes.len() - 1] {
+        let mut changed = bytes.clone();
+        changed[index] ^= 0x20;
+        let error = open_error(&state, &changed, &key);
+        assert!(
+            matches!(
+                error,
+                ClientError::Bundle(BundleOpenError::Bundle(BundleError::BadSignature))
+            ),
+            "{error}"
+        );
+    }
+    // Another vendor's key.
+    let other = SigningKey::from_bytes(&[0x51; 32])
+        .verifying_key()
+        .to_bytes();
+    let error = open_error(&state, &bytes, &other);
+    assert!(
+        error.to_string().contains("not signed by this vendor"),
+        "{error}"
+    );
+    // Nothing was written.
+    assert!(!state.exists());
+}
+
+#[test]
+fn a_bundle_naming_a_plugin_it_does_not_carry_or_carrying_a_foreign_plugin_is_refused() {
+    let server = DemoServer::start();
+    let key = vendor_secret(&server);
+    let bytes = bundle(&server);
+    let mut contents = ProductBundle::verify(&bytes, &key.verifying_key()).unwrap();
+    let state = server.dir.path().join("bundled");
+
+    // Signed by the vendor, but the online role names a plugin that is not in it.
+    let mut missing = contents.clone();
+    missing
+        .roles
+        .insert(PluginRole::Online, "transport-http".to_owned());
+    let file = licet_engine::bundle::seal(
+        &missing.content_bytes(),
+        &licet_engine::signature::SignedKind::ProductBundle.sign(&missing.content_bytes(), &key),
+    );
+    let error = open_error(&state, &file, &key.verifying_key().to_bytes());
+    assert!(
+        matches!(
+            error,
+            ClientError::Bundle(BundleOpenError::Bundle(BundleError::MissingPlugin { .. }))
+        ),
+        "{error}"
+    );
+
+    // The bundle is the vendor's, the fingerprint plugin in it is another vendor's.
+    let stranger = SigningKey::from_bytes(&[0x52; 32]);
+    let foreign_dir = fingerprint_plugin(&server.dir.path().join("foreign"), &stranger);
+    let foreign = BundleSpec {
+        policy: server.policy.clone(),
+        servers: vec![server.url.clone()],
+        server_certificate: None,
+        plugins: vec![(PluginRole::Fingerprint, foreign_dir.clone())],
+    };
+    assert!(matches!(
+        build_bundle(&foreign, &key),
+        Err(BundleBuildError::Plugin { .. })
+    ));
+    let stranger_plugin = {
+        let manifest = std::fs::read(foreign_dir.join("plugin.json")).unwrap();
+        let signature = base64_signature(&foreign_dir);
+        let wasm = std::fs::read(foreign_dir.join("fingerprint.wasm")).unwrap();
+        licet_engine::bundle::BundledPlugin {
+            manifest,
+            manifest_signature: signature,
+            wasm,
+        }
+    };
+    contents
+        .plugins
+        .insert("fingerprint".to_owned(), stranger_plugin);
+    let file = contents.sign(&key).unwrap();
+    let error = open_error(&state, &file, &key.verifying_key().to_bytes());
+    assert!(
+        matches!(
+            error,
+            ClientError::Bundle(BundleOpenError::Plugin {
+                role: PluginRole::Fingerprint,
+                ..
+            })
+        ),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_plugin_is_refused_in_a_role_it_does_not_fit() {
+    let server = DemoServer::start();
+    let key = vendor_secret(&server);
+    let plugins = server.dir.path().join("plugins");
+    let transport = transport_plugin(&plugins, &key, &format!("{}/v1/activate", server.url));
+    let spec = BundleSpec {
+        policy: server.policy.clone(),
+        servers: vec![server.url.clone()],
+        server_certificate: None,
+        plugins: vec![(PluginRole::Fingerprint, transport)],
+    };
+    let error = build_bundle(&spec, &key).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            BundleBuildError::Plugin {
+                role: PluginRole::Fingerprint,
+                ..
+            }
+        ),
+        "{error}"
+    );
+}
+
+fn base64_signature(dir: &Path) -> Vec<u8> {
+    use base64::Engine as _;
+    let text = std::fs::read_to_string(dir.join("plugin.sig")).unwrap();
+    base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .unwrap()
+}
