@@ -17,25 +17,14 @@ use licet_client::{Client, ClientError};
 use licet_engine::bundle::{BundleError, PluginRole, ProductBundle};
 use licet_engine::Code;
 use licet_plugin_host::test_support::install_plugin;
-use licet_plugin_host::{
-    read_machine, read_signing_key, Allow, PluginHost, World, FINGERPRINT_PLUGIN,
-};
+use licet_plugin_host::{read_machine, Allow, PluginHost, World, FINGERPRINT_PLUGIN};
 
 fn vendor_secret(server: &DemoServer) -> SigningKey {
-    read_signing_key(&server.dir.path().join("server").join("vendor.secret")).unwrap()
+    server.vendor_secret()
 }
 
-/// The shipped fingerprint plugin, signed with `key`, under `into`.
 fn fingerprint_plugin(into: &Path, key: &SigningKey) -> PathBuf {
-    install_plugin(
-        into,
-        "fingerprint",
-        World::HardwareCheck,
-        &[("components", "machine-id,mac,cpu,disk")],
-        Allow::default(),
-        key,
-    )
-    .unwrap()
+    DemoServer::fingerprint_plugin(into, key)
 }
 
 fn transport_plugin(into: &Path, key: &SigningKey, url: &str) -> PathBuf {
@@ -53,17 +42,8 @@ fn transport_plugin(into: &Path, key: &SigningKey, url: &str) -> PathBuf {
     .unwrap()
 }
 
-/// The demo product's bundle: its policy, the server and the fingerprint plugin.
 fn bundle(server: &DemoServer) -> Vec<u8> {
-    let key = vendor_secret(server);
-    let plugins = server.dir.path().join("plugins");
-    let spec = BundleSpec {
-        policy: server.policy.clone(),
-        servers: vec![server.url.clone()],
-        server_certificate: None,
-        plugins: vec![(PluginRole::Fingerprint, fingerprint_plugin(&plugins, &key))],
-    };
-    build_bundle(&spec, &key).unwrap()
+    server.bundle()
 }
 
 fn vendor_public(server: &DemoServer) -> [u8; 32] {

@@ -53,6 +53,23 @@ struct LicetClient *licet_client_open_embedded(const char *state_dir,
                                                const char *policy_yaml,
                                                const uint8_t *vendor_key);
 
+// Opens a client over `state_dir` from a vendor-signed product bundle (`bundle_len` bytes at
+// `bundle`, built with `licet bundle build`) and the vendor's 32-byte Ed25519 public key at
+// `vendor_key`, both compiled into the product. The policy, the plugins (the machine's
+// fingerprint comes from the bundle's fingerprint plugin), the server address and the pinned
+// server certificate come from the bundle; online functions given the empty string as
+// `server_url` use the bundle's server. A bundle of another vendor, changed by one byte or
+// naming a plugin it does not carry is refused: null, with the reason in `licet_last_error`.
+// Free the client with `licet_client_free`.
+//
+// # Safety
+// `state_dir` must be null or a NUL-terminated string, `bundle` null or `bundle_len` readable
+// bytes, `vendor_key` null or 32 readable bytes, valid for the duration of the call.
+struct LicetClient *licet_client_open_bundle(const char *state_dir,
+                                             const uint8_t *bundle,
+                                             size_t bundle_len,
+                                             const uint8_t *vendor_key);
+
 // Opens a client like `licet_client_open` that also checks the machine's USB dongle, through the
 // vendor-signed dongle plugin in the directory `dongle_plugin` (refused unless signed with the
 // vendor key). The dongle is read over USB HID, or, when `software_dongle` is not null, from that

@@ -243,6 +243,49 @@ pub unsafe extern "C" fn licet_client_open_embedded(
     })
 }
 
+/// Opens a client over `state_dir` from a vendor-signed product bundle (`bundle_len` bytes at
+/// `bundle`, built with `licet bundle build`) and the vendor's 32-byte Ed25519 public key at
+/// `vendor_key`, both compiled into the product. The policy, the plugins (the machine's
+/// fingerprint comes from the bundle's fingerprint plugin), the server address and the pinned
+/// server certificate come from the bundle; online functions given the empty string as
+/// `server_url` use the bundle's server. A bundle of another vendor, changed by one byte or
+/// naming a plugin it does not carry is refused: null, with the reason in `licet_last_error`.
+/// Free the client with `licet_client_free`.
+///
+/// # Safety
+/// `state_dir` must be null or a NUL-terminated string, `bundle` null or `bundle_len` readable
+/// bytes, `vendor_key` null or 32 readable bytes, valid for the duration of the call.
+#[no_mangle]
+pub unsafe extern "C" fn licet_client_open_bundle(
+    state_dir: *const c_char,
+    bundle: *const u8,
+    bundle_len: usize,
+    vendor_key: *const u8,
+) -> *mut LicetClient {
+    guarded(std::ptr::null_mut(), || {
+        if bundle.is_null() {
+            return Err("`bundle` is null".to_owned());
+        }
+        if vendor_key.is_null() {
+            return Err("`vendor_key` is null".to_owned());
+        }
+        // SAFETY: the caller's guarantee on the string, the bundle's bytes and the 32 key bytes
+        // is passed on.
+        let (state_dir, bundle, key) = unsafe {
+            (
+                path_argument(state_dir, "state_dir")?,
+                std::slice::from_raw_parts(bundle, bundle_len),
+                *vendor_key.cast::<[u8; 32]>(),
+            )
+        };
+        let client =
+            crate::open_bundle(&state_dir, bundle, &key).map_err(|error| error.to_string())?;
+        Ok(Box::into_raw(Box::new(LicetClient {
+            client: Arc::new(client),
+        })))
+    })
+}
+
 /// Opens a client like `licet_client_open` that also checks the machine's USB dongle, through the
 /// vendor-signed dongle plugin in the directory `dongle_plugin` (refused unless signed with the
 /// vendor key). The dongle is read over USB HID, or, when `software_dongle` is not null, from that

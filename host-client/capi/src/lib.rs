@@ -67,6 +67,15 @@ fn open_embedded(
     Client::from_embedded_key(state_dir, policy_yaml, vendor_key)
 }
 
+/// Opens a client from a vendor-signed product bundle and the vendor's public key bytes.
+fn open_bundle(
+    state_dir: &Path,
+    bundle: &[u8],
+    vendor_key: &[u8; 32],
+) -> Result<Client, ClientError> {
+    Client::open_bundle(state_dir, bundle, vendor_key)
+}
+
 /// Opens a client that checks the machine's USB dongle through the vendor-signed dongle plugin
 /// in `dongle_plugin`, over USB HID or the software dongle file `software_dongle`.
 fn open_with_dongle(
@@ -90,9 +99,18 @@ fn info_json(client: &Client) -> Result<String, String> {
     serde_json::to_string_pretty(&info).map_err(|error| error.to_string())
 }
 
-/// The HTTP transport to the license server at `server_url` for the client's product.
+/// The HTTP transport to the license server at `server_url` for the client's product; the empty
+/// string means the server of the product bundle the client was opened from.
 fn transport(client: &Client, server_url: &str) -> Result<HttpTransport, String> {
-    HttpTransport::new(server_url, &client.policy().product.id).map_err(|error| error.to_string())
+    let product = &client.policy().product.id;
+    let transport = match (server_url, client.bundle()) {
+        ("", Some(bundle)) => bundle.http_transport(product),
+        ("", None) => {
+            return Err("`server_url` is empty and the client has no product bundle".to_owned())
+        }
+        (url, _) => HttpTransport::new(url, product),
+    };
+    transport.map_err(|error| error.to_string())
 }
 
 /// Runs an online operation through a fresh transport to `server_url`.

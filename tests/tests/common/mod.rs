@@ -406,3 +406,38 @@ impl DemoServer {
         (status, json)
     }
 }
+
+impl DemoServer {
+    /// The demo vendor's secret key, which the demo server generated.
+    pub fn vendor_secret(&self) -> ed25519_dalek::SigningKey {
+        licet_plugin_host::read_signing_key(&self.dir.path().join("server").join("vendor.secret"))
+            .unwrap()
+    }
+
+    /// The shipped fingerprint plugin signed with `key`, installed under `into`.
+    pub fn fingerprint_plugin(into: &Path, key: &ed25519_dalek::SigningKey) -> PathBuf {
+        licet_plugin_host::test_support::install_plugin(
+            into,
+            "fingerprint",
+            licet_plugin_host::World::HardwareCheck,
+            &[("components", "machine-id,mac,cpu,disk")],
+            licet_plugin_host::Allow::default(),
+            key,
+        )
+        .unwrap()
+    }
+
+    /// The demo product's bundle, signed by the demo vendor: its policy, this server and the
+    /// fingerprint plugin.
+    pub fn bundle(&self) -> Vec<u8> {
+        let key = self.vendor_secret();
+        let plugin = DemoServer::fingerprint_plugin(&self.dir.path().join("plugins"), &key);
+        let spec = licet_client::bundle::BundleSpec {
+            policy: self.policy.clone(),
+            servers: vec![self.url.clone()],
+            server_certificate: None,
+            plugins: vec![(licet_engine::bundle::PluginRole::Fingerprint, plugin)],
+        };
+        licet_client::bundle::build_bundle(&spec, &key).unwrap()
+    }
+}
