@@ -6,6 +6,8 @@
 //! ```sh
 //! cargo build --release -p licet-client --bin licet
 //! cargo run --release -p licet-client --example startup_check_timing -- target/release/licet 300
+//!
+//! The bundled run builds the guest plugins once (the `test-support` feature of the plugin host).
 //! ```
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -17,12 +19,16 @@ use std::time::{Duration as Elapsed, Instant};
 
 use chrono::{Duration, Utc};
 use ed25519_dalek::SigningKey;
+use licet_client::bundle::{build_bundle, BundleSpec};
 use licet_client::keys::public_key_text;
 use licet_client::{Client, MachineProbe, NativeProbe};
+use licet_engine::bundle::PluginRole;
 use licet_engine::certificate;
 use licet_engine::policy::Method;
 use licet_engine::state::{License, LicenseStatus, Term};
 use licet_engine::{decide, Action, Actor, Policy, ProductRef, Request, State};
+use licet_plugin_host::test_support::install_plugin;
+use licet_plugin_host::{Allow, World};
 
 /// At most this many runs, and at most this long in all.
 const MAX_RUNS: usize = 2_000;
@@ -116,6 +122,45 @@ fn main() {
     }
     report("fresh `licet check` process", &mut process);
 
+    // The same check from a product bundle: the policy and the fingerprint plugin come from the
+    // one signed file, the plugin compiled once and then loaded from the state's cache.
+    let bundled_state = dir.path().join("bundled");
+    let bundle = install_bundle(dir.path(), &policy_path, &bundled_state);
+    let bundled_check = || {
+        Command::new(&licet)
+            .arg("check")
+            .arg("--state-dir")
+            .arg(&bundled_state)
+            .arg("--bundle")
+            .arg(&bundle)
+            .arg("--vendor-key")
+            .arg(&key_path)
+            .stdout(Stdio::null())
+            .status()
+            .unwrap()
+    };
+    assert!(bundled_check().success(), "licet check --bundle denied");
+    let mut bundled = Vec::with_capacity(runs);
+    let started = Instant::now();
+    for _ in 0..runs {
+        if started.elapsed() > MAX_TIME {
+            break;
+        }
+        let begin = Instant::now();
+        let status = bundled_check();
+        bundled.push(begin.elapsed());
+        assert!(status.success(), "licet check --bundle denied");
+    }
+    let baseline_p50 = median(&mut baseline);
+    report(
+        "fresh `licet check --bundle` process (fingerprint plugin)",
+        &mut bundled,
+    );
+    println!(
+        "bundled check / --version at the median: {:.2}x",
+        median(&mut bundled).as_secs_f64() / baseline_p50.as_secs_f64()
+    );
+
     let mut open_and_check = Vec::with_capacity(runs);
     let now = Utc::now();
     for _ in 0..runs {
@@ -173,6 +218,11 @@ fn report(what: &str, samples: &mut [Elapsed]) {
     );
 }
 
+fn median(samples: &mut [Elapsed]) -> Elapsed {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
 fn ms(elapsed: Elapsed) -> f64 {
     elapsed.as_secs_f64() * 1e3
 }
@@ -193,10 +243,30 @@ fn install(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     let policy_path = dir.join("gstarcad.yaml");
     fs::write(&policy_path, &source).unwrap();
     let policy = Policy::from_yaml("gstarcad.yaml", &source).unwrap();
-    let vendor = SigningKey::from_bytes(&[5; 32]);
+    let vendor = vendor();
     let key_path = dir.join("vendor.pub");
     fs::write(&key_path, public_key_text(&vendor.verifying_key())).unwrap();
     let now = Utc::now();
+    let armored = certify(&policy, machine, now);
+    let client = Client::open(&dir.join("state"), &policy_path, &key_path).unwrap();
+    // Installed ten minutes ago: the next check moves `last_seen` and writes the state.
+    client
+        .install_certificate(&armored, now - Duration::minutes(10))
+        .unwrap();
+    (policy_path, key_path)
+}
+
+/// The vendor key of the timing runs.
+fn vendor() -> SigningKey {
+    SigningKey::from_bytes(&[5; 32])
+}
+
+/// A vendor-signed activation certificate of `machine` under `policy`.
+fn certify(
+    policy: &Policy,
+    machine: licet_engine::Fingerprint,
+    now: chrono::DateTime<Utc>,
+) -> String {
     let license = License {
         key: "GSTAR-TIMING".into(),
         product: "gstarcad".into(),
@@ -229,15 +299,40 @@ fn install(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
         license: Some(license),
         ..State::default()
     };
-    let claims = decide(&policy, &state, &request, now)
+    let claims = decide(policy, &state, &request, now)
         .certificate()
         .expect("activation allowed")
         .clone();
-    let armored = certificate::issue(claims, &vendor).to_armored();
-    let client = Client::open(&dir.join("state"), &policy_path, &key_path).unwrap();
-    // Installed ten minutes ago: the next check moves `last_seen` and writes the state.
-    client
-        .install_certificate(&armored, now - Duration::minutes(10))
-        .unwrap();
-    (policy_path, key_path)
+    certificate::issue(claims, &vendor()).to_armored()
+}
+
+/// Builds the product bundle of `policy_path` with the fingerprint plugin (built and signed with
+/// the timing vendor key) and installs an activation of this machine, as the plugin sees it, in
+/// `state_dir`. Returns the bundle file.
+fn install_bundle(dir: &Path, policy_path: &Path, state_dir: &Path) -> std::path::PathBuf {
+    let plugin = install_plugin(
+        dir,
+        "fingerprint",
+        World::HardwareCheck,
+        &[("components", "machine-id,mac,cpu,disk")],
+        Allow::default(),
+        &vendor(),
+    )
+    .unwrap();
+    let spec = BundleSpec {
+        policy: policy_path.to_path_buf(),
+        servers: vec!["127.0.0.1:9".to_owned()],
+        server_certificate: None,
+        plugins: vec![(PluginRole::Fingerprint, plugin)],
+    };
+    let bytes = build_bundle(&spec, &vendor()).unwrap();
+    let bundle_path = dir.join("gstarcad.licet-bundle");
+    fs::write(&bundle_path, &bytes).unwrap();
+    let client =
+        Client::open_bundle(state_dir, &bytes, &vendor().verifying_key().to_bytes()).unwrap();
+    let source = fs::read_to_string(policy_path).unwrap();
+    let policy = Policy::from_yaml("gstarcad.yaml", &source).unwrap();
+    let armored = certify(&policy, client.fingerprint().unwrap(), Utc::now());
+    client.install_certificate(&armored, Utc::now()).unwrap();
+    bundle_path
 }

@@ -233,3 +233,159 @@ fn base64_signature(dir: &Path) -> Vec<u8> {
         .decode(text.trim())
         .unwrap()
 }
+
+/// Runs the real `licet` binary with `args` in the server's directory.
+fn licet(server: &DemoServer, args: &[&str]) -> common::Outcome {
+    let output = std::process::Command::new(common::binaries().join("licet"))
+        .args(args)
+        .current_dir(server.dir.path())
+        .output()
+        .unwrap();
+    common::Outcome::from(output)
+}
+
+#[test]
+fn the_command_line_builds_a_bundle_and_a_product_runs_from_it() {
+    let server = DemoServer::start();
+    let dir = server.dir.path();
+    let secret = dir.join("server/vendor.secret");
+    let public = server.vendor_key();
+    let plugin = fingerprint_plugin(&dir.join("plugins"), &vendor_secret(&server));
+    let (secret, public) = (secret.to_str().unwrap(), public.to_str().unwrap());
+    let policy = server.policy.to_str().unwrap();
+    let plugin_arg = format!("fingerprint={}", plugin.display());
+
+    // A role the bundle does not know, or a bundle beside a policy, is refused by the parser.
+    let unknown = licet(
+        &server,
+        &[
+            "bundle",
+            "build",
+            "--policy",
+            policy,
+            "--vendor-secret",
+            secret,
+            "--plugin",
+            "firmware=plugins/fingerprint",
+            "--out",
+            "x.bundle",
+        ],
+    );
+    assert_eq!(unknown.code, 2, "{unknown:#?}");
+    assert!(!dir.join("x.bundle").exists());
+
+    licet(
+        &server,
+        &[
+            "bundle",
+            "build",
+            "--policy",
+            policy,
+            "--vendor-secret",
+            secret,
+            "--plugin",
+            &plugin_arg,
+            "--server-address",
+            &server.url,
+            "--out",
+            "gstarcad.licet-bundle",
+        ],
+    )
+    .expect(0, "bundle written to gstarcad.licet-bundle");
+    let verified = licet(
+        &server,
+        &[
+            "bundle",
+            "verify",
+            "gstarcad.licet-bundle",
+            "--vendor-key",
+            public,
+        ],
+    );
+    verified.expect(0, "ok: a signed product bundle of `gstarcad`");
+    assert!(
+        verified.stdout.contains("plugin fingerprint: fingerprint"),
+        "{verified:#?}"
+    );
+    assert!(verified.stdout.contains(&server.url), "{verified:#?}");
+
+    let bundled = [
+        "--bundle",
+        "gstarcad.licet-bundle",
+        "--vendor-key",
+        public,
+        "--state-dir",
+        "bundled",
+    ];
+    let with = |args: &[&str]| -> Vec<String> {
+        args.iter()
+            .chain(bundled.iter())
+            .map(|arg| (*arg).to_owned())
+            .collect()
+    };
+    let run = |args: Vec<String>| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        licet(&server, &args)
+    };
+    // Both a bundle and a policy: usage error before anything runs.
+    let both = run(with(&["check", "--policy", policy]));
+    assert_eq!(both.code, 2, "{both:#?}");
+    // --online needs a bundle.
+    let online_without = licet(
+        &server,
+        &[
+            "activate",
+            "--online",
+            "--key",
+            server.standalone_key(),
+            "--edition",
+            "professional",
+            "--policy",
+            policy,
+            "--vendor-key",
+            public,
+        ],
+    );
+    assert_eq!(online_without.code, 2, "{online_without:#?}");
+    assert!(!dir.join("bundled").exists());
+
+    run(with(&["check"])).expect(1, "NOT_ACTIVATED: ");
+    run(with(&[
+        "activate",
+        "--online",
+        "--key",
+        server.standalone_key(),
+        "--edition",
+        "professional",
+    ]))
+    .expect(0, "ACTIVATED: ");
+    run(with(&["check"])).expect(0, "VALID: ");
+    run(with(&["validate"])).expect(0, "VALID: ");
+
+    // The same bundle changed by one byte: refused, exit 3, and the license stays intact.
+    let mut bytes = std::fs::read(dir.join("gstarcad.licet-bundle")).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x40;
+    std::fs::write(dir.join("tampered.licet-bundle"), &bytes).unwrap();
+    let tampered = licet(
+        &server,
+        &[
+            "check",
+            "--bundle",
+            "tampered.licet-bundle",
+            "--vendor-key",
+            public,
+            "--state-dir",
+            "bundled",
+        ],
+    );
+    assert_eq!(tampered.code, 3, "{tampered:#?}");
+    assert!(
+        tampered.stderr.contains("product bundle refused"),
+        "{tampered:#?}"
+    );
+    run(with(&["check"])).expect(0, "VALID: ");
+
+    run(with(&["return", "--online"])).expect(0, "RETURNED: ");
+    run(with(&["check"])).expect(1, "NOT_ACTIVATED: ");
+}

@@ -5,7 +5,11 @@ use std::path::PathBuf;
 
 use licet_plugin_host::http::{HttpError, ServerUrl};
 
-use super::CliError;
+use clap::ArgGroup;
+
+use super::{usage_error, CliError};
+use crate::bundle::BundleOptions;
+use crate::keys::read_verifying_key;
 use crate::{Client, HttpTransport};
 
 /// How `--server` is reached: HTTPS by default (plain HTTP on loopback), with an optional pinned
@@ -22,32 +26,45 @@ pub(crate) struct ConnectionArgs {
     pub server_certificate: Option<PathBuf>,
 }
 
-/// The license server to ask.
+/// The license server to ask: `--server`, or the product bundle's own server.
 #[derive(Debug, clap::Args)]
 pub(crate) struct ServerArgs {
     /// The server: `https://host:port`, `http://host:port`, or `host:port` (its address and
-    /// license port: HTTPS, or plain HTTP on loopback).
-    #[arg(long = "server", value_name = "URL", value_parser = server_url)]
-    pub url: String,
+    /// license port: HTTPS, or plain HTTP on loopback). With `--bundle`, the bundle's server
+    /// unless given.
+    #[arg(
+        long = "server",
+        value_name = "URL",
+        value_parser = server_url,
+        required_unless_present = "bundle"
+    )]
+    pub url: Option<String>,
 }
 
-/// Where the product's license lives and what verifies it.
+/// Where the product's license lives and what verifies it: a product bundle, or (for
+/// development) a policy file and plugin directories.
 #[derive(Debug, clap::Args)]
+#[command(group(ArgGroup::new("dongle_source").args(["dongle_plugin", "bundle"])))]
 pub(crate) struct ClientArgs {
     /// Directory of the signed local state (default: a per-user directory).
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
-    /// The product's policy file.
-    #[arg(long, value_name = "FILE")]
-    pub policy: PathBuf,
+    /// The vendor-signed product bundle (`licet bundle build`): the policy, the plugins and the
+    /// servers in one file.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["policy", "dongle_plugin"])]
+    pub bundle: Option<PathBuf>,
+    /// The product's policy file (development; a product ships a bundle).
+    #[arg(long, value_name = "FILE", required_unless_present = "bundle")]
+    pub policy: Option<PathBuf>,
     /// The vendor's public key file (`vendor.pub`).
     #[arg(long, value_name = "FILE")]
     pub vendor_key: PathBuf,
     /// The vendor-signed dongle plugin directory: USB dongles are checked through it.
     #[arg(long, value_name = "DIR")]
     pub dongle_plugin: Option<PathBuf>,
-    /// A software dongle file to use instead of USB devices (development and tests).
-    #[arg(long, value_name = "FILE", requires = "dongle_plugin")]
+    /// A software dongle file to use instead of USB devices (development and tests), through
+    /// `--dongle-plugin` or the bundle's dongle plugin.
+    #[arg(long, value_name = "FILE", requires = "dongle_source")]
     pub software_dongle: Option<PathBuf>,
 }
 
@@ -64,7 +81,27 @@ impl ClientArgs {
             Some(dir) => dir.clone(),
             None => default_state_dir()?,
         };
-        let client = Client::open(&state_dir, &self.policy, &self.vendor_key)?;
+        let client = match (&self.bundle, &self.policy) {
+            (Some(bundle), _) => {
+                let bytes =
+                    std::fs::read(bundle).map_err(CliError::file("read the bundle", bundle))?;
+                let vendor_key = read_verifying_key(&self.vendor_key)
+                    .map_err(crate::ClientError::from)?
+                    .to_bytes();
+                let options = BundleOptions {
+                    software_dongle: self.software_dongle.clone(),
+                    ..BundleOptions::default()
+                };
+                return Ok(Client::open_bundle_with(
+                    &state_dir,
+                    &bytes,
+                    &vendor_key,
+                    &options,
+                )?);
+            }
+            (None, Some(policy)) => Client::open(&state_dir, policy, &self.vendor_key)?,
+            (None, None) => return Err(usage_error("pass --bundle FILE or --policy FILE")),
+        };
         Ok(match &self.dongle_plugin {
             Some(plugin) => client.with_dongle_plugin(plugin, self.software_dongle.as_deref())?,
             None => client,
@@ -73,9 +110,25 @@ impl ClientArgs {
 }
 
 impl ConnectionArgs {
-    /// The HTTP transport to `url` for the client's product.
-    pub fn transport(&self, client: &Client, url: &str) -> Result<HttpTransport, CliError> {
-        self.connect(url, &client.policy().product.id)
+    /// The HTTP transport to `url` for the client's product, or without `url` to the first
+    /// server of the bundle the client was opened from (trusting only its pinned certificate
+    /// when it has one and `--server-certificate` is not given).
+    pub fn transport(&self, client: &Client, url: Option<&str>) -> Result<HttpTransport, CliError> {
+        let product = &client.policy().product.id;
+        match (url, client.bundle()) {
+            (Some(url), _) => self.connect(url, product),
+            (None, Some(bundle)) => {
+                let server = bundle.servers.first().ok_or_else(|| {
+                    usage_error("the product bundle names no server: pass --server URL")
+                })?;
+                let transport = self.connect(server, product)?;
+                match (&self.server_certificate, &bundle.server_certificate) {
+                    (None, Some(pinned)) => Ok(transport.with_pinned_certificate_bytes(pinned)?),
+                    _ => Ok(transport),
+                }
+            }
+            (None, None) => Err(usage_error("pass --server URL")),
+        }
     }
 
     /// The HTTP transport to `url` for `product`, as these arguments ask.

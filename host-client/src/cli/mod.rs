@@ -3,7 +3,7 @@
 //!
 //! Each group of commands lives in its own module with its clap types and its `run`:
 //! [`tools`] (`policy`, `keys`), [`local`] (`check`, `license`), [`online`] (`trial`,
-//! `activate`, `validate`, `return`), [`seats`] (`seat`, `borrow`) and [`dongle`]. What they
+//! `activate`, `validate`, `return`), [`seats`] (`seat`, `borrow`), [`dongle`] and [`bundle`]. What they
 //! share is in [`args`] (where the license lives, which server to ask and how) and [`output`]
 //! (what is printed). Modes that exclude each other are clap structure (subcommands, groups,
 //! `requires` and `conflicts_with`), so clap refuses a wrong combination with its usage message
@@ -13,6 +13,7 @@
 //! line in [`Cli::execute`].
 
 mod args;
+mod bundle;
 mod dongle;
 mod local;
 mod online;
@@ -83,6 +84,9 @@ enum Command {
     Dongle(dongle::DongleCommand),
     /// Borrow a network seat until a date for offline use, or return it early (`borrow return`).
     Borrow(seats::BorrowArgs),
+    /// Build and verify signed product bundles (the vendor's side).
+    #[command(subcommand)]
+    Bundle(bundle::BundleCommand),
 }
 
 /// Parses `args` (the program name first) and runs them: what `licet` does, as its exit code.
@@ -128,6 +132,7 @@ impl Cli {
             Command::Seat(command) => seats::run_seat(connection, command),
             Command::Dongle(command) => dongle::run(command),
             Command::Borrow(args) => seats::run_borrow(connection, args),
+            Command::Bundle(command) => bundle::run(command),
         }
     }
 }

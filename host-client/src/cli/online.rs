@@ -39,7 +39,7 @@ pub(crate) struct ValidateArgs {
 #[derive(Debug, clap::Args)]
 #[command(group(
     ArgGroup::new("activation")
-        .args(["server", "manual", "load_response"])
+        .args(["server", "online", "manual", "load_response"])
         .required(true)
 ))]
 pub(crate) struct ActivateArgs {
@@ -53,6 +53,9 @@ pub(crate) struct ActivateArgs {
         requires_all = ["key", "edition"]
     )]
     server: Option<String>,
+    /// Activate online with the product bundle's server.
+    #[arg(long, requires_all = ["bundle", "key", "edition"])]
+    online: bool,
     /// Write an activation request file for the vendor (no connection needed).
     #[arg(long, requires_all = ["key", "edition", "request_out"])]
     manual: bool,
@@ -74,7 +77,7 @@ pub(crate) struct ActivateArgs {
 #[derive(Debug, clap::Args)]
 #[command(group(
     ArgGroup::new("return")
-        .args(["server", "manual", "load_response"])
+        .args(["server", "online", "manual", "load_response"])
         .required(true)
 ))]
 pub(crate) struct ReturnArgs {
@@ -83,6 +86,9 @@ pub(crate) struct ReturnArgs {
     /// Return online to the server at URL (`https://host:port`, `http://host:port`, or `host:port`).
     #[arg(long, value_name = "URL", value_parser = server_url)]
     server: Option<String>,
+    /// Return online to the product bundle's server.
+    #[arg(long, requires = "bundle")]
+    online: bool,
     /// Write a return request file for the vendor; the license stops working now.
     #[arg(long, requires = "request_out")]
     manual: bool,
@@ -97,7 +103,8 @@ pub(crate) struct ReturnArgs {
 /// How to activate, as the arguments say.
 enum Activation {
     Online {
-        server: String,
+        /// `None`: the bundle's server.
+        server: Option<String>,
         key: String,
         edition: String,
     },
@@ -111,7 +118,8 @@ enum Activation {
 
 /// How to return, as the arguments say.
 enum Return {
-    Online(String),
+    /// `None`: the bundle's server.
+    Online(Option<String>),
     Request(PathBuf),
     Load(PathBuf),
 }
@@ -119,23 +127,24 @@ enum Return {
 impl ActivateArgs {
     /// The one activation the arguments ask for (clap's groups admit no other combination).
     fn activation(self) -> Result<(ClientArgs, Activation), CliError> {
+        let online = self.online || self.server.is_some();
         let activation = match (
-            self.server,
+            online,
             self.manual,
             self.key,
             self.edition,
             self.request_out,
             self.load_response,
         ) {
-            (Some(server), false, Some(key), Some(edition), None, None) => Activation::Online {
-                server,
+            (true, false, Some(key), Some(edition), None, None) => Activation::Online {
+                server: self.server,
                 key,
                 edition,
             },
-            (None, true, Some(key), Some(edition), Some(out), None) => {
+            (false, true, Some(key), Some(edition), Some(out), None) => {
                 Activation::Request { key, edition, out }
             }
-            (None, false, None, None, None, Some(response)) => Activation::Load(response),
+            (false, false, None, None, None, Some(response)) => Activation::Load(response),
             _ => {
                 return Err(usage_error(
                     "pass --server URL --key K --edition E, --manual --key K --edition E \
@@ -150,15 +159,11 @@ impl ActivateArgs {
 impl ReturnArgs {
     /// The one return the arguments ask for (clap's group admits no other combination).
     fn way(self) -> Result<(ClientArgs, Return), CliError> {
-        let way = match (
-            self.server,
-            self.manual,
-            self.request_out,
-            self.load_response,
-        ) {
-            (Some(server), false, None, None) => Return::Online(server),
-            (None, true, Some(out), None) => Return::Request(out),
-            (None, false, None, Some(response)) => Return::Load(response),
+        let online = self.online || self.server.is_some();
+        let way = match (online, self.manual, self.request_out, self.load_response) {
+            (true, false, None, None) => Return::Online(self.server),
+            (false, true, Some(out), None) => Return::Request(out),
+            (false, false, None, Some(response)) => Return::Load(response),
             _ => {
                 return Err(usage_error(
                     "pass --server URL, --manual --request-out FILE, or --load-response FILE",
@@ -181,7 +186,7 @@ pub(crate) fn run_trial(
             edition,
         } => {
             let client = client.open()?;
-            let mut transport = connection.transport(&client, &server.url)?;
+            let mut transport = connection.transport(&client, server.url.as_deref())?;
             decided(client.start_trial(&mut transport, &edition, chrono::Utc::now()))
         }
     }
@@ -193,7 +198,7 @@ pub(crate) fn run_validate(
     args: ValidateArgs,
 ) -> Result<Outcome, CliError> {
     let client = args.client.open()?;
-    let mut transport = connection.transport(&client, &args.server.url)?;
+    let mut transport = connection.transport(&client, args.server.url.as_deref())?;
     decided(client.validate(&mut transport, chrono::Utc::now()))
 }
 
@@ -211,7 +216,7 @@ pub(crate) fn run_activate(
             key,
             edition,
         } => {
-            let mut transport = connection.transport(&client, &server)?;
+            let mut transport = connection.transport(&client, server.as_deref())?;
             decided(client.activate(&mut transport, &key, &edition, now))
         }
         Activation::Load(response) => {
@@ -249,7 +254,7 @@ pub(crate) fn run_return(
     let now = chrono::Utc::now();
     match way {
         Return::Online(server) => {
-            let mut transport = connection.transport(&client, &server)?;
+            let mut transport = connection.transport(&client, server.as_deref())?;
             decided(client.return_license(&mut transport, now))
         }
         Return::Load(response) => {

@@ -69,6 +69,9 @@ pub enum CliError {
         /// Why.
         source: KeyError,
     },
+    /// A product bundle could not be built or does not verify.
+    #[error("{0}")]
+    Bundle(#[source] Box<crate::bundle::BundleBuildError>),
     /// A policy or scenario could not be tested.
     #[error(transparent)]
     Tool(#[from] ToolError),

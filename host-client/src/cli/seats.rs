@@ -15,8 +15,9 @@ use crate::client::{SeatHold, SeatHolder, SeatLoss};
 pub(crate) enum SeatCommand {
     /// Show what a license server serves: its network licenses with their seats.
     Query {
-        #[command(flatten)]
-        server: ServerArgs,
+        /// The license server: `https://host:port`, `http://host:port`, or `host:port`.
+        #[arg(long = "server", value_name = "URL", value_parser = server_url)]
+        server: String,
         /// Print the answer as JSON.
         #[arg(long)]
         json: bool,
@@ -48,7 +49,12 @@ pub(crate) struct BorrowArgs {
     client: Option<ClientArgs>,
     /// The license server: `https://host:port`, `http://host:port`, or `host:port` (its
     /// address and license port: HTTPS, or plain HTTP on loopback).
-    #[arg(long = "server", value_name = "URL", value_parser = server_url, required = true)]
+    #[arg(
+        long = "server",
+        value_name = "URL",
+        value_parser = server_url,
+        required_unless_present = "bundle"
+    )]
     url: Option<String>,
     /// The network license key.
     #[arg(long, required = true)]
@@ -81,7 +87,7 @@ pub(crate) fn run_seat(
     match command {
         SeatCommand::Query { server, json } => {
             // The query names no product: it lists every license the server serves.
-            let query = connection.connect(&server.url, "")?.query_seats()?;
+            let query = connection.connect(&server, "")?.query_seats()?;
             if json {
                 emit(&format!("{}\n", serde_json::to_string_pretty(&query)?));
             } else {
@@ -109,19 +115,19 @@ pub(crate) fn run_borrow(
             ..
         } => {
             let client = client.open()?;
-            let mut transport = connection.transport(&client, &server.url)?;
+            let mut transport = connection.transport(&client, server.url.as_deref())?;
             decided(client.return_borrowed(&mut transport, chrono::Utc::now()))
         }
         BorrowArgs {
             action: None,
             client: Some(client),
-            url: Some(url),
+            url,
             key: Some(key),
             edition: Some(edition),
             until: Some(until),
         } => {
             let client = client.open()?;
-            let mut transport = connection.transport(&client, &url)?;
+            let mut transport = connection.transport(&client, url.as_deref())?;
             let until = until.and_time(chrono::NaiveTime::MIN).and_utc();
             decided(client.borrow(&mut transport, &key, &edition, until, chrono::Utc::now()))
         }
@@ -141,7 +147,7 @@ fn hold(
     edition: &str,
 ) -> Result<Outcome, CliError> {
     let client = Arc::new(client.open()?);
-    let transport = Box::new(connection.transport(&client, &server.url)?);
+    let transport = Box::new(connection.transport(&client, server.url.as_deref())?);
     let holder = match SeatHolder::checkout(client, transport, key, edition) {
         Ok(SeatHold::Held(holder)) => holder,
         Ok(SeatHold::Denied(decision)) => return Ok(online_outcome(&decision)),
