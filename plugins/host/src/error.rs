@@ -95,6 +95,18 @@ pub enum PluginError {
         /// The compiler's or linker's message.
         reason: String,
     },
+    /// A server was given a transport without a server side: one built against an interface
+    /// version that has no `accept` (0.1.0).
+    #[error(
+        "plugin `{plugin}` is built against licet:plugin@{version}, which has no server side of \
+         transports (`accept`); build it against licet:plugin@0.2.0"
+    )]
+    NoServerSide {
+        /// The plugin's name.
+        plugin: String,
+        /// The interface version it was built against.
+        version: &'static str,
+    },
     /// The plugin ran out of fuel (an endless or overly long computation).
     #[error("plugin `{plugin}` exceeded its fuel of {fuel} units")]
     OutOfFuel {

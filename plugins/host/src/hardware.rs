@@ -9,12 +9,14 @@ use std::sync::Arc;
 use crate::bindings::hardware::exports::licet::plugin::check;
 use crate::bindings::hardware::licet::plugin::types::PluginError as GuestError;
 use crate::bindings::hardware::{HardwareCheck, HardwareCheckPre};
+use crate::bindings::v0_1::hardware as v0_1;
 use crate::error::PluginError;
 use crate::hid::HidBackend;
-use crate::manifest::Manifest;
+use crate::manifest::{Manifest, WitVersion};
 use crate::runtime::{CallState, Runtime, Warm};
 use licet_engine::dongle::{DongleProof, DongleProofError, CHALLENGE_LEN};
 use licet_engine::Fingerprint;
+use wasmtime::Store;
 
 pub use crate::limits::MAX_COMPONENTS;
 /// The most bytes read from any one machine file.
@@ -139,12 +141,109 @@ pub fn read_machine_at(root: &Path) -> Vec<Reading> {
     readings
 }
 
+/// A hardware-check component ready to instantiate, of the interface version it was built
+/// against.
+pub(crate) enum HardwarePres {
+    V0_1(v0_1::HardwareCheckPre<CallState>),
+    V0_2(HardwareCheckPre<CallState>),
+}
+
+impl HardwarePres {
+    fn instantiate(&self, store: &mut Store<CallState>) -> wasmtime::Result<Instance> {
+        Ok(match self {
+            HardwarePres::V0_1(pre) => Instance::V0_1(pre.instantiate(store)?),
+            HardwarePres::V0_2(pre) => Instance::V0_2(pre.instantiate(store)?),
+        })
+    }
+}
+
+/// An instantiated hardware check; a 0.1.0 instance's values are converted into the 0.2.0
+/// types here.
+enum Instance {
+    V0_1(v0_1::HardwareCheck),
+    V0_2(HardwareCheck),
+}
+
+type Guest<T> = wasmtime::Result<Result<T, GuestError>>;
+/// The manifest's config as the generated bindings take it.
+type Config = Vec<(String, String)>;
+
+fn from_v0_1_error(error: v0_1::licet::plugin::types::PluginError) -> GuestError {
+    GuestError {
+        code: error.code,
+        message: error.message,
+    }
+}
+
+// The generated bindings take the config as `&Vec`.
+#[allow(clippy::ptr_arg)]
+impl Instance {
+    fn fingerprint(
+        &self,
+        store: &mut Store<CallState>,
+        config: &Config,
+        salt: &[u8],
+        readings: &[Reading],
+    ) -> Guest<Vec<check::Component>> {
+        use v0_1::exports::licet::plugin::check as old;
+        match self {
+            Instance::V0_2(instance) => instance
+                .licet_plugin_check()
+                .call_fingerprint(store, config, salt, readings),
+            Instance::V0_1(instance) => {
+                let readings: Vec<old::Reading> = readings
+                    .iter()
+                    .map(|reading| old::Reading {
+                        kind: reading.kind.clone(),
+                        source: reading.source.clone(),
+                        value: reading.value.clone(),
+                    })
+                    .collect();
+                Ok(instance
+                    .licet_plugin_check()
+                    .call_fingerprint(store, config, salt, &readings)?
+                    .map(|components| {
+                        components
+                            .into_iter()
+                            .map(|component| check::Component {
+                                name: component.name,
+                                value: component.value,
+                            })
+                            .collect()
+                    })
+                    .map_err(from_v0_1_error))
+            }
+        }
+    }
+
+    fn dongle_check(
+        &self,
+        store: &mut Store<CallState>,
+        config: &Config,
+        challenge: &[u8],
+    ) -> Guest<check::DongleProof> {
+        match self {
+            Instance::V0_2(instance) => instance
+                .licet_plugin_check()
+                .call_dongle_check(store, config, challenge),
+            Instance::V0_1(instance) => Ok(instance
+                .licet_plugin_check()
+                .call_dongle_check(store, config, challenge)?
+                .map(|proof| check::DongleProof {
+                    serial: proof.serial,
+                    response: proof.response,
+                })
+                .map_err(from_v0_1_error)),
+        }
+    }
+}
+
 /// A loaded hardware-check plugin.
 pub struct HardwareCheckPlugin {
     runtime: Arc<Runtime>,
     manifest: Manifest,
     config: Vec<(String, String)>,
-    pre: HardwareCheckPre<CallState>,
+    pre: HardwarePres,
 }
 
 impl fmt::Debug for HardwareCheckPlugin {
@@ -168,7 +267,7 @@ impl HardwareCheckPlugin {
     pub(crate) fn new(
         runtime: Arc<Runtime>,
         manifest: Manifest,
-        pre: HardwareCheckPre<CallState>,
+        pre: HardwarePres,
     ) -> HardwareCheckPlugin {
         HardwareCheckPlugin {
             runtime,
@@ -187,6 +286,14 @@ impl HardwareCheckPlugin {
         &self.manifest.name
     }
 
+    /// The version of the `licet:plugin` interface the component was built against.
+    pub fn wit_version(&self) -> WitVersion {
+        match self.pre {
+            HardwarePres::V0_1(_) => WitVersion::V0_1,
+            HardwarePres::V0_2(_) => WitVersion::V0_2,
+        }
+    }
+
     /// The machine's fingerprint from `readings`, hashed with the per-product `salt`, in a fresh
     /// instance.
     pub fn fingerprint(
@@ -198,8 +305,7 @@ impl HardwareCheckPlugin {
         let components = self.runtime.run(self.name(), &mut store, |store| {
             self.pre
                 .instantiate(&mut *store)?
-                .licet_plugin_check()
-                .call_fingerprint(store, &self.config, salt, readings)
+                .fingerprint(store, &self.config, salt, readings)
         })?;
         self.finish_fingerprint(components)
     }
@@ -258,8 +364,7 @@ impl HardwareCheckPlugin {
         let answer = self.runtime.run(self.name(), &mut store, |store| {
             self.pre
                 .instantiate(&mut *store)?
-                .licet_plugin_check()
-                .call_dongle_check(store, &self.config, challenge)
+                .dongle_check(store, &self.config, challenge)
         })?;
         let answer = answer.map_err(|error| guest_error(self.name(), error))?;
         self.runtime.check_size(
@@ -290,7 +395,7 @@ impl HardwareCheckPlugin {
 /// [`HardwareCheckPlugin::warm_instance`].
 pub struct WarmHardwareCheck<'a> {
     plugin: &'a HardwareCheckPlugin,
-    warm: Warm<HardwareCheck>,
+    warm: Warm<Instance>,
 }
 
 impl fmt::Debug for WarmHardwareCheck<'_> {
@@ -314,12 +419,7 @@ impl WarmHardwareCheck<'_> {
         let components = self
             .warm
             .call(&plugin.runtime, plugin.name(), |bindings, store| {
-                bindings.licet_plugin_check().call_fingerprint(
-                    store,
-                    &plugin.config,
-                    salt,
-                    readings,
-                )
+                bindings.fingerprint(store, &plugin.config, salt, readings)
             })?;
         plugin.finish_fingerprint(components)
     }

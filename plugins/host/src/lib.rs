@@ -1,8 +1,9 @@
 //! Licet's sandboxed WebAssembly plugin host.
 //!
-//! Transports (how a request reaches a server) and hardware checks (machine fingerprints, USB
-//! dongles) are WebAssembly components that target the worlds of `plugins/wit`. This crate is the
-//! only part of Licet that knows wasmtime. It
+//! Transports (how a request reaches a server, and how the server accepts it) and hardware checks
+//! (machine fingerprints, USB dongles) are WebAssembly components that target the worlds of
+//! `plugins/wit` (`licet:plugin@0.2.0`; components built against `plugins/wit-0.1.0` still load,
+//! see [`WitVersion`]). This crate is the only part of Licet that knows wasmtime. It
 //!
 //! - verifies each plugin's manifest against the vendor's Ed25519 key and the component against
 //!   the SHA-256 in the manifest ([`signing`]), loads a plugin only into a slot that takes its
@@ -50,12 +51,15 @@ pub use hid::{
 };
 pub use licet_engine::dongle::{DongleProof, DongleProofError};
 pub use limits::Limits;
-pub use manifest::{Allow, HidId, Manifest, Slot, World, DONGLE_PLUGIN, FINGERPRINT_PLUGIN};
+pub use manifest::{
+    Allow, HidId, Manifest, Slot, WitVersion, World, DONGLE_PLUGIN, FINGERPRINT_PLUGIN,
+};
 pub use runtime::{LoadedPlugin, PluginHost, PluginHostBuilder};
 pub use signing::{
     read_signing_key, read_verifying_key, sign_plugin, verify_plugin, verify_plugin_bytes,
     VerifiedPlugin,
 };
 pub use transport::{
-    Destination, HttpClient, HttpsClient, TransportPlugin, WarmTransport, WireReply, WireRequest,
+    Answer, Destination, HttpClient, HttpsClient, TransportPlugin, WarmTransport, WireReply,
+    WireRequest,
 };

@@ -35,12 +35,59 @@ impl World {
         }
     }
 
-    /// The only imports a component of this world may have.
-    pub fn allowed_imports(self) -> &'static [&'static str] {
-        match self {
-            World::Transport => &["licet:plugin/types@0.1.0"],
-            World::HardwareCheck => &["licet:plugin/types@0.1.0", "licet:plugin/hid@0.1.0"],
+    /// The only imports a component of this world, built against `version`, may have.
+    pub fn allowed_imports(self, version: WitVersion) -> &'static [&'static str] {
+        match (self, version) {
+            (World::Transport, WitVersion::V0_1) => &["licet:plugin/types@0.1.0"],
+            (World::Transport, WitVersion::V0_2) => &["licet:plugin/types@0.2.0"],
+            (World::HardwareCheck, WitVersion::V0_1) => {
+                &["licet:plugin/types@0.1.0", "licet:plugin/hid@0.1.0"]
+            }
+            (World::HardwareCheck, WitVersion::V0_2) => {
+                &["licet:plugin/types@0.2.0", "licet:plugin/hid@0.2.0"]
+            }
         }
+    }
+}
+
+/// The version of the `licet:plugin` interface a component was built against. The host loads
+/// both; 0.1.0 has no server side of transports (`accept`) and no `text` destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum WitVersion {
+    /// `licet:plugin@0.1.0`.
+    V0_1,
+    /// `licet:plugin@0.2.0`, the current version (`plugins/wit`).
+    V0_2,
+}
+
+impl WitVersion {
+    /// The version as WIT writes it, such as `0.2.0`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WitVersion::V0_1 => "0.1.0",
+            WitVersion::V0_2 => "0.2.0",
+        }
+    }
+
+    /// The version of a component that imports and exports these interface names: 0.1.0 if any
+    /// `licet:plugin` interface is of version 0.1.0, else the current version (whose imports
+    /// and exports are then checked against it).
+    pub fn of_interfaces<'a>(names: impl IntoIterator<Item = &'a str>) -> WitVersion {
+        let old = names
+            .into_iter()
+            .any(|name| name.starts_with("licet:plugin/") && name.ends_with("@0.1.0"));
+        if old {
+            WitVersion::V0_1
+        } else {
+            WitVersion::V0_2
+        }
+    }
+}
+
+impl std::fmt::Display for WitVersion {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(self.as_str())
     }
 }
 

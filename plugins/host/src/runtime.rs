@@ -13,16 +13,16 @@ use wasmtime::{
     ResourceLimiter, Store, Trap,
 };
 
-use crate::bindings::{hardware, transport};
+use crate::bindings::{hardware, transport, v0_1};
 use crate::cache::{engine_fingerprint, CacheStats, CompiledCache};
 use crate::deadline::Ticker;
 use crate::error::PluginError;
-use crate::hardware::HardwareCheckPlugin;
+use crate::hardware::{HardwareCheckPlugin, HardwarePres};
 use crate::hid::HidBackend;
 pub use crate::limits::{Limits, MAX_HID_REPORT, MAX_HID_TIMEOUT_MS};
-use crate::manifest::{HidId, Manifest, Slot, World};
+use crate::manifest::{HidId, Manifest, Slot, WitVersion, World};
 use crate::signing::{verify_plugin, verify_plugin_bytes, VerifiedPlugin};
-use crate::transport::TransportPlugin;
+use crate::transport::{TransportPlugin, TransportPres};
 
 /// Something a plugin did that the host stopped; recorded before the call traps so the caller
 /// gets a typed error rather than a bare trap.
@@ -186,6 +186,42 @@ impl hardware::licet::plugin::hid::HostDevice for CallState {
         self.table.delete(device)?;
         self.open_devices = self.open_devices.saturating_sub(1);
         Ok(())
+    }
+}
+
+// `licet:plugin@0.1.0` imports the same `hid` interface under its own name: the same host
+// functions serve it.
+impl v0_1::hardware::licet::plugin::types::Host for CallState {}
+
+impl v0_1::hardware::licet::plugin::hid::Host for CallState {
+    fn open(
+        &mut self,
+        vendor_id: u16,
+        product_id: u16,
+    ) -> wasmtime::Result<Result<wasmtime::component::Resource<HidHandle>, String>> {
+        hardware::licet::plugin::hid::Host::open(self, vendor_id, product_id)
+    }
+}
+
+impl v0_1::hardware::licet::plugin::hid::HostDevice for CallState {
+    fn write(
+        &mut self,
+        device: wasmtime::component::Resource<HidHandle>,
+        report: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), String>> {
+        hardware::licet::plugin::hid::HostDevice::write(self, device, report)
+    }
+
+    fn read(
+        &mut self,
+        device: wasmtime::component::Resource<HidHandle>,
+        timeout_ms: u32,
+    ) -> wasmtime::Result<Result<Vec<u8>, String>> {
+        hardware::licet::plugin::hid::HostDevice::read(self, device, timeout_ms)
+    }
+
+    fn drop(&mut self, device: wasmtime::component::Resource<HidHandle>) -> wasmtime::Result<()> {
+        hardware::licet::plugin::hid::HostDevice::drop(self, device)
     }
 }
 
@@ -497,6 +533,11 @@ impl PluginHostBuilder {
             |state| state,
         )
         .map_err(|error| engine_error(error.to_string()))?;
+        v0_1::hardware::HardwareCheck::add_to_linker::<CallState, HasSelf<CallState>>(
+            &mut hardware_linker,
+            |state| state,
+        )
+        .map_err(|error| engine_error(error.to_string()))?;
         let cache = match &self.cache_dir {
             Some(dir) => {
                 // Everything of the engine's configuration above that compiled code may
@@ -621,8 +662,16 @@ impl PluginHost {
             .compile(&manifest, &verified.wasm)
             .map_err(load_error)?;
         let world = manifest.world;
-        let allowed = world.allowed_imports();
-        for (import, _) in component.component_type().imports(&self.runtime.engine) {
+        let component_type = component.component_type();
+        let engine = &self.runtime.engine;
+        let version = WitVersion::of_interfaces(
+            component_type
+                .imports(engine)
+                .map(|(name, _)| name)
+                .chain(component_type.exports(engine).map(|(name, _)| name)),
+        );
+        let allowed = world.allowed_imports(version);
+        for (import, _) in component_type.imports(engine) {
             if !allowed.contains(&import) {
                 return Err(PluginError::ForbiddenImport {
                     plugin,
@@ -631,8 +680,22 @@ impl PluginHost {
                 });
             }
         }
-        match world {
-            World::Transport => {
+        let runtime = Arc::clone(&self.runtime);
+        match (world, version) {
+            (World::Transport, WitVersion::V0_1) => {
+                let pre = self
+                    .runtime
+                    .transport_linker
+                    .instantiate_pre(&component)
+                    .and_then(v0_1::transport::TransportPre::new)
+                    .map_err(load_error)?;
+                Ok(LoadedPlugin::Transport(TransportPlugin::new(
+                    runtime,
+                    manifest,
+                    TransportPres::V0_1(pre),
+                )))
+            }
+            (World::Transport, _) => {
                 let pre = self
                     .runtime
                     .transport_linker
@@ -640,12 +703,25 @@ impl PluginHost {
                     .and_then(transport::TransportPre::new)
                     .map_err(load_error)?;
                 Ok(LoadedPlugin::Transport(TransportPlugin::new(
-                    Arc::clone(&self.runtime),
+                    runtime,
                     manifest,
-                    pre,
+                    TransportPres::V0_2(pre),
                 )))
             }
-            World::HardwareCheck => {
+            (World::HardwareCheck, WitVersion::V0_1) => {
+                let pre = self
+                    .runtime
+                    .hardware_linker
+                    .instantiate_pre(&component)
+                    .and_then(v0_1::hardware::HardwareCheckPre::new)
+                    .map_err(load_error)?;
+                Ok(LoadedPlugin::HardwareCheck(HardwareCheckPlugin::new(
+                    runtime,
+                    manifest,
+                    HardwarePres::V0_1(pre),
+                )))
+            }
+            (World::HardwareCheck, _) => {
                 let pre = self
                     .runtime
                     .hardware_linker
@@ -653,9 +729,9 @@ impl PluginHost {
                     .and_then(hardware::HardwareCheckPre::new)
                     .map_err(load_error)?;
                 Ok(LoadedPlugin::HardwareCheck(HardwareCheckPlugin::new(
-                    Arc::clone(&self.runtime),
+                    runtime,
                     manifest,
-                    pre,
+                    HardwarePres::V0_2(pre),
                 )))
             }
         }

@@ -1,16 +1,22 @@
-//! Transport plugins: the plugin encodes and decodes, the host moves the bytes.
+//! Transport plugins: the plugin encodes and decodes, the host moves the bytes. The client host
+//! calls the `wire` side (encode a request, decode the reply), the server host the `accept` side
+//! (decode the arriving request, encode the answer), which plugins built against
+//! `licet:plugin@0.1.0` do not have.
 
 use std::fmt;
 use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::bindings::transport::exports::licet::plugin::wire;
+use wasmtime::Store;
+
+use crate::bindings::transport::exports::licet::plugin::{accept, wire};
 use crate::bindings::transport::licet::plugin::types::PluginError as GuestError;
 use crate::bindings::transport::{Transport, TransportPre};
+use crate::bindings::v0_1::transport as v0_1;
 use crate::error::PluginError;
 use crate::http::{HttpAgent, HttpRequest, HttpSettings, ServerUrl};
-use crate::manifest::Manifest;
+use crate::manifest::{Manifest, WitVersion};
 use crate::runtime::{CallState, Runtime, Warm};
 
 /// Where the host should deliver an encoded request.
@@ -25,6 +31,13 @@ pub enum Destination {
     File {
         /// The file name extension the plugin suggests, such as `licreq`.
         extension: String,
+    },
+    /// Text for a person to carry (read out, typed or pasted at the server): the host shows the
+    /// body, as UTF-8, under this title, and hands what the user enters back to
+    /// [`TransportPlugin::decode`] with status 0. `licet:plugin@0.2.0` only.
+    Text {
+        /// A short title for the block, such as `activation request`.
+        title: String,
     },
 }
 
@@ -44,12 +57,113 @@ pub struct WireRequest {
 /// first.
 pub use crate::bindings::transport::exports::licet::plugin::wire::WireReply;
 
+/// What the server sends back for a transport's client side to decode: the media type and the
+/// bytes of the HTTP body (or of the response file, or the text to show).
+pub use crate::bindings::transport::exports::licet::plugin::accept::Answer;
+
+/// A transport component ready to instantiate, of the interface version it was built against.
+pub(crate) enum TransportPres {
+    V0_1(v0_1::TransportPre<CallState>),
+    V0_2(TransportPre<CallState>),
+}
+
+impl TransportPres {
+    fn instantiate(&self, store: &mut Store<CallState>) -> wasmtime::Result<Instance> {
+        Ok(match self {
+            TransportPres::V0_1(pre) => Instance::V0_1(pre.instantiate(store)?),
+            TransportPres::V0_2(pre) => Instance::V0_2(pre.instantiate(store)?),
+        })
+    }
+}
+
+/// An instantiated transport. A 0.1.0 instance's values are converted into the 0.2.0 types
+/// here, so the rest of the host knows one set of types.
+enum Instance {
+    V0_1(v0_1::Transport),
+    V0_2(Transport),
+}
+
+type Guest<T> = wasmtime::Result<Result<T, GuestError>>;
+/// The manifest's config as the generated bindings take it.
+type Config = Vec<(String, String)>;
+
+fn from_v0_1_error(error: v0_1::licet::plugin::types::PluginError) -> GuestError {
+    GuestError {
+        code: error.code,
+        message: error.message,
+    }
+}
+
+// The generated bindings take the config as `&Vec`.
+#[allow(clippy::ptr_arg)]
+impl Instance {
+    fn encode(
+        &self,
+        store: &mut Store<CallState>,
+        config: &Config,
+        payload: &[u8],
+    ) -> Guest<wire::WireRequest> {
+        use v0_1::exports::licet::plugin::wire as old;
+        match self {
+            Instance::V0_2(instance) => instance
+                .licet_plugin_wire()
+                .call_encode(store, config, payload),
+            Instance::V0_1(instance) => Ok(instance
+                .licet_plugin_wire()
+                .call_encode(store, config, payload)?
+                .map(|request| wire::WireRequest {
+                    destination: match request.destination {
+                        old::Destination::HttpPost(url) => wire::Destination::HttpPost(url),
+                        old::Destination::File(extension) => wire::Destination::File(extension),
+                    },
+                    content_type: request.content_type,
+                    body: request.body,
+                })
+                .map_err(from_v0_1_error)),
+        }
+    }
+
+    fn decode(
+        &self,
+        store: &mut Store<CallState>,
+        config: &Config,
+        reply: &WireReply,
+    ) -> Guest<Vec<u8>> {
+        match self {
+            Instance::V0_2(instance) => instance
+                .licet_plugin_wire()
+                .call_decode(store, config, reply),
+            Instance::V0_1(instance) => {
+                let reply = v0_1::exports::licet::plugin::wire::WireReply {
+                    status: reply.status,
+                    body: reply.body.clone(),
+                };
+                Ok(instance
+                    .licet_plugin_wire()
+                    .call_decode(store, config, &reply)?
+                    .map_err(from_v0_1_error))
+            }
+        }
+    }
+
+    /// The server side; [`TransportPlugin::server_side`] refuses a 0.1.0 plugin before it is
+    /// instantiated.
+    fn accept(&self) -> wasmtime::Result<&accept::Guest> {
+        match self {
+            Instance::V0_2(instance) => Ok(instance.licet_plugin_accept()),
+            Instance::V0_1(_) => Err(wasmtime::Error::msg(
+                "a licet:plugin@0.1.0 transport has no server side",
+            )),
+        }
+    }
+}
+
 /// A loaded transport plugin.
 pub struct TransportPlugin {
     runtime: Arc<Runtime>,
     manifest: Manifest,
     config: Vec<(String, String)>,
-    pre: TransportPre<CallState>,
+    pre: TransportPres,
 }
 
 impl fmt::Debug for TransportPlugin {
@@ -73,7 +187,7 @@ impl TransportPlugin {
     pub(crate) fn new(
         runtime: Arc<Runtime>,
         manifest: Manifest,
-        pre: TransportPre<CallState>,
+        pre: TransportPres,
     ) -> TransportPlugin {
         TransportPlugin {
             runtime,
@@ -92,6 +206,76 @@ impl TransportPlugin {
         &self.manifest.name
     }
 
+    /// The version of the `licet:plugin` interface the component was built against.
+    pub fn wit_version(&self) -> WitVersion {
+        match self.pre {
+            TransportPres::V0_1(_) => WitVersion::V0_1,
+            TransportPres::V0_2(_) => WitVersion::V0_2,
+        }
+    }
+
+    /// Checks that the plugin has a server side ([`TransportPlugin::decode_request`],
+    /// [`TransportPlugin::encode_answer`]): a plugin built against `licet:plugin@0.1.0` is
+    /// [`PluginError::NoServerSide`]. A server checks this when it loads its transports.
+    pub fn server_side(&self) -> Result<(), PluginError> {
+        match self.wit_version() {
+            WitVersion::V0_1 => Err(PluginError::NoServerSide {
+                plugin: self.name().to_string(),
+                version: WitVersion::V0_1.as_str(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// On the server: unwraps a request as it arrived (`content_type` and `body` of the HTTP
+    /// request, an uploaded file or pasted text) into the payload the server decides on. A body
+    /// larger than the host's limit on plugin payloads is refused unread.
+    pub fn decode_request(&self, content_type: &str, body: &[u8]) -> Result<Vec<u8>, PluginError> {
+        self.server_side()?;
+        let limit = self.runtime.limits().max_guest_bytes;
+        if body.len() + content_type.len() > limit {
+            return Err(PluginError::Transport(format!(
+                "an arriving request of {} bytes is larger than {limit} bytes",
+                body.len() + content_type.len()
+            )));
+        }
+        let arrival = accept::Arrival {
+            content_type: content_type.to_string(),
+            body: body.to_vec(),
+        };
+        let mut store = self.runtime.store(&self.manifest, None);
+        let decoded = self.runtime.run(self.name(), &mut store, |store| {
+            self.pre
+                .instantiate(&mut *store)?
+                .accept()?
+                .call_decode_request(store, &self.config, &arrival)
+        })?;
+        let payload = decoded.map_err(|error| guest_error(self.name(), error))?;
+        self.runtime
+            .check_size(self.name(), "a decoded request", payload.len())?;
+        Ok(payload)
+    }
+
+    /// On the server: wraps the answer payload for the wire, for the client side's
+    /// [`TransportPlugin::decode`].
+    pub fn encode_answer(&self, payload: &[u8]) -> Result<Answer, PluginError> {
+        self.server_side()?;
+        let mut store = self.runtime.store(&self.manifest, None);
+        let encoded = self.runtime.run(self.name(), &mut store, |store| {
+            self.pre
+                .instantiate(&mut *store)?
+                .accept()?
+                .call_encode_answer(store, &self.config, payload)
+        })?;
+        let answer = encoded.map_err(|error| guest_error(self.name(), error))?;
+        self.runtime.check_size(
+            self.name(),
+            "an encoded answer",
+            answer.body.len() + answer.content_type.len(),
+        )?;
+        Ok(answer)
+    }
+
     /// Encodes `payload` for the wire. An HTTP destination outside the manifest's `allow.urls` is
     /// refused.
     pub fn encode(&self, payload: &[u8]) -> Result<WireRequest, PluginError> {
@@ -99,8 +283,7 @@ impl TransportPlugin {
         let encoded = self.runtime.run(self.name(), &mut store, |store| {
             self.pre
                 .instantiate(&mut *store)?
-                .licet_plugin_wire()
-                .call_encode(store, &self.config, payload)
+                .encode(store, &self.config, payload)
         })?;
         self.finish_encode(encoded)
     }
@@ -114,10 +297,12 @@ impl TransportPlugin {
         let destination = match request.destination {
             wire::Destination::HttpPost(url) => Destination::HttpPost { url },
             wire::Destination::File(extension) => Destination::File { extension },
+            wire::Destination::Text(title) => Destination::Text { title },
         };
         let label_len = match &destination {
             Destination::HttpPost { url } => url.len(),
             Destination::File { extension } => extension.len(),
+            Destination::Text { title } => title.len(),
         };
         self.runtime.check_size(
             self.name(),
@@ -145,8 +330,7 @@ impl TransportPlugin {
         let decoded = self.runtime.run(self.name(), &mut store, |store| {
             self.pre
                 .instantiate(&mut *store)?
-                .licet_plugin_wire()
-                .call_decode(store, &self.config, reply)
+                .decode(store, &self.config, reply)
         })?;
         self.finish_decode(decoded)
     }
@@ -229,7 +413,7 @@ impl TransportPlugin {
 /// A transport instance kept for repeated calls; see [`TransportPlugin::warm_instance`].
 pub struct WarmTransport<'a> {
     plugin: &'a TransportPlugin,
-    warm: Warm<Transport>,
+    warm: Warm<Instance>,
 }
 
 impl fmt::Debug for WarmTransport<'_> {
@@ -249,9 +433,7 @@ impl WarmTransport<'_> {
         let encoded = self
             .warm
             .call(&plugin.runtime, plugin.name(), |bindings, store| {
-                bindings
-                    .licet_plugin_wire()
-                    .call_encode(store, &plugin.config, payload)
+                bindings.encode(store, &plugin.config, payload)
             })?;
         plugin.finish_encode(encoded)
     }
@@ -262,9 +444,7 @@ impl WarmTransport<'_> {
         let decoded = self
             .warm
             .call(&plugin.runtime, plugin.name(), |bindings, store| {
-                bindings
-                    .licet_plugin_wire()
-                    .call_decode(store, &plugin.config, reply)
+                bindings.decode(store, &plugin.config, reply)
             })?;
         plugin.finish_decode(decoded)
     }

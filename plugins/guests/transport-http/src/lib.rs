@@ -1,71 +1,38 @@
-//! HTTP transport: a request becomes a POST of the payload to the configured server URL.
+//! HTTP transport: a request becomes a POST of the payload to the configured server URL, and on
+//! the server the posted body is the payload again.
 //!
 //! Config: `server-url` (required, `http://` or `https://`), `content-type` (default
 //! `application/json`). The host sends the POST only if the URL is in the manifest's `allow.urls`,
-//! with its own timeouts and size limits.
+//! with its own timeouts and size limits. The server side (`accept`) is the identity: the body
+//! that arrives is the payload, and the answer payload goes back as the body, with the configured
+//! content type.
 #![no_std]
 
 extern crate alloc;
 
-use alloc::format;
-use alloc::string::{String, ToString};
-use alloc::vec::Vec;
-
-use licet_plugin_sdk::config_value;
-
 wit_bindgen::generate!({ world: "transport", path: "../../wit" });
 
-use exports::licet::plugin::wire::{Destination, Guest, WireReply, WireRequest};
-use licet::plugin::types::PluginError;
+include!("wire.rs");
 
-struct HttpTransport;
+use exports::licet::plugin::accept::{Answer, Arrival};
 
-fn error(code: &str, message: String) -> PluginError {
-    PluginError {
-        code: code.to_string(),
-        message,
+impl exports::licet::plugin::accept::Guest for HttpTransport {
+    fn decode_request(
+        _config: Vec<(String, String)>,
+        arrival: Arrival,
+    ) -> Result<Vec<u8>, PluginError> {
+        Ok(arrival.body)
     }
-}
 
-/// The longest part of an error body quoted back in a message.
-const QUOTED_BODY: usize = 200;
-
-impl Guest for HttpTransport {
-    fn encode(config: Vec<(String, String)>, payload: Vec<u8>) -> Result<WireRequest, PluginError> {
-        let url = config_value(&config, "server-url")
-            .ok_or_else(|| error("bad-config", "`server-url` is not set".to_string()))?;
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(error(
-                "bad-config",
-                format!("`{url}` is not an http:// or https:// URL"),
-            ));
-        }
+    fn encode_answer(
+        config: Vec<(String, String)>,
+        payload: Vec<u8>,
+    ) -> Result<Answer, PluginError> {
         let content_type = config_value(&config, "content-type").unwrap_or("application/json");
-        Ok(WireRequest {
-            destination: Destination::HttpPost(url.to_string()),
+        Ok(Answer {
             content_type: content_type.to_string(),
             body: payload,
         })
-    }
-
-    fn decode(_config: Vec<(String, String)>, reply: WireReply) -> Result<Vec<u8>, PluginError> {
-        match reply.status {
-            200 => Ok(reply.body),
-            0 => Err(error(
-                "bad-reply",
-                "the reply did not come over HTTP".to_string(),
-            )),
-            status => {
-                let quoted = &reply.body[..reply.body.len().min(QUOTED_BODY)];
-                Err(error(
-                    "server-error",
-                    format!(
-                        "the server answered {status}: {}",
-                        String::from_utf8_lossy(quoted)
-                    ),
-                ))
-            }
-        }
     }
 }
 

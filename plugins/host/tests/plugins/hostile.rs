@@ -244,7 +244,7 @@ fn a_hardware_check_posing_as_a_transport_is_refused_at_load() {
     let error = host().load(&plugin_dir, Slot::TRANSPORT).unwrap_err();
     assert!(
         matches!(&error, PluginError::ForbiddenImport { import, .. }
-            if import == "licet:plugin/hid@0.1.0"),
+            if import == "licet:plugin/hid@0.2.0"),
         "{error}"
     );
 }

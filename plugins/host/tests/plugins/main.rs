@@ -2,10 +2,12 @@
 //! and the hostile test plugins built from `plugins/guests`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod accept;
 mod cache;
 mod dongle;
 mod hardware;
 mod hostile;
+mod legacy;
 mod signing;
 mod support;
 mod tls;

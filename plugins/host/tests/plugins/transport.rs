@@ -7,14 +7,14 @@ use licet_plugin_host::{Destination, HttpsClient, PluginError, Slot, WireReply, 
 use crate::support::{host, plugin, urls};
 
 /// One request received by the loopback server: request line and body.
-struct Received {
-    request_line: String,
-    content_type: String,
-    body: Vec<u8>,
+pub struct Received {
+    pub request_line: String,
+    pub content_type: String,
+    pub body: Vec<u8>,
 }
 
 /// Serves exactly one connection on 127.0.0.1 with `status` and a body of `prefix + request body`.
-fn serve_once(
+pub fn serve_once(
     status: &'static str,
     prefix: &'static [u8],
 ) -> (String, thread::JoinHandle<Received>) {
