@@ -25,7 +25,10 @@ use licet_plugin_host::{
 use crate::client::{load_policy, policy_from_text, ClientError};
 use crate::http::HttpTransport;
 use crate::machine::{Environment, MachineClock, MachineProbe, NativeProbe, ProbeError};
+use crate::plugin_transport::PluginTransport;
+use crate::transport::Transport;
 use crate::transport::TransportError;
+use licet_plugin_host::http::{HttpSettings, PinnedCertificate};
 
 /// The largest server certificate file a bundle takes.
 const MAX_CERTIFICATE_BYTES: u64 = 64 << 10;
@@ -243,7 +246,7 @@ pub struct OpenedBundle {
     /// The server certificate the client pins, if the bundle has one.
     pub server_certificate: Option<Vec<u8>>,
     /// The transport plugin for online requests.
-    pub online: Option<TransportPlugin>,
+    pub online: Option<Arc<TransportPlugin>>,
     /// The transport plugin for request and response files.
     pub files: Option<TransportPlugin>,
     /// The transport plugin for text blocks.
@@ -267,6 +270,30 @@ impl OpenedBundle {
             None => Ok(transport),
         }
     }
+
+    /// The transport of the product's online requests: its `online` transport plugin when the
+    /// bundle has one (the plugin names the URL its signed manifest allows), else HTTP(S) to its
+    /// preferred server. `settings` apply to the connection; without a pinned certificate of
+    /// their own, the bundle's is pinned.
+    pub fn transport(
+        &self,
+        product: &str,
+        mut settings: HttpSettings,
+    ) -> Result<Box<dyn Transport + Send>, TransportError> {
+        if settings.pinned_certificate.is_none() {
+            if let Some(certificate) = &self.server_certificate {
+                settings.pinned_certificate = Some(PinnedCertificate::from_bytes(certificate)?);
+            }
+        }
+        if let Some(plugin) = &self.online {
+            return Ok(Box::new(
+                PluginTransport::shared(Arc::clone(plugin), product).with_http_settings(settings),
+            ));
+        }
+        Ok(Box::new(
+            self.http_transport(product)?.with_http_settings(settings),
+        ))
+    }
 }
 
 impl fmt::Debug for OpenedBundle {
@@ -278,7 +305,13 @@ impl fmt::Debug for OpenedBundle {
             .debug_struct("OpenedBundle")
             .field("servers", &self.servers)
             .field("pinned", &self.server_certificate.is_some())
-            .field("online", &name(&self.online))
+            .field(
+                "online",
+                &self
+                    .online
+                    .as_ref()
+                    .map(|plugin| plugin.manifest().name.clone()),
+            )
             .field("files", &name(&self.files))
             .field("text", &name(&self.text))
             .field("dongle", &self.dongle.is_some())
@@ -353,7 +386,7 @@ pub(crate) fn open(
     };
     let fingerprint = hardware(PluginRole::Fingerprint)?;
     let opened = OpenedBundle {
-        online: transport(PluginRole::Online)?,
+        online: transport(PluginRole::Online)?.map(Arc::new),
         files: transport(PluginRole::Files)?,
         text: transport(PluginRole::Text)?,
         dongle: hardware(PluginRole::Dongle)?,

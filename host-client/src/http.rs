@@ -69,6 +69,13 @@ impl HttpTransport {
         self
     }
 
+    /// Uses `settings` for the connection (timeouts, answer cap, plain HTTP off loopback, a
+    /// pinned certificate).
+    pub fn with_http_settings(mut self, settings: HttpSettings) -> HttpTransport {
+        self.agent = HttpAgent::new(settings);
+        self
+    }
+
     /// Sets the connect, read and write timeout (and twice it for a whole exchange).
     pub fn with_timeout(self, timeout: Duration) -> HttpTransport {
         self.with_settings(|settings| settings.timeout = timeout.max(Duration::from_millis(1)))

@@ -14,6 +14,8 @@
 //! As with every transport, certificates are verified by the client with the vendor key: a
 //! plugin can lose or garble a reply, never forge a grant.
 
+use std::sync::Arc;
+
 use licet_engine::dongle::{DongleProof, CHALLENGE_LEN};
 use licet_engine::Request;
 use licet_plugin_host::http::{HttpResponse, HttpSettings};
@@ -30,7 +32,7 @@ use crate::transport::{Reply, SeatQuery, Transport, TransportError};
 /// Sends end-user requests through a loaded transport plugin.
 #[derive(Debug)]
 pub struct PluginTransport {
-    plugin: TransportPlugin,
+    plugin: Arc<TransportPlugin>,
     client: HttpsClient,
     product: String,
 }
@@ -47,6 +49,12 @@ impl PluginTransport {
     /// [`PluginHost::load_transport`](licet_plugin_host::PluginHost::load_transport)) for
     /// `product` (the product id, which trial validation names), over the default HTTP settings.
     pub fn new(plugin: TransportPlugin, product: &str) -> PluginTransport {
+        PluginTransport::shared(Arc::new(plugin), product)
+    }
+
+    /// Like [`PluginTransport::new`], over a plugin shared with other transports (a product
+    /// bundle's `online` plugin).
+    pub fn shared(plugin: Arc<TransportPlugin>, product: &str) -> PluginTransport {
         PluginTransport {
             plugin,
             client: HttpsClient::default(),

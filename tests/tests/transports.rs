@@ -307,3 +307,55 @@ fn a_0_1_0_transport_activates_on_the_client_side() {
         Code::Valid
     );
 }
+
+#[test]
+fn a_bundled_product_sends_its_online_requests_through_the_bundles_transport_plugin() {
+    let server = server_with_transports();
+    let key = vendor_secret(&server);
+    let dir = server.dir.path();
+    let url = format!("{}/v1/transport/transport-http", server.url);
+    let online = transport_plugin(&dir.join("bundle-plugins"), "transport-http", &url, &key);
+    let fingerprint = DemoServer::fingerprint_plugin(&dir.join("bundle-plugins"), &key);
+    // The bundle's own server address answers nothing: only the plugin's URL can reach the center.
+    let spec = licet_client::bundle::BundleSpec {
+        policy: server.policy.clone(),
+        servers: vec!["127.0.0.1:9".to_owned()],
+        server_certificate: None,
+        plugins: vec![
+            (licet_engine::bundle::PluginRole::Fingerprint, fingerprint),
+            (licet_engine::bundle::PluginRole::Online, online),
+        ],
+    };
+    let bundle = dir.join("gstarcad.licet-bundle");
+    std::fs::write(
+        &bundle,
+        licet_client::bundle::build_bundle(&spec, &key).unwrap(),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let output = std::process::Command::new(common::binaries().join("licet"))
+            .args(args)
+            .arg("--bundle")
+            .arg(&bundle)
+            .arg("--vendor-key")
+            .arg(server.vendor_key())
+            .arg("--state-dir")
+            .arg(dir.join("bundled"))
+            .output()
+            .unwrap();
+        common::Outcome::from(output)
+    };
+    run(&[
+        "activate",
+        "--online",
+        "--key",
+        server.standalone_key(),
+        "--edition",
+        "professional",
+    ])
+    .expect(0, "ACTIVATED: ");
+    run(&["check"]).expect(0, "VALID: ");
+    run(&["validate"]).expect(0, "VALID: ");
+    run(&["return", "--online"]).expect(0, "RETURNED: ");
+    run(&["check"]).expect(1, "NOT_ACTIVATED: ");
+}

@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use licet_client::client::{SeatHold, SeatHolder};
-use licet_client::{CheckReport, Client, ClientError, HttpTransport};
+use licet_client::{CheckReport, Client, ClientError, HttpTransport, Transport};
 use licet_engine::{Code, Decision};
 
 /// What a workflow answered: whether the product may go on, with the engine's code and sentence.
@@ -99,16 +99,17 @@ fn info_json(client: &Client) -> Result<String, String> {
     serde_json::to_string_pretty(&info).map_err(|error| error.to_string())
 }
 
-/// The HTTP transport to the license server at `server_url` for the client's product; the empty
-/// string means the server of the product bundle the client was opened from.
-fn transport(client: &Client, server_url: &str) -> Result<HttpTransport, String> {
+/// The transport to the license server at `server_url` for the client's product; the empty
+/// string means the product bundle the client was opened from (its online transport plugin, or
+/// its server).
+fn transport(client: &Client, server_url: &str) -> Result<Box<dyn Transport + Send>, String> {
     let product = &client.policy().product.id;
-    let transport = match (server_url, client.bundle()) {
-        ("", Some(bundle)) => bundle.http_transport(product),
+    let transport: Result<Box<dyn Transport + Send>, _> = match (server_url, client.bundle()) {
+        ("", Some(bundle)) => bundle.transport(product, Default::default()),
         ("", None) => {
             return Err("`server_url` is empty and the client has no product bundle".to_owned())
         }
-        (url, _) => HttpTransport::new(url, product),
+        (url, _) => HttpTransport::new(url, product).map(|transport| Box::new(transport) as _),
     };
     transport.map_err(|error| error.to_string())
 }
@@ -117,10 +118,10 @@ fn transport(client: &Client, server_url: &str) -> Result<HttpTransport, String>
 fn online(
     client: &Client,
     server_url: &str,
-    operation: impl FnOnce(&Client, &mut HttpTransport) -> Result<Decision, ClientError>,
+    operation: impl FnOnce(&Client, &mut dyn Transport) -> Result<Decision, ClientError>,
 ) -> Result<Answer, String> {
     let mut transport = transport(client, server_url)?;
-    match operation(client, &mut transport) {
+    match operation(client, &mut *transport) {
         Ok(decision) => Ok(Answer::from(&decision)),
         Err(error) => refusal(error),
     }
@@ -275,7 +276,7 @@ fn seat_checkout(
     key: &str,
     edition: &str,
 ) -> Result<(Option<SeatHolder>, Answer), String> {
-    let transport = Box::new(transport(client, server_url)?);
+    let transport = transport(client, server_url)?;
     match SeatHolder::checkout(Arc::clone(client), transport, key, edition) {
         Ok(SeatHold::Held(holder)) => {
             let answer = Answer::from(holder.decision());

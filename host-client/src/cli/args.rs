@@ -3,14 +3,14 @@
 
 use std::path::PathBuf;
 
-use licet_plugin_host::http::{HttpError, ServerUrl};
+use licet_plugin_host::http::{HttpError, HttpSettings, PinnedCertificate, ServerUrl};
 
 use clap::ArgGroup;
 
 use super::{usage_error, CliError};
 use crate::bundle::BundleOptions;
 use crate::keys::read_verifying_key;
-use crate::{Client, HttpTransport};
+use crate::{Client, HttpTransport, Transport};
 
 /// How `--server` is reached: HTTPS by default (plain HTTP on loopback), with an optional pinned
 /// certificate.
@@ -113,22 +113,32 @@ impl ConnectionArgs {
     /// The HTTP transport to `url` for the client's product, or without `url` to the first
     /// server of the bundle the client was opened from (trusting only its pinned certificate
     /// when it has one and `--server-certificate` is not given).
-    pub fn transport(&self, client: &Client, url: Option<&str>) -> Result<HttpTransport, CliError> {
+    pub fn transport(
+        &self,
+        client: &Client,
+        url: Option<&str>,
+    ) -> Result<Box<dyn Transport + Send>, CliError> {
         let product = &client.policy().product.id;
         match (url, client.bundle()) {
-            (Some(url), _) => self.connect(url, product),
-            (None, Some(bundle)) => {
-                let server = bundle.servers.first().ok_or_else(|| {
-                    usage_error("the product bundle names no server: pass --server URL")
-                })?;
-                let transport = self.connect(server, product)?;
-                match (&self.server_certificate, &bundle.server_certificate) {
-                    (None, Some(pinned)) => Ok(transport.with_pinned_certificate_bytes(pinned)?),
-                    _ => Ok(transport),
-                }
-            }
+            (Some(url), _) => Ok(Box::new(self.connect(url, product)?)),
+            (None, Some(bundle)) => Ok(bundle.transport(product, self.settings()?)?),
             (None, None) => Err(usage_error("pass --server URL")),
         }
+    }
+
+    /// The HTTP settings these arguments ask for.
+    fn settings(&self) -> Result<HttpSettings, CliError> {
+        let mut settings = HttpSettings {
+            allow_plain_http: self.allow_plain_http,
+            ..HttpSettings::default()
+        };
+        if let Some(path) = &self.server_certificate {
+            let bytes =
+                std::fs::read(path).map_err(CliError::file("read the server certificate", path))?;
+            settings.pinned_certificate =
+                Some(PinnedCertificate::from_bytes(&bytes).map_err(crate::TransportError::from)?);
+        }
+        Ok(settings)
     }
 
     /// The HTTP transport to `url` for `product`, as these arguments ask.

@@ -187,7 +187,7 @@ pub(crate) fn run_trial(
         } => {
             let client = client.open()?;
             let mut transport = connection.transport(&client, server.url.as_deref())?;
-            decided(client.start_trial(&mut transport, &edition, chrono::Utc::now()))
+            decided(client.start_trial(&mut *transport, &edition, chrono::Utc::now()))
         }
     }
 }
@@ -199,7 +199,7 @@ pub(crate) fn run_validate(
 ) -> Result<Outcome, CliError> {
     let client = args.client.open()?;
     let mut transport = connection.transport(&client, args.server.url.as_deref())?;
-    decided(client.validate(&mut transport, chrono::Utc::now()))
+    decided(client.validate(&mut *transport, chrono::Utc::now()))
 }
 
 /// Runs `licet activate`.
@@ -217,7 +217,7 @@ pub(crate) fn run_activate(
             edition,
         } => {
             let mut transport = connection.transport(&client, server.as_deref())?;
-            decided(client.activate(&mut transport, &key, &edition, now))
+            decided(client.activate(&mut *transport, &key, &edition, now))
         }
         Activation::Load(response) => {
             let file = read_exchange_file(&response)?;
@@ -255,7 +255,7 @@ pub(crate) fn run_return(
     match way {
         Return::Online(server) => {
             let mut transport = connection.transport(&client, server.as_deref())?;
-            decided(client.return_license(&mut transport, now))
+            decided(client.return_license(&mut *transport, now))
         }
         Return::Load(response) => {
             let file = read_exchange_file(&response)?;

@@ -116,7 +116,7 @@ pub(crate) fn run_borrow(
         } => {
             let client = client.open()?;
             let mut transport = connection.transport(&client, server.url.as_deref())?;
-            decided(client.return_borrowed(&mut transport, chrono::Utc::now()))
+            decided(client.return_borrowed(&mut *transport, chrono::Utc::now()))
         }
         BorrowArgs {
             action: None,
@@ -129,7 +129,7 @@ pub(crate) fn run_borrow(
             let client = client.open()?;
             let mut transport = connection.transport(&client, url.as_deref())?;
             let until = until.and_time(chrono::NaiveTime::MIN).and_utc();
-            decided(client.borrow(&mut transport, &key, &edition, until, chrono::Utc::now()))
+            decided(client.borrow(&mut *transport, &key, &edition, until, chrono::Utc::now()))
         }
         // The required arguments make clap refuse any other combination.
         BorrowArgs { .. } => Err(usage_error(
@@ -147,7 +147,7 @@ fn hold(
     edition: &str,
 ) -> Result<Outcome, CliError> {
     let client = Arc::new(client.open()?);
-    let transport = Box::new(connection.transport(&client, server.url.as_deref())?);
+    let transport = connection.transport(&client, server.url.as_deref())?;
     let holder = match SeatHolder::checkout(client, transport, key, edition) {
         Ok(SeatHold::Held(holder)) => holder,
         Ok(SeatHold::Denied(decision)) => return Ok(online_outcome(&decision)),
