@@ -25,6 +25,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use licet_client::client::{SeatHold, SeatHolder};
+use licet_client::http::PinnedCertificate;
 use licet_client::{CheckReport, Client, ClientError, HttpTransport};
 use licet_engine::{Code, Decision};
 
@@ -90,18 +91,51 @@ fn info_json(client: &Client) -> Result<String, String> {
     serde_json::to_string_pretty(&info).map_err(|error| error.to_string())
 }
 
+/// How a client's online operations reach the license server: HTTPS with the public roots, or
+/// plain HTTP on loopback, unless the caller allowed plain HTTP or pinned a certificate.
+#[derive(Debug, Clone, Default)]
+struct Connection {
+    allow_plain_http: bool,
+    pinned: Option<PinnedCertificate>,
+}
+
+impl Connection {
+    /// Pins the certificate in `bytes` (DER or PEM), or removes the pin when `bytes` is empty.
+    fn pin(&mut self, bytes: &[u8]) -> Result<(), String> {
+        self.pinned = if bytes.is_empty() {
+            None
+        } else {
+            Some(PinnedCertificate::from_bytes(bytes).map_err(|error| error.to_string())?)
+        };
+        Ok(())
+    }
+}
+
 /// The HTTP transport to the license server at `server_url` for the client's product.
-fn transport(client: &Client, server_url: &str) -> Result<HttpTransport, String> {
-    HttpTransport::new(server_url, &client.policy().product.id).map_err(|error| error.to_string())
+fn transport(
+    client: &Client,
+    connection: &Connection,
+    server_url: &str,
+) -> Result<HttpTransport, String> {
+    let mut transport = HttpTransport::new(server_url, &client.policy().product.id)
+        .map_err(|error| error.to_string())?;
+    if connection.allow_plain_http {
+        transport = transport.allow_plain_http();
+    }
+    if let Some(pinned) = &connection.pinned {
+        transport = transport.with_pinned_certificate(pinned.clone());
+    }
+    Ok(transport)
 }
 
 /// Runs an online operation through a fresh transport to `server_url`.
 fn online(
     client: &Client,
+    connection: &Connection,
     server_url: &str,
     operation: impl FnOnce(&Client, &mut HttpTransport) -> Result<Decision, ClientError>,
 ) -> Result<Answer, String> {
-    let mut transport = transport(client, server_url)?;
+    let mut transport = transport(client, connection, server_url)?;
     match operation(client, &mut transport) {
         Ok(decision) => Ok(Answer::from(&decision)),
         Err(error) => refusal(error),
@@ -123,29 +157,44 @@ fn refusal(error: ClientError) -> Result<Answer, String> {
 }
 
 /// Starts the trial of `edition` online (`licet trial start`).
-fn start_trial(client: &Client, server_url: &str, edition: &str) -> Result<Answer, String> {
-    online(client, server_url, |client, transport| {
+fn start_trial(
+    client: &Client,
+    connection: &Connection,
+    server_url: &str,
+    edition: &str,
+) -> Result<Answer, String> {
+    online(client, connection, server_url, |client, transport| {
         client.start_trial(transport, edition, Utc::now())
     })
 }
 
 /// Activates license `key` for `edition` online (`licet activate --server`).
-fn activate(client: &Client, server_url: &str, key: &str, edition: &str) -> Result<Answer, String> {
-    online(client, server_url, |client, transport| {
+fn activate(
+    client: &Client,
+    connection: &Connection,
+    server_url: &str,
+    key: &str,
+    edition: &str,
+) -> Result<Answer, String> {
+    online(client, connection, server_url, |client, transport| {
         client.activate(transport, key, edition, Utc::now())
     })
 }
 
 /// Validates the installed license or trial online (`licet validate`).
-fn validate(client: &Client, server_url: &str) -> Result<Answer, String> {
-    online(client, server_url, |client, transport| {
+fn validate(client: &Client, connection: &Connection, server_url: &str) -> Result<Answer, String> {
+    online(client, connection, server_url, |client, transport| {
         client.validate(transport, Utc::now())
     })
 }
 
 /// Returns the installed license online (`licet return --server`).
-fn return_license(client: &Client, server_url: &str) -> Result<Answer, String> {
-    online(client, server_url, |client, transport| {
+fn return_license(
+    client: &Client,
+    connection: &Connection,
+    server_url: &str,
+) -> Result<Answer, String> {
+    online(client, connection, server_url, |client, transport| {
         client.return_license(transport, Utc::now())
     })
 }
@@ -153,20 +202,25 @@ fn return_license(client: &Client, server_url: &str) -> Result<Answer, String> {
 /// Borrows a seat of `key` for `edition` until `until` (`licet borrow`).
 fn borrow(
     client: &Client,
+    connection: &Connection,
     server_url: &str,
     key: &str,
     edition: &str,
     until: &str,
 ) -> Result<Answer, String> {
     let until = borrow_end(until)?;
-    online(client, server_url, |client, transport| {
+    online(client, connection, server_url, |client, transport| {
         client.borrow(transport, key, edition, until, Utc::now())
     })
 }
 
 /// Returns the borrowed seat early (`licet borrow return`).
-fn return_borrowed(client: &Client, server_url: &str) -> Result<Answer, String> {
-    online(client, server_url, |client, transport| {
+fn return_borrowed(
+    client: &Client,
+    connection: &Connection,
+    server_url: &str,
+) -> Result<Answer, String> {
+    online(client, connection, server_url, |client, transport| {
         client.return_borrowed(transport, Utc::now())
     })
 }
@@ -253,11 +307,12 @@ fn exchange_denial(error: ClientError) -> Result<Answer, String> {
 /// server's denial otherwise.
 fn seat_checkout(
     client: &Arc<Client>,
+    connection: &Connection,
     server_url: &str,
     key: &str,
     edition: &str,
 ) -> Result<(Option<SeatHolder>, Answer), String> {
-    let transport = Box::new(transport(client, server_url)?);
+    let transport = Box::new(transport(client, connection, server_url)?);
     match SeatHolder::checkout(Arc::clone(client), transport, key, edition) {
         Ok(SeatHold::Held(holder)) => {
             let answer = Answer::from(holder.decision());
