@@ -28,9 +28,10 @@ use base64::Engine as _;
 use licet_engine::dongle::{DongleProof, CHALLENGE_LEN};
 use licet_engine::policy::Method;
 use licet_engine::{Action, Actor, Code, Decision, Request, Verdict};
-use licet_plugin_host::http::{HttpAgent, HttpRequest, HttpSettings};
+use licet_plugin_host::http::{HttpAgent, HttpRequest};
 pub use licet_plugin_host::http::{
-    HttpResponse, PinnedCertificate, Scheme, ServerUrl, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT,
+    HttpResponse, HttpSettings, PinnedCertificate, Scheme, ServerUrl, DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_TIMEOUT,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};

@@ -195,7 +195,7 @@ enum Command {
     },
     /// Administer a running server over its administrator API: products, tokens, clients,
     /// orders, licenses, serials, seats, the audit log (see docs/server.md).
-    Admin(licet_server::cli::commands::AdminArgs),
+    Admin(Box<licet_server::cli::commands::AdminArgs>),
 }
 
 fn main() -> anyhow::Result<()> {

@@ -678,6 +678,59 @@ fn the_token_is_required_checked_and_never_taken_from_the_command_line() {
                 .contains("plain HTTP to `192.0.2.1` is refused"),
         "{plain:#?}"
     );
+    // With --allow-plain-http it is tried: nothing answers there, so it cannot be reached.
+    let tried = run(
+        &[
+            "--server",
+            "http://192.0.2.1:9/",
+            "--allow-plain-http",
+            "--timeout",
+            "1",
+            "--token-file",
+            admin.token_file.to_str().unwrap(),
+            "products",
+        ],
+        &[],
+        None,
+    );
+    assert!(
+        tried.code == 3
+            && tried.stderr.contains("cannot reach the server")
+            && !tried.stderr.contains("is refused"),
+        "{tried:#?}"
+    );
+    // A pinned certificate that cannot be read, or is not a certificate, is refused before
+    // connecting.
+    let dir = tempfile::tempdir().unwrap();
+    let not_a_certificate = dir.path().join("server.pem");
+    std::fs::write(
+        &not_a_certificate,
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let missing = dir.path().join("missing.pem");
+    for (pin, why) in [
+        (&missing, "cannot read the server certificate"),
+        (&not_a_certificate, "invalid pinned server certificate"),
+    ] {
+        let pinned = run(
+            &[
+                "--server",
+                "https://192.0.2.1:9/",
+                "--server-certificate",
+                pin.to_str().unwrap(),
+                "--token-file",
+                admin.token_file.to_str().unwrap(),
+                "products",
+            ],
+            &[],
+            None,
+        );
+        assert!(
+            pinned.code == 2 && pinned.stderr.contains(why),
+            "{pinned:#?}"
+        );
+    }
     let bad = run(
         &[
             "--server",

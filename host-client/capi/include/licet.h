@@ -6,6 +6,7 @@
 #ifndef LICET_H
 #define LICET_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -96,6 +97,33 @@ struct LicetClient *licet_client_open_with_dongle(const char *state_dir,
 // # Safety
 // `client` must be null or a pointer returned by `licet_client_open` not freed before.
 void licet_client_free(struct LicetClient *client);
+
+// Allows (`allow` true) or refuses again (false) plain `http://` to a license server that is not
+// on this machine, for the client's online operations from now on (see `licet
+// --allow-plain-http`): license keys then travel in clear text, so only on a trusted network.
+// Without it such an address is refused before connecting; plain HTTP on loopback is always
+// allowed. Returns `LICET_OK`, or `LICET_ERROR` when `client` is null.
+//
+// # Safety
+// `client` must be null or a live pointer from `licet_client_open`, used by no other call while
+// this one runs.
+int32_t licet_client_allow_plain_http(struct LicetClient *client, bool allow);
+
+// Pins the license server's certificate for the client's online operations from now on (see
+// `licet --server-certificate`): the server's TLS certificate must then chain to it (the
+// server's own self-signed certificate, or the CA that issued it), and the public roots are not
+// consulted. `certificate` points to `len` bytes of DER, or of PEM text (its first
+// `CERTIFICATE`); a null `certificate` with `len` 0 removes the pin. Returns `LICET_OK`, or
+// `LICET_ERROR` when `client` is null or the bytes are not a certificate (the previous setting
+// stays; see `licet_last_error`).
+//
+// # Safety
+// `client` must be null or a live pointer from `licet_client_open`, used by no other call while
+// this one runs; `certificate` null or valid for reading `len` bytes for the duration of the
+// call.
+int32_t licet_client_set_server_certificate(struct LicetClient *client,
+                                            const uint8_t *certificate,
+                                            size_t len);
 
 // Runs the start-up check (see the `licet check` command). Returns `LICET_OK` when the product
 // may run, `LICET_DENIED` when not, `LICET_ERROR` when the check could not run. On `LICET_OK` and

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use licet_client::client::SeatHolder;
 use licet_client::Client;
 
-use crate::Answer;
+use crate::{Answer, Connection};
 
 /// The product may run: the start-up check or the server allowed, the response file was loaded.
 pub const LICET_OK: i32 = 0;
@@ -29,6 +29,8 @@ pub const LICET_ERROR: i32 = 2;
 pub struct LicetClient {
     /// Shared with the seats checked out through it, which keep it alive until they are released.
     client: Arc<Client>,
+    /// How its online operations reach the server.
+    connection: crate::Connection,
 }
 
 /// A network seat checked out by `licet_seat_checkout` and held by heartbeats on a background
@@ -205,6 +207,7 @@ pub unsafe extern "C" fn licet_client_open(
         let client = crate::open(&state_dir, &policy, &key).map_err(|error| error.to_string())?;
         Ok(Box::into_raw(Box::new(LicetClient {
             client: Arc::new(client),
+            connection: Connection::default(),
         })))
     })
 }
@@ -239,6 +242,7 @@ pub unsafe extern "C" fn licet_client_open_embedded(
             crate::open_embedded(&state_dir, policy, &key).map_err(|error| error.to_string())?;
         Ok(Box::into_raw(Box::new(LicetClient {
             client: Arc::new(client),
+            connection: Connection::default(),
         })))
     })
 }
@@ -282,6 +286,7 @@ pub unsafe extern "C" fn licet_client_open_bundle(
             crate::open_bundle(&state_dir, bundle, &key).map_err(|error| error.to_string())?;
         Ok(Box::into_raw(Box::new(LicetClient {
             client: Arc::new(client),
+            connection: Connection::default(),
         })))
     })
 }
@@ -324,6 +329,7 @@ pub unsafe extern "C" fn licet_client_open_with_dongle(
                 .map_err(|error| error.to_string())?;
         Ok(Box::into_raw(Box::new(LicetClient {
             client: Arc::new(client),
+            connection: Connection::default(),
         })))
     })
 }
@@ -350,6 +356,60 @@ pub unsafe extern "C" fn licet_client_free(client: *mut LicetClient) {
             drop(client);
         }
         Ok(())
+    })
+}
+
+/// Allows (`allow` true) or refuses again (false) plain `http://` to a license server that is not
+/// on this machine, for the client's online operations from now on (see `licet
+/// --allow-plain-http`): license keys then travel in clear text, so only on a trusted network.
+/// Without it such an address is refused before connecting; plain HTTP on loopback is always
+/// allowed. Returns `LICET_OK`, or `LICET_ERROR` when `client` is null.
+///
+/// # Safety
+/// `client` must be null or a live pointer from `licet_client_open`, used by no other call while
+/// this one runs.
+#[no_mangle]
+pub unsafe extern "C" fn licet_client_allow_plain_http(
+    client: *mut LicetClient,
+    allow: bool,
+) -> i32 {
+    guarded(LICET_ERROR, || {
+        // SAFETY: the caller guarantees `client` is null or a live handle used by no other call.
+        let client = unsafe { client.as_mut() }.ok_or_else(|| "`client` is null".to_owned())?;
+        client.connection.allow_plain_http = allow;
+        Ok(LICET_OK)
+    })
+}
+
+/// Pins the license server's certificate for the client's online operations from now on (see
+/// `licet --server-certificate`): the server's TLS certificate must then chain to it (the
+/// server's own self-signed certificate, or the CA that issued it), and the public roots are not
+/// consulted. `certificate` points to `len` bytes of DER, or of PEM text (its first
+/// `CERTIFICATE`); a null `certificate` with `len` 0 removes the pin. Returns `LICET_OK`, or
+/// `LICET_ERROR` when `client` is null or the bytes are not a certificate (the previous setting
+/// stays; see `licet_last_error`).
+///
+/// # Safety
+/// `client` must be null or a live pointer from `licet_client_open`, used by no other call while
+/// this one runs; `certificate` null or valid for reading `len` bytes for the duration of the
+/// call.
+#[no_mangle]
+pub unsafe extern "C" fn licet_client_set_server_certificate(
+    client: *mut LicetClient,
+    certificate: *const u8,
+    len: usize,
+) -> i32 {
+    guarded(LICET_ERROR, || {
+        // SAFETY: the caller guarantees `client` is null or a live handle used by no other call.
+        let client = unsafe { client.as_mut() }.ok_or_else(|| "`client` is null".to_owned())?;
+        let bytes: &[u8] = match (certificate.is_null(), len) {
+            (true, 0) => &[],
+            (true, _) => return Err("`certificate` is null".to_owned()),
+            // SAFETY: non-null and valid for reading `len` bytes, as the caller guarantees.
+            (false, _) => unsafe { std::slice::from_raw_parts(certificate, len) },
+        };
+        client.connection.pin(bytes)?;
+        Ok(LICET_OK)
     })
 }
 
@@ -423,7 +483,7 @@ pub unsafe extern "C" fn licet_trial_start(
                 text_argument(edition, "edition")?,
             )
         };
-        crate::start_trial(&client.client, server_url, edition)
+        crate::start_trial(&client.client, &client.connection, server_url, edition)
     };
     // SAFETY: the caller's guarantee on `code` and `message` is passed on.
     unsafe { decided(code, message, body) }
@@ -457,7 +517,7 @@ pub unsafe extern "C" fn licet_activate(
                 text_argument(edition, "edition")?,
             )
         };
-        crate::activate(&client.client, server_url, key, edition)
+        crate::activate(&client.client, &client.connection, server_url, key, edition)
     };
     // SAFETY: the caller's guarantee on `code` and `message` is passed on.
     unsafe { decided(code, message, body) }
@@ -488,7 +548,7 @@ pub unsafe extern "C" fn licet_validate(
                 text_argument(server_url, "server_url")?,
             )
         };
-        crate::validate(&client.client, server_url)
+        crate::validate(&client.client, &client.connection, server_url)
     };
     // SAFETY: the caller's guarantee on `code` and `message` is passed on.
     unsafe { decided(code, message, body) }
@@ -517,7 +577,7 @@ pub unsafe extern "C" fn licet_return(
                 text_argument(server_url, "server_url")?,
             )
         };
-        crate::return_license(&client.client, server_url)
+        crate::return_license(&client.client, &client.connection, server_url)
     };
     // SAFETY: the caller's guarantee on `code` and `message` is passed on.
     unsafe { decided(code, message, body) }
@@ -726,7 +786,8 @@ pub unsafe extern "C" fn licet_seat_checkout(
                 text_argument(edition, "edition")?,
             )
         };
-        let (holder, answer) = crate::seat_checkout(&client.client, server_url, key, edition)?;
+        let (holder, answer) =
+            crate::seat_checkout(&client.client, &client.connection, server_url, key, edition)?;
         // SAFETY: the caller's guarantee on `code` and `message` is passed on.
         unsafe { answered(&answer, code, message) };
         Ok(holder.map_or(std::ptr::null_mut(), |holder| {
@@ -834,7 +895,14 @@ pub unsafe extern "C" fn licet_borrow(
                 text_argument(until, "until")?,
             )
         };
-        crate::borrow(&client.client, server_url, key, edition, until)
+        crate::borrow(
+            &client.client,
+            &client.connection,
+            server_url,
+            key,
+            edition,
+            until,
+        )
     };
     // SAFETY: the caller's guarantee on `code` and `message` is passed on.
     unsafe { decided(code, message, body) }
@@ -862,7 +930,7 @@ pub unsafe extern "C" fn licet_borrow_return(
                 text_argument(server_url, "server_url")?,
             )
         };
-        crate::return_borrowed(&client.client, server_url)
+        crate::return_borrowed(&client.client, &client.connection, server_url)
     };
     // SAFETY: the caller's guarantee on `code` and `message` is passed on.
     unsafe { decided(code, message, body) }

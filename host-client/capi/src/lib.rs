@@ -25,6 +25,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use licet_client::client::{SeatHold, SeatHolder};
+use licet_client::http::PinnedCertificate;
 use licet_client::{CheckReport, Client, ClientError, HttpTransport, Transport};
 use licet_engine::{Code, Decision};
 
@@ -99,17 +100,51 @@ fn info_json(client: &Client) -> Result<String, String> {
     serde_json::to_string_pretty(&info).map_err(|error| error.to_string())
 }
 
+/// How a client's online operations reach the license server: HTTPS with the public roots, or
+/// plain HTTP on loopback, unless the caller allowed plain HTTP or pinned a certificate.
+#[derive(Debug, Clone, Default)]
+struct Connection {
+    allow_plain_http: bool,
+    pinned: Option<PinnedCertificate>,
+}
+
+impl Connection {
+    /// Pins the certificate in `bytes` (DER or PEM), or removes the pin when `bytes` is empty.
+    fn pin(&mut self, bytes: &[u8]) -> Result<(), String> {
+        self.pinned = if bytes.is_empty() {
+            None
+        } else {
+            Some(PinnedCertificate::from_bytes(bytes).map_err(|error| error.to_string())?)
+        };
+        Ok(())
+    }
+
+    /// The HTTP settings of this connection.
+    fn settings(&self) -> licet_client::http::HttpSettings {
+        licet_client::http::HttpSettings {
+            allow_plain_http: self.allow_plain_http,
+            pinned_certificate: self.pinned.clone(),
+            ..Default::default()
+        }
+    }
+}
+
 /// The transport to the license server at `server_url` for the client's product; the empty
 /// string means the product bundle the client was opened from (its online transport plugin, or
-/// its server).
-fn transport(client: &Client, server_url: &str) -> Result<Box<dyn Transport + Send>, String> {
+/// its server; its pinned certificate unless the caller pinned one).
+fn transport(
+    client: &Client,
+    connection: &Connection,
+    server_url: &str,
+) -> Result<Box<dyn Transport + Send>, String> {
     let product = &client.policy().product.id;
     let transport: Result<Box<dyn Transport + Send>, _> = match (server_url, client.bundle()) {
-        ("", Some(bundle)) => bundle.transport(product, Default::default()),
+        ("", Some(bundle)) => bundle.transport(product, connection.settings()),
         ("", None) => {
             return Err("`server_url` is empty and the client has no product bundle".to_owned())
         }
-        (url, _) => HttpTransport::new(url, product).map(|transport| Box::new(transport) as _),
+        (url, _) => HttpTransport::new(url, product)
+            .map(|transport| Box::new(transport.with_http_settings(connection.settings())) as _),
     };
     transport.map_err(|error| error.to_string())
 }
@@ -117,10 +152,11 @@ fn transport(client: &Client, server_url: &str) -> Result<Box<dyn Transport + Se
 /// Runs an online operation through a fresh transport to `server_url`.
 fn online(
     client: &Client,
+    connection: &Connection,
     server_url: &str,
     operation: impl FnOnce(&Client, &mut dyn Transport) -> Result<Decision, ClientError>,
 ) -> Result<Answer, String> {
-    let mut transport = transport(client, server_url)?;
+    let mut transport = transport(client, connection, server_url)?;
     match operation(client, &mut *transport) {
         Ok(decision) => Ok(Answer::from(&decision)),
         Err(error) => refusal(error),
@@ -142,29 +178,44 @@ fn refusal(error: ClientError) -> Result<Answer, String> {
 }
 
 /// Starts the trial of `edition` online (`licet trial start`).
-fn start_trial(client: &Client, server_url: &str, edition: &str) -> Result<Answer, String> {
-    online(client, server_url, |client, transport| {
+fn start_trial(
+    client: &Client,
+    connection: &Connection,
+    server_url: &str,
+    edition: &str,
+) -> Result<Answer, String> {
+    online(client, connection, server_url, |client, transport| {
         client.start_trial(transport, edition, Utc::now())
     })
 }
 
 /// Activates license `key` for `edition` online (`licet activate --server`).
-fn activate(client: &Client, server_url: &str, key: &str, edition: &str) -> Result<Answer, String> {
-    online(client, server_url, |client, transport| {
+fn activate(
+    client: &Client,
+    connection: &Connection,
+    server_url: &str,
+    key: &str,
+    edition: &str,
+) -> Result<Answer, String> {
+    online(client, connection, server_url, |client, transport| {
         client.activate(transport, key, edition, Utc::now())
     })
 }
 
 /// Validates the installed license or trial online (`licet validate`).
-fn validate(client: &Client, server_url: &str) -> Result<Answer, String> {
-    online(client, server_url, |client, transport| {
+fn validate(client: &Client, connection: &Connection, server_url: &str) -> Result<Answer, String> {
+    online(client, connection, server_url, |client, transport| {
         client.validate(transport, Utc::now())
     })
 }
 
 /// Returns the installed license online (`licet return --server`).
-fn return_license(client: &Client, server_url: &str) -> Result<Answer, String> {
-    online(client, server_url, |client, transport| {
+fn return_license(
+    client: &Client,
+    connection: &Connection,
+    server_url: &str,
+) -> Result<Answer, String> {
+    online(client, connection, server_url, |client, transport| {
         client.return_license(transport, Utc::now())
     })
 }
@@ -172,20 +223,25 @@ fn return_license(client: &Client, server_url: &str) -> Result<Answer, String> {
 /// Borrows a seat of `key` for `edition` until `until` (`licet borrow`).
 fn borrow(
     client: &Client,
+    connection: &Connection,
     server_url: &str,
     key: &str,
     edition: &str,
     until: &str,
 ) -> Result<Answer, String> {
     let until = borrow_end(until)?;
-    online(client, server_url, |client, transport| {
+    online(client, connection, server_url, |client, transport| {
         client.borrow(transport, key, edition, until, Utc::now())
     })
 }
 
 /// Returns the borrowed seat early (`licet borrow return`).
-fn return_borrowed(client: &Client, server_url: &str) -> Result<Answer, String> {
-    online(client, server_url, |client, transport| {
+fn return_borrowed(
+    client: &Client,
+    connection: &Connection,
+    server_url: &str,
+) -> Result<Answer, String> {
+    online(client, connection, server_url, |client, transport| {
         client.return_borrowed(transport, Utc::now())
     })
 }
@@ -272,11 +328,12 @@ fn exchange_denial(error: ClientError) -> Result<Answer, String> {
 /// server's denial otherwise.
 fn seat_checkout(
     client: &Arc<Client>,
+    connection: &Connection,
     server_url: &str,
     key: &str,
     edition: &str,
 ) -> Result<(Option<SeatHolder>, Answer), String> {
-    let transport = transport(client, server_url)?;
+    let transport = transport(client, connection, server_url)?;
     match SeatHolder::checkout(Arc::clone(client), transport, key, edition) {
         Ok(SeatHold::Held(holder)) => {
             let answer = Answer::from(holder.decision());

@@ -590,3 +590,79 @@ fn the_language_is_one_of_the_products() {
     });
     assert_error(&installed, "certificate rejected: ");
 }
+
+#[test]
+fn plain_http_off_loopback_is_refused_unless_the_client_allows_it() {
+    let installation = Installation::new();
+    let client = installation.client;
+    // 0.0.0.0 is not loopback by address, yet a connection to it stays on this machine, where
+    // port 1 has no listener: once allowed, the attempt fails at once.
+    let url = c"http://0.0.0.0:1".as_ptr();
+    let edition = c"plus".as_ptr();
+    // SAFETY (every call below): a live client, valid literals and valid output places.
+    let refused = outcome(|c, m| unsafe { licet_trial_start(client, url, edition, c, m) });
+    assert_error(&refused, "plain HTTP to `0.0.0.0` is refused");
+
+    // SAFETY: a live client used by no other call.
+    assert_eq!(
+        unsafe { licet_client_allow_plain_http(client, true) },
+        LICET_OK
+    );
+    let tried = outcome(|c, m| unsafe { licet_trial_start(client, url, edition, c, m) });
+    assert_error(&tried, "the license server cannot be reached");
+
+    // SAFETY: as above.
+    assert_eq!(
+        unsafe { licet_client_allow_plain_http(client, false) },
+        LICET_OK
+    );
+    let again = outcome(|c, m| unsafe { licet_trial_start(client, url, edition, c, m) });
+    assert_error(&again, "plain HTTP to `0.0.0.0` is refused");
+
+    // SAFETY: a null client is allowed.
+    assert_eq!(
+        unsafe { licet_client_allow_plain_http(ptr::null_mut(), true) },
+        LICET_ERROR
+    );
+    assert_eq!(last_error().as_deref(), Some("`client` is null"));
+}
+
+#[test]
+fn a_pinned_certificate_must_be_a_certificate_and_can_be_removed() {
+    let installation = Installation::new();
+    let client = installation.client;
+    let garbage = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+    // SAFETY (every call below): a live client used by no other call, and `len` readable bytes.
+    let result =
+        unsafe { licet_client_set_server_certificate(client, garbage.as_ptr(), garbage.len()) };
+    assert_eq!(result, LICET_ERROR);
+    let error = last_error().unwrap();
+    assert!(error.starts_with("invalid pinned certificate"), "{error}");
+    let result = unsafe { licet_client_set_server_certificate(client, ptr::null(), 3) };
+    assert_eq!(result, LICET_ERROR);
+    assert_eq!(last_error().as_deref(), Some("`certificate` is null"));
+    // A certificate in DER or in PEM is pinned, and null with length 0 removes the pin again.
+    let certificate = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .self_signed(&rcgen::KeyPair::generate().unwrap())
+        .unwrap();
+    let der = certificate.der().to_vec();
+    let pem = certificate.pem();
+    for bytes in [der.as_slice(), pem.as_bytes()] {
+        assert_eq!(
+            unsafe { licet_client_set_server_certificate(client, bytes.as_ptr(), bytes.len()) },
+            LICET_OK,
+            "{:?}",
+            last_error()
+        );
+    }
+    assert_eq!(
+        unsafe { licet_client_set_server_certificate(client, ptr::null(), 0) },
+        LICET_OK
+    );
+    assert_eq!(
+        unsafe { licet_client_set_server_certificate(ptr::null_mut(), der.as_ptr(), der.len()) },
+        LICET_ERROR
+    );
+    assert_eq!(last_error().as_deref(), Some("`client` is null"));
+}

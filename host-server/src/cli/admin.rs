@@ -52,7 +52,14 @@ pub fn execute(
     // What the command sends is checked before the token is looked for.
     let request = request(&args.command)?;
     let token = AdminToken::locate(args.token_file.as_deref(), token_env)?;
-    let client = AdminClient::new(&args.server, token)?;
+    let mut client = AdminClient::new(&args.server, token)?
+        .with_timeout(std::time::Duration::from_secs(args.timeout));
+    if args.allow_plain_http {
+        client = client.allow_plain_http();
+    }
+    if let Some(path) = &args.server_certificate {
+        client = client.with_server_certificate(path)?;
+    }
     let answer = client.call(request.method, &request.path, request.body.as_ref())?;
     if args.json {
         writeln!(out, "{}", table::pretty_json(&answer.raw))?;

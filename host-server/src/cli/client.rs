@@ -211,6 +211,33 @@ impl AdminClient {
         })
     }
 
+    /// Allows plain `http://` to a server that is not on this machine.
+    pub fn allow_plain_http(mut self) -> AdminClient {
+        self.transport = self.transport.allow_plain_http();
+        self
+    }
+
+    /// Waits at most `timeout` to connect, and for each read and write.
+    pub fn with_timeout(mut self, timeout: Duration) -> AdminClient {
+        self.transport = self.transport.with_timeout(timeout);
+        self
+    }
+
+    /// Trusts only the certificate in `path` (DER or PEM: the server's own, or the CA that
+    /// issued it) for the server's TLS certificate.
+    pub fn with_server_certificate(mut self, path: &Path) -> Result<AdminClient, AdminError> {
+        let bytes = std::fs::read(path).map_err(|source| AdminError::File {
+            what: "the server certificate",
+            path: path.to_owned(),
+            source,
+        })?;
+        self.transport = self
+            .transport
+            .with_pinned_certificate_bytes(&bytes)
+            .map_err(|error| AdminError::Usage(format!("`{}`: {error}", path.display())))?;
+        Ok(self)
+    }
+
     /// `GET path`: the answer.
     pub fn get(&self, path: &str) -> Result<Answer, AdminError> {
         self.call("GET", path, None)

@@ -31,6 +31,23 @@ pub struct AdminArgs {
         help_heading = "Server options"
     )]
     pub token_file: Option<PathBuf>,
+    /// Allow plain http:// to a server that is not on this machine (the token then travels in
+    /// clear text: only on a trusted network). Without it, plain HTTP off loopback is refused
+    /// before connecting.
+    #[arg(long, global = true, help_heading = "Server options")]
+    pub allow_plain_http: bool,
+    /// Trust only this certificate (DER or PEM: the server's own, or the CA that issued it) for
+    /// the server's TLS certificate, instead of the public roots.
+    #[arg(
+        long,
+        value_name = "FILE",
+        global = true,
+        help_heading = "Server options"
+    )]
+    pub server_certificate: Option<PathBuf>,
+    /// How long to wait for the server (connecting, and each read and write), in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600), global = true, help_heading = "Server options")]
+    pub timeout: u64,
     /// Print the API's JSON answer instead of a table.
     #[arg(long, global = true, help_heading = "Server options")]
     pub json: bool,
