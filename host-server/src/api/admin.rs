@@ -524,8 +524,8 @@ pub async fn license(
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExtendBody {
-    /// New expiry.
-    #[serde(default)]
+    /// New expiry (RFC 3339); absent leaves it, `null` is refused.
+    #[serde(default, deserialize_with = "super::extract::not_null")]
     pub expires_at: Option<DateTime<Utc>>,
     /// Features to set.
     #[serde(default)]

@@ -141,11 +141,6 @@ pub(crate) fn proven_dongle(
     let Some(dongle) = dongle else {
         return Ok(None);
     };
-    let absent = |message: String| AppError::Denied {
-        code: Code::DongleAbsent,
-        rule: "dongle.proof".to_owned(),
-        message,
-    };
     let decode = |name: &str, text: &str| {
         if text.len() > 256 {
             return Err(AppError::InvalidBody(format!(
@@ -163,7 +158,23 @@ pub(crate) fn proven_dongle(
         .dongle_challenges()
         .verify(&challenge, &proof, state.licensing.now())
         .map(Some)
-        .map_err(|error| absent(format!("the dongle did not prove its presence: {error}")))
+        .map_err(|error| proof_refusal(&error))
+}
+
+/// The refusal of a dongle proof sent with a request: a client error either way. A proof of the
+/// wrong shape is `422 INVALID_BODY`; one that does not verify (a challenge this server did not
+/// issue or that expired, or a signature of another challenge) is `403 DONGLE_ABSENT`: the
+/// machine did not prove its dongle is present.
+fn proof_refusal(error: &crate::dongle::ChallengeError) -> AppError {
+    use crate::dongle::ChallengeError;
+    use licet_engine::dongle::DongleProofError;
+    match error {
+        ChallengeError::Malformed(_)
+        | ChallengeError::Proof(DongleProofError::Length(_) | DongleProofError::PublicKey) => {
+            AppError::InvalidBody(format!("`dongle`: {error}"))
+        }
+        _ => AppError::DongleNotProven(format!("the dongle did not prove its presence: {error}")),
+    }
 }
 
 /// `POST /v1/validate`.

@@ -34,6 +34,9 @@ pub enum AppError {
     },
     /// The body is not JSON (400 `MALFORMED_JSON`).
     MalformedJson(String),
+    /// A body that is not JSON cannot be read: a multipart form without a valid boundary, a
+    /// broken part, or a body that stops early (400 `MALFORMED_BODY`).
+    MalformedBody(String),
     /// The body is JSON but not the expected shape, or a parameter is invalid (422 `INVALID_BODY`).
     InvalidBody(String),
     /// A query parameter is out of range, e.g. a listing's `limit` (400 `INVALID_QUERY`).
@@ -51,6 +54,9 @@ pub enum AppError {
         /// Why.
         message: String,
     },
+    /// The dongle proof sent with the request does not verify (403 `DONGLE_ABSENT`, rule
+    /// `dongle.proof`).
+    DongleNotProven(String),
     /// The record does not exist (404 `NOT_FOUND`).
     NotFound(String),
     /// No such route (404 `ROUTE_NOT_FOUND`).
@@ -138,6 +144,10 @@ impl AppError {
                 StatusCode::BAD_REQUEST,
                 body("MALFORMED_JSON", "api.body", message.clone()),
             ),
+            AppError::MalformedBody(message) => (
+                StatusCode::BAD_REQUEST,
+                body("MALFORMED_BODY", "api.body", message.clone()),
+            ),
             AppError::InvalidBody(message) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 body("INVALID_BODY", "api.body", message.clone()),
@@ -165,6 +175,10 @@ impl AppError {
             AppError::Forbidden { code, message } => (
                 StatusCode::FORBIDDEN,
                 body(code, "api.auth", message.clone()),
+            ),
+            AppError::DongleNotProven(message) => (
+                StatusCode::FORBIDDEN,
+                body(Code::DongleAbsent.as_str(), "dongle.proof", message.clone()),
             ),
             AppError::NotFound(what) => (
                 StatusCode::NOT_FOUND,

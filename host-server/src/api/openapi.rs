@@ -660,6 +660,42 @@ fn schemas() -> Value {
             "limited": { "type": ["object", "null"] }, "created_at": time
         }),
     );
+    let mut license_detail = license.clone();
+    if let Some(properties) = license_detail["properties"].as_object_mut() {
+        properties.remove("seats");
+        for (name, schema) in [
+            (
+                "seat_count",
+                json!({ "type": ["integer", "null"], "description": "seats of a network license (the license's `seats`; null: the type's default)" }),
+            ),
+            ("owner", json!({ "type": ["string", "null"] })),
+            (
+                "activations",
+                json!({ "description": "the first 100, by ID", "allOf": [reference("ActivationList")] }),
+            ),
+            (
+                "activations_next",
+                json!({ "type": ["string", "null"], "description": "when there are more: the `after` of the next page of /v1/admin/licenses/{key}/activations" }),
+            ),
+            (
+                "seats",
+                json!({ "description": "the first 100 leases, by session", "allOf": [reference("SeatList")] }),
+            ),
+            (
+                "seats_next",
+                json!({ "type": ["string", "null"], "description": "when there are more: the `after` of the next page of /v1/admin/licenses/{key}/seats" }),
+            ),
+            (
+                "seats_held",
+                json!({ "type": "integer", "description": "seats held or borrowed now, as the store counts them" }),
+            ),
+        ] {
+            properties.insert(name.to_owned(), schema);
+        }
+    }
+    if let Some(required) = license_detail["required"].as_array_mut() {
+        required.extend(["activations", "seats", "seats_held"].map(Value::from));
+    }
     let seat = object(
         &[
             "license_key",
@@ -694,7 +730,7 @@ fn schemas() -> Value {
     json!({
         "Any": {},
         "Error": object(&["code", "message", "rule"], json!({
-            "code": { "type": "string", "description": "engine code (SEATS_EXHAUSTED, ...) or API code (MALFORMED_JSON, INVALID_BODY, INVALID_QUERY, UNAUTHORIZED, ADMIN_REQUIRED, CLIENT_REQUIRED, NOT_FOUND, ROUTE_NOT_FOUND, METHOD_NOT_ALLOWED, ALREADY_EXISTS, UNKNOWN_PRODUCT, RATE_LIMITED, CONFLICT, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, STORAGE_UNAVAILABLE, INTERNAL)" },
+            "code": { "type": "string", "description": "engine code (SEATS_EXHAUSTED, ...) or API code (MALFORMED_JSON, MALFORMED_BODY, INVALID_BODY, INVALID_QUERY, UNAUTHORIZED, ADMIN_REQUIRED, CLIENT_REQUIRED, NOT_FOUND, ROUTE_NOT_FOUND, METHOD_NOT_ALLOWED, ALREADY_EXISTS, UNKNOWN_PRODUCT, RATE_LIMITED, CONFLICT, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, STORAGE_UNAVAILABLE, INTERNAL)" },
             "message": string, "rule": string
         })),
         "Decision": object(&["verdict", "code", "rule", "message"], json!({
@@ -751,13 +787,7 @@ fn schemas() -> Value {
             "term": term, "seats": { "type": "integer" }, "features": features, "counters": counters, "dongle": string,
             "key": string, "count": { "type": "integer", "minimum": 1, "maximum": 1000 } })),
         "Issued": object(&["licenses"], json!({ "licenses": reference("LicenseList") })),
-        "LicenseDetail": { "allOf": [ reference("License"), object(&["activations", "seats", "seats_held"], json!({
-            "owner": { "type": ["string", "null"] },
-            "activations": { "description": "the first 100, by ID", "allOf": [reference("ActivationList")] },
-            "activations_next": { "type": ["string", "null"], "description": "when there are more: the `after` of the next page of /v1/admin/licenses/{key}/activations" },
-            "seats": { "description": "the first 100 leases, by session", "allOf": [reference("SeatList")] },
-            "seats_next": { "type": ["string", "null"], "description": "when there are more: the `after` of the next page of /v1/admin/licenses/{key}/seats" },
-            "seats_held": { "type": "integer", "description": "seats held or borrowed now, as the store counts them" } })) ] },
+        "LicenseDetail": license_detail,
         "ActivationList": { "type": "array", "items": object(&["id", "binding", "activated_at"], json!({ "id": { "type": "integer" }, "binding": binding, "activated_at": time })) },
         "Extend": object(&[], json!({ "expires_at": time, "features": features, "counters": counters, "seats": { "type": ["integer", "null"], "minimum": 0, "maximum": 1000000 } })),
         "Seat": seat,
