@@ -162,18 +162,20 @@ pub(crate) fn proven_dongle(
 }
 
 /// The refusal of a dongle proof sent with a request: a client error either way. A proof of the
-/// wrong shape is `422 INVALID_BODY`; one that does not verify (a challenge this server did not
-/// issue or that expired, or a signature of another challenge) is `403 DONGLE_ABSENT`: the
-/// machine did not prove its dongle is present.
+/// wrong length is `422 INVALID_BODY`; one that does not verify (a challenge this server did not
+/// issue or that expired, a public key that is no Ed25519 point, or a signature of another
+/// challenge) is `403 DONGLE_ABSENT`: the machine did not prove its dongle is present.
 fn proof_refusal(error: &crate::dongle::ChallengeError) -> AppError {
     use crate::dongle::ChallengeError;
     use licet_engine::dongle::DongleProofError;
     match error {
-        ChallengeError::Malformed(_)
-        | ChallengeError::Proof(DongleProofError::Length(_) | DongleProofError::PublicKey) => {
+        ChallengeError::Malformed(_) | ChallengeError::Proof(DongleProofError::Length(_)) => {
             AppError::InvalidBody(format!("`dongle`: {error}"))
         }
-        _ => AppError::DongleNotProven(format!("the dongle did not prove its presence: {error}")),
+        _ => AppError::DongleNotProven {
+            rule: "dongle.proof".to_owned(),
+            message: format!("the dongle did not prove its presence: {error}"),
+        },
     }
 }
 
@@ -372,6 +374,15 @@ pub(crate) async fn answer(
     }
     let key = action.key().map(str::to_owned);
     let kind = action.kind();
+    // The dongle these actions need is the caller's own (standalone dongle licenses), not the
+    // server's network dongle of seat traffic.
+    let callers_dongle = matches!(
+        action,
+        Action::Activate { .. }
+            | Action::Validate { .. }
+            | Action::Return { .. }
+            | Action::Transfer { .. }
+    );
     let context = RequestContext {
         actor_label: caller.label(peer),
         client_dongle,
@@ -408,6 +419,12 @@ pub(crate) async fn answer(
         if matches!(decision.code, Code::LicenseNotFound | Code::AccessDenied) {
             return Err(not_owned(client, key));
         }
+    }
+    if callers_dongle && decision.code == Code::DongleAbsent {
+        return Err(AppError::DongleNotProven {
+            rule: decision.rule.clone(),
+            message: decision.message.clone(),
+        });
     }
     DecisionBody::from_outcome(outcome).map(Json)
 }

@@ -54,9 +54,15 @@ pub enum AppError {
         /// Why.
         message: String,
     },
-    /// The dongle proof sent with the request does not verify (403 `DONGLE_ABSENT`, rule
-    /// `dongle.proof`).
-    DongleNotProven(String),
+    /// The machine did not prove its dongle: no proof came with a request for a standalone
+    /// dongle license, or the proof does not verify (403 `DONGLE_ABSENT`). A client error, unlike
+    /// the server's own network dongle being absent (the engine's 503).
+    DongleNotProven {
+        /// `dongle.proof` or the engine's `dongle.present`.
+        rule: String,
+        /// Why.
+        message: String,
+    },
     /// The record does not exist (404 `NOT_FOUND`).
     NotFound(String),
     /// No such route (404 `ROUTE_NOT_FOUND`).
@@ -176,9 +182,9 @@ impl AppError {
                 StatusCode::FORBIDDEN,
                 body(code, "api.auth", message.clone()),
             ),
-            AppError::DongleNotProven(message) => (
+            AppError::DongleNotProven { rule, message } => (
                 StatusCode::FORBIDDEN,
-                body(Code::DongleAbsent.as_str(), "dongle.proof", message.clone()),
+                body(Code::DongleAbsent.as_str(), rule, message.clone()),
             ),
             AppError::NotFound(what) => (
                 StatusCode::NOT_FOUND,

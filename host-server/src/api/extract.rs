@@ -56,6 +56,64 @@ where
     T::deserialize(deserializer).map(Some)
 }
 
+/// A JSON number that is an integer: `3` or `3.0` (JSON has one number type, and the OpenAPI
+/// document's `integer` admits both).
+fn integral(number: &serde_json::Number) -> Option<i64> {
+    number.as_i64().or_else(|| {
+        number
+            .as_f64()
+            .filter(|value| {
+                value.fract() == 0.0
+                    && *value > -9_223_372_036_854_775_808.0
+                    && *value < 9_223_372_036_854_775_808.0
+            })
+            .map(|value| value as i64)
+    })
+}
+
+/// Counters by name, each an integer of 64 bits (`3` or `3.0`).
+pub(crate) fn integral_counters<'de, D>(
+    deserializer: D,
+) -> Result<std::collections::BTreeMap<String, i64>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::de::Error as _;
+    let numbers =
+        <std::collections::BTreeMap<String, serde_json::Number> as serde::Deserialize>::deserialize(
+            deserializer,
+        )?;
+    numbers
+        .into_iter()
+        .map(|(name, number)| {
+            integral(&number)
+                .map(|value| (name.clone(), value))
+                .ok_or_else(|| {
+                    D::Error::custom(format!(
+                        "counter `{name}` must be an integer of 64 bits, not {number}"
+                    ))
+                })
+        })
+        .collect()
+}
+
+/// An optional count of 0 to 2^32 - 1 (`3` or `3.0`; `null` is absent).
+pub(crate) fn integral_u32<'de, D>(deserializer: D) -> Result<Option<u32>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::de::Error as _;
+    let Some(number) =
+        <Option<serde_json::Number> as serde::Deserialize>::deserialize(deserializer)?
+    else {
+        return Ok(None);
+    };
+    integral(&number)
+        .and_then(|value| u32::try_from(value).ok())
+        .map(Some)
+        .ok_or_else(|| D::Error::custom(format!("{number} is not an integer of 0 to 4294967295")))
+}
+
 /// A raw body; one over the body limit is a JSON 413, one that cannot be read a JSON 400.
 #[derive(Debug, Clone)]
 pub struct ApiBytes(pub Bytes);

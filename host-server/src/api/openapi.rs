@@ -1,7 +1,12 @@
 //! The OpenAPI 3 document of the API, served at `GET /v1/openapi.json`.
 
+use axum::extract::State;
 use axum::Json;
 use serde_json::{json, Map, Value};
+
+use super::AppState;
+use crate::fields::{MAX_COMPONENTS, MAX_FIELD};
+use crate::service::Policies;
 
 /// Who may call an operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,7 +170,7 @@ pub const OPERATIONS: &[Operation] = &[
         "/v1/seats/return-borrowed",
         "Return a borrowed seat early (BORROW_RETURNED)",
         Public,
-        Some("SessionRequest"),
+        Some("ReturnBorrowedRequest"),
         200,
         "Decision",
     ),
@@ -549,9 +554,9 @@ fn path_parameters(path: &str) -> Vec<Value> {
         .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
         .map(|name| {
             let schema = if name == "id" && path.contains("/activations/") {
-                json!({ "type": "integer" })
+                json!({ "type": "integer", "minimum": i64::MIN, "maximum": i64::MAX })
             } else {
-                json!({ "type": "string" })
+                json!({ "type": "string", "minLength": 1 })
             };
             json!({ "name": name, "in": "path", "required": true, "schema": schema })
         })
@@ -584,8 +589,12 @@ fn operation(operation: &Operation) -> Value {
                 "at most this many rows; outside 1 to 1000 is a 400 INVALID_QUERY",
             ),
             "after" if by_id => (
-                json!({ "type": "integer" }),
+                json!({ "type": "integer", "minimum": i64::MIN, "maximum": i64::MAX }),
                 "the rows after this ID: the previous page's Licet-Next",
+            ),
+            "after" if operation.path == "/v1/admin/seats" => (
+                json!({ "type": "string", "pattern": "^$|/" }),
+                "the rows after this cursor (`LICENSE-KEY/SESSION`): the previous page's Licet-Next",
             ),
             "after" => (
                 json!({ "type": "string" }),
@@ -627,18 +636,110 @@ fn operation(operation: &Operation) -> Value {
     value
 }
 
+/// Canonical base64 of 32 bytes: 43 characters, the last of them with its two low bits clear,
+/// and one `=`.
+const BASE64_32: &str = "^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$";
+
+/// An object of an answer.
 fn object(required: &[&str], properties: Value) -> Value {
     json!({ "type": "object", "required": required, "properties": properties })
 }
 
-fn schemas() -> Value {
+/// An object of a request: any other property is refused.
+fn closed(required: &[&str], properties: Value) -> Value {
+    json!({ "type": "object", "required": required, "properties": properties,
+            "additionalProperties": false })
+}
+
+/// What the loaded policies declare, across products.
+#[derive(Debug, Default)]
+struct Declared {
+    products: Vec<String>,
+    versions: Vec<String>,
+    editions: Vec<String>,
+    license_types: Vec<String>,
+    features: Vec<String>,
+    counters: Vec<String>,
+}
+
+impl Declared {
+    fn of(policies: &Policies) -> Declared {
+        let mut declared = Declared::default();
+        for policy in policies.values() {
+            declared.products.push(policy.product.id.clone());
+            declared.versions.push(policy.product.version.clone());
+            declared
+                .editions
+                .extend(policy.product.editions.iter().cloned());
+            declared
+                .license_types
+                .extend(policy.license_types.keys().cloned());
+            declared
+                .features
+                .extend(policy.product.features.keys().cloned());
+            declared
+                .counters
+                .extend(policy.product.counters.keys().cloned());
+        }
+        for names in [
+            &mut declared.products,
+            &mut declared.versions,
+            &mut declared.editions,
+            &mut declared.license_types,
+            &mut declared.features,
+            &mut declared.counters,
+        ] {
+            names.sort();
+            names.dedup();
+        }
+        declared
+    }
+}
+
+/// The API's field limit: 1 to `MAX_FIELD` characters.
+fn field() -> Value {
+    json!({ "type": "string", "minLength": 1, "maxLength": MAX_FIELD })
+}
+
+/// A field that may be left out or sent as `null`.
+fn optional_field() -> Value {
+    json!({ "type": ["string", "null"], "minLength": 1, "maxLength": MAX_FIELD })
+}
+
+/// An identifier of a client, an order or a token's holder.
+fn identifier() -> Value {
+    json!({ "type": "string", "pattern": "^[A-Za-z0-9._-]{1,128}$" })
+}
+
+fn schemas(policies: &Policies) -> Value {
+    let declared = Declared::of(policies);
     let string = json!({ "type": "string" });
-    let time = json!({ "type": "string", "format": "date-time" });
-    let machine = json!({ "type": "object", "additionalProperties": { "type": "string" },
+    let key = field();
+    let session = field();
+    let product = json!({ "type": "string", "enum": declared.products });
+    let edition = json!({ "type": "string", "enum": declared.editions });
+    let input_machine = json!({ "type": "object", "minProperties": 1, "maxProperties": MAX_COMPONENTS,
+        "propertyNames": { "minLength": 1, "maxLength": MAX_FIELD },
+        "additionalProperties": field(),
         "description": "fingerprint components: name -> hashed value, e.g. machine-id, mac, cpu, disk" });
+    let input_features = json!({ "type": "object", "propertyNames": { "enum": declared.features },
+        "additionalProperties": { "type": "boolean" } });
+    let input_counters = json!({ "type": "object", "propertyNames": { "enum": declared.counters },
+        "additionalProperties": { "type": "integer", "minimum": i64::MIN, "maximum": i64::MAX } });
+    let input_method = json!({ "type": ["string", "null"], "enum": ["online", "manual", null] });
+    let strict_time = json!({ "type": "string", "format": "date-time" });
+    let input_term = json!({ "description": "\"perpetual\" or { \"rental\": { \"ends_at\": date-time } }",
+        "oneOf": [ { "type": "string", "enum": ["perpetual"] },
+                   { "type": "object", "required": ["rental"], "additionalProperties": false,
+                     "properties": { "rental": { "type": "object", "required": ["ends_at"], "properties": { "ends_at": strict_time } } } } ] });
+    let serial = optional_field();
+    let server_key = json!({ "type": "string", "pattern": BASE64_32,
+        "description": "the license server's Ed25519 public key, base64 of 32 bytes" });
+    let dongle_proof =
+        json!({ "oneOf": [ { "type": "null" }, { "$ref": "#/components/schemas/DongleProof" } ] });
+    let time = json!({ "type": "string", "format": "date-time" });
     let features = json!({ "type": "object", "additionalProperties": { "type": "boolean" } });
     let counters = json!({ "type": "object", "additionalProperties": { "type": "integer" } });
-    let method = json!({ "type": "string", "enum": ["online", "manual"] });
     let term = json!({ "description": "\"perpetual\" or { \"rental\": { \"ends_at\": date-time } }",
         "oneOf": [ { "type": "string", "enum": ["perpetual"] },
                    { "type": "object", "properties": { "rental": { "type": "object", "properties": { "ends_at": time } } } } ] });
@@ -723,10 +824,6 @@ fn schemas() -> Value {
             "id": string, "client": string, "product": string, "features": features, "counters": counters, "created_at": time
         }),
     );
-    let target = object(
-        &["product", "edition", "version"],
-        json!({ "product": string, "edition": string, "version": string }),
-    );
     json!({
         "Any": {},
         "Error": object(&["code", "message", "rule"], json!({
@@ -740,20 +837,23 @@ fn schemas() -> Value {
             "lease_expires_at": time,
             "server_license": { "type": "string", "description": "armored vendor-signed server license (-----BEGIN LICET SERVER LICENSE-----): granted to a license server, or the license a license server's certificate is signed under" }
         })),
-        "ServerActivateRequest": object(&["key", "target", "machine", "server_key"], json!({ "key": string, "target": reference("Target"), "machine": machine, "server_key": { "type": "string", "description": "the license server's Ed25519 public key, base64 of 32 bytes" }, "dongle": reference("DongleProof") })),
-        "ServerLicenseRequest": object(&["key", "machine", "server_key"], json!({ "key": string, "machine": machine, "server_key": { "type": "string", "description": "the license server's Ed25519 public key, base64 of 32 bytes" }, "dongle": reference("DongleProof") })),
-        "Target": target,
-        "ActivateRequest": object(&["key", "target", "machine"], json!({ "key": string, "target": reference("Target"), "machine": machine, "method": method, "dongle": reference("DongleProof") })),
-        "ValidateRequest": object(&["key", "machine"], json!({ "key": string, "machine": machine, "dongle": reference("DongleProof") })),
-        "ReturnRequest": object(&["key", "machine"], json!({ "key": string, "machine": machine, "method": method, "dongle": reference("DongleProof") })),
-        "DongleProof": object(&["challenge", "proof"], json!({ "challenge": string, "proof": string })),
+        "ServerActivateRequest": closed(&["key", "target", "machine", "server_key"], json!({ "key": key, "target": reference("Target"), "machine": input_machine, "server_key": server_key, "dongle": dongle_proof })),
+        "ServerLicenseRequest": closed(&["key", "machine", "server_key"], json!({ "key": key, "machine": input_machine, "server_key": server_key, "dongle": dongle_proof, "certificate_serial": serial })),
+        "Target": object(&["product", "edition", "version"], json!({ "product": product, "edition": edition, "version": { "type": "string", "enum": declared.versions } })),
+        "ActivateRequest": closed(&["key", "target", "machine"], json!({ "key": key, "target": reference("Target"), "machine": input_machine, "method": input_method, "dongle": dongle_proof })),
+        "ValidateRequest": closed(&["key", "machine"], json!({ "key": key, "machine": input_machine, "certificate_serial": serial, "dongle": dongle_proof })),
+        "ReturnRequest": closed(&["key", "machine"], json!({ "key": key, "machine": input_machine, "method": input_method, "certificate_serial": serial, "dongle": dongle_proof })),
+        "DongleProof": closed(&["challenge", "proof"], json!({
+            "challenge": { "type": "string", "pattern": BASE64_32, "description": "the challenge of POST /v1/dongle/challenge, base64 of 32 bytes" },
+            "proof": { "type": "string", "pattern": "^[A-Za-z0-9+/]{128}$", "description": "the dongle's public key and its signature of the challenge, base64 of 96 bytes" } })),
         "DongleChallenge": object(&["challenge", "expires_at"], json!({ "challenge": string, "expires_at": { "type": "string", "format": "date-time" } })),
-        "TransferRequest": object(&["key", "from", "to"], json!({ "key": string, "from": machine, "to": machine })),
-        "CheckoutRequest": object(&["key", "target", "machine", "session"], json!({ "key": string, "target": reference("Target"), "machine": machine, "session": string })),
-        "SessionRequest": object(&["key", "session"], json!({ "key": string, "session": string })),
-        "BorrowRequest": object(&["key", "target", "machine", "session", "until"], json!({ "key": string, "target": reference("Target"), "machine": machine, "session": string, "until": time })),
-        "TrialStartRequest": object(&["target", "machine"], json!({ "target": reference("Target"), "machine": machine })),
-        "TrialValidateRequest": object(&["product", "machine"], json!({ "product": string, "machine": machine })),
+        "TransferRequest": closed(&["key", "from", "to"], json!({ "key": key, "from": input_machine, "to": input_machine })),
+        "CheckoutRequest": closed(&["key", "target", "machine", "session"], json!({ "key": key, "target": reference("Target"), "machine": input_machine, "session": session })),
+        "SessionRequest": closed(&["key", "session"], json!({ "key": key, "session": session })),
+        "ReturnBorrowedRequest": closed(&["key", "session"], json!({ "key": key, "session": session, "certificate_serial": serial })),
+        "BorrowRequest": closed(&["key", "target", "machine", "session", "until"], json!({ "key": key, "target": reference("Target"), "machine": input_machine, "session": session, "until": strict_time })),
+        "TrialStartRequest": closed(&["target", "machine"], json!({ "target": reference("Target"), "machine": input_machine })),
+        "TrialValidateRequest": closed(&["product", "machine"], json!({ "product": product, "machine": input_machine })),
         "Health": object(&["status", "storage", "products"], json!({ "status": string, "storage": { "type": "string", "enum": ["sqlite", "postgres"] }, "products": { "type": "array", "items": string } })),
         "PublicKey": object(&["public_key"], json!({ "public_key": string, "server_key": { "type": "string", "description": "a license server's own public key, which signs the certificates it serves" } })),
         "SeatQuery": object(&["licenses"], json!({ "licenses": { "type": "array", "items": object(
@@ -769,27 +869,29 @@ fn schemas() -> Value {
             "id": string, "name": string, "version": string, "editions": { "type": "array", "items": string },
             "model": { "type": "string", "enum": ["standard", "web"] }, "activations_per_serial": { "type": ["integer", "null"] },
             "features": features, "counters": counters, "license_types": { "type": "object" }, "policy": string })) },
-        "NewToken": object(&["name"], json!({ "name": string })),
+        "NewToken": closed(&["name"], json!({ "name": identifier() })),
         "Token": object(&["token"], json!({ "token": string })),
         "Client": client,
         "ClientList": { "type": "array", "items": reference("Client") },
-        "Password": object(&["password"], json!({ "password": { "type": "string", "minLength": 10, "maxLength": 256 } })),
-        "NewClient": object(&["id", "name"], json!({ "id": string, "name": string })),
+        "Password": closed(&["password"], json!({ "password": { "type": "string", "minLength": 10, "maxLength": 256 } })),
+        "NewClient": closed(&["id", "name"], json!({ "id": identifier(), "name": string })),
         "NewClientAnswer": object(&["client", "token"], json!({ "client": reference("Client"), "token": string })),
         "Order": order,
         "OrderList": { "type": "array", "items": reference("Order") },
-        "NewOrder": object(&["client", "product"], json!({ "id": string, "client": string, "product": string, "features": features, "counters": counters })),
-        "Features": object(&[], json!({ "features": features, "counters": counters })),
+        "NewOrder": closed(&["client", "product"], json!({ "id": { "type": ["string", "null"], "pattern": "^[A-Za-z0-9._-]{1,128}$" }, "client": identifier(), "product": product, "features": input_features, "counters": input_counters })),
+        "Features": closed(&[], json!({ "features": input_features, "counters": input_counters })),
         "License": license,
         "LicenseList": { "type": "array", "items": reference("License") },
-        "NewLicenses": object(&["product", "license_type", "edition"], json!({
-            "product": string, "license_type": string, "edition": string, "version": string, "order": string, "client": string,
-            "term": term, "seats": { "type": "integer" }, "features": features, "counters": counters, "dongle": string,
-            "key": string, "count": { "type": "integer", "minimum": 1, "maximum": 1000 } })),
+        "NewLicenses": closed(&["product", "license_type", "edition"], json!({
+            "product": product, "license_type": { "type": "string", "enum": declared.license_types }, "edition": edition,
+            "version": { "type": ["string", "null"], "enum": declared.versions.iter().map(|v| Value::from(v.as_str())).chain([Value::Null]).collect::<Vec<_>>() }, "order": optional_field(), "client": optional_field(),
+            "term": input_term, "seats": { "type": ["integer", "null"], "minimum": 0, "maximum": u32::MAX }, "features": input_features, "counters": input_counters,
+            "dongle": optional_field(), "key": { "type": ["string", "null"], "pattern": "^[A-Za-z0-9._-]{1,128}$" },
+            "count": { "type": "integer", "minimum": 1, "maximum": crate::admin::MAX_ISSUE } })),
         "Issued": object(&["licenses"], json!({ "licenses": reference("LicenseList") })),
         "LicenseDetail": license_detail,
         "ActivationList": { "type": "array", "items": object(&["id", "binding", "activated_at"], json!({ "id": { "type": "integer" }, "binding": binding, "activated_at": time })) },
-        "Extend": object(&[], json!({ "expires_at": time, "features": features, "counters": counters, "seats": { "type": ["integer", "null"], "minimum": 0, "maximum": 1000000 } })),
+        "Extend": closed(&[], json!({ "expires_at": strict_time, "features": input_features, "counters": input_counters, "seats": { "type": ["integer", "null"], "minimum": 0, "maximum": u32::MAX } })),
         "Seat": seat,
         "SeatList": { "type": "array", "items": reference("Seat") },
         "AuditList": { "type": "array", "items": object(&["id", "at", "actor", "action", "verdict", "code", "rule", "message", "detail"], json!({
@@ -799,8 +901,9 @@ fn schemas() -> Value {
     })
 }
 
-/// The OpenAPI document.
-pub fn openapi() -> Value {
+/// The OpenAPI document of a server licensing `policies` (products, editions, license types,
+/// features and counters are named as they declare them).
+pub fn openapi(policies: &Policies) -> Value {
     let mut paths = Map::new();
     for item in OPERATIONS {
         let entry = paths
@@ -817,7 +920,7 @@ pub fn openapi() -> Value {
         },
         "paths": paths,
         "components": {
-            "schemas": schemas(),
+            "schemas": schemas(policies),
             "securitySchemes": {
                 "administrator": { "type": "http", "scheme": "bearer", "description": "administrator token" },
                 "client": { "type": "http", "scheme": "bearer", "description": "client account token" }
@@ -827,6 +930,6 @@ pub fn openapi() -> Value {
 }
 
 /// `GET /v1/openapi.json`.
-pub async fn document() -> Json<Value> {
-    Json(openapi())
+pub async fn document(State(state): State<AppState>) -> Json<Value> {
+    Json(openapi(state.licensing.policies()))
 }
