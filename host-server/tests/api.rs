@@ -397,3 +397,38 @@ async fn an_extension_refuses_an_expiry_that_is_not_a_date() {
         .await;
     assert_eq!(status, 200, "{body}");
 }
+
+#[tokio::test]
+async fn counts_and_counters_take_integral_json_numbers_only() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let key = server.network_key(2).await;
+    let path = format!("/v1/admin/licenses/{key}");
+    // `3.0` is the integer 3 in JSON; a fraction, or a number beyond 64 bits, is not.
+    let (status, body) = server
+        .admin(
+            Method::PATCH,
+            &path,
+            Some(json!({ "seats": 3.0, "counters": { "plot-sheets": 40.0 } })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, detail) = server.admin(Method::GET, &path, None).await;
+    assert_eq!(detail["seat_count"], 3, "{detail}");
+    for wrong in [
+        json!({ "seats": 3.5 }),
+        json!({ "seats": -1 }),
+        json!({ "seats": 4294967296u64 }),
+        json!({ "counters": { "plot-sheets": 0.5 } }),
+        json!({ "counters": { "plot-sheets": 1e19 } }),
+        json!({ "counters": { "plot-sheets": "1" } }),
+    ] {
+        let (status, body) = server
+            .admin(Method::PATCH, &path, Some(wrong.clone()))
+            .await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (422, Some("INVALID_BODY")),
+            "{wrong}: {body}"
+        );
+    }
+}
