@@ -114,11 +114,12 @@ impl SeatView {
     }
 }
 
-/// A license with the first page of its activations and of its seats.
-#[derive(Debug, Clone, Serialize)]
+/// A license with the first page of its activations and of its seats. Serialized as the
+/// license's fields with `seats` the page of seats, and the license's own seat count (the pool of
+/// a network license) as `seat_count`, so that no key is written twice.
+#[derive(Debug, Clone)]
 pub struct LicenseDetail {
     /// The license.
-    #[serde(flatten)]
     pub record: LicenseRecord,
     /// The client owning it, through its order or directly.
     pub owner: Option<String>,
@@ -136,6 +137,30 @@ pub struct LicenseDetail {
     pub seats_next: Option<String>,
     /// How many seats are held or borrowed now (the store's count, whatever the size of the pool).
     pub seats_held: u64,
+}
+
+impl Serialize for LicenseDetail {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error as _, SerializeMap};
+        let serde_json::Value::Object(mut license) =
+            serde_json::to_value(&self.record).map_err(S::Error::custom)?
+        else {
+            return Err(S::Error::custom("a license record is a JSON object"));
+        };
+        let seat_count = license.remove("seats").unwrap_or(serde_json::Value::Null);
+        let mut map = serializer.serialize_map(Some(license.len() + 7))?;
+        for (name, value) in &license {
+            map.serialize_entry(name, value)?;
+        }
+        map.serialize_entry("seat_count", &seat_count)?;
+        map.serialize_entry("owner", &self.owner)?;
+        map.serialize_entry("activations", &self.activations)?;
+        map.serialize_entry("activations_next", &self.activations_next)?;
+        map.serialize_entry("seats", &self.seats)?;
+        map.serialize_entry("seats_next", &self.seats_next)?;
+        map.serialize_entry("seats_held", &self.seats_held)?;
+        map.end()
+    }
 }
 
 fn check_names(

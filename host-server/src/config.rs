@@ -69,6 +69,47 @@ pub struct DongleConfig {
     pub poll_seconds: u64,
 }
 
+/// The optional open metrics address: `GET /metrics` without a token, on this address only, in
+/// plain HTTP. It must be a private address (loopback, RFC 1918, link-local or IPv6 unique
+/// local), reachable by the scraper and no one else.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// The address (`IP:port`) to serve the metrics on.
+    pub listen: String,
+}
+
+impl MetricsConfig {
+    /// The address to bind, checked to be a private IP address.
+    pub fn address(&self) -> Result<SocketAddr, String> {
+        let address: SocketAddr = self.listen.parse().map_err(|_| {
+            format!(
+                "metrics.listen `{}` is not an IP address and port (a host name is not accepted)",
+                self.listen
+            )
+        })?;
+        if !is_private(address.ip()) {
+            return Err(format!(
+                "metrics.listen `{}` is not a private address: the open metrics endpoint has no \
+                 token and speaks plain HTTP, so it listens only on a loopback, private \
+                 (10/8, 172.16/12, 192.168/16), link-local or IPv6 unique local address",
+                self.listen
+            ));
+        }
+        Ok(address)
+    }
+}
+
+/// Whether `ip` is a loopback, private, link-local or IPv6 unique local address.
+fn is_private(ip: std::net::IpAddr) -> bool {
+    match ip.to_canonical() {
+        std::net::IpAddr::V4(v4) => v4.is_loopback() || v4.is_private() || v4.is_link_local(),
+        std::net::IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.is_unique_local() || v6.is_unicast_link_local()
+        }
+    }
+}
+
 fn default_dongle_poll() -> u64 {
     2
 }
@@ -173,6 +214,10 @@ pub struct Config {
     /// How the server logs: `human` (default) or `json` (`--log-format` overrides it).
     #[serde(default)]
     pub log_format: LogFormat,
+    /// A separate address serving `GET /metrics` without a token (absent: metrics only on the
+    /// main listener, to an administrator token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<MetricsConfig>,
 }
 
 fn default_listen() -> String {
@@ -221,6 +266,7 @@ impl Default for Config {
             http: HttpSettings::default(),
             tls: None,
             log_format: LogFormat::default(),
+            metrics: None,
         }
     }
 }
@@ -273,6 +319,12 @@ impl Config {
             path: path.to_owned(),
             message,
         })?;
+        if let Some(metrics) = &config.metrics {
+            metrics.address().map_err(|message| StartError::Config {
+                path: path.to_owned(),
+                message,
+            })?;
+        }
         config
             .check_listen_security()
             .map_err(|message| StartError::Config {
@@ -413,5 +465,47 @@ impl Config {
                 self.database = format!("sqlite://{}", absolute(Path::new(file)).display());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MetricsConfig;
+
+    fn check(listen: &str) -> Result<std::net::SocketAddr, String> {
+        MetricsConfig {
+            listen: listen.to_owned(),
+        }
+        .address()
+    }
+
+    #[test]
+    fn the_open_metrics_address_must_be_private() {
+        for private in [
+            "127.0.0.1:9464",
+            "10.1.2.3:9464",
+            "172.16.0.1:9464",
+            "192.168.1.10:9464",
+            "169.254.1.1:9464",
+            "[::1]:9464",
+            "[fd00::1]:9464",
+            "[fe80::1]:9464",
+            "[::ffff:10.0.0.1]:9464",
+        ] {
+            assert!(check(private).is_ok(), "{private}");
+        }
+        for public in [
+            "0.0.0.0:9464",
+            "8.8.8.8:9464",
+            "[::]:9464",
+            "[2001:db8::1]:9464",
+        ] {
+            assert!(
+                check(public).is_err_and(|message| message.contains("not a private address")),
+                "{public}"
+            );
+        }
+        assert!(check("metrics.example:9464")
+            .is_err_and(|message| message.contains("not an IP address")));
     }
 }

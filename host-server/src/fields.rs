@@ -3,7 +3,8 @@
 
 use licet_engine::{Action, Fingerprint};
 
-/// The longest key, session, dongle serial, fingerprint component name or value accepted.
+/// The longest key, session, dongle serial, fingerprint component name or value accepted, in
+/// characters.
 pub const MAX_FIELD: usize = 256;
 /// The most fingerprint components accepted.
 pub const MAX_COMPONENTS: usize = 32;
@@ -12,17 +13,18 @@ pub const MAX_COMPONENTS: usize = 32;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum FieldError {
-    /// A text field is empty or longer than [`MAX_FIELD`] bytes.
-    #[error("`{0}` must be 1 to {MAX_FIELD} bytes")]
+    /// A text field is empty or longer than [`MAX_FIELD`] characters.
+    #[error("`{0}` must be 1 to {MAX_FIELD} characters")]
     Length(&'static str),
     /// A fingerprint has no or more than [`MAX_COMPONENTS`] components.
     #[error("`{0}` must have 1 to {MAX_COMPONENTS} components")]
     Components(&'static str),
 }
 
-/// Checks that `value` of the field `name` is 1 to [`MAX_FIELD`] bytes.
+/// Checks that `value` of the field `name` is 1 to [`MAX_FIELD`] characters (as the OpenAPI
+/// document's `maxLength` counts them).
 pub fn check_field(name: &'static str, value: &str) -> Result<(), FieldError> {
-    if value.is_empty() || value.len() > MAX_FIELD {
+    if value.is_empty() || value.chars().count() > MAX_FIELD {
         return Err(FieldError::Length(name));
     }
     Ok(())

@@ -13,7 +13,7 @@ use licet_server::license_server::activation::Revalidation;
 use licet_server::license_server::{status, LicenseServer, NativeIdentity, ServedLicense};
 use licet_server::logging::{self, LogFormat};
 use licet_server::server::{
-    build_state, configured_dongle, init, init_license_server, open_license_server,
+    build_state, configured_dongle, init, init_license_server, open_license_server, serve_metrics,
     serve_with_transports, shutdown_signal, ListenSettings,
 };
 use licet_server::service::RequestContext;
@@ -272,6 +272,26 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
     }
+    let metrics = match &config.metrics {
+        Some(metrics) => {
+            let address = metrics.address().map_err(anyhow::Error::msg)?;
+            let listener = tokio::net::TcpListener::bind(address)
+                .await
+                .with_context(|| {
+                    format!("cannot listen on `{}` (metrics.listen)", metrics.listen)
+                })?;
+            println!(
+                "licet-server metrics on http://{}/metrics (no token)",
+                listener.local_addr()?
+            );
+            Some(tokio::spawn(serve_metrics(
+                listener,
+                state.clone(),
+                shutdown_signal(),
+            )))
+        }
+        None => None,
+    };
     let scheme = if tls.is_some() { "https" } else { "http" };
     println!(
         "licet-server listening on {scheme}://{address} ({} storage, {})",
@@ -291,6 +311,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         shutdown_signal(),
     )
     .await?;
+    if let Some(metrics) = metrics {
+        metrics.abort();
+    }
     println!("licet-server stopped");
     Ok(())
 }

@@ -1,4 +1,5 @@
-//! Prometheus metrics of one server (`GET /metrics`, administrators only), in the OpenMetrics
+//! Prometheus metrics of one server (`GET /metrics`: administrators on the main listener, anyone
+//! on the optional open metrics address of `metrics.listen`), in the OpenMetrics
 //! text format of `prometheus-client`: requests by route and status, their latency, refusals by
 //! the rate limits, decisions by action and code with the time the service took, the time of
 //! store transactions, and each pooled license's seats, held and borrowed (read at the scrape).
@@ -9,6 +10,8 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -237,6 +240,16 @@ pub async fn count_requests(
 
 /// `GET /metrics`: the server's metrics, for administrators.
 pub async fn serve(State(state): State<AppState>, _admin: Admin) -> Result<Response, AppError> {
+    scrape(&state).await
+}
+
+/// `GET /metrics` on the open metrics address (`metrics.listen`): no token.
+async fn serve_open(State(state): State<AppState>) -> Result<Response, AppError> {
+    scrape(&state).await
+}
+
+/// Reads the seat gauges from the store and encodes every metric.
+async fn scrape(state: &AppState) -> Result<Response, AppError> {
     let usage = state.licensing.seat_usage(MAX_LICENSES_REPORTED).await?;
     state.metrics.set_seats(&usage);
     let text = state
@@ -248,4 +261,14 @@ pub async fn serve(State(state): State<AppState>, _admin: Admin) -> Result<Respo
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
     Ok(response)
+}
+
+/// The router of the open metrics address: `GET /metrics` without a token and nothing else
+/// (every other path is `404 ROUTE_NOT_FOUND`).
+pub fn open_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(serve_open))
+        .fallback(crate::api::route_not_found)
+        .method_not_allowed_fallback(crate::api::method_not_allowed)
+        .with_state(state)
 }

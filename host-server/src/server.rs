@@ -351,6 +351,23 @@ pub async fn serve_with_transports(
     result
 }
 
+/// Serves the open metrics address (`metrics.listen`): `GET /metrics` without a token, plain
+/// HTTP with the default listener settings, until `shutdown` completes.
+pub async fn serve_metrics(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_http(
+        listener,
+        crate::metrics::open_router(state),
+        HttpSettings::default(),
+        None,
+        shutdown,
+    )
+    .await
+}
+
 /// Creates the SQLite file of `database` readable and writable by its owner only (mode 0600)
 /// when it does not exist yet; SQLite gives its journal files the same mode.
 fn create_private_sqlite_file(database: &Database) -> Result<(), StartError> {

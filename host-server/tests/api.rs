@@ -104,6 +104,109 @@ async fn malformed_bodies_get_json_errors() {
     assert_eq!(audit, json!([]));
 }
 
+/// The body of a refusal, with its media type: every refusal is the JSON `Error`.
+async fn refusal(server: &TestServer, request: Request<Body>) -> (u16, String, serde_json::Value) {
+    use tower::ServiceExt as _;
+    let response = server.router.clone().oneshot(request).await.unwrap();
+    let status = response.status().as_u16();
+    let media = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let body =
+        serde_json::from_slice(&bytes).unwrap_or_else(|_| json!(String::from_utf8_lossy(&bytes)));
+    (status, media, body)
+}
+
+#[tokio::test]
+async fn raw_and_multipart_bodies_are_refused_with_json_errors() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    // An exchange file over the body limit, and over the file limit.
+    let cases = [
+        (
+            post("/v1/exchange", Some("application/xml"), vec![b'x'; 400 * 1024]),
+            413,
+            "PAYLOAD_TOO_LARGE",
+        ),
+        (
+            post("/v1/exchange", Some("application/xml"), vec![b'x'; 100 * 1024]),
+            413,
+            "PAYLOAD_TOO_LARGE",
+        ),
+        // A form without a boundary, with a boundary its body does not use, a broken part.
+        (
+            post("/v1/exchange/upload", Some("multipart/form-data"), "file=1"),
+            400,
+            "MALFORMED_BODY",
+        ),
+        (
+            post(
+                "/v1/exchange/upload",
+                Some("multipart/form-data; boundary=XYZ"),
+                "--ABC\r\ncontent-disposition: form-data; name=\"file\"\r\n\r\nx\r\n--ABC--\r\n",
+            ),
+            400,
+            "MALFORMED_BODY",
+        ),
+        (
+            post(
+                "/v1/exchange/upload",
+                Some("multipart/form-data; boundary=XYZ"),
+                "--XYZ\r\nno headers end here",
+            ),
+            400,
+            "MALFORMED_BODY",
+        ),
+        // Not a form at all.
+        (
+            post("/v1/exchange/upload", Some("application/json"), "{}"),
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+        ),
+        (
+            post("/v1/exchange/upload", None, "x"),
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+        ),
+        // A form over the body limit.
+        (
+            post(
+                "/v1/exchange/upload",
+                Some("multipart/form-data; boundary=XYZ"),
+                format!(
+                    "--XYZ\r\ncontent-disposition: form-data; name=\"file\"\r\n\r\n{}\r\n--XYZ--\r\n",
+                    "x".repeat(400 * 1024)
+                ),
+            ),
+            413,
+            "PAYLOAD_TOO_LARGE",
+        ),
+    ];
+    for (request, expected, code) in cases {
+        let what = format!(
+            "{} {:?}",
+            request.uri(),
+            request.headers().get(header::CONTENT_TYPE)
+        );
+        let (status, media, body) = refusal(&server, request).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (expected, Some(code)),
+            "{what}: {body}"
+        );
+        assert_eq!(media, "application/json", "{what}");
+        assert!(
+            body["message"].is_string() && body["rule"] == "api.body",
+            "{what}: {body}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn guessing_keys_is_rate_limited() {
     let limits = RateLimits {
@@ -197,9 +300,9 @@ async fn every_route_is_documented_and_every_documented_route_exists() {
         .collect();
     assert_eq!(registered, documented);
 
-    let document = openapi();
-    assert_eq!(document["openapi"], "3.1.0");
     let server = TestServer::start(Backend::Sqlite).await;
+    let document = openapi(server.state.licensing.policies());
+    assert_eq!(document["openapi"], "3.1.0");
     let (status, served) = server
         .call(Method::GET, "/v1/openapi.json", None, None)
         .await;
@@ -226,6 +329,106 @@ async fn every_route_is_documented_and_every_documented_route_exists() {
         assert!(
             body["code"] != "ROUTE_NOT_FOUND" && body["code"] != "METHOD_NOT_ALLOWED",
             "{method} {path}: {status} {body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_license_detail_writes_each_key_once() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let key = server.network_key(3).await;
+    let request = Request::builder()
+        .uri(format!("/v1/admin/licenses/{key}"))
+        .header(
+            header::AUTHORIZATION,
+            format!("Bearer {}", common::ADMIN_TOKEN),
+        )
+        .body(Body::empty())
+        .unwrap();
+    let (status, _, body) = refusal(&server, request).await;
+    assert_eq!(status, 200, "{body}");
+    // The page of seats is `seats`; the license's pool is `seat_count`.
+    assert_eq!(body["seats"], json!([]), "{body}");
+    assert_eq!(body["seat_count"], 3, "{body}");
+    assert_eq!(body["seats_held"], 0, "{body}");
+    let request = Request::builder()
+        .uri(format!("/v1/admin/licenses/{key}"))
+        .header(
+            header::AUTHORIZATION,
+            format!("Bearer {}", common::ADMIN_TOKEN),
+        )
+        .body(Body::empty())
+        .unwrap();
+    use tower::ServiceExt as _;
+    let response = server.router.clone().oneshot(request).await.unwrap();
+    let text = String::from_utf8(
+        axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap()
+            .to_vec(),
+    )
+    .unwrap();
+    assert_eq!(text.matches("\"seats\":").count(), 1, "{text}");
+}
+
+#[tokio::test]
+async fn an_extension_refuses_an_expiry_that_is_not_a_date() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let key = server.standalone_key().await;
+    let path = format!("/v1/admin/licenses/{key}");
+    for wrong in [
+        json!(null),
+        json!(5),
+        json!(true),
+        json!("tomorrow"),
+        json!({}),
+    ] {
+        let (status, body) = server
+            .admin(Method::PATCH, &path, Some(json!({ "expires_at": wrong })))
+            .await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (422, Some("INVALID_BODY")),
+            "{wrong}: {body}"
+        );
+    }
+    let (status, body) = server
+        .admin(Method::PATCH, &path, Some(json!({ "features": {} })))
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn counts_and_counters_take_integral_json_numbers_only() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let key = server.network_key(2).await;
+    let path = format!("/v1/admin/licenses/{key}");
+    // `3.0` is the integer 3 in JSON; a fraction, or a number beyond 64 bits, is not.
+    let (status, body) = server
+        .admin(
+            Method::PATCH,
+            &path,
+            Some(json!({ "seats": 3.0, "counters": { "plot-sheets": 40.0 } })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, detail) = server.admin(Method::GET, &path, None).await;
+    assert_eq!(detail["seat_count"], 3, "{detail}");
+    for wrong in [
+        json!({ "seats": 3.5 }),
+        json!({ "seats": -1 }),
+        json!({ "seats": 4294967296u64 }),
+        json!({ "counters": { "plot-sheets": 0.5 } }),
+        json!({ "counters": { "plot-sheets": 1e19 } }),
+        json!({ "counters": { "plot-sheets": "1" } }),
+    ] {
+        let (status, body) = server
+            .admin(Method::PATCH, &path, Some(wrong.clone()))
+            .await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (422, Some("INVALID_BODY")),
+            "{wrong}: {body}"
         );
     }
 }

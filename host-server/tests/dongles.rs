@@ -45,23 +45,33 @@ on_both_backends! {
             body["challenge"].as_str().unwrap().to_owned()
         };
 
-        // No proof: the dongle is absent.
+        // No proof: the machine's dongle is absent, a client error (the server's own dongle
+        // being absent is the 503).
         let (status, body) = server.post("/v1/activate", activate(None)).await;
-        assert_eq!((status, body["code"].as_str()), (503, Some("DONGLE_ABSENT")), "{body}");
+        assert_eq!((status, body["code"].as_str()), (403, Some("DONGLE_ABSENT")), "{body}");
         // Another dongle proves itself, but it does not hold this license.
         let other = SigningKey::from_bytes(&[22; 32]);
         let (status, body) = server.post("/v1/activate", activate(Some(answer(&other, &challenge().await)))).await;
         assert_eq!((status, body["code"].as_str()), (403, Some("DONGLE_MISMATCH")), "{body}");
-        // A challenge this server did not issue, or an answer to another challenge: absent.
+        // A challenge this server did not issue, or an answer to another challenge: the machine
+        // did not prove its dongle, a client error.
         let forged = STANDARD.encode([7u8; 32]);
         let (status, body) = server.post("/v1/activate", activate(Some(answer(&dongle, &forged)))).await;
-        assert_eq!((status, body["code"].as_str(), body["rule"].as_str()), (503, Some("DONGLE_ABSENT"), Some("dongle.proof")), "{body}");
+        assert_eq!((status, body["code"].as_str(), body["rule"].as_str()), (403, Some("DONGLE_ABSENT"), Some("dongle.proof")), "{body}");
         let mut swapped = answer(&dongle, &challenge().await);
         swapped["challenge"] = json!(challenge().await);
         let (status, body) = server.post("/v1/activate", activate(Some(swapped))).await;
-        assert_eq!((status, body["code"].as_str()), (503, Some("DONGLE_ABSENT")), "{body}");
-        let (status, body) = server.post("/v1/activate", activate(Some(json!({ "challenge": "%%", "proof": "" })))).await;
-        assert_eq!((status, body["code"].as_str()), (422, Some("INVALID_BODY")), "{body}");
+        assert_eq!((status, body["code"].as_str()), (403, Some("DONGLE_ABSENT")), "{body}");
+        // A proof of the wrong shape is malformed input: not base64, a challenge or an answer of
+        // the wrong length (base64 of nothing included).
+        let good = answer(&dongle, &challenge().await);
+        let short_challenge = json!({ "challenge": STANDARD.encode([1u8; 31]), "proof": good["proof"] });
+        let short_proof = json!({ "challenge": good["challenge"], "proof": STANDARD.encode([1u8; 95]) });
+        let empty = json!({ "challenge": "", "proof": "" });
+        for proof in [json!({ "challenge": "%%", "proof": "" }), short_challenge, short_proof, empty] {
+            let (status, body) = server.post("/v1/activate", activate(Some(proof.clone()))).await;
+            assert_eq!((status, body["code"].as_str()), (422, Some("INVALID_BODY")), "{proof} {body}");
+        }
 
         // The license's dongle answers: the certificate is bound to the dongle, not the machine.
         let (status, body) = server.post("/v1/activate", activate(Some(answer(&dongle, &challenge().await)))).await;
@@ -72,6 +82,6 @@ on_both_backends! {
         let (status, body) = server.post("/v1/validate", validate).await;
         assert_eq!((status, body["code"].as_str()), (200, Some("VALID")), "{body}");
         let (status, body) = server.post("/v1/validate", json!({ "key": key, "machine": machine(2) })).await;
-        assert_eq!((status, body["code"].as_str()), (503, Some("DONGLE_ABSENT")), "{body}");
+        assert_eq!((status, body["code"].as_str(), body["rule"].as_str()), (403, Some("DONGLE_ABSENT"), Some("dongle.present")), "{body}");
     }
 }

@@ -20,6 +20,8 @@ use tokio::process::{Child, Command};
 struct Running {
     child: Child,
     address: SocketAddr,
+    /// The open metrics address, when `metrics.listen` is configured.
+    metrics: Option<SocketAddr>,
 }
 
 fn write_config(dir: &Path, database: &str) -> std::path::PathBuf {
@@ -52,8 +54,18 @@ async fn start(config: &Path) -> Running {
         .unwrap();
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
+    let mut metrics = None;
     let address = tokio::time::timeout(Duration::from_secs(30), async {
         while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(rest) = line.strip_prefix("licet-server metrics on http://") {
+                metrics = Some(
+                    rest.split('/')
+                        .next()
+                        .unwrap()
+                        .parse::<SocketAddr>()
+                        .unwrap(),
+                );
+            }
             if let Some(rest) = line.strip_prefix("licet-server listening on http://") {
                 return rest
                     .split_whitespace()
@@ -68,7 +80,11 @@ async fn start(config: &Path) -> Running {
     .await
     .expect("the server did not start in time");
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Running { child, address }
+    Running {
+        child,
+        address,
+        metrics,
+    }
 }
 
 async fn request(
@@ -254,6 +270,63 @@ async fn kill_9_during_activations_loses_no_acknowledged_activation() {
         (409, Some("SEATS_EXHAUSTED")),
         "{body}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_open_metrics_address_serves_metrics_without_a_token_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    generate_key_files(dir.path()).unwrap();
+    let database = format!("sqlite://{}", dir.path().join("licet.db").display());
+    let path = write_config(dir.path(), &database);
+    let mut config: Value = serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    config["metrics"] = json!({ "listen": "127.0.0.1:0" });
+    std::fs::write(&path, serde_yaml::to_string(&config).unwrap()).unwrap();
+    let server = start(&path).await;
+    let open = server
+        .metrics
+        .expect("the server printed no metrics address");
+    assert_ne!(open.port(), server.address.port());
+    let (status, _) = request(server.address, "GET", "/v1/health", None, None).await;
+    assert_eq!(status, 200);
+    let mut client = LoopbackClient::connect(open).await.unwrap();
+    let response = client.request("GET", "/metrics", None, None).await.unwrap();
+    assert_eq!(response.status, 200);
+    let text = String::from_utf8(response.body).unwrap();
+    assert!(
+        text.contains("licet_http_requests_total{route=\"/v1/health\",status=\"200\"} 1"),
+        "{text}"
+    );
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    // Only the metrics: the API is not served there, and the main listener still wants a token.
+    let (status, body) = request(open, "GET", "/v1/health", None, None).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("ROUTE_NOT_FOUND"))
+    );
+    let (status, body) = request(open, "POST", "/metrics", None, None).await;
+    assert_eq!(status, 405, "{body}");
+    let (status, _) = request(server.address, "GET", "/metrics", None, None).await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_public_metrics_address_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    generate_key_files(dir.path()).unwrap();
+    let database = format!("sqlite://{}", dir.path().join("licet.db").display());
+    let path = write_config(dir.path(), &database);
+    let mut config: Value = serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    config["metrics"] = json!({ "listen": "0.0.0.0:9464" });
+    std::fs::write(&path, serde_yaml::to_string(&config).unwrap()).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_licet-server"))
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("not a private address"), "{stderr}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

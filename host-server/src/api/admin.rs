@@ -290,7 +290,7 @@ pub struct NewOrderBody {
     #[serde(default)]
     pub features: BTreeMap<String, bool>,
     /// Order-level counters.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::extract::integral_counters")]
     pub counters: BTreeMap<String, i64>,
 }
 
@@ -362,7 +362,7 @@ pub struct FeaturesBody {
     #[serde(default)]
     pub features: BTreeMap<String, bool>,
     /// Counters to set.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::extract::integral_counters")]
     pub counters: BTreeMap<String, i64>,
 }
 
@@ -406,13 +406,13 @@ pub struct NewLicensesBody {
     #[serde(default)]
     pub term: Term,
     /// Seats of a network license.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::extract::integral_u32")]
     pub seats: Option<u32>,
     /// License-level features.
     #[serde(default)]
     pub features: BTreeMap<String, bool>,
     /// License-level counters.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::extract::integral_counters")]
     pub counters: BTreeMap<String, i64>,
     /// Dongle serial of a dongle license.
     #[serde(default)]
@@ -421,7 +421,7 @@ pub struct NewLicensesBody {
     #[serde(default)]
     pub key: Option<String>,
     /// How many to issue (1 to 1000, default 1).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::extract::integral_u32")]
     pub count: Option<u32>,
 }
 
@@ -524,18 +524,18 @@ pub async fn license(
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExtendBody {
-    /// New expiry.
-    #[serde(default)]
+    /// New expiry (RFC 3339); absent leaves it, `null` is refused.
+    #[serde(default, deserialize_with = "super::extract::not_null")]
     pub expires_at: Option<DateTime<Utc>>,
     /// Features to set.
     #[serde(default)]
     pub features: BTreeMap<String, bool>,
     /// Counters to set.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::extract::integral_counters")]
     pub counters: BTreeMap<String, i64>,
     /// New seat count of a network license (more seats bought); its license server picks it up
     /// at its next revalidation.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::extract::integral_u32")]
     pub seats: Option<u32>,
 }
 

@@ -141,11 +141,6 @@ pub(crate) fn proven_dongle(
     let Some(dongle) = dongle else {
         return Ok(None);
     };
-    let absent = |message: String| AppError::Denied {
-        code: Code::DongleAbsent,
-        rule: "dongle.proof".to_owned(),
-        message,
-    };
     let decode = |name: &str, text: &str| {
         if text.len() > 256 {
             return Err(AppError::InvalidBody(format!(
@@ -163,7 +158,25 @@ pub(crate) fn proven_dongle(
         .dongle_challenges()
         .verify(&challenge, &proof, state.licensing.now())
         .map(Some)
-        .map_err(|error| absent(format!("the dongle did not prove its presence: {error}")))
+        .map_err(|error| proof_refusal(&error))
+}
+
+/// The refusal of a dongle proof sent with a request: a client error either way. A proof of the
+/// wrong length is `422 INVALID_BODY`; one that does not verify (a challenge this server did not
+/// issue or that expired, a public key that is no Ed25519 point, or a signature of another
+/// challenge) is `403 DONGLE_ABSENT`: the machine did not prove its dongle is present.
+fn proof_refusal(error: &crate::dongle::ChallengeError) -> AppError {
+    use crate::dongle::ChallengeError;
+    use licet_engine::dongle::DongleProofError;
+    match error {
+        ChallengeError::Malformed(_) | ChallengeError::Proof(DongleProofError::Length(_)) => {
+            AppError::InvalidBody(format!("`dongle`: {error}"))
+        }
+        _ => AppError::DongleNotProven {
+            rule: "dongle.proof".to_owned(),
+            message: format!("the dongle did not prove its presence: {error}"),
+        },
+    }
 }
 
 /// `POST /v1/validate`.
@@ -361,6 +374,15 @@ pub(crate) async fn answer(
     }
     let key = action.key().map(str::to_owned);
     let kind = action.kind();
+    // The dongle these actions need is the caller's own (standalone dongle licenses), not the
+    // server's network dongle of seat traffic.
+    let callers_dongle = matches!(
+        action,
+        Action::Activate { .. }
+            | Action::Validate { .. }
+            | Action::Return { .. }
+            | Action::Transfer { .. }
+    );
     let context = RequestContext {
         actor_label: caller.label(peer),
         client_dongle,
@@ -397,6 +419,12 @@ pub(crate) async fn answer(
         if matches!(decision.code, Code::LicenseNotFound | Code::AccessDenied) {
             return Err(not_owned(client, key));
         }
+    }
+    if callers_dongle && decision.code == Code::DongleAbsent {
+        return Err(AppError::DongleNotProven {
+            rule: decision.rule.clone(),
+            message: decision.message.clone(),
+        });
     }
     DecisionBody::from_outcome(outcome).map(Json)
 }

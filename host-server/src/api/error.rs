@@ -34,6 +34,9 @@ pub enum AppError {
     },
     /// The body is not JSON (400 `MALFORMED_JSON`).
     MalformedJson(String),
+    /// A body that is not JSON cannot be read: a multipart form without a valid boundary, a
+    /// broken part, or a body that stops early (400 `MALFORMED_BODY`).
+    MalformedBody(String),
     /// The body is JSON but not the expected shape, or a parameter is invalid (422 `INVALID_BODY`).
     InvalidBody(String),
     /// A query parameter is out of range, e.g. a listing's `limit` (400 `INVALID_QUERY`).
@@ -48,6 +51,15 @@ pub enum AppError {
     Forbidden {
         /// `ADMIN_REQUIRED` or `CLIENT_REQUIRED`.
         code: &'static str,
+        /// Why.
+        message: String,
+    },
+    /// The machine did not prove its dongle: no proof came with a request for a standalone
+    /// dongle license, or the proof does not verify (403 `DONGLE_ABSENT`). A client error, unlike
+    /// the server's own network dongle being absent (the engine's 503).
+    DongleNotProven {
+        /// `dongle.proof` or the engine's `dongle.present`.
+        rule: String,
         /// Why.
         message: String,
     },
@@ -144,6 +156,10 @@ impl AppError {
                 StatusCode::BAD_REQUEST,
                 body("MALFORMED_JSON", "api.body", message.clone()),
             ),
+            AppError::MalformedBody(message) => (
+                StatusCode::BAD_REQUEST,
+                body("MALFORMED_BODY", "api.body", message.clone()),
+            ),
             AppError::InvalidBody(message) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 body("INVALID_BODY", "api.body", message.clone()),
@@ -171,6 +187,10 @@ impl AppError {
             AppError::Forbidden { code, message } => (
                 StatusCode::FORBIDDEN,
                 body(code, "api.auth", message.clone()),
+            ),
+            AppError::DongleNotProven { rule, message } => (
+                StatusCode::FORBIDDEN,
+                body(Code::DongleAbsent.as_str(), rule, message.clone()),
             ),
             AppError::NotFound(what) => (
                 StatusCode::NOT_FOUND,

@@ -1,15 +1,14 @@
 //! Manual activation and return by request and response files: the API takes a request file and
 //! answers the signed response file; a small web page does the same with an upload form.
 
-use axum::body::Bytes;
-use axum::extract::{Multipart, State};
+use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{Html, IntoResponse, Response};
 use licet_engine::exchange::MAX_FILE_BYTES;
 use licet_engine::Code;
 
 use super::error::AppError;
-use super::extract::{Caller, Peer};
+use super::extract::{multipart_error, ApiBytes, ApiMultipart, Caller, Peer};
 use super::AppState;
 use crate::service::ExchangeStep;
 
@@ -122,7 +121,7 @@ pub async fn exchange(
     State(state): State<AppState>,
     caller: Caller,
     peer: Peer,
-    body: Bytes,
+    ApiBytes(body): ApiBytes,
 ) -> Result<Response, AppError> {
     answer(&state, &caller, &peer, &body).await
 }
@@ -132,18 +131,18 @@ pub async fn upload(
     State(state): State<AppState>,
     caller: Caller,
     peer: Peer,
-    mut multipart: Multipart,
+    ApiMultipart(mut multipart): ApiMultipart,
 ) -> Result<Response, AppError> {
     while let Some(field) = multipart
         .next_field()
         .await
-        .map_err(|rejection| AppError::InvalidBody(rejection.body_text()))?
+        .map_err(|error| multipart_error(&error))?
     {
         if field.name() == Some("file") {
             let bytes = field
                 .bytes()
                 .await
-                .map_err(|rejection| AppError::InvalidBody(rejection.body_text()))?;
+                .map_err(|error| multipart_error(&error))?;
             return answer(&state, &caller, &peer, &bytes).await;
         }
     }

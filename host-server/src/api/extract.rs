@@ -2,8 +2,10 @@
 
 use std::net::SocketAddr;
 
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::body::Bytes;
+use axum::extract::multipart::{MultipartError, MultipartRejection};
+use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Multipart, Request};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use licet_engine::Actor;
@@ -42,6 +44,134 @@ fn json_rejection(rejection: &JsonRejection) -> AppError {
         ),
         StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge,
         _ => AppError::InvalidBody(text),
+    }
+}
+
+/// For an optional field that may be left out but not sent as `null` (with `#[serde(default)]`).
+pub(crate) fn not_null<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
+
+/// A JSON number that is an integer: `3` or `3.0` (JSON has one number type, and the OpenAPI
+/// document's `integer` admits both).
+fn integral(number: &serde_json::Number) -> Option<i64> {
+    number.as_i64().or_else(|| {
+        number
+            .as_f64()
+            .filter(|value| {
+                value.fract() == 0.0
+                    && *value > -9_223_372_036_854_775_808.0
+                    && *value < 9_223_372_036_854_775_808.0
+            })
+            .map(|value| value as i64)
+    })
+}
+
+/// Counters by name, each an integer of 64 bits (`3` or `3.0`).
+pub(crate) fn integral_counters<'de, D>(
+    deserializer: D,
+) -> Result<std::collections::BTreeMap<String, i64>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::de::Error as _;
+    let numbers =
+        <std::collections::BTreeMap<String, serde_json::Number> as serde::Deserialize>::deserialize(
+            deserializer,
+        )?;
+    numbers
+        .into_iter()
+        .map(|(name, number)| {
+            integral(&number)
+                .map(|value| (name.clone(), value))
+                .ok_or_else(|| {
+                    D::Error::custom(format!(
+                        "counter `{name}` must be an integer of 64 bits, not {number}"
+                    ))
+                })
+        })
+        .collect()
+}
+
+/// An optional count of 0 to 2^32 - 1 (`3` or `3.0`; `null` is absent).
+pub(crate) fn integral_u32<'de, D>(deserializer: D) -> Result<Option<u32>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::de::Error as _;
+    let Some(number) =
+        <Option<serde_json::Number> as serde::Deserialize>::deserialize(deserializer)?
+    else {
+        return Ok(None);
+    };
+    integral(&number)
+        .and_then(|value| u32::try_from(value).ok())
+        .map(Some)
+        .ok_or_else(|| D::Error::custom(format!("{number} is not an integer of 0 to 4294967295")))
+}
+
+/// A raw body; one over the body limit is a JSON 413, one that cannot be read a JSON 400.
+#[derive(Debug, Clone)]
+pub struct ApiBytes(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for ApiBytes {
+    type Rejection = AppError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Bytes::from_request(request, state)
+            .await
+            .map(ApiBytes)
+            .map_err(|rejection: BytesRejection| {
+                body_error(rejection.status(), rejection.body_text())
+            })
+    }
+}
+
+/// A `multipart/form-data` body; a wrong media type is a JSON 415, a missing or bad boundary a
+/// JSON 400.
+#[derive(Debug)]
+pub struct ApiMultipart(pub Multipart);
+
+impl<S: Send + Sync> FromRequest<S> for ApiMultipart {
+    type Rejection = AppError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_multipart = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split(';').next())
+            .is_some_and(|media| media.trim().eq_ignore_ascii_case("multipart/form-data"));
+        if !is_multipart {
+            return Err(AppError::UnsupportedMediaType(
+                "send the form as `Content-Type: multipart/form-data; boundary=...`".into(),
+            ));
+        }
+        Multipart::from_request(request, state)
+            .await
+            .map(ApiMultipart)
+            .map_err(|rejection: MultipartRejection| {
+                body_error(rejection.status(), rejection.body_text())
+            })
+    }
+}
+
+/// The error of a part of a multipart body that cannot be read.
+pub fn multipart_error(error: &MultipartError) -> AppError {
+    body_error(error.status(), error.body_text())
+}
+
+/// The JSON error of a body that could not be read, by the status axum gave it.
+fn body_error(status: StatusCode, text: String) -> AppError {
+    match status {
+        StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => AppError::UnsupportedMediaType(text),
+        status if status.is_server_error() => AppError::Internal(text),
+        _ => AppError::MalformedBody(text),
     }
 }
 

@@ -140,11 +140,11 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn route_not_found(uri: Uri) -> AppError {
+pub(crate) async fn route_not_found(uri: Uri) -> AppError {
     AppError::RouteNotFound(uri.path().to_owned())
 }
 
-async fn method_not_allowed() -> AppError {
+pub(crate) async fn method_not_allowed() -> AppError {
     AppError::MethodNotAllowed
 }
 

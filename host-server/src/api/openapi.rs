@@ -1,7 +1,14 @@
 //! The OpenAPI 3 document of the API, served at `GET /v1/openapi.json`.
 
+use axum::extract::State;
 use axum::Json;
 use serde_json::{json, Map, Value};
+
+use super::AppState;
+use crate::service::Policies;
+
+mod schemas;
+use schemas::schemas;
 
 /// Who may call an operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,7 +172,7 @@ pub const OPERATIONS: &[Operation] = &[
         "/v1/seats/return-borrowed",
         "Return a borrowed seat early (BORROW_RETURNED)",
         Public,
-        Some("SessionRequest"),
+        Some("ReturnBorrowedRequest"),
         200,
         "Decision",
     ),
@@ -558,9 +565,9 @@ fn path_parameters(path: &str) -> Vec<Value> {
         .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
         .map(|name| {
             let schema = if name == "id" && path.contains("/activations/") {
-                json!({ "type": "integer" })
+                json!({ "type": "integer", "minimum": i64::MIN, "maximum": i64::MAX })
             } else {
-                json!({ "type": "string" })
+                json!({ "type": "string", "minLength": 1 })
             };
             json!({ "name": name, "in": "path", "required": true, "schema": schema })
         })
@@ -593,8 +600,12 @@ fn operation(operation: &Operation) -> Value {
                 "at most this many rows; outside 1 to 1000 is a 400 INVALID_QUERY",
             ),
             "after" if by_id => (
-                json!({ "type": "integer" }),
+                json!({ "type": "integer", "minimum": i64::MIN, "maximum": i64::MAX }),
                 "the rows after this ID: the previous page's Licet-Next",
+            ),
+            "after" if operation.path == "/v1/admin/seats" => (
+                json!({ "type": "string", "pattern": "^$|/" }),
+                "the rows after this cursor (`LICENSE-KEY/SESSION`): the previous page's Licet-Next",
             ),
             "after" => (
                 json!({ "type": "string" }),
@@ -636,150 +647,9 @@ fn operation(operation: &Operation) -> Value {
     value
 }
 
-fn object(required: &[&str], properties: Value) -> Value {
-    json!({ "type": "object", "required": required, "properties": properties })
-}
-
-fn schemas() -> Value {
-    let string = json!({ "type": "string" });
-    let time = json!({ "type": "string", "format": "date-time" });
-    let machine = json!({ "type": "object", "additionalProperties": { "type": "string" },
-        "description": "fingerprint components: name -> hashed value, e.g. machine-id, mac, cpu, disk" });
-    let features = json!({ "type": "object", "additionalProperties": { "type": "boolean" } });
-    let counters = json!({ "type": "object", "additionalProperties": { "type": "integer" } });
-    let method = json!({ "type": "string", "enum": ["online", "manual"] });
-    let term = json!({ "description": "\"perpetual\" or { \"rental\": { \"ends_at\": date-time } }",
-        "oneOf": [ { "type": "string", "enum": ["perpetual"] },
-                   { "type": "object", "properties": { "rental": { "type": "object", "properties": { "ends_at": time } } } } ] });
-    let binding = json!({ "description": "{ \"fingerprint\": { name: value } } or { \"dongle\": serial }", "type": "object" });
-    let license = object(
-        &[
-            "key",
-            "product",
-            "license_type",
-            "edition",
-            "version",
-            "status",
-        ],
-        json!({
-            "key": string, "product": string, "license_type": string, "edition": string, "version": string,
-            "term": term, "seats": { "type": ["integer", "null"] }, "features": features, "counters": counters,
-            "status": { "type": "string", "enum": ["enabled", "revoked"] }, "dongle": { "type": ["string", "null"] },
-            "client": { "type": ["string", "null"] }, "order": { "type": ["string", "null"] },
-            "limited": { "type": ["object", "null"] }, "created_at": time
-        }),
-    );
-    let seat = object(
-        &[
-            "license_key",
-            "session",
-            "binding",
-            "leased_at",
-            "expires_at",
-            "state",
-        ],
-        json!({
-            "license_key": string, "session": string, "binding": binding, "leased_at": time, "expires_at": time,
-            "borrowed_until": { "type": ["string", "null"], "format": "date-time" },
-            "state": { "type": "string", "enum": ["held", "borrowed", "lapsed"] }
-        }),
-    );
-    let client = object(
-        &["id", "name", "has_token", "created_at"],
-        json!({
-            "id": string, "name": string, "has_token": { "type": "boolean" }, "created_at": time
-        }),
-    );
-    let order = object(
-        &["id", "client", "product"],
-        json!({
-            "id": string, "client": string, "product": string, "features": features, "counters": counters, "created_at": time
-        }),
-    );
-    let target = object(
-        &["product", "edition", "version"],
-        json!({ "product": string, "edition": string, "version": string }),
-    );
-    json!({
-        "Any": {},
-        "Error": object(&["code", "message", "rule"], json!({
-            "code": { "type": "string", "description": "engine code (SEATS_EXHAUSTED, ...) or API code (MALFORMED_JSON, INVALID_BODY, INVALID_QUERY, UNAUTHORIZED, ADMIN_REQUIRED, CLIENT_REQUIRED, NOT_FOUND, ROUTE_NOT_FOUND, METHOD_NOT_ALLOWED, ALREADY_EXISTS, UNKNOWN_PRODUCT, RATE_LIMITED, CONFLICT, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, STORAGE_UNAVAILABLE, INTERNAL)" },
-            "message": string, "rule": string
-        })),
-        "Decision": object(&["verdict", "code", "rule", "message"], json!({
-            "verdict": { "type": "string", "enum": ["allow"] }, "code": string, "rule": string, "message": string,
-            "certificate": { "type": "string", "description": "armored signed certificate (-----BEGIN LICET CERTIFICATE-----)" },
-            "claims": { "type": "object", "description": "the certificate's claims, for display; verify the certificate" },
-            "lease_expires_at": time,
-            "server_license": { "type": "string", "description": "armored vendor-signed server license (-----BEGIN LICET SERVER LICENSE-----): granted to a license server, or the license a license server's certificate is signed under" }
-        })),
-        "ServerActivateRequest": object(&["key", "target", "machine", "server_key"], json!({ "key": string, "target": reference("Target"), "machine": machine, "server_key": { "type": "string", "description": "the license server's Ed25519 public key, base64 of 32 bytes" }, "dongle": reference("DongleProof") })),
-        "ServerLicenseRequest": object(&["key", "machine", "server_key"], json!({ "key": string, "machine": machine, "server_key": { "type": "string", "description": "the license server's Ed25519 public key, base64 of 32 bytes" }, "dongle": reference("DongleProof") })),
-        "Target": target,
-        "ActivateRequest": object(&["key", "target", "machine"], json!({ "key": string, "target": reference("Target"), "machine": machine, "method": method, "dongle": reference("DongleProof") })),
-        "ValidateRequest": object(&["key", "machine"], json!({ "key": string, "machine": machine, "dongle": reference("DongleProof") })),
-        "ReturnRequest": object(&["key", "machine"], json!({ "key": string, "machine": machine, "method": method, "dongle": reference("DongleProof") })),
-        "DongleProof": object(&["challenge", "proof"], json!({ "challenge": string, "proof": string })),
-        "DongleChallenge": object(&["challenge", "expires_at"], json!({ "challenge": string, "expires_at": { "type": "string", "format": "date-time" } })),
-        "TransferRequest": object(&["key", "from", "to"], json!({ "key": string, "from": machine, "to": machine })),
-        "CheckoutRequest": object(&["key", "target", "machine", "session"], json!({ "key": string, "target": reference("Target"), "machine": machine, "session": string })),
-        "SessionRequest": object(&["key", "session"], json!({ "key": string, "session": string })),
-        "BorrowRequest": object(&["key", "target", "machine", "session", "until"], json!({ "key": string, "target": reference("Target"), "machine": machine, "session": string, "until": time })),
-        "TrialStartRequest": object(&["target", "machine"], json!({ "target": reference("Target"), "machine": machine })),
-        "TrialValidateRequest": object(&["product", "machine"], json!({ "product": string, "machine": machine })),
-        "Health": object(&["status", "storage", "products"], json!({ "status": string, "storage": { "type": "string", "enum": ["sqlite", "postgres"] }, "products": { "type": "array", "items": string } })),
-        "PublicKey": object(&["public_key"], json!({ "public_key": string, "server_key": { "type": "string", "description": "a license server's own public key, which signs the certificates it serves" } })),
-        "SeatQuery": object(&["licenses"], json!({ "licenses": { "type": "array", "items": object(
-            &["key", "product", "edition", "version", "seats", "free", "borrowed", "borrow_max_days", "expires_at", "status"],
-            json!({ "key": string, "product": string, "edition": string, "version": string,
-                    "seats": { "type": "integer" },
-                    "free": { "type": "integer", "description": "the pool less the seats held now, as the store counts them; 0 while not serving" },
-                    "borrowed": { "type": "integer", "description": "seats borrowed now, counted up to 1000" },
-                    "borrow_max_days": { "type": ["integer", "null"] },
-                    "expires_at": { "type": ["string", "null"], "format": "date-time" },
-                    "status": { "type": "string", "description": "`serving`, or `CODE: why` (SERVER_LICENSE_INVALID, SERVER_LICENSE_EXPIRED, REVOKED)" } })) } })),
-        "ProductList": { "type": "array", "items": object(&["id", "name", "version", "editions", "model"], json!({
-            "id": string, "name": string, "version": string, "editions": { "type": "array", "items": string },
-            "model": { "type": "string", "enum": ["standard", "web"] }, "activations_per_serial": { "type": ["integer", "null"] },
-            "features": features, "counters": counters, "license_types": { "type": "object" }, "policy": string })) },
-        "NewToken": object(&["name"], json!({ "name": string })),
-        "Token": object(&["token"], json!({ "token": string })),
-        "Client": client,
-        "ClientList": { "type": "array", "items": reference("Client") },
-        "Password": object(&["password"], json!({ "password": { "type": "string", "minLength": 10, "maxLength": 256 } })),
-        "NewClient": object(&["id", "name"], json!({ "id": string, "name": string })),
-        "NewClientAnswer": object(&["client", "token"], json!({ "client": reference("Client"), "token": string })),
-        "Order": order,
-        "OrderList": { "type": "array", "items": reference("Order") },
-        "NewOrder": object(&["client", "product"], json!({ "id": string, "client": string, "product": string, "features": features, "counters": counters })),
-        "Features": object(&[], json!({ "features": features, "counters": counters })),
-        "License": license,
-        "LicenseList": { "type": "array", "items": reference("License") },
-        "NewLicenses": object(&["product", "license_type", "edition"], json!({
-            "product": string, "license_type": string, "edition": string, "version": string, "order": string, "client": string,
-            "term": term, "seats": { "type": "integer" }, "features": features, "counters": counters, "dongle": string,
-            "key": string, "count": { "type": "integer", "minimum": 1, "maximum": 1000 } })),
-        "Issued": object(&["licenses"], json!({ "licenses": reference("LicenseList") })),
-        "LicenseDetail": { "allOf": [ reference("License"), object(&["activations", "seats", "seats_held"], json!({
-            "owner": { "type": ["string", "null"] },
-            "activations": { "description": "the first 100, by ID", "allOf": [reference("ActivationList")] },
-            "activations_next": { "type": ["string", "null"], "description": "when there are more: the `after` of the next page of /v1/admin/licenses/{key}/activations" },
-            "seats": { "description": "the first 100 leases, by session", "allOf": [reference("SeatList")] },
-            "seats_next": { "type": ["string", "null"], "description": "when there are more: the `after` of the next page of /v1/admin/licenses/{key}/seats" },
-            "seats_held": { "type": "integer", "description": "seats held or borrowed now, as the store counts them" } })) ] },
-        "ActivationList": { "type": "array", "items": object(&["id", "binding", "activated_at"], json!({ "id": { "type": "integer" }, "binding": binding, "activated_at": time })) },
-        "Extend": object(&[], json!({ "expires_at": time, "features": features, "counters": counters, "seats": { "type": ["integer", "null"], "minimum": 0, "maximum": 1000000 } })),
-        "Seat": seat,
-        "SeatList": { "type": "array", "items": reference("Seat") },
-        "AuditList": { "type": "array", "items": object(&["id", "at", "actor", "action", "verdict", "code", "rule", "message", "detail"], json!({
-            "id": { "type": "integer" }, "at": time, "actor": string, "action": string, "license_key": { "type": ["string", "null"] },
-            "verdict": { "type": "string", "enum": ["allow", "deny"] }, "code": string, "rule": string, "message": string,
-            "detail": { "type": "string", "description": "JSON text" } })) }
-    })
-}
-
-/// The OpenAPI document.
-pub fn openapi() -> Value {
+/// The OpenAPI document of a server licensing `policies` (products, editions, license types,
+/// features and counters are named as they declare them).
+pub fn openapi(policies: &Policies) -> Value {
     let mut paths = Map::new();
     for item in OPERATIONS {
         let entry = paths
@@ -796,7 +666,7 @@ pub fn openapi() -> Value {
         },
         "paths": paths,
         "components": {
-            "schemas": schemas(),
+            "schemas": schemas(policies),
             "securitySchemes": {
                 "administrator": { "type": "http", "scheme": "bearer", "description": "administrator token" },
                 "client": { "type": "http", "scheme": "bearer", "description": "client account token" }
@@ -806,6 +676,6 @@ pub fn openapi() -> Value {
 }
 
 /// `GET /v1/openapi.json`.
-pub async fn document() -> Json<Value> {
-    Json(openapi())
+pub async fn document(State(state): State<AppState>) -> Json<Value> {
+    Json(openapi(state.licensing.policies()))
 }
