@@ -89,10 +89,20 @@ fn hex_value(digit: u8) -> u8 {
 fn cpu(value: &str, out: &mut String) -> bool {
     let mut vendor = None;
     let mut model = None;
-    for line in value.lines() {
-        let Some((key, rest)) = line.split_once(':') else {
+    // Lines and the key's colon found byte by byte (both are ASCII, so every cut is a character
+    // boundary); a line's trailing `\r` only ever ends up in `rest`, where it is whitespace.
+    let mut start = 0;
+    while start < value.len() {
+        let end = value.as_bytes()[start..]
+            .iter()
+            .position(|&byte| byte == b'\n')
+            .map_or(value.len(), |at| start + at);
+        let line = &value[start..end];
+        start = end + 1;
+        let Some(colon) = line.bytes().position(|byte| byte == b':') else {
             continue;
         };
+        let (key, rest) = (&line[..colon], &line[colon + 1..]);
         match key.trim() {
             "vendor_id" if vendor.is_none() => vendor = Some(rest),
             "model name" if model.is_none() => model = Some(rest),
