@@ -33,69 +33,126 @@ fn error(code: &str, message: &str) -> PluginError {
     }
 }
 
-/// `/etc/machine-id`: 32 hex digits.
-fn machine_id(value: &str) -> Option<String> {
-    let id = value.trim().to_ascii_lowercase();
-    (id.len() == 32
-        && id.bytes().all(|byte| byte.is_ascii_hexdigit())
-        && id.bytes().any(|b| b != b'0'))
-    .then_some(id)
+// Each normalization writes the normalized value into `out` (empty on entry) and says whether the
+// reading is usable. The call reuses two buffers for all readings, so normalizing allocates
+// nothing after the first few readings.
+
+/// `/etc/machine-id`: 32 hex digits, lowercased.
+fn machine_id(value: &str, out: &mut String) -> bool {
+    let id = value.trim();
+    if id.len() != 32 || !id.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+        return false;
+    }
+    out.extend(id.chars().map(|c| c.to_ascii_lowercase()));
+    id.bytes().any(|b| b != b'0')
 }
 
-/// A MAC address as 12 lowercase hex digits; `None` for zero, multicast and locally administered
-/// (virtual) addresses.
-fn mac(value: &str) -> Option<String> {
-    let digits: String = value
-        .trim()
-        .chars()
-        .filter(|c| !matches!(c, ':' | '-' | '.'))
-        .map(|c| c.to_ascii_lowercase())
-        .collect();
-    if digits.len() != 12 || !digits.bytes().all(|byte| byte.is_ascii_hexdigit()) {
-        return None;
+/// A MAC address as 12 lowercase hex digits; unusable for zero, multicast and locally
+/// administered (virtual) addresses.
+fn mac(value: &str, out: &mut String) -> bool {
+    let mut digits = [0u8; 12];
+    let mut count = 0;
+    for byte in value.trim().bytes() {
+        if matches!(byte, b':' | b'-' | b'.') {
+            continue;
+        }
+        // Anything but a hex digit (a byte of a non-ASCII character included) is unusable.
+        if count == digits.len() || !byte.is_ascii_hexdigit() {
+            return false;
+        }
+        digits[count] = byte.to_ascii_lowercase();
+        count += 1;
     }
-    let first = u8::from_str_radix(&digits[..2], 16).ok()?;
+    if count != digits.len() {
+        return false;
+    }
+    let first = (hex_value(digits[0]) << 4) | hex_value(digits[1]);
     let virtual_or_group = first & 0x03 != 0;
-    (!virtual_or_group && digits != "000000000000").then_some(digits)
+    if virtual_or_group || digits.iter().all(|&digit| digit == b'0') {
+        return false;
+    }
+    out.extend(digits.iter().map(|&digit| char::from(digit)));
+    true
+}
+
+/// The value of one hex digit.
+fn hex_value(digit: u8) -> u8 {
+    match digit {
+        b'0'..=b'9' => digit - b'0',
+        b'a'..=b'f' => digit - b'a' + 10,
+        b'A'..=b'F' => digit - b'A' + 10,
+        _ => 0,
+    }
 }
 
 /// Vendor and model name of the first processor in `/proc/cpuinfo`, whitespace collapsed.
-fn cpu(value: &str) -> Option<String> {
-    let field = |name: &str| {
-        value.lines().find_map(|line| {
-            let (key, rest) = line.split_once(':')?;
-            (key.trim() == name).then(|| rest.split_whitespace().collect::<Vec<_>>().join(" "))
-        })
-    };
-    let vendor = field("vendor_id").unwrap_or_default();
-    let model = field("model name").unwrap_or_default();
-    let identity = [vendor, model]
-        .into_iter()
-        .filter(|part| !part.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ");
-    (!identity.is_empty()).then_some(identity)
+fn cpu(value: &str, out: &mut String) -> bool {
+    let mut vendor = None;
+    let mut model = None;
+    // Lines and the key's colon found byte by byte (both are ASCII, so every cut is a character
+    // boundary); a line's trailing `\r` only ever ends up in `rest`, where it is whitespace.
+    let mut start = 0;
+    while start < value.len() {
+        let end = value.as_bytes()[start..]
+            .iter()
+            .position(|&byte| byte == b'\n')
+            .map_or(value.len(), |at| start + at);
+        let line = &value[start..end];
+        start = end + 1;
+        let Some(colon) = line.bytes().position(|byte| byte == b':') else {
+            continue;
+        };
+        let (key, rest) = (&line[..colon], &line[colon + 1..]);
+        match key.trim() {
+            "vendor_id" if vendor.is_none() => vendor = Some(rest),
+            "model name" if model.is_none() => model = Some(rest),
+            _ => continue,
+        }
+        if vendor.is_some() && model.is_some() {
+            break;
+        }
+    }
+    for part in [vendor, model].into_iter().flatten() {
+        let mut words = part.split_whitespace().peekable();
+        if words.peek().is_some() && !out.is_empty() {
+            out.push(' ');
+        }
+        for (index, word) in words.enumerate() {
+            if index > 0 {
+                out.push(' ');
+            }
+            out.push_str(word);
+        }
+    }
+    !out.is_empty()
 }
 
 /// A disk serial, trimmed and uppercased.
-fn disk(value: &str) -> Option<String> {
-    let serial = value.trim().to_ascii_uppercase();
-    (!serial.is_empty() && serial.bytes().any(|b| b != b'0')).then_some(serial)
+fn disk(value: &str, out: &mut String) -> bool {
+    let serial = value.trim();
+    out.extend(serial.chars().map(|c| c.to_ascii_uppercase()));
+    !serial.is_empty() && serial.bytes().any(|b| b != b'0')
 }
 
-fn normalized(name: &str, readings: &[Reading]) -> Option<String> {
-    let normalize: fn(&str) -> Option<String> = match name {
+/// The least usable normalized value of the readings of component `name`, in `best`; `scratch`
+/// is a second buffer. False if no reading is usable.
+fn normalized(name: &str, readings: &[Reading], best: &mut String, scratch: &mut String) -> bool {
+    let normalize: fn(&str, &mut String) -> bool = match name {
         "machine-id" => machine_id,
         "mac" => mac,
         "cpu" => cpu,
         "disk" => disk,
-        _ => return None,
+        _ => return false,
     };
-    readings
-        .iter()
-        .filter(|reading| reading.kind == name)
-        .filter_map(|reading| normalize(&reading.value))
-        .min()
+    let mut found = false;
+    for reading in readings.iter().filter(|reading| reading.kind == name) {
+        scratch.clear();
+        if normalize(&reading.value, scratch) && (!found || *scratch < *best) {
+            core::mem::swap(best, scratch);
+            found = true;
+        }
+    }
+    found
 }
 
 fn hashed(salt: &[u8], name: &str, value: &str) -> String {
@@ -106,6 +163,26 @@ fn hashed(salt: &[u8], name: &str, value: &str) -> String {
     hasher.update([0]);
     hasher.update(value.as_bytes());
     hex(&hasher.finalize())
+}
+
+/// The components `config` asks for, as flags in the order of [`COMPONENTS`].
+fn wanted(config: &[(String, String)]) -> Result<[bool; 4], PluginError> {
+    let Some(list) = config_value(config, "components") else {
+        return Ok([true; 4]);
+    };
+    let mut wanted = [false; 4];
+    for name in list.split(',').map(str::trim) {
+        match COMPONENTS.iter().position(|known| *known == name) {
+            Some(index) => wanted[index] = true,
+            None => {
+                return Err(PluginError {
+                    code: "bad-config".to_string(),
+                    message: alloc::format!("unknown fingerprint component `{name}`"),
+                })
+            }
+        }
+    }
+    Ok(wanted)
 }
 
 impl Guest for Fingerprint {
@@ -120,26 +197,19 @@ impl Guest for Fingerprint {
                 "the product salt must be at least 8 bytes",
             ));
         }
-        let wanted: Vec<&str> = match config_value(&config, "components") {
-            Some(list) => list.split(',').map(str::trim).collect(),
-            None => COMPONENTS.to_vec(),
-        };
-        if let Some(unknown) = wanted.iter().find(|name| !COMPONENTS.contains(name)) {
-            return Err(PluginError {
-                code: "bad-config".to_string(),
-                message: alloc::format!("unknown fingerprint component `{unknown}`"),
-            });
-        }
-        Ok(COMPONENTS
-            .iter()
-            .filter(|name| wanted.contains(name))
-            .filter_map(|name| {
-                normalized(name, &readings).map(|value| Component {
+        let wanted = wanted(&config)?;
+        let mut best = String::with_capacity(128);
+        let mut scratch = String::with_capacity(128);
+        let mut components = Vec::with_capacity(COMPONENTS.len());
+        for (name, _) in COMPONENTS.iter().zip(wanted).filter(|(_, wanted)| *wanted) {
+            if normalized(name, &readings, &mut best, &mut scratch) {
+                components.push(Component {
                     name: name.to_string(),
-                    value: hashed(&salt, name, &value),
-                })
-            })
-            .collect())
+                    value: hashed(&salt, name, &best),
+                });
+            }
+        }
+        Ok(components)
     }
 
     fn dongle_check(

@@ -64,12 +64,13 @@ fn panic(_info: &core::panic::PanicInfo<'_>) -> ! {
 /// Lowercase hexadecimal of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut text = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        text.push(char::from(DIGITS[usize::from(byte >> 4)]));
-        text.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+    // Filled in place: no capacity check or character encoding per digit.
+    let mut text = alloc::vec![0u8; bytes.len() * 2];
+    for (pair, byte) in text.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(byte >> 4)];
+        pair[1] = DIGITS[usize::from(byte & 0x0f)];
     }
-    text
+    String::from_utf8(text).unwrap_or_default()
 }
 
 /// The value of `name` in a plugin's config, if set.
