@@ -117,26 +117,7 @@ impl HttpTransport {
 
     /// What the license server serves (`GET /v1/seats/query`).
     pub fn query_seats(&self) -> Result<SeatQuery, TransportError> {
-        let response = self.get("/v1/seats/query")?;
-        if response.status != 200 {
-            return match reply_from_response(&response) {
-                Ok(reply) => Err(TransportError::Refused {
-                    status: response.status,
-                    code: reply.decision.code.as_str().to_owned(),
-                    message: reply.decision.message,
-                }),
-                Err(TransportError::InvalidReply(_)) if matches!(response.status, 404 | 405) => {
-                    Err(TransportError::InvalidReply(format!(
-                        "HTTP {}: the server does not answer seat queries; is it a license server?",
-                        response.status
-                    )))
-                }
-                Err(error) => Err(error),
-            };
-        }
-        serde_json::from_slice(&response.body).map_err(|error| {
-            TransportError::InvalidReply(format!("not a seat query answer: {error}"))
-        })
+        seat_query_from_response(&self.get("/v1/seats/query")?)
     }
 
     /// Sends `method` (`GET`, `POST`, `PATCH`, `DELETE`, ...) to `path` with an optional body
@@ -176,31 +157,7 @@ impl Transport for HttpTransport {
     }
 
     fn dongle_challenge(&mut self) -> Result<[u8; CHALLENGE_LEN], TransportError> {
-        let response = self.post_json("/v1/dongle/challenge", &Value::Null)?;
-        if response.status != 200 {
-            // A refusal (rate limit, ...) reads like any other.
-            return match reply_from_response(&response) {
-                Ok(_) => Err(TransportError::InvalidReply(format!(
-                    "HTTP {} to a dongle challenge request",
-                    response.status
-                ))),
-                Err(error) => Err(error),
-            };
-        }
-        #[derive(Deserialize)]
-        struct ChallengeBody {
-            challenge: String,
-        }
-        let body: ChallengeBody = serde_json::from_slice(&response.body).map_err(|error| {
-            TransportError::InvalidReply(format!("not a dongle challenge: {error}"))
-        })?;
-        STANDARD
-            .decode(&body.challenge)
-            .ok()
-            .and_then(|bytes| <[u8; CHALLENGE_LEN]>::try_from(bytes).ok())
-            .ok_or_else(|| {
-                TransportError::InvalidReply("the dongle challenge is not 32 bytes".to_owned())
-            })
+        challenge_from_response(&self.post_json(DONGLE_CHALLENGE_ROUTE, &Value::Null)?)
     }
 
     fn send_with_dongle(
@@ -209,26 +166,95 @@ impl Transport for HttpTransport {
         challenge: &[u8; CHALLENGE_LEN],
         proof: &DongleProof,
     ) -> Result<Reply, TransportError> {
-        let (path, mut body) = route(request, &self.product)?;
-        if !matches!(
-            request.action,
-            Action::Activate { .. } | Action::Validate { .. } | Action::Return { .. }
-        ) {
-            return Err(TransportError::Unsupported(format!(
-                "`{}` requests carry no dongle proof",
-                request.action.kind().as_str()
-            )));
-        }
-        body["dongle"] = json!({
-            "challenge": STANDARD.encode(challenge),
-            "proof": STANDARD.encode(proof.to_bytes()),
-        });
+        let (path, body) = route_with_dongle(request, &self.product, challenge, proof)?;
         reply_from_response(&self.post_json(path, &body)?)
     }
 
     fn seat_query(&mut self) -> Result<SeatQuery, TransportError> {
         self.query_seats()
     }
+}
+
+/// The route of a dongle challenge (`POST`, no body).
+pub const DONGLE_CHALLENGE_ROUTE: &str = "/v1/dongle/challenge";
+/// The route of a seat query (`GET`).
+pub const SEAT_QUERY_ROUTE: &str = "/v1/seats/query";
+
+/// The challenge an answer to [`DONGLE_CHALLENGE_ROUTE`] carries.
+pub fn challenge_from_response(
+    response: &HttpResponse,
+) -> Result<[u8; CHALLENGE_LEN], TransportError> {
+    if response.status != 200 {
+        // A refusal (rate limit, ...) reads like any other.
+        return match reply_from_response(response) {
+            Ok(_) => Err(TransportError::InvalidReply(format!(
+                "HTTP {} to a dongle challenge request",
+                response.status
+            ))),
+            Err(error) => Err(error),
+        };
+    }
+    #[derive(Deserialize)]
+    struct ChallengeBody {
+        challenge: String,
+    }
+    let body: ChallengeBody = serde_json::from_slice(&response.body).map_err(|error| {
+        TransportError::InvalidReply(format!("not a dongle challenge: {error}"))
+    })?;
+    STANDARD
+        .decode(&body.challenge)
+        .ok()
+        .and_then(|bytes| <[u8; CHALLENGE_LEN]>::try_from(bytes).ok())
+        .ok_or_else(|| {
+            TransportError::InvalidReply("the dongle challenge is not 32 bytes".to_owned())
+        })
+}
+
+/// What an answer to [`SEAT_QUERY_ROUTE`] says the license server serves.
+pub fn seat_query_from_response(response: &HttpResponse) -> Result<SeatQuery, TransportError> {
+    if response.status != 200 {
+        return match reply_from_response(response) {
+            Ok(reply) => Err(TransportError::Refused {
+                status: response.status,
+                code: reply.decision.code.as_str().to_owned(),
+                message: reply.decision.message,
+            }),
+            Err(TransportError::InvalidReply(_)) if matches!(response.status, 404 | 405) => {
+                Err(TransportError::InvalidReply(format!(
+                    "HTTP {}: the server does not answer seat queries; is it a license server?",
+                    response.status
+                )))
+            }
+            Err(error) => Err(error),
+        };
+    }
+    serde_json::from_slice(&response.body)
+        .map_err(|error| TransportError::InvalidReply(format!("not a seat query answer: {error}")))
+}
+
+/// The route and JSON body of an end-user request that carries the dongle's answer `proof` to
+/// `challenge` (activation, validation and return only).
+pub fn route_with_dongle(
+    request: &Request,
+    product: &str,
+    challenge: &[u8; CHALLENGE_LEN],
+    proof: &DongleProof,
+) -> Result<(&'static str, Value), TransportError> {
+    let (path, mut body) = route(request, product)?;
+    if !matches!(
+        request.action,
+        Action::Activate { .. } | Action::Validate { .. } | Action::Return { .. }
+    ) {
+        return Err(TransportError::Unsupported(format!(
+            "`{}` requests carry no dongle proof",
+            request.action.kind().as_str()
+        )));
+    }
+    body["dongle"] = json!({
+        "challenge": STANDARD.encode(challenge),
+        "proof": STANDARD.encode(proof.to_bytes()),
+    });
+    Ok((path, body))
 }
 
 /// The route and JSON body of an end-user request. `product` is the product id (trial validation

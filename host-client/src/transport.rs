@@ -7,8 +7,9 @@
 //! key and sends the vendor-signed server license with them. The client verifies every certificate
 //! it receives with the vendor's public key (directly, or through the server license) before it
 //! stores it, so a transport is trusted with nothing but delivery.
-//! [`HttpTransport`](crate::http::HttpTransport) and the WebAssembly transport plugins implement
-//! this trait.
+//! [`HttpTransport`](crate::http::HttpTransport) and
+//! [`PluginTransport`](crate::plugin_transport::PluginTransport) (through a WebAssembly transport
+//! plugin) implement this trait.
 
 use chrono::{DateTime, Utc};
 use licet_engine::dongle::{DongleProof, CHALLENGE_LEN};
@@ -134,6 +135,10 @@ pub enum TransportError {
     /// The request cannot be sent by this transport.
     #[error("the request cannot be sent: {0}")]
     Unsupported(String),
+    /// A transport plugin failed: it refused the request or could not read the reply (its own
+    /// error, such as the server's error answer), or the sandbox stopped it.
+    #[error("the transport plugin failed: {0}")]
+    Plugin(String),
 }
 
 impl From<HttpError> for TransportError {

@@ -156,6 +156,10 @@ pub struct Config {
     /// The network dongle of this server, when it serves network dongle licenses.
     #[serde(default)]
     pub dongle: Option<DongleConfig>,
+    /// Transport plugins (vendor-signed plugin directories, `licet:plugin@0.2.0`) whose server
+    /// side answers `POST /v1/transport/{name}`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transports: Vec<PathBuf>,
     /// How often ended leases are swept, in seconds.
     #[serde(default = "default_sweep")]
     pub sweep_seconds: u64,
@@ -212,6 +216,7 @@ impl Default for Config {
             postgres_max_connections: default_connections(),
             rate_limits: RateLimits::default(),
             dongle: None,
+            transports: Vec::new(),
             sweep_seconds: default_sweep(),
             http: HttpSettings::default(),
             tls: None,
@@ -386,6 +391,7 @@ impl Config {
             }
         };
         self.policies = self.policies.iter().map(|p| absolute(p)).collect();
+        self.transports = self.transports.iter().map(|p| absolute(p)).collect();
         for path in [
             &mut self.vendor_key,
             &mut self.server_key,

@@ -115,4 +115,12 @@ pub enum StartError {
         /// What is wrong.
         message: String,
     },
+    /// A transport plugin of `transports:` could not be loaded.
+    #[error("transport plugin `{path}`: {message}")]
+    Transport {
+        /// The plugin directory.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
 }

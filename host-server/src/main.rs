@@ -13,8 +13,8 @@ use licet_server::license_server::activation::Revalidation;
 use licet_server::license_server::{status, LicenseServer, NativeIdentity, ServedLicense};
 use licet_server::logging::{self, LogFormat};
 use licet_server::server::{
-    build_state, configured_dongle, init, init_license_server, open_license_server, serve_with,
-    shutdown_signal, ListenSettings,
+    build_state, configured_dongle, init, init_license_server, open_license_server,
+    serve_with_transports, shutdown_signal, ListenSettings,
 };
 use licet_server::service::RequestContext;
 use licet_server::tls::TlsConfig;
@@ -243,6 +243,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         None => None,
     };
     let dongle = configured_dongle(&config).with_context(cannot_start)?;
+    let transports =
+        licet_server::api::transport::load_transports(&config).with_context(cannot_start)?;
     let state = build_state(&config, dongle)
         .await
         .with_context(cannot_start)?;
@@ -276,9 +278,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         state.licensing.store().backend_name(),
         config.role.as_str()
     );
-    serve_with(
+    for name in transports.names() {
+        println!("accepting transport {name} at /v1/transport/{name}");
+    }
+    serve_with_transports(
         listener,
         state,
+        transports,
         Duration::from_secs(config.sweep_seconds),
         config.http,
         tls,

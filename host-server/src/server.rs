@@ -15,6 +15,7 @@ use tokio_rustls::TlsAcceptor;
 use tower_http::trace::TraceLayer;
 
 use crate::admin::NewLicenses;
+use crate::api::transport::{Accepting, Transports};
 use crate::api::{self, AppState};
 use crate::config::{Config, ServerRole};
 use crate::dongle::{DongleCheck, NoDongle, PolledDongle};
@@ -297,6 +298,29 @@ pub async fn serve_with(
     tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with_transports(
+        listener,
+        state,
+        Transports::none(),
+        sweep,
+        http,
+        tls,
+        shutdown,
+    )
+    .await
+}
+
+/// [`serve_with`], accepting requests through `transports` at `POST /v1/transport/{name}`
+/// ([`crate::api::transport`]; load them with [`crate::api::transport::load_transports`]).
+pub async fn serve_with_transports(
+    listener: TcpListener,
+    state: AppState,
+    transports: Transports,
+    sweep: Duration,
+    http: HttpSettings,
+    tls: Option<TlsAcceptor>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let lifecycle = tokio::spawn(crate::license_server::activation::run_lifecycle(
         state.licensing.clone(),
     ));
@@ -310,15 +334,17 @@ pub async fn serve_with(
             }
         }
     });
-    let app = api::router(state).layer(TraceLayer::new_for_http().make_span_with(
-        |request: &axum::http::Request<_>| {
+    // The requests a transport carries go through the same routes, from inside.
+    let accepting = Arc::new(Accepting::new(transports, api::router(state.clone())));
+    let app = api::router(state).layer(axum::Extension(accepting)).layer(
+        TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
             let route = request
                 .extensions()
                 .get::<MatchedPath>()
                 .map_or("-", MatchedPath::as_str);
             tracing::info_span!("request", method = %request.method(), route)
-        },
-    ));
+        }),
+    );
     let result = serve_http(listener, app, http, tls, shutdown).await;
     sweeper.abort();
     lifecycle.abort();

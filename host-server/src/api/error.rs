@@ -76,6 +76,12 @@ pub enum AppError {
     Storage(String),
     /// Something that should not happen (500 `INTERNAL`). The text is logged, not answered.
     Internal(String),
+    /// A transport plugin refused what arrived, or it carries no request the transport route
+    /// takes (400 `TRANSPORT_REQUEST`).
+    TransportRequest(String),
+    /// A transport plugin failed: it trapped or hit a limit (500 `TRANSPORT_FAILED`). The text is
+    /// logged, not answered.
+    TransportFailed(String),
 }
 
 /// The HTTP status of an engine denial.
@@ -240,6 +246,18 @@ impl AppError {
                     "the server failed to answer; the failure is logged".into(),
                 ),
             ),
+            AppError::TransportRequest(message) => (
+                StatusCode::BAD_REQUEST,
+                body("TRANSPORT_REQUEST", "api.transport", message.clone()),
+            ),
+            AppError::TransportFailed(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                body(
+                    "TRANSPORT_FAILED",
+                    "api.transport",
+                    "the transport plugin failed; the failure is logged".into(),
+                ),
+            ),
         }
     }
 }
@@ -248,6 +266,7 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         match &self {
             AppError::Internal(message) => tracing::error!("internal error: {message}"),
+            AppError::TransportFailed(message) => tracing::error!("transport plugin: {message}"),
             AppError::Conflict(message) => tracing::debug!("conflict: {message}"),
             _ => {}
         }

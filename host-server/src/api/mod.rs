@@ -8,6 +8,7 @@ pub mod extract;
 pub mod listing;
 pub mod openapi;
 pub mod server_activation;
+pub mod transport;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -127,6 +128,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/exchange", get(exchange::page).post(exchange::exchange))
         .route("/v1/exchange/upload", post(exchange::upload))
+        .route("/v1/transport/{name}", post(transport::accept))
         .merge(crate::web::routes())
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -521,6 +521,15 @@ pub const OPERATIONS: &[Operation] = &[
         "ExchangeFile",
     ),
     op(
+        "post",
+        "/v1/transport/{name}",
+        "A request through the transport plugin `name`, in its own encoding: an end-user request envelope or an exchange request file (see docs/plugins.md)",
+        Public,
+        Some("Any"),
+        200,
+        "Any",
+    ),
+    op(
         "get",
         "/v1/client/licenses/{key}",
         "One of the calling client's licenses",
