@@ -4,7 +4,8 @@
 //! embeddable [`Client`] (start-up check, license information, online operations through a
 //! [`Transport`] such as the [`HttpTransport`], manual activation and return by files) with its
 //! signed local [`state`], the [`machine`] fingerprint, and the `licet` command line's tools:
-//! policy checks and scenario tests ([`policy_tools`]) and vendor key management ([`keys`]). The C
+//! policy checks and scenario tests ([`policy_tools`]) and vendor key management ([`keys`]); the
+//! command line itself is [`cli`], which the binary only runs. The C
 //! ABI over [`Client`] lives in the `licet-capi` crate; `docs/client.md` describes all of it.
 //!
 //! A start-up check reads the signed local state, verifies the stored certificate with the
@@ -14,6 +15,7 @@
 
 #![deny(missing_docs)]
 
+pub mod cli;
 pub mod client;
 pub mod dongle;
 pub mod http;

@@ -162,7 +162,7 @@ fn keys_generate_writes_a_pair_and_never_overwrites_silently() {
         .starts_with("licet-ed25519-secret:"));
 
     let again = licet(&["keys", "generate", "--out", out]);
-    assert_eq!(again.status.code(), Some(2));
+    assert_eq!(again.status.code(), Some(3));
     assert!(text(&again.stderr).contains("pass --force to replace it"));
     assert_eq!(
         fs::read_to_string(dir.path().join("vendor.pub")).unwrap(),
@@ -175,4 +175,153 @@ fn keys_generate_writes_a_pair_and_never_overwrites_silently() {
         fs::read_to_string(dir.path().join("vendor.pub")).unwrap(),
         public
     );
+}
+
+/// A vendor key pair in a fresh directory, for the end-user commands.
+fn vendor_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let output = licet(&["keys", "generate", "--out", dir.path().to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    dir
+}
+
+/// `licet ARGS --state-dir DIR/state --policy gstarcad.yaml --vendor-key DIR/vendor.pub`.
+fn licet_in(dir: &Path, policy: &str, args: &[&str]) -> Output {
+    let state = dir.join("state");
+    let key = dir.join("vendor.pub");
+    let mut all = args.to_vec();
+    all.extend([
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--policy",
+        policy,
+        "--vendor-key",
+        key.to_str().unwrap(),
+    ]);
+    licet(&all)
+}
+
+#[test]
+fn invalid_combinations_are_refused_with_two_before_anything_runs() {
+    let dir = vendor_dir();
+    let request = dir.path().join("request.xml");
+    let request = request.to_str().unwrap();
+    let refused: &[&[&str]] = &[
+        // Activation and return: exactly one of online, request file and response file.
+        &["activate"],
+        &["activate", "--key", "K", "--edition", "standard"],
+        &["activate", "--server", "127.0.0.1:9", "--key", "K"],
+        &[
+            "activate",
+            "--server",
+            "127.0.0.1:9",
+            "--manual",
+            "--key",
+            "K",
+            "--edition",
+            "standard",
+            "--request-out",
+            request,
+        ],
+        &[
+            "activate",
+            "--manual",
+            "--key",
+            "K",
+            "--edition",
+            "standard",
+        ],
+        &["activate", "--load-response", request, "--key", "K"],
+        &["activate", "--request-out", request],
+        &["return"],
+        &[
+            "return",
+            "--server",
+            "127.0.0.1:9",
+            "--load-response",
+            request,
+        ],
+        &["return", "--manual"],
+        &["return", "--request-out", request],
+        // A server address that is not one.
+        &["validate", "--server", "127.0.0.1"],
+        // The dongle commands need the dongle plugin; a software dongle needs it too.
+        &["dongle", "status"],
+        &["check", "--software-dongle", request],
+        // A borrow needs all of its terms, and is not a `borrow return` at once.
+        &["borrow", "--server", "127.0.0.1:9", "--key", "K"],
+        &[
+            "borrow",
+            "--until",
+            "2030-01-01",
+            "return",
+            "--server",
+            "127.0.0.1:9",
+        ],
+        &[
+            "borrow",
+            "--until",
+            "2030-13-01",
+            "--server",
+            "127.0.0.1:9",
+            "--key",
+            "K",
+            "--edition",
+            "e",
+        ],
+    ];
+    for args in refused {
+        let output = licet_in(dir.path(), "policies/gstarcad.yaml", args);
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.starts_with("error: ") && stderr.contains("try '--help'"),
+            "{args:?}: {stderr}"
+        );
+        assert!(output.stdout.is_empty(), "{args:?}");
+        assert!(!dir.path().join("state").exists(), "{args:?} wrote state");
+        assert!(!dir.path().join("request.xml").exists(), "{args:?}");
+    }
+}
+
+#[test]
+fn the_start_up_check_exits_one_when_denied_and_three_when_it_fails() {
+    let dir = vendor_dir();
+    // No license on this machine: the check denies.
+    let denied = licet_in(dir.path(), "policies/gstarcad.yaml", &["check"]);
+    assert_eq!(denied.status.code(), Some(1), "{}", text(&denied.stderr));
+    assert!(
+        text(&denied.stdout).starts_with("NOT_ACTIVATED: "),
+        "{}",
+        text(&denied.stdout)
+    );
+    // A policy that cannot be read: the check fails.
+    for policy in ["no/such/policy.yaml", "policies"] {
+        let failed = licet_in(dir.path(), policy, &["check"]);
+        let stderr = text(&failed.stderr);
+        assert_eq!(failed.status.code(), Some(3), "{policy}: {stderr}");
+        assert!(
+            stderr.starts_with("error: ") && stderr.contains(policy),
+            "{stderr}"
+        );
+        assert!(failed.stdout.is_empty());
+    }
+}
+
+#[test]
+fn success_help_and_version_exit_zero_and_the_help_lists_the_exit_codes() {
+    let dir = vendor_dir();
+    let info = licet_in(dir.path(), "policies/gstarcad.yaml", &["license", "info"]);
+    assert_eq!(info.status.code(), Some(0), "{}", text(&info.stderr));
+    let help = licet(&["--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    let help = text(&help.stdout);
+    for line in ["0  allowed:", "1  denied:", "2  usage:", "3  failed:"] {
+        assert!(help.contains(line), "{help}");
+    }
+    let version = licet(&["--version"]);
+    assert_eq!(version.status.code(), Some(0));
+    assert!(text(&version.stdout).starts_with("licet "));
+    // No command at all is a usage error.
+    assert_eq!(licet(&[]).status.code(), Some(2));
 }

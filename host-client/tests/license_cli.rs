@@ -238,7 +238,7 @@ fn a_state_written_for_another_machine_is_rejected() {
     // And the certificate alone does not install here.
     fs::remove_file(setup.state_file()).unwrap();
     let out = setup.licet(&["license", "install", cert.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(3));
     assert!(
         text(&out.stderr).contains("it is bound to another machine"),
         "{}",
@@ -282,7 +282,7 @@ fn an_expired_rental_is_denied() {
 }
 
 #[test]
-fn usage_and_file_errors_exit_with_two() {
+fn usage_errors_exit_with_two_and_file_errors_with_three() {
     let setup = Setup::new();
     let out = run_licet(&["check", "--policy", "x.yaml"]);
     assert_eq!(out.status.code(), Some(2));
@@ -295,16 +295,16 @@ fn usage_and_file_errors_exit_with_two() {
         "--state-dir",
         setup.state_dir().to_str().unwrap(),
     ]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(3));
     assert!(
         text(&out.stderr).contains("missing.yaml"),
         "{}",
         text(&out.stderr)
     );
     let out = setup.licet(&["license", "install", "no-such.cert"]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(3));
     let out = setup.licet(&["license", "language", "xx"]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(3));
     assert!(text(&out.stderr).contains("the product has no language `xx`"));
     assert!(!Path::new(&setup.state_file()).exists());
 }
@@ -347,7 +347,7 @@ fn manual_activation_and_return_with_files() {
         "--request-out",
         request.to_str().unwrap(),
     ]);
-    assert_eq!(again.status.code(), Some(2));
+    assert_eq!(again.status.code(), Some(3));
 
     // At the vendor: the response file.
     let response = setup.path("activation-response.xml");

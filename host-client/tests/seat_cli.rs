@@ -316,12 +316,12 @@ gstarcad  standard      2027     GSTAR-NET-2  10     0     0         -          
         ["GET /v1/seats/query", "GET /v1/seats/query"]
     );
 
-    // Nothing listening: an error, exit 2.
+    // Nothing listening: a failure, exit 3.
     let free = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = free.local_addr().unwrap().to_string();
     drop(free);
     let out = run(&["seat", "query", "--server", &address]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(3));
     assert!(
         text(&out.stderr).contains("cannot be reached"),
         "{}",

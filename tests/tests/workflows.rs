@@ -98,7 +98,7 @@ fn the_command_line_reports_usage_and_unreachable_servers_as_errors() {
         ],
         false,
     );
-    assert_eq!(plain.code, 2, "{plain:#?}");
+    assert_eq!(plain.code, 3, "{plain:#?}");
     assert!(
         plain
             .stderr
@@ -125,7 +125,7 @@ fn the_command_line_reports_usage_and_unreachable_servers_as_errors() {
         ],
         false,
     );
-    assert_eq!(bad_pin.code, 2, "{bad_pin:#?}");
+    assert_eq!(bad_pin.code, 3, "{bad_pin:#?}");
     assert!(
         bad_pin.stderr.contains("invalid pinned server certificate"),
         "{bad_pin:#?}"
@@ -145,7 +145,7 @@ fn the_command_line_reports_usage_and_unreachable_servers_as_errors() {
         ],
         false,
     );
-    assert_eq!(offline.code, 2, "{offline:#?}");
+    assert_eq!(offline.code, 3, "{offline:#?}");
     assert!(offline.stderr.contains("cannot be reached"), "{offline:#?}");
     server.licet(&["check"], false).expect(1, "NOT_ACTIVATED: ");
 }
@@ -552,7 +552,7 @@ fn seats_and_borrows_from_the_command_line() {
         .licet(&["borrow", "return"], true)
         .expect(0, "BORROW_RETURNED");
     server.licet(&["check"], false).expect(1, "NOT_ACTIVATED");
-    server.licet(&["borrow", "return"], true).expect(2, "");
+    server.licet(&["borrow", "return"], true).expect(3, "");
 }
 
 #[test]

@@ -1,0 +1,317 @@
+//! The license's life with the vendor: `licet trial start`, `licet validate`, and `licet
+//! activate` and `licet return`, each online (`--server`) or by request and response files
+//! (`--manual --request-out FILE`, then `--load-response FILE`).
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use clap::ArgGroup;
+
+use super::args::{server_url, ClientArgs, ConnectionArgs, ServerArgs};
+use super::output::{decided, emit, exchange_failure, report_line};
+use super::{usage_error, CliError, Outcome};
+
+/// The trial commands.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum TrialCommand {
+    /// Start (or resume) the trial of an edition; the server records it against this machine.
+    Start {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(flatten)]
+        server: ServerArgs,
+        /// The edition to try.
+        #[arg(long)]
+        edition: String,
+    },
+}
+
+/// `licet validate`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ValidateArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+    #[command(flatten)]
+    server: ServerArgs,
+}
+
+/// `licet activate`: exactly one of `--server`, `--manual` and `--load-response`.
+#[derive(Debug, clap::Args)]
+#[command(group(
+    ArgGroup::new("activation")
+        .args(["server", "manual", "load_response"])
+        .required(true)
+))]
+pub(crate) struct ActivateArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+    /// Activate online with the server at URL (`https://host:port`, `http://host:port`, or `host:port`).
+    #[arg(
+        long,
+        value_name = "URL",
+        value_parser = server_url,
+        requires_all = ["key", "edition"]
+    )]
+    server: Option<String>,
+    /// Write an activation request file for the vendor (no connection needed).
+    #[arg(long, requires_all = ["key", "edition", "request_out"])]
+    manual: bool,
+    /// The license key.
+    #[arg(long, conflicts_with = "load_response")]
+    key: Option<String>,
+    /// The edition to activate.
+    #[arg(long, conflicts_with = "load_response")]
+    edition: Option<String>,
+    /// Where to write the request file.
+    #[arg(long, value_name = "FILE", requires = "manual")]
+    request_out: Option<PathBuf>,
+    /// Load the vendor's activation response file.
+    #[arg(long, value_name = "FILE")]
+    load_response: Option<PathBuf>,
+}
+
+/// `licet return`: exactly one of `--server`, `--manual` and `--load-response`.
+#[derive(Debug, clap::Args)]
+#[command(group(
+    ArgGroup::new("return")
+        .args(["server", "manual", "load_response"])
+        .required(true)
+))]
+pub(crate) struct ReturnArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+    /// Return online to the server at URL (`https://host:port`, `http://host:port`, or `host:port`).
+    #[arg(long, value_name = "URL", value_parser = server_url)]
+    server: Option<String>,
+    /// Write a return request file for the vendor; the license stops working now.
+    #[arg(long, requires = "request_out")]
+    manual: bool,
+    /// Where to write the request file.
+    #[arg(long, value_name = "FILE", requires = "manual")]
+    request_out: Option<PathBuf>,
+    /// Load the vendor's return response file.
+    #[arg(long, value_name = "FILE")]
+    load_response: Option<PathBuf>,
+}
+
+/// How to activate, as the arguments say.
+enum Activation {
+    Online {
+        server: String,
+        key: String,
+        edition: String,
+    },
+    Request {
+        key: String,
+        edition: String,
+        out: PathBuf,
+    },
+    Load(PathBuf),
+}
+
+/// How to return, as the arguments say.
+enum Return {
+    Online(String),
+    Request(PathBuf),
+    Load(PathBuf),
+}
+
+impl ActivateArgs {
+    /// The one activation the arguments ask for (clap's groups admit no other combination).
+    fn activation(self) -> Result<(ClientArgs, Activation), CliError> {
+        let activation = match (
+            self.server,
+            self.manual,
+            self.key,
+            self.edition,
+            self.request_out,
+            self.load_response,
+        ) {
+            (Some(server), false, Some(key), Some(edition), None, None) => Activation::Online {
+                server,
+                key,
+                edition,
+            },
+            (None, true, Some(key), Some(edition), Some(out), None) => {
+                Activation::Request { key, edition, out }
+            }
+            (None, false, None, None, None, Some(response)) => Activation::Load(response),
+            _ => {
+                return Err(usage_error(
+                    "pass --server URL --key K --edition E, --manual --key K --edition E \
+                     --request-out FILE, or --load-response FILE",
+                ))
+            }
+        };
+        Ok((self.client, activation))
+    }
+}
+
+impl ReturnArgs {
+    /// The one return the arguments ask for (clap's group admits no other combination).
+    fn way(self) -> Result<(ClientArgs, Return), CliError> {
+        let way = match (
+            self.server,
+            self.manual,
+            self.request_out,
+            self.load_response,
+        ) {
+            (Some(server), false, None, None) => Return::Online(server),
+            (None, true, Some(out), None) => Return::Request(out),
+            (None, false, None, Some(response)) => Return::Load(response),
+            _ => {
+                return Err(usage_error(
+                    "pass --server URL, --manual --request-out FILE, or --load-response FILE",
+                ))
+            }
+        };
+        Ok((self.client, way))
+    }
+}
+
+/// Runs a trial command.
+pub(crate) fn run_trial(
+    connection: &ConnectionArgs,
+    command: TrialCommand,
+) -> Result<Outcome, CliError> {
+    match command {
+        TrialCommand::Start {
+            client,
+            server,
+            edition,
+        } => {
+            let client = client.open()?;
+            let mut transport = connection.transport(&client, &server.url)?;
+            decided(client.start_trial(&mut transport, &edition, chrono::Utc::now()))
+        }
+    }
+}
+
+/// Runs `licet validate`.
+pub(crate) fn run_validate(
+    connection: &ConnectionArgs,
+    args: ValidateArgs,
+) -> Result<Outcome, CliError> {
+    let client = args.client.open()?;
+    let mut transport = connection.transport(&client, &args.server.url)?;
+    decided(client.validate(&mut transport, chrono::Utc::now()))
+}
+
+/// Runs `licet activate`.
+pub(crate) fn run_activate(
+    connection: &ConnectionArgs,
+    args: ActivateArgs,
+) -> Result<Outcome, CliError> {
+    let (client, activation) = args.activation()?;
+    let client = client.open()?;
+    let now = chrono::Utc::now();
+    match activation {
+        Activation::Online {
+            server,
+            key,
+            edition,
+        } => {
+            let mut transport = connection.transport(&client, &server)?;
+            decided(client.activate(&mut transport, &key, &edition, now))
+        }
+        Activation::Load(response) => {
+            let file = read_exchange_file(&response)?;
+            match client.load_activation_response(&file, now) {
+                Ok(report) => {
+                    emit(&format!("activated from {}\n", response.display()));
+                    emit(&report_line(&report));
+                    Ok(Outcome::decided(report.decision.is_allowed()))
+                }
+                Err(error) => exchange_failure(error),
+            }
+        }
+        Activation::Request { key, edition, out } => {
+            write_new_file(&out, || {
+                Ok(client.begin_manual_activation(&key, &edition, now)?)
+            })?;
+            emit(&format!(
+                "activation request written to {}; send it to the vendor and load the response \
+                 with `licet activate --load-response FILE`\n",
+                out.display()
+            ));
+            Ok(Outcome::Allowed)
+        }
+    }
+}
+
+/// Runs `licet return`.
+pub(crate) fn run_return(
+    connection: &ConnectionArgs,
+    args: ReturnArgs,
+) -> Result<Outcome, CliError> {
+    let (client, way) = args.way()?;
+    let client = client.open()?;
+    let now = chrono::Utc::now();
+    match way {
+        Return::Online(server) => {
+            let mut transport = connection.transport(&client, &server)?;
+            decided(client.return_license(&mut transport, now))
+        }
+        Return::Load(response) => {
+            let file = read_exchange_file(&response)?;
+            match client.load_return_response(&file, now) {
+                Ok(()) => {
+                    emit(&format!(
+                        "returned: the license was removed from this machine ({})\n",
+                        response.display()
+                    ));
+                    Ok(Outcome::Allowed)
+                }
+                Err(error) => exchange_failure(error),
+            }
+        }
+        Return::Request(out) => {
+            write_new_file(&out, || Ok(client.begin_manual_return(now)?))?;
+            emit(&format!(
+                "return request written to {}; the license is not used any more. Send the file \
+                 to the vendor and load the response with `licet return --load-response FILE`\n",
+                out.display()
+            ));
+            Ok(Outcome::Allowed)
+        }
+    }
+}
+
+/// Reads an exchange file, refusing anything larger than any exchange file before reading it.
+fn read_exchange_file(path: &Path) -> Result<Vec<u8>, CliError> {
+    let max = licet_engine::exchange::MAX_FILE_BYTES;
+    let size = std::fs::metadata(path)
+        .map_err(CliError::file("read", path))?
+        .len();
+    if size > max as u64 {
+        return Err(CliError::TooLarge {
+            path: path.to_path_buf(),
+            max,
+        });
+    }
+    std::fs::read(path).map_err(CliError::file("read", path))
+}
+
+/// Creates `path` (never replacing a file), then makes the request and writes it; the request
+/// is only recorded as pending once the file can be written.
+fn write_new_file(
+    path: &Path,
+    request: impl FnOnce() -> Result<String, CliError>,
+) -> Result<(), CliError> {
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(CliError::file("create", path))?;
+    let text = match request() {
+        Ok(text) => text,
+        Err(error) => {
+            drop(file);
+            let _ = std::fs::remove_file(path);
+            return Err(error);
+        }
+    };
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(CliError::file("write", path))
+}
