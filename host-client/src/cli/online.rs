@@ -1,6 +1,7 @@
 //! The license's life with the vendor: `licet trial start`, `licet validate`, and `licet
 //! activate` and `licet return`, each online (`--server`) or by request and response files
-//! (`--manual --request-out FILE`, then `--load-response FILE`).
+//! (`--manual --request-out FILE`, then `--load-response FILE`) or by text blocks
+//! (`--text-plugin DIR`, then `--text-plugin DIR --text-response`, see [`super::text`]).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -39,7 +40,7 @@ pub(crate) struct ValidateArgs {
 #[derive(Debug, clap::Args)]
 #[command(group(
     ArgGroup::new("activation")
-        .args(["server", "manual", "load_response"])
+        .args(["server", "manual", "load_response", "text_plugin"])
         .required(true)
 ))]
 pub(crate) struct ActivateArgs {
@@ -68,13 +69,15 @@ pub(crate) struct ActivateArgs {
     /// Load the vendor's activation response file.
     #[arg(long, value_name = "FILE")]
     load_response: Option<PathBuf>,
+    #[command(flatten)]
+    text: super::text::TextArgs,
 }
 
 /// `licet return`: exactly one of `--server`, `--manual` and `--load-response`.
 #[derive(Debug, clap::Args)]
 #[command(group(
     ArgGroup::new("return")
-        .args(["server", "manual", "load_response"])
+        .args(["server", "manual", "load_response", "text_plugin"])
         .required(true)
 ))]
 pub(crate) struct ReturnArgs {
@@ -92,6 +95,8 @@ pub(crate) struct ReturnArgs {
     /// Load the vendor's return response file.
     #[arg(long, value_name = "FILE")]
     load_response: Option<PathBuf>,
+    #[command(flatten)]
+    text: super::text::TextArgs,
 }
 
 /// How to activate, as the arguments say.
@@ -107,6 +112,14 @@ enum Activation {
         out: PathBuf,
     },
     Load(PathBuf),
+    /// A text request block through the transport plugin in the directory.
+    Text {
+        plugin: PathBuf,
+        key: String,
+        edition: String,
+    },
+    /// The response block, from standard input.
+    TextResponse(PathBuf),
 }
 
 /// How to return, as the arguments say.
@@ -114,11 +127,14 @@ enum Return {
     Online(String),
     Request(PathBuf),
     Load(PathBuf),
+    Text(PathBuf),
+    TextResponse(PathBuf),
 }
 
 impl ActivateArgs {
     /// The one activation the arguments ask for (clap's groups admit no other combination).
     fn activation(self) -> Result<(ClientArgs, Activation), CliError> {
+        let text = (self.text.text_plugin, self.text.text_response);
         let activation = match (
             self.server,
             self.manual,
@@ -126,20 +142,36 @@ impl ActivateArgs {
             self.edition,
             self.request_out,
             self.load_response,
+            text,
         ) {
-            (Some(server), false, Some(key), Some(edition), None, None) => Activation::Online {
-                server,
-                key,
-                edition,
-            },
-            (None, true, Some(key), Some(edition), Some(out), None) => {
+            (Some(server), false, Some(key), Some(edition), None, None, (None, false)) => {
+                Activation::Online {
+                    server,
+                    key,
+                    edition,
+                }
+            }
+            (None, true, Some(key), Some(edition), Some(out), None, (None, false)) => {
                 Activation::Request { key, edition, out }
             }
-            (None, false, None, None, None, Some(response)) => Activation::Load(response),
+            (None, false, None, None, None, Some(response), (None, false)) => {
+                Activation::Load(response)
+            }
+            (None, false, Some(key), Some(edition), None, None, (Some(plugin), false)) => {
+                Activation::Text {
+                    plugin,
+                    key,
+                    edition,
+                }
+            }
+            (None, false, None, None, None, None, (Some(plugin), true)) => {
+                Activation::TextResponse(plugin)
+            }
             _ => {
                 return Err(usage_error(
                     "pass --server URL --key K --edition E, --manual --key K --edition E \
-                     --request-out FILE, or --load-response FILE",
+                     --request-out FILE, --load-response FILE, --text-plugin DIR --key K \
+                     --edition E, or --text-plugin DIR --text-response",
                 ))
             }
         };
@@ -155,13 +187,17 @@ impl ReturnArgs {
             self.manual,
             self.request_out,
             self.load_response,
+            (self.text.text_plugin, self.text.text_response),
         ) {
-            (Some(server), false, None, None) => Return::Online(server),
-            (None, true, Some(out), None) => Return::Request(out),
-            (None, false, None, Some(response)) => Return::Load(response),
+            (Some(server), false, None, None, (None, false)) => Return::Online(server),
+            (None, true, Some(out), None, (None, false)) => Return::Request(out),
+            (None, false, None, Some(response), (None, false)) => Return::Load(response),
+            (None, false, None, None, (Some(plugin), false)) => Return::Text(plugin),
+            (None, false, None, None, (Some(plugin), true)) => Return::TextResponse(plugin),
             _ => {
                 return Err(usage_error(
-                    "pass --server URL, --manual --request-out FILE, or --load-response FILE",
+                    "pass --server URL, --manual --request-out FILE, --load-response FILE, \
+                     --text-plugin DIR, or --text-plugin DIR --text-response",
                 ))
             }
         };
@@ -225,6 +261,14 @@ pub(crate) fn run_activate(
                 Err(error) => exchange_failure(error),
             }
         }
+        Activation::Text {
+            plugin,
+            key,
+            edition,
+        } => super::text::request(&client, &plugin, |plugin| {
+            client.begin_text_activation(plugin, &key, &edition, now)
+        }),
+        Activation::TextResponse(plugin) => super::text::activation_response(&client, &plugin, now),
         Activation::Request { key, edition, out } => {
             write_new_file(&out, || {
                 Ok(client.begin_manual_activation(&key, &edition, now)?)
@@ -265,6 +309,10 @@ pub(crate) fn run_return(
                 Err(error) => exchange_failure(error),
             }
         }
+        Return::Text(plugin) => super::text::request(&client, &plugin, |plugin| {
+            client.begin_text_return(plugin, now)
+        }),
+        Return::TextResponse(plugin) => super::text::return_response(&client, &plugin, now),
         Return::Request(out) => {
             write_new_file(&out, || Ok(client.begin_manual_return(now)?))?;
             emit(&format!(

@@ -51,6 +51,12 @@ fn from_block(plugin: &TransportPlugin, block: &str) -> Result<Vec<u8>, ClientEr
 }
 
 impl Client {
+    /// Loads the transport plugin in `dir`, signed with this client's vendor key (see
+    /// [`load_text_transport`]).
+    pub fn text_transport(&self, dir: &Path) -> Result<TransportPlugin, ClientError> {
+        load_text_transport(dir, self.vendor_key)
+    }
+
     /// Makes an activation request for license `key` and `edition` as a text block through
     /// `plugin`, and remembers it as pending (as [`Client::begin_manual_activation`] does for the
     /// file). Nothing is remembered when the plugin fails.
