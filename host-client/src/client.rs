@@ -4,9 +4,11 @@
 mod manual;
 mod memory;
 mod seats;
+mod text;
 
 pub use manual::RETURN_PENDING_RULE;
 pub use seats::{SeatHold, SeatHolder, SeatLoss};
+pub use text::{load_text_transport, TextBlock};
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -118,6 +120,13 @@ pub enum ClientError {
     /// A product bundle was refused.
     #[error(transparent)]
     Bundle(#[from] BundleOpenError),
+    /// A transport plugin could not be loaded, or refused what it was given (a text block with
+    /// a typo: the plugin names the line).
+    #[error(transparent)]
+    Plugin(#[from] licet_plugin_host::PluginError),
+    /// The transport plugin does not encode requests as text.
+    #[error("transport plugin `{0}` does not make text blocks")]
+    NotText(String),
     /// The system's random source failed.
     #[error("the system random source failed: {0}")]
     Random(String),

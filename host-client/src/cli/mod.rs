@@ -20,6 +20,7 @@ mod online;
 mod outcome;
 mod output;
 mod seats;
+mod text;
 mod tools;
 
 use std::ffi::OsString;

@@ -1,6 +1,7 @@
 //! The license's life with the vendor: `licet trial start`, `licet validate`, and `licet
 //! activate` and `licet return`, each online (`--server`) or by request and response files
-//! (`--manual --request-out FILE`, then `--load-response FILE`).
+//! (`--manual --request-out FILE`, then `--load-response FILE`) or by text blocks
+//! (`--text-plugin DIR`, then `--text-plugin DIR --text-response`, see [`super::text`]).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -39,7 +40,7 @@ pub(crate) struct ValidateArgs {
 #[derive(Debug, clap::Args)]
 #[command(group(
     ArgGroup::new("activation")
-        .args(["server", "online", "manual", "load_response"])
+        .args(["server", "online", "manual", "load_response", "text_plugin"])
         .required(true)
 ))]
 pub(crate) struct ActivateArgs {
@@ -71,13 +72,15 @@ pub(crate) struct ActivateArgs {
     /// Load the vendor's activation response file.
     #[arg(long, value_name = "FILE")]
     load_response: Option<PathBuf>,
+    #[command(flatten)]
+    text: super::text::TextArgs,
 }
 
 /// `licet return`: exactly one of `--server`, `--manual` and `--load-response`.
 #[derive(Debug, clap::Args)]
 #[command(group(
     ArgGroup::new("return")
-        .args(["server", "online", "manual", "load_response"])
+        .args(["server", "online", "manual", "load_response", "text_plugin"])
         .required(true)
 ))]
 pub(crate) struct ReturnArgs {
@@ -98,6 +101,8 @@ pub(crate) struct ReturnArgs {
     /// Load the vendor's return response file.
     #[arg(long, value_name = "FILE")]
     load_response: Option<PathBuf>,
+    #[command(flatten)]
+    text: super::text::TextArgs,
 }
 
 /// How to activate, as the arguments say.
@@ -114,6 +119,14 @@ enum Activation {
         out: PathBuf,
     },
     Load(PathBuf),
+    /// A text request block through the transport plugin in the directory.
+    Text {
+        plugin: PathBuf,
+        key: String,
+        edition: String,
+    },
+    /// The response block, from standard input.
+    TextResponse(PathBuf),
 }
 
 /// How to return, as the arguments say.
@@ -122,12 +135,15 @@ enum Return {
     Online(Option<String>),
     Request(PathBuf),
     Load(PathBuf),
+    Text(PathBuf),
+    TextResponse(PathBuf),
 }
 
 impl ActivateArgs {
     /// The one activation the arguments ask for (clap's groups admit no other combination).
     fn activation(self) -> Result<(ClientArgs, Activation), CliError> {
         let online = self.online || self.server.is_some();
+        let text = (self.text.text_plugin, self.text.text_response);
         let activation = match (
             online,
             self.manual,
@@ -135,20 +151,36 @@ impl ActivateArgs {
             self.edition,
             self.request_out,
             self.load_response,
+            text,
         ) {
-            (true, false, Some(key), Some(edition), None, None) => Activation::Online {
-                server: self.server,
-                key,
-                edition,
-            },
-            (false, true, Some(key), Some(edition), Some(out), None) => {
+            (true, false, Some(key), Some(edition), None, None, (None, false)) => {
+                Activation::Online {
+                    server: self.server,
+                    key,
+                    edition,
+                }
+            }
+            (false, true, Some(key), Some(edition), Some(out), None, (None, false)) => {
                 Activation::Request { key, edition, out }
             }
-            (false, false, None, None, None, Some(response)) => Activation::Load(response),
+            (false, false, None, None, None, Some(response), (None, false)) => {
+                Activation::Load(response)
+            }
+            (false, false, Some(key), Some(edition), None, None, (Some(plugin), false)) => {
+                Activation::Text {
+                    plugin,
+                    key,
+                    edition,
+                }
+            }
+            (false, false, None, None, None, None, (Some(plugin), true)) => {
+                Activation::TextResponse(plugin)
+            }
             _ => {
                 return Err(usage_error(
                     "pass --server URL --key K --edition E, --manual --key K --edition E \
-                     --request-out FILE, or --load-response FILE",
+                     --request-out FILE, --load-response FILE, --text-plugin DIR --key K \
+                     --edition E, or --text-plugin DIR --text-response",
                 ))
             }
         };
@@ -160,13 +192,22 @@ impl ReturnArgs {
     /// The one return the arguments ask for (clap's group admits no other combination).
     fn way(self) -> Result<(ClientArgs, Return), CliError> {
         let online = self.online || self.server.is_some();
-        let way = match (online, self.manual, self.request_out, self.load_response) {
-            (true, false, None, None) => Return::Online(self.server),
-            (false, true, Some(out), None) => Return::Request(out),
-            (false, false, None, Some(response)) => Return::Load(response),
+        let way = match (
+            online,
+            self.manual,
+            self.request_out,
+            self.load_response,
+            (self.text.text_plugin, self.text.text_response),
+        ) {
+            (true, false, None, None, (None, false)) => Return::Online(self.server),
+            (false, true, Some(out), None, (None, false)) => Return::Request(out),
+            (false, false, None, Some(response), (None, false)) => Return::Load(response),
+            (false, false, None, None, (Some(plugin), false)) => Return::Text(plugin),
+            (false, false, None, None, (Some(plugin), true)) => Return::TextResponse(plugin),
             _ => {
                 return Err(usage_error(
-                    "pass --server URL, --manual --request-out FILE, or --load-response FILE",
+                    "pass --server URL, --manual --request-out FILE, --load-response FILE, \
+                     --text-plugin DIR, or --text-plugin DIR --text-response",
                 ))
             }
         };
@@ -230,6 +271,14 @@ pub(crate) fn run_activate(
                 Err(error) => exchange_failure(error),
             }
         }
+        Activation::Text {
+            plugin,
+            key,
+            edition,
+        } => super::text::request(&client, &plugin, |plugin| {
+            client.begin_text_activation(plugin, &key, &edition, now)
+        }),
+        Activation::TextResponse(plugin) => super::text::activation_response(&client, &plugin, now),
         Activation::Request { key, edition, out } => {
             write_new_file(&out, || {
                 Ok(client.begin_manual_activation(&key, &edition, now)?)
@@ -270,6 +319,10 @@ pub(crate) fn run_return(
                 Err(error) => exchange_failure(error),
             }
         }
+        Return::Text(plugin) => super::text::request(&client, &plugin, |plugin| {
+            client.begin_text_return(plugin, now)
+        }),
+        Return::TextResponse(plugin) => super::text::return_response(&client, &plugin, now),
         Return::Request(out) => {
             write_new_file(&out, || Ok(client.begin_manual_return(now)?))?;
             emit(&format!(

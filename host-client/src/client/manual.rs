@@ -25,6 +25,19 @@ impl Client {
         edition: &str,
         now: DateTime<Utc>,
     ) -> Result<String, ClientError> {
+        self.begin_activation_as(key, edition, now, Ok)
+    }
+
+    /// Makes the activation request file, hands it to `carry` (which turns it into what the user
+    /// takes away: the file itself, a text block), and remembers the request as pending only when
+    /// `carry` succeeded.
+    pub(super) fn begin_activation_as<T>(
+        &self,
+        key: &str,
+        edition: &str,
+        now: DateTime<Utc>,
+        carry: impl FnOnce(String) -> Result<T, ClientError>,
+    ) -> Result<T, ClientError> {
         let target = self.target(edition)?;
         let machine = self.probe.fingerprint()?;
         let Loaded { mut state, .. } = self.load(&machine)?;
@@ -38,9 +51,10 @@ impl Client {
             server_key: None,
         };
         let file = state.exchange.begin_activation(&request)?;
+        let carried = carry(file)?;
         state.observe(now);
         self.store.save(&state, &machine)?;
-        Ok(file)
+        Ok(carried)
     }
 
     /// Loads an activation response file: verifies it with the vendor key, checks that it answers
@@ -77,6 +91,16 @@ impl Client {
     /// now on the start-up check denies, until the return response is loaded (the license is
     /// gone) or a newer activation response is.
     pub fn begin_manual_return(&self, now: DateTime<Utc>) -> Result<String, ClientError> {
+        self.begin_return_as(now, Ok)
+    }
+
+    /// Makes the return request file, hands it to `carry` and marks the license return-pending
+    /// only when `carry` succeeded (see [`Client::begin_activation_as`]).
+    pub(super) fn begin_return_as<T>(
+        &self,
+        now: DateTime<Utc>,
+        carry: impl FnOnce(String) -> Result<T, ClientError>,
+    ) -> Result<T, ClientError> {
         let machine = self.probe.fingerprint()?;
         let Loaded { mut state, trust } = self.load(&machine)?;
         if let Trust::Untrusted(problem) = trust {
@@ -100,9 +124,10 @@ impl Client {
             certificate_serial: claims.serial.clone(),
         };
         let file = state.exchange.begin_return(&request)?;
+        let carried = carry(file)?;
         state.observe(now);
         self.store.save(&state, &machine)?;
-        Ok(file)
+        Ok(carried)
     }
 
     /// Loads a return response file: verifies it, checks that it answers this machine's pending

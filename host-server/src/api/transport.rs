@@ -81,6 +81,22 @@ impl Transports {
     pub fn is_empty(&self) -> bool {
         self.plugins.is_empty()
     }
+
+    /// Transports a host loaded itself (already verified by its plugin host), by manifest name;
+    /// of two with the same name the later one is kept.
+    pub fn from_plugins(plugins: impl IntoIterator<Item = TransportPlugin>) -> Transports {
+        Transports {
+            plugins: plugins
+                .into_iter()
+                .map(|plugin| (plugin.manifest().name.clone(), Arc::new(plugin)))
+                .collect(),
+        }
+    }
+
+    /// The transport of manifest name `name`.
+    pub fn get(&self, name: &str) -> Option<&Arc<TransportPlugin>> {
+        self.plugins.get(name)
+    }
 }
 
 /// Loads the configuration's `transports:` with the vendor's public key: each must be a signed
@@ -130,10 +146,15 @@ impl Accepting {
     pub fn new(transports: Transports, app: Router) -> Accepting {
         Accepting { transports, app }
     }
+
+    /// The transports.
+    pub fn transports(&self) -> &Transports {
+        &self.transports
+    }
 }
 
 /// Runs one plugin call on a blocking thread.
-async fn call<T: Send + 'static>(
+pub(crate) async fn call<T: Send + 'static>(
     plugin: &Arc<TransportPlugin>,
     work: impl FnOnce(&TransportPlugin) -> Result<T, PluginError> + Send + 'static,
 ) -> Result<T, AppError> {

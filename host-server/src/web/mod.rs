@@ -13,6 +13,7 @@ pub mod data;
 pub mod plain;
 pub mod service;
 pub mod session;
+pub mod text;
 pub mod usage;
 pub mod view;
 
@@ -53,6 +54,7 @@ pub fn routes() -> Router<AppState> {
             "/service/activation",
             get(service::activation_page).post(service::activation_upload),
         )
+        .route("/service/activation/text", post(text::activation_text))
         .route("/service/licenses", get(service::licenses_page))
         .route("/service/return", post(service::return_upload))
         .route("/service/responses/{id}", get(service::download))

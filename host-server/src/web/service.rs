@@ -48,10 +48,23 @@ struct LoginPage {
 
 #[derive(Template)]
 #[template(path = "service_activation.html")]
-struct ActivationPage {
-    page: Page,
-    ready: Option<ResponseLink>,
-    max_kib: usize,
+pub(super) struct ActivationPage {
+    pub page: Page,
+    pub ready: Option<ResponseLink>,
+    /// Whether the server takes text requests (it has the `transport-text` plugin).
+    pub text: bool,
+    /// The response block to a pasted request block.
+    pub answer: Option<TextAnswer>,
+    pub max_kib: usize,
+}
+
+/// A response block shown on the Activation tab.
+#[derive(Debug, Clone)]
+pub(super) struct TextAnswer {
+    /// `activation response` or `return response`.
+    pub title: &'static str,
+    /// The block.
+    pub block: String,
 }
 
 #[derive(Template)]
@@ -80,7 +93,7 @@ pub struct ResponseLink {
 }
 
 impl ResponseLink {
-    fn of(record: &ResponseFileRecord) -> ResponseLink {
+    pub(super) fn of(record: &ResponseFileRecord) -> ResponseLink {
         ResponseLink {
             href: format!("/service/responses/{}", record.id),
             name: record.name.clone(),
@@ -94,7 +107,7 @@ impl ResponseLink {
     }
 }
 
-fn signed_in_key(web: &Web) -> Result<(Session, String), WebError> {
+pub(super) fn signed_in_key(web: &Web) -> Result<(Session, String), WebError> {
     let session = web.signed_in(Area::Service)?;
     match &session.actor {
         WebActor::EndUser(key) => {
@@ -192,13 +205,18 @@ pub async fn logout(web: Web, WebForm(form): WebForm<CsrfOnly>) -> Result<Respon
 }
 
 /// `GET /service/activation`: the Activation tab.
-pub async fn activation_page(web: Web) -> Result<Response, WebError> {
+pub async fn activation_page(
+    web: Web,
+    transports: super::text::Transports,
+) -> Result<Response, WebError> {
     let (session, _) = signed_in_key(&web)?;
     Ok(web.page(
         &session,
         &ActivationPage {
             page: Page::new("Activation", &session, "/service/activation"),
             ready: None,
+            text: super::text::text_plugin(&transports).is_some(),
+            answer: None,
             max_kib: MAX_FILE_BYTES / 1024,
         },
     ))
@@ -322,7 +340,7 @@ pub async fn read_upload(
 
 /// Which form a file was sent to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Expect {
+pub(super) enum Expect {
     Activation,
     Return,
 }
@@ -354,7 +372,7 @@ pub fn response_name(uploaded: Option<&str>, is_return: bool) -> String {
     }
 }
 
-async fn decide_upload(
+pub(super) async fn decide_upload(
     web: &Web,
     key: &str,
     upload: &Upload,
@@ -487,6 +505,7 @@ async fn keep(licensing: &Licensing, record: &ResponseFileRecord) -> Result<i64,
 /// response file to download.
 pub async fn activation_upload(
     web: Web,
+    transports: super::text::Transports,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, WebError> {
     let (session, key) = signed_in_key(&web)?;
@@ -513,6 +532,8 @@ pub async fn activation_upload(
                 ),
             )),
             ready: Some(ready),
+            text: super::text::text_plugin(&transports).is_some(),
+            answer: None,
             max_kib: MAX_FILE_BYTES / 1024,
         },
     ))

@@ -10,5 +10,6 @@ mod hostile;
 mod legacy;
 mod signing;
 mod support;
+mod text;
 mod tls;
 mod transport;
