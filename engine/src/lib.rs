@@ -41,6 +41,7 @@ pub mod exchange;
 pub mod fingerprint;
 pub mod offline;
 pub mod policy;
+pub mod report;
 pub mod request;
 pub mod scenario;
 mod script;

@@ -141,10 +141,10 @@ pub struct ServerLicenseClaims {
 #[non_exhaustive]
 pub enum ServerLicenseError {
     /// The server license does not verify with the vendor key, or is malformed.
-    #[error("the server license is not valid: {0}")]
+    #[error("the server license is not valid")]
     Invalid(#[source] CertificateError),
     /// The certificate does not verify with the license server's key.
-    #[error("the certificate is not signed by the license server of its server license: {0}")]
+    #[error("the certificate is not signed by the license server of its server license")]
     Certificate(#[source] CertificateError),
     /// The certificate grants something the server license does not.
     #[error("the certificate falls outside its server license: {0}")]

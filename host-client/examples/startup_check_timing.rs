@@ -6,9 +6,9 @@
 //! ```sh
 //! cargo build --release -p licet-client --bin licet
 //! cargo run --release -p licet-client --example startup_check_timing -- target/release/licet 300
+//! ```
 //!
 //! The bundled run builds the guest plugins once (the `test-support` feature of the plugin host).
-//! ```
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

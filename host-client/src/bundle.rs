@@ -7,6 +7,7 @@
 //! key compiled into the product, so that the end user can swap neither the policy nor a plugin
 //! nor the server the client talks to.
 
+use licet_engine::report::Report as _;
 use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -53,7 +54,7 @@ pub struct BundleSpec {
 #[non_exhaustive]
 pub enum BundleBuildError {
     /// A file could not be read.
-    #[error("`{path}`: {source}")]
+    #[error("`{path}`")]
     Io {
         /// The file.
         path: PathBuf,
@@ -65,7 +66,7 @@ pub enum BundleBuildError {
     #[error(transparent)]
     Policy(ClientError),
     /// A plugin is not signed by this vendor, or is not one its role takes.
-    #[error("the {role} plugin `{dir}`: {source}")]
+    #[error("the {role} plugin `{dir}`")]
     Plugin {
         /// The role it was given.
         role: PluginRole,
@@ -218,7 +219,7 @@ pub struct BundleOptions {
 #[non_exhaustive]
 pub enum BundleOpenError {
     /// The bundle is not the vendor's, was changed, or is malformed.
-    #[error("product bundle refused: {0}")]
+    #[error("product bundle refused")]
     Bundle(#[from] BundleError),
     /// The policy it carries is not the product it names.
     #[error("product bundle refused: its policy is for `{policy}`, not `{product}`")]
@@ -229,7 +230,7 @@ pub enum BundleOpenError {
         policy: String,
     },
     /// A bundled plugin does not load in its role.
-    #[error("product bundle refused: its {role} plugin: {source}")]
+    #[error("product bundle refused: its {role} plugin")]
     Plugin {
         /// The role.
         role: PluginRole,
@@ -431,7 +432,7 @@ impl MachineProbe for PluginProbe {
         let fingerprint = self
             .plugin
             .fingerprint(&self.salt, &read_machine())
-            .map_err(|error| ProbeError::Failed(error.to_string()))?;
+            .map_err(|error| ProbeError::Failed(error.report()))?;
         if fingerprint.components.is_empty() {
             return Err(ProbeError::NoComponents);
         }

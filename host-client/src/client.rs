@@ -1,6 +1,7 @@
 //! The embeddable client: start-up check, license information, online operations and manual
 //! activation and return by files.
 
+use licet_engine::report::Report as _;
 mod manual;
 mod memory;
 mod seats;
@@ -70,7 +71,7 @@ pub enum ClientError {
     #[error(transparent)]
     Key(#[from] KeyError),
     /// A file could not be read.
-    #[error("`{path}`: {source}")]
+    #[error("`{path}`")]
     Io {
         /// The file.
         path: PathBuf,
@@ -90,7 +91,7 @@ pub enum ClientError {
     #[error(transparent)]
     Dongle(#[from] DongleError),
     /// A certificate does not verify with the vendor key or is malformed.
-    #[error("certificate rejected: {0}")]
+    #[error("certificate rejected")]
     Certificate(#[from] CertificateError),
     /// A certificate verified but cannot be used here.
     #[error("certificate rejected: {0}")]
@@ -103,7 +104,7 @@ pub enum ClientError {
     /// vendor's or was altered, the certificate is not signed by the server license's key or
     /// grants more than the server license, or the server license is not in force. See
     /// [`ClientError::code`].
-    #[error("{code}: certificate rejected: {0}", code = .0.code())]
+    #[error("{code}: certificate rejected", code = .0.code())]
     ServerLicense(#[from] ServerLicenseError),
     /// The server allowed a request that grants a certificate but sent none.
     #[error("the server granted `{0}` but sent no certificate")]
@@ -115,7 +116,7 @@ pub enum ClientError {
     #[error("{}", .0.sentence())]
     UntrustedState(StateProblem),
     /// An exchange file was rejected (malformed, altered, for another machine, replayed, ...).
-    #[error("{code}: {error}", code = .0.code(), error = .0)]
+    #[error("{code}", code = .0.code())]
     Exchange(#[from] licet_engine::exchange::ExchangeError),
     /// A product bundle was refused.
     #[error(transparent)]
@@ -368,7 +369,7 @@ impl Client {
             .with_machine_dir(default_machine_dir().as_deref());
         if let Some(plugin) = opened.dongle.take() {
             let hid = licet_plugin_host::hid_backend(options.software_dongle.as_deref())
-                .map_err(|error| DongleError::Reader(error.to_string()))?;
+                .map_err(|error| DongleError::Reader(error.report()))?;
             client = client.with_dongle(Arc::new(DongleReader::new(plugin, hid)));
         }
         client.bundle = Some(Arc::new(opened));
@@ -638,7 +639,7 @@ impl Client {
                     Decision::deny(
                         error.code(),
                         SERVER_LICENSE_RULE,
-                        format!("the stored certificate is not valid: {error}"),
+                        format!("the stored certificate is not valid: {}", error.report()),
                     ),
                     None,
                     None,
@@ -649,7 +650,7 @@ impl Client {
                     Decision::deny(
                         Code::NotActivated,
                         "certificate.signature",
-                        format!("the stored certificate is not valid: {error}"),
+                        format!("the stored certificate is not valid: {}", error.report()),
                     ),
                     None,
                     None,
@@ -1241,7 +1242,7 @@ pub fn policy_from_text(policy_yaml: &str) -> Result<Policy, ClientError> {
         )));
     }
     Policy::from_yaml("embedded policy", policy_yaml)
-        .map_err(|error| ClientError::PolicyText(error.to_string()))
+        .map_err(|error| ClientError::PolicyText(error.report()))
 }
 
 /// Reads and loads a policy file.
@@ -1260,6 +1261,6 @@ pub fn load_policy(path: &Path) -> Result<Policy, ClientError> {
     let source = fs::read_to_string(path).map_err(io)?;
     Policy::from_yaml(&path.display().to_string(), &source).map_err(|error| ClientError::Policy {
         path: path.to_path_buf(),
-        message: error.to_string(),
+        message: error.report(),
     })
 }

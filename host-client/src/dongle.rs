@@ -7,6 +7,7 @@
 //! shipped one is the sandboxed `dongle-hid` plugin ([`licet_plugin_host::DongleReader`]), over
 //! real USB HID devices or a software dongle file for development.
 
+use licet_engine::report::Report as _;
 use std::fmt;
 use std::path::Path;
 
@@ -22,7 +23,7 @@ pub enum DongleError {
     #[error("no dongle answered: {0}")]
     Absent(String),
     /// A dongle answered, but its answer does not verify.
-    #[error("the dongle's answer is not valid: {0}")]
+    #[error("the dongle's answer is not valid")]
     InvalidProof(#[from] DongleProofError),
     /// No random challenge could be drawn.
     #[error("no random challenge could be drawn: {0}")]
@@ -42,7 +43,7 @@ impl DongleProver for DongleReader {
     fn prove(&self, challenge: &[u8; CHALLENGE_LEN]) -> Result<DongleProof, DongleError> {
         DongleReader::prove(self, challenge)
             .map(|verified| verified.proof)
-            .map_err(|error| DongleError::Absent(error.to_string()))
+            .map_err(|error| DongleError::Absent(error.report()))
     }
 }
 
@@ -61,8 +62,7 @@ pub fn load_reader(
     vendor_key: VerifyingKey,
     software_dongle: Option<&Path>,
 ) -> Result<DongleReader, DongleError> {
-    let hid =
-        hid_backend(software_dongle).map_err(|error| DongleError::Reader(error.to_string()))?;
+    let hid = hid_backend(software_dongle).map_err(|error| DongleError::Reader(error.report()))?;
     DongleReader::load(plugin_dir, DONGLE_PLUGIN, vendor_key, hid)
-        .map_err(|error| DongleError::Reader(error.to_string()))
+        .map_err(|error| DongleError::Reader(error.report()))
 }

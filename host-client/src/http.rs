@@ -21,6 +21,7 @@
 //! by the client either way, so the transport cannot forge a grant; TLS keeps license keys and
 //! sessions private on the wire.
 
+use licet_engine::report::Report as _;
 use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
@@ -153,7 +154,7 @@ impl HttpTransport {
 impl HttpTransport {
     fn post_json(&self, path: &str, body: &Value) -> Result<HttpResponse, TransportError> {
         let body = serde_json::to_vec(body)
-            .map_err(|error| TransportError::Unsupported(error.to_string()))?;
+            .map_err(|error| TransportError::Unsupported(error.report()))?;
         self.post(path, "application/json", &body)
     }
 }

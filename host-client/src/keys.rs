@@ -23,7 +23,7 @@ pub enum KeyError {
     #[error("the system random source failed: {0}")]
     Random(String),
     /// A file could not be read or written.
-    #[error("`{path}`: {source}")]
+    #[error("`{path}`")]
     Io {
         /// The file.
         path: PathBuf,

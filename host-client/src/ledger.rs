@@ -16,6 +16,7 @@
 //! both copies and the state only loses those refusals; what then still holds is each
 //! certificate's own signed offline period.
 
+use licet_engine::report::Report as _;
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
@@ -311,7 +312,7 @@ impl LedgerStore {
         if ledger.clock.is_some() {
             merged.clock.clone_from(&ledger.clock);
         }
-        let encode = |error: serde_json::Error| StateError::Encode(error.to_string());
+        let encode = |error: serde_json::Error| StateError::Encode(error.report());
         let mut body = serde_json::to_vec_pretty(&merged).map_err(encode)?;
         body.push(b'\n');
         let tag = self

@@ -14,6 +14,7 @@
 //! As with every transport, certificates are verified by the client with the vendor key: a
 //! plugin can lose or garble a reply, never forge a grant.
 
+use licet_engine::report::Report as _;
 use std::sync::Arc;
 
 use licet_engine::dongle::{DongleProof, CHALLENGE_LEN};
@@ -87,7 +88,7 @@ impl PluginTransport {
             envelope["body"] = body.clone();
         }
         let payload = serde_json::to_vec(&envelope)
-            .map_err(|error| TransportError::Unsupported(error.to_string()))?;
+            .map_err(|error| TransportError::Unsupported(error.report()))?;
         let answer = self
             .plugin
             .exchange_http(&self.client, &payload)
@@ -96,7 +97,7 @@ impl PluginTransport {
             TransportError::InvalidReply(format!("not an answer envelope: {error}"))
         })?;
         let body = serde_json::to_vec(&answer.body)
-            .map_err(|error| TransportError::InvalidReply(error.to_string()))?;
+            .map_err(|error| TransportError::InvalidReply(error.report()))?;
         Ok(HttpResponse {
             status: answer.status,
             content_type: Some("application/json".to_owned()),
@@ -112,7 +113,7 @@ impl PluginTransport {
 fn plugin_error(error: PluginError) -> TransportError {
     match error {
         PluginError::Http(error) => error.into(),
-        other => TransportError::Plugin(other.to_string()),
+        other => TransportError::Plugin(other.report()),
     }
 }
 

@@ -16,7 +16,7 @@ use licet_engine::scenario::{self, ScenarioError, ScenarioReport};
 #[non_exhaustive]
 pub enum ToolError {
     /// A file or directory could not be read.
-    #[error("`{path}`: {source}")]
+    #[error("`{path}`")]
     Io {
         /// The path.
         path: PathBuf,
@@ -24,10 +24,10 @@ pub enum ToolError {
         source: std::io::Error,
     },
     /// A policy was rejected.
-    #[error("{0}")]
+    #[error(transparent)]
     Policy(#[from] PolicyError),
     /// A scenario is malformed.
-    #[error("{0}")]
+    #[error(transparent)]
     Scenario(#[from] ScenarioError),
     /// A scenario's policy was rejected.
     #[error("scenario `{scenario}` uses a policy that was rejected:\n{error}")]

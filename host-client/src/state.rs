@@ -22,6 +22,7 @@
 //! own machine binding, expiry and offline period. The state holds the latest time seen (clock
 //! rollback detection) and remembers returns and server denials.
 
+use licet_engine::report::Report as _;
 use std::fs;
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
@@ -183,7 +184,7 @@ pub enum StateLoad {
 #[non_exhaustive]
 pub enum StateError {
     /// A file operation failed.
-    #[error("`{path}`: {source}")]
+    #[error("`{path}`")]
     Io {
         /// The file or directory.
         path: PathBuf,
@@ -321,7 +322,7 @@ impl StateStore {
 
     /// The bytes of the state file for `state` written on `machine`.
     pub fn encode(&self, state: &LocalState, machine: &Fingerprint) -> Result<Vec<u8>, StateError> {
-        let encode = |error: serde_json::Error| StateError::Encode(error.to_string());
+        let encode = |error: serde_json::Error| StateError::Encode(error.report());
         let machine_line = format!(
             "{MACHINE_PREFIX}{}",
             serde_json::to_string(machine).map_err(encode)?

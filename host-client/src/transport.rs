@@ -13,6 +13,7 @@
 
 use chrono::{DateTime, Utc};
 use licet_engine::dongle::{DongleProof, CHALLENGE_LEN};
+use licet_engine::report::Report as _;
 use licet_engine::{Decision, Request};
 use licet_plugin_host::http::HttpError;
 pub use licet_plugin_host::http::TlsFailure;
@@ -152,7 +153,7 @@ impl From<HttpError> for TransportError {
             HttpError::InvalidReply(why) => TransportError::InvalidReply(why),
             HttpError::InvalidRequest(why) => TransportError::Unsupported(why),
             HttpError::InvalidPin(why) => TransportError::InvalidPin(why),
-            other => TransportError::InvalidReply(other.to_string()),
+            other => TransportError::InvalidReply(other.report()),
         }
     }
 }

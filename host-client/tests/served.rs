@@ -313,7 +313,7 @@ fn refused(reply: Reply) -> (Code, String) {
         client.check_at(start()).unwrap().decision.code,
         Code::NotActivated
     );
-    (code, error.to_string())
+    (code, licet_engine::report::chain(&error).to_string())
 }
 
 fn assert_refused(reply: Reply, expected: Code, why: &str) {
@@ -615,7 +615,7 @@ fn a_certificate_ending_after_its_server_license_or_borrowed_too_long_is_refused
         "{error}"
     );
     assert!(
-        error
+        licet_engine::report::chain(&error)
             .to_string()
             .contains("longer than the server license allows"),
         "{error}"

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use ed25519_dalek::SigningKey;
 use licet_engine::certificate::{CertificateClaims, CertificateKind};
+use licet_engine::report::Report as _;
 use licet_engine::server_license::{self, ServerLicense, ServerLicenseClaims};
 use licet_engine::state::{License, State};
 use licet_engine::{Action, Code, Decision, Policy};
@@ -98,6 +99,6 @@ pub fn grant_server_license(
         ));
     }
     let granted = ServerLicenseClaims::grant(policy, license, claims, server_key)
-        .map_err(|error| StoreError::Conflict(error.to_string()))?;
+        .map_err(|error| StoreError::Conflict(error.report()))?;
     Ok(server_license::issue(granted, vendor))
 }

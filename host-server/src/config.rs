@@ -31,6 +31,7 @@
 //!
 //! Relative paths are relative to the configuration file's directory.
 
+use licet_engine::report::Report as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -281,7 +282,7 @@ impl Config {
         let mut config: Config =
             serde_yaml::from_str(&text).map_err(|error| StartError::Config {
                 path: path.to_owned(),
-                message: error.to_string(),
+                message: error.report(),
             })?;
         let base = path.parent().unwrap_or_else(|| Path::new("."));
         config.resolve_paths(base);

@@ -1,6 +1,7 @@
 //! The server's dongle check: a network dongle license serves seats only while its dongle is
 //! present on the license server.
 
+use licet_engine::report::Report as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
@@ -187,7 +188,7 @@ impl DongleChallenges {
     fn mac(&self, expiry_and_nonce: &[u8]) -> Result<[u8; 16], ChallengeError> {
         use hmac::{Hmac, Mac};
         let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&self.key)
-            .map_err(|error| ChallengeError::Malformed(error.to_string()))?;
+            .map_err(|error| ChallengeError::Malformed(error.report()))?;
         mac.update(CHALLENGE_CONTEXT);
         mac.update(expiry_and_nonce);
         let digest = mac.finalize().into_bytes();

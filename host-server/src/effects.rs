@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use licet_engine::certificate::Binding;
 use licet_engine::effects::{ApplyError, EffectRecords};
+use licet_engine::report::Report as _;
 use licet_engine::state::{Activation, ReturnedCertificate, SeatLease, TrialRecord};
 
 use crate::error::StoreError;
@@ -97,7 +98,7 @@ impl From<ApplyError<StoreError>> for StoreError {
     fn from(error: ApplyError<StoreError>) -> Self {
         match error {
             ApplyError::Records(error) => error,
-            other => StoreError::Conflict(other.to_string()),
+            other => StoreError::Conflict(other.report()),
         }
     }
 }

@@ -7,10 +7,10 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum StoreError {
     /// SQLite reported an error.
-    #[error("sqlite: {0}")]
+    #[error("sqlite")]
     Sqlite(#[from] rusqlite::Error),
     /// PostgreSQL reported an error.
-    #[error("postgresql: {0}")]
+    #[error("postgresql")]
     Postgres(#[from] tokio_postgres::Error),
     /// The pool of PostgreSQL connections failed (other than by an error of PostgreSQL's).
     #[error("postgresql connection pool: {0}")]
@@ -71,7 +71,7 @@ impl StoreError {
 #[non_exhaustive]
 pub enum StartError {
     /// A file could not be read or written.
-    #[error("`{path}`: {source}")]
+    #[error("`{path}`")]
     Io {
         /// The file.
         path: PathBuf,
@@ -98,14 +98,14 @@ pub enum StartError {
         message: String,
     },
     /// The store could not be opened.
-    #[error("storage: {0}")]
+    #[error("storage")]
     Store(#[from] StoreError),
     /// The keys or settings configured do not fit the server's role, or a license server's
     /// server licenses could not be read.
     #[error("{0}")]
     Role(String),
     /// The certificate or key of `tls` cannot be served.
-    #[error("{0}")]
+    #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
     /// The dongle plugin could not be loaded.
     #[error("dongle plugin `{path}`: {message}")]

@@ -3,6 +3,7 @@
 //! timeouts, an idle timeout on every connection, a cap on open connections (TLS ones
 //! included), and a deadline on graceful shutdown.
 
+use licet_engine::report::Report as _;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -225,10 +226,10 @@ async fn first_headers_by(
 ) -> Result<(), String> {
     tokio::pin!(connection);
     tokio::select! {
-        ended = &mut connection => ended.map_err(|error| error.to_string()),
+        ended = &mut connection => ended.map_err(|error| error.report()),
         () = tokio::time::sleep_until(deadline) => {
             if first_request.load(Ordering::Relaxed) {
-                connection.await.map_err(|error| error.to_string())
+                connection.await.map_err(|error| error.report())
             } else {
                 Err("no request headers within the header-read timeout".to_owned())
             }

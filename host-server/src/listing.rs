@@ -7,6 +7,7 @@
 //! every license; license keys never contain `/`).
 
 use chrono::{DateTime, Utc};
+use licet_engine::report::Report as _;
 use serde::Serialize;
 
 use crate::admin::{LicenseDetail, SeatView};
@@ -322,7 +323,7 @@ impl Licensing {
 }
 
 fn invalid(error: PageError) -> ServiceError {
-    ServiceError::Invalid(error.to_string())
+    ServiceError::Invalid(error.report())
 }
 
 job! {

@@ -1,6 +1,7 @@
 //! The server's log: a `tracing` subscriber writing to standard error, in a human format or as
 //! JSON lines, and the one line written per licensing decision.
 
+use licet_engine::report::Report as _;
 use std::time::Duration;
 
 use licet_engine::Decision;
@@ -61,7 +62,7 @@ pub fn install(format: LogFormat, filter: Option<&str>) -> Result<(), LogError> 
         .unwrap_or_else(|| DEFAULT_FILTER.to_owned());
     let filter = EnvFilter::try_new(&text).map_err(|error| LogError::Filter {
         filter: text.clone(),
-        message: error.to_string(),
+        message: error.report(),
     })?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

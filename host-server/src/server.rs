@@ -2,6 +2,7 @@
 //! Ctrl-C or SIGTERM, and creating a new server directory (`licet-server init`), for an
 //! activation center or a license server.
 
+use licet_engine::report::Report as _;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -52,7 +53,7 @@ pub fn load_policy_sources(
         })?;
         let name = path.display().to_string();
         let policy = Policy::from_yaml(&name, &source)
-            .map_err(|error| StartError::Policy(error.to_string()))?;
+            .map_err(|error| StartError::Policy(error.report()))?;
         let product = policy.product.id.clone();
         let source = PolicySource { name, text: source };
         if policies
@@ -102,16 +103,16 @@ pub fn configured_dongle(config: &Config) -> Result<Arc<dyn DongleCheck>, StartE
     config.check_role().map_err(StartError::Role)?;
     let vendor_key = vendor_verifying_key(config)?;
     let hid = licet_plugin_host::hid_backend(dongle.software.as_deref())
-        .map_err(|error| failed(error.to_string()))?;
+        .map_err(|error| failed(error.report()))?;
     let reader = licet_plugin_host::DongleReader::load(
         &dongle.plugin,
         licet_plugin_host::DONGLE_PLUGIN,
         vendor_key,
         hid,
     )
-    .map_err(|error| failed(error.to_string()))?;
+    .map_err(|error| failed(error.report()))?;
     let polled = PolledDongle::start(reader, std::time::Duration::from_secs(dongle.poll_seconds))
-        .map_err(|error| failed(error.to_string()))?;
+        .map_err(|error| failed(error.report()))?;
     Ok(polled)
 }
 
@@ -216,7 +217,7 @@ fn center_certificate(
         .map(Some)
         .map_err(|error| StartError::Config {
             path: path.clone(),
-            message: format!("center_certificate: {error}"),
+            message: format!("center_certificate: {}", error.report()),
         })
 }
 
@@ -262,7 +263,7 @@ pub async fn open_license_server(
     server
         .reload()
         .await
-        .map_err(|error| StartError::Role(format!("server licenses: {error}")))?;
+        .map_err(|error| StartError::Role(format!("server licenses: {}", error.report())))?;
     Ok(server)
 }
 
@@ -330,7 +331,7 @@ pub async fn serve_with_transports(
         loop {
             interval.tick().await;
             if let Err(error) = licensing.sweep_leases(licensing.now()).await {
-                tracing::warn!("sweeping ended leases failed: {error}");
+                tracing::warn!("sweeping ended leases failed: {}", error.report());
             }
         }
     });
@@ -518,7 +519,7 @@ pub async fn init(
         .licensing
         .create_admin_token("licet-server init", "initial")
         .await
-        .map_err(|error| StartError::Policy(error.to_string()))?;
+        .map_err(|error| StartError::Policy(error.report()))?;
     let mut example_keys = Vec::new();
     if examples {
         for policy in loaded.values() {
@@ -550,7 +551,7 @@ pub async fn init(
                         },
                     )
                     .await
-                    .map_err(|error| StartError::Policy(error.to_string()))?;
+                    .map_err(|error| StartError::Policy(error.report()))?;
                 for record in issued {
                     example_keys.push((name.clone(), record.license.key));
                 }
@@ -559,7 +560,7 @@ pub async fn init(
     }
     let yaml = serde_yaml::to_string(&config).map_err(|error| StartError::Config {
         path: config_path.clone(),
-        message: error.to_string(),
+        message: error.report(),
     })?;
     std::fs::write(&config_path, yaml).map_err(io(&config_path))?;
     Ok(Initialized {
@@ -622,11 +623,11 @@ pub async fn init_license_server(
         .licensing
         .create_admin_token("licet-server init", "initial")
         .await
-        .map_err(|error| StartError::Policy(error.to_string()))?;
+        .map_err(|error| StartError::Policy(error.report()))?;
     config.admin_tokens = Vec::new();
     let yaml = serde_yaml::to_string(&config).map_err(|error| StartError::Config {
         path: config_path.clone(),
-        message: error.to_string(),
+        message: error.report(),
     })?;
     std::fs::write(&config_path, yaml).map_err(io(&config_path))?;
     Ok(Initialized {

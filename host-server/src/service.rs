@@ -1,6 +1,7 @@
 //! The licensing service: decides requests with the engine and applies their effects in one
 //! transaction, and administers clients, orders and licenses. It knows no HTTP.
 
+use licet_engine::report::Report as _;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -108,7 +109,7 @@ impl From<ExchangeError> for ServiceError {
     fn from(error: ExchangeError) -> Self {
         ServiceError::Exchange {
             code: error.code(),
-            message: error.to_string(),
+            message: error.report(),
         }
     }
 }

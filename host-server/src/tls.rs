@@ -7,6 +7,7 @@
 //!   key: /etc/licet/server.key           # its private key (PKCS#8, PKCS#1 RSA or SEC1 EC)
 //! ```
 
+use licet_engine::report::Report as _;
 use std::io;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -34,7 +35,7 @@ pub struct TlsConfig {
 #[non_exhaustive]
 pub enum TlsError {
     /// A file could not be read.
-    #[error("tls.{setting} `{path}`: {source}")]
+    #[error("tls.{setting} `{path}`")]
     Read {
         /// `certificate` or `key`.
         setting: &'static str,
@@ -121,7 +122,7 @@ impl TlsConfig {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut config = ServerConfig::builder_with_provider(provider)
             .with_protocol_versions(rustls::DEFAULT_VERSIONS)
-            .map_err(|error| TlsError::Provider(error.to_string()))?
+            .map_err(|error| TlsError::Provider(error.report()))?
             .with_no_client_auth()
             .with_single_cert(chain, key)
             .map_err(|error| self.refused(error))?;
@@ -162,12 +163,12 @@ impl TlsConfig {
             rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented => {
                 TlsError::UnusableCertificate {
                     path: self.certificate.clone(),
-                    message: error.to_string(),
+                    message: error.report(),
                 }
             }
             other => TlsError::UnusableKey {
                 path: self.key.clone(),
-                message: other.to_string(),
+                message: other.report(),
             },
         }
     }
@@ -185,7 +186,7 @@ fn not_pem(path: &Path, setting: &'static str, error: pem::Error) -> TlsError {
     TlsError::NotPem {
         setting,
         path: path.to_owned(),
-        message: error.to_string(),
+        message: error.report(),
     }
 }
 

@@ -22,6 +22,8 @@ struct Running {
     address: SocketAddr,
     /// The open metrics address, when `metrics.listen` is configured.
     metrics: Option<SocketAddr>,
+    /// What the server wrote to its standard error so far (also echoed to the test's).
+    log: Arc<Mutex<String>>,
 }
 
 fn write_config(dir: &Path, database: &str) -> std::path::PathBuf {
@@ -48,10 +50,19 @@ async fn start(config: &Path) -> Running {
         .arg("--config")
         .arg(config)
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .unwrap();
+    let log = Arc::new(Mutex::new(String::new()));
+    let mut errors = BufReader::new(child.stderr.take().unwrap()).lines();
+    let written = log.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = errors.next_line().await {
+            eprintln!("{line}");
+            written.lock().unwrap().push_str(&(line + "\n"));
+        }
+    });
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
     let mut metrics = None;
@@ -84,6 +95,7 @@ async fn start(config: &Path) -> Running {
         child,
         address,
         metrics,
+        log,
     }
 }
 
@@ -166,6 +178,51 @@ async fn two_server_processes_on_one_postgresql_grant_exactly_the_seats() {
     assert_eq!(seats.as_array().unwrap().len(), SEATS as usize);
     drop((first, second));
     common::drop_schema(&schema);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storage_failure_is_answered_without_its_cause_and_logged_once_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    generate_key_files(dir.path()).unwrap();
+    let file = dir.path().join("licet.db");
+    let config = write_config(dir.path(), &format!("sqlite://{}", file.display()));
+    let server = start(&config).await;
+    let key = issue(server.address, json!({
+        "product": "gstarcad", "license_type": "standalone-key", "edition": "professional", "count": 1
+    })).await.remove(0);
+    // The database loses a table under the running server.
+    rusqlite::Connection::open(&file)
+        .unwrap()
+        .execute_batch("DROP TABLE activations")
+        .unwrap();
+
+    let body = json!({ "key": key, "target": gstarcad("professional"), "machine": machine(1) });
+    let (status, answer) = request(server.address, "POST", "/v1/activate", None, Some(body)).await;
+    assert_eq!(status, 503, "{answer}");
+    assert_eq!(answer["code"], "STORAGE_UNAVAILABLE", "{answer}");
+    assert_eq!(answer["message"], "storage failed; nothing was changed");
+    assert!(!answer.to_string().contains("activations"), "{answer}");
+
+    // The cause, with its route and status, is logged once.
+    let cause = "no such table: activations";
+    for _ in 0..200 {
+        if server.log.lock().unwrap().contains(cause) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let log = server.log.lock().unwrap().clone();
+    let logged: Vec<&str> = log.lines().filter(|line| line.contains(cause)).collect();
+    assert_eq!(logged.len(), 1, "{log}");
+    assert_eq!(log.matches(cause).count(), 1, "{log}");
+    let line = logged[0];
+    assert!(line.contains("ERROR"), "{line}");
+    assert!(
+        line.contains("/v1/activate") && line.contains("503"),
+        "{line}"
+    );
+    assert!(line.contains("storage: sqlite"), "{line}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -128,7 +128,9 @@ fn a_tampered_or_foreign_bundle_is_refused_before_anything_runs() {
         .to_bytes();
     let error = open_error(&state, &bytes, &other);
     assert!(
-        error.to_string().contains("not signed by this vendor"),
+        licet_engine::report::chain(&error)
+            .to_string()
+            .contains("not signed by this vendor"),
         "{error}"
     );
     // Nothing was written.

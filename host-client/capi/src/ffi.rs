@@ -4,6 +4,7 @@
 
 #![allow(unsafe_code)]
 
+use licet_engine::report::Report as _;
 use std::cell::RefCell;
 use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -204,7 +205,7 @@ pub unsafe extern "C" fn licet_client_open(
                 path_argument(vendor_key_path, "vendor_key_path")?,
             )
         };
-        let client = crate::open(&state_dir, &policy, &key).map_err(|error| error.to_string())?;
+        let client = crate::open(&state_dir, &policy, &key).map_err(|error| error.report())?;
         Ok(Box::into_raw(Box::new(LicetClient {
             client: Arc::new(client),
             connection: Connection::default(),
@@ -239,7 +240,7 @@ pub unsafe extern "C" fn licet_client_open_embedded(
             )
         };
         let client =
-            crate::open_embedded(&state_dir, policy, &key).map_err(|error| error.to_string())?;
+            crate::open_embedded(&state_dir, policy, &key).map_err(|error| error.report())?;
         Ok(Box::into_raw(Box::new(LicetClient {
             client: Arc::new(client),
             connection: Connection::default(),
@@ -283,7 +284,7 @@ pub unsafe extern "C" fn licet_client_open_bundle(
             )
         };
         let client =
-            crate::open_bundle(&state_dir, bundle, &key).map_err(|error| error.to_string())?;
+            crate::open_bundle(&state_dir, bundle, &key).map_err(|error| error.report())?;
         Ok(Box::into_raw(Box::new(LicetClient {
             client: Arc::new(client),
             connection: Connection::default(),
@@ -326,7 +327,7 @@ pub unsafe extern "C" fn licet_client_open_with_dongle(
         };
         let client =
             crate::open_with_dongle(&state_dir, &policy, &key, &plugin, software.as_deref())
-                .map_err(|error| error.to_string())?;
+                .map_err(|error| error.report())?;
         Ok(Box::into_raw(Box::new(LicetClient {
             client: Arc::new(client),
             connection: Connection::default(),
@@ -432,7 +433,7 @@ pub unsafe extern "C" fn licet_check(
     let body = || {
         // SAFETY: the caller guarantees `client` is null or a live handle.
         let client = unsafe { client_argument(client) }?;
-        let report = crate::check(&client.client).map_err(|error| error.to_string())?;
+        let report = crate::check(&client.client).map_err(|error| error.report())?;
         Ok(Answer::from(&report))
     };
     // SAFETY: the caller's guarantee on `code` and `message` is passed on.

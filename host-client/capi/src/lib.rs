@@ -16,6 +16,7 @@
 
 #![deny(missing_docs)]
 
+use licet_engine::report::Report as _;
 mod ffi;
 
 pub use ffi::*;
@@ -96,8 +97,8 @@ fn check(client: &Client) -> Result<CheckReport, ClientError> {
 
 /// The license information as pretty JSON.
 fn info_json(client: &Client) -> Result<String, String> {
-    let info = client.info().map_err(|error| error.to_string())?;
-    serde_json::to_string_pretty(&info).map_err(|error| error.to_string())
+    let info = client.info().map_err(|error| error.report())?;
+    serde_json::to_string_pretty(&info).map_err(|error| error.report())
 }
 
 /// How a client's online operations reach the license server: HTTPS with the public roots, or
@@ -114,7 +115,7 @@ impl Connection {
         self.pinned = if bytes.is_empty() {
             None
         } else {
-            Some(PinnedCertificate::from_bytes(bytes).map_err(|error| error.to_string())?)
+            Some(PinnedCertificate::from_bytes(bytes).map_err(|error| error.report())?)
         };
         Ok(())
     }
@@ -146,7 +147,7 @@ fn transport(
         (url, _) => HttpTransport::new(url, product)
             .map(|transport| Box::new(transport.with_http_settings(connection.settings())) as _),
     };
-    transport.map_err(|error| error.to_string())
+    transport.map_err(|error| error.report())
 }
 
 /// Runs an online operation through a fresh transport to `server_url`.
@@ -171,9 +172,9 @@ fn refusal(error: ClientError) -> Result<Answer, String> {
         ClientError::ServerLicense(inner) => Ok(Answer {
             allowed: false,
             code: inner.code().as_str().to_owned(),
-            message: inner.to_string(),
+            message: inner.report(),
         }),
-        _ => Err(error.to_string()),
+        _ => Err(error.report()),
     }
 }
 
@@ -267,28 +268,28 @@ fn install_certificate(client: &Client, certificate: &str) -> Result<Answer, Str
     client
         .install_certificate(certificate, Utc::now())
         .map(|report| Answer::from(&report))
-        .map_err(|error| error.to_string())
+        .map_err(|error| error.report())
 }
 
 /// Sets the end user's language (`licet license language`).
 fn set_language(client: &Client, language: &str) -> Result<(), String> {
     client
         .set_language(language, Utc::now())
-        .map_err(|error| error.to_string())
+        .map_err(|error| error.report())
 }
 
 /// The text of a manual activation request file (`licet activate --manual`).
 fn manual_activation_request(client: &Client, key: &str, edition: &str) -> Result<String, String> {
     client
         .begin_manual_activation(key, edition, Utc::now())
-        .map_err(|error| error.to_string())
+        .map_err(|error| error.report())
 }
 
 /// The text of a manual return request file (`licet return --manual`).
 fn manual_return_request(client: &Client) -> Result<String, String> {
     client
         .begin_manual_return(Utc::now())
-        .map_err(|error| error.to_string())
+        .map_err(|error| error.report())
 }
 
 /// Loads an activation response file (`licet activate --load-response`).
@@ -318,9 +319,9 @@ fn exchange_denial(error: ClientError) -> Result<Answer, String> {
         (Some(code), ClientError::Exchange(inner)) => Ok(Answer {
             allowed: false,
             code: code.as_str().to_owned(),
-            message: inner.to_string(),
+            message: inner.report(),
         }),
-        _ => Err(error.to_string()),
+        _ => Err(error.report()),
     }
 }
 
@@ -354,7 +355,7 @@ fn seat_release(holder: SeatHolder) -> Result<Answer, String> {
     holder
         .release()
         .map(|decision| Answer::from(&decision))
-        .map_err(|error| error.to_string())
+        .map_err(|error| error.report())
 }
 
 #[cfg(test)]

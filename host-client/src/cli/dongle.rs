@@ -3,6 +3,7 @@
 use super::args::ClientArgs;
 use super::output::emit;
 use super::{CliError, Outcome};
+use licet_engine::report::Report as _;
 
 /// The dongle commands.
 #[derive(Debug, clap::Subcommand)]
@@ -26,7 +27,7 @@ pub(crate) fn run(command: DongleCommand) -> Result<Outcome, CliError> {
                 Ok(Outcome::Allowed)
             }
             Err(error) => {
-                emit(&format!("DONGLE_ABSENT: {error}\n"));
+                emit(&format!("DONGLE_ABSENT: {}\n", error.report()));
                 Ok(Outcome::Denied)
             }
         },

@@ -55,7 +55,7 @@ pub(crate) fn run_check(args: CheckArgs) -> Result<Outcome, CliError> {
     }
     // The decision stands; a failure to record the time seen is only reported.
     if let Err(error) = client.flush() {
-        eprintln!("warning: {error}");
+        eprintln!("warning: {}", licet_engine::report::chain(&error));
     }
     Ok(Outcome::decided(report.decision.is_allowed()))
 }

@@ -112,7 +112,7 @@ impl Cli {
             Ok(outcome) => outcome,
             Err(CliError::Usage(error)) => usage(&error),
             Err(error) => {
-                eprintln!("error: {}", outcome::chain(&error));
+                eprintln!("error: {}", licet_engine::report::chain(&error));
                 Outcome::Failed
             }
         }

@@ -70,8 +70,8 @@ pub enum CliError {
         source: KeyError,
     },
     /// A product bundle could not be built or does not verify.
-    #[error("{0}")]
-    Bundle(#[source] Box<crate::bundle::BundleBuildError>),
+    #[error(transparent)]
+    Bundle(Box<crate::bundle::BundleBuildError>),
     /// A policy or scenario could not be tested.
     #[error(transparent)]
     Tool(#[from] ToolError),
@@ -124,25 +124,10 @@ impl CliError {
     }
 }
 
-/// `error` and its causes, `: `-separated, each cause left out when the text before it already
-/// says it.
-pub(crate) fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(error) = cause {
-        let said = error.to_string();
-        if !text.contains(&said) {
-            text.push_str(": ");
-            text.push_str(&said);
-        }
-        cause = error.source();
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use licet_engine::report::chain;
 
     #[test]
     fn exit_codes_are_the_documented_ones() {
@@ -162,13 +147,16 @@ mod tests {
     fn the_chain_names_each_cause_once() {
         let missing = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
         let error = CliError::file("read", std::path::Path::new("a.cert"))(missing);
-        assert_eq!(chain(&error), "cannot read `a.cert`: no such file");
+        assert_eq!(
+            chain(&error).to_string(),
+            "cannot read `a.cert`: no such file"
+        );
         let exists = CliError::Keys {
             dir: PathBuf::from("out"),
             source: KeyError::Exists(PathBuf::from("out/vendor.pub")),
         };
         assert_eq!(
-            chain(&exists),
+            chain(&exists).to_string(),
             "cannot write keys into `out`: `out/vendor.pub` exists already; pass --force to \
              replace it"
         );
@@ -176,6 +164,6 @@ mod tests {
             path: PathBuf::from("p.yaml"),
             source: std::io::Error::new(std::io::ErrorKind::NotFound, "gone"),
         });
-        assert_eq!(chain(&tool), "`p.yaml`: gone");
+        assert_eq!(chain(&tool).to_string(), "`p.yaml`: gone");
     }
 }

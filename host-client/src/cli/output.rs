@@ -1,5 +1,6 @@
 //! What the commands print: decisions as `CODE: sentence`, start-up checks as a line or JSON.
 
+use licet_engine::report::Report as _;
 use std::io::Write as _;
 
 use licet_engine::Decision;
@@ -25,7 +26,7 @@ pub(crate) fn decided(result: Result<Decision, ClientError>) -> Result<Outcome, 
     match result {
         Ok(decision) => Ok(online_outcome(&decision)),
         Err(ClientError::ServerLicense(error)) => {
-            emit(&format!("{}: {error}\n", error.code()));
+            emit(&format!("{}: {}\n", error.code(), error.report()));
             Ok(Outcome::Denied)
         }
         Err(error) => Err(error.into()),
@@ -37,8 +38,8 @@ pub(crate) fn exchange_failure(error: ClientError) -> Result<Outcome, CliError> 
     match error.exchange_code() {
         Some(code) => {
             let message = match &error {
-                ClientError::Exchange(inner) => inner.to_string(),
-                other => other.to_string(),
+                ClientError::Exchange(inner) => licet_engine::report::chain(inner).to_string(),
+                other => licet_engine::report::chain(other).to_string(),
             };
             emit(&format!("{code}: {message}\n"));
             Ok(Outcome::Denied)

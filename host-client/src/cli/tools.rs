@@ -1,6 +1,7 @@
 //! The vendor's tools: `licet policy ...` (check policies, run scenario tests) and
 //! `licet keys ...` (vendor key pairs).
 
+use licet_engine::report::Report as _;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -87,7 +88,7 @@ fn check(files: &[PathBuf]) -> Outcome {
             )),
             Err(error) => {
                 ok = false;
-                let _ = writeln!(std::io::stderr().lock(), "{error}");
+                let _ = writeln!(std::io::stderr().lock(), "{}", error.report());
             }
         }
     }
@@ -122,7 +123,11 @@ fn report(run: &TestRun, verbose: bool) -> String {
             }
             Err(error) => {
                 let _ = writeln!(out, "policy   FAIL  {}", outcome.path.display());
-                let _ = writeln!(out, "{}", indent(&error.to_string()));
+                let _ = writeln!(
+                    out,
+                    "{}",
+                    indent(&licet_engine::report::chain(error).to_string())
+                );
             }
         }
     }
@@ -158,7 +163,11 @@ fn report(run: &TestRun, verbose: bool) -> String {
             }
             Err(error) => {
                 let _ = writeln!(out, "scenario FAIL  {}", outcome.path.display());
-                let _ = writeln!(out, "{}", indent(&error.to_string()));
+                let _ = writeln!(
+                    out,
+                    "{}",
+                    indent(&licet_engine::report::chain(error).to_string())
+                );
             }
         }
     }

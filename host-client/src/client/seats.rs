@@ -13,6 +13,7 @@
 //! forgotten, and a [`SeatHolder`] reports it ([`SeatHolder::lost`], [`SeatHolder::on_loss`])
 //! rather than taking another seat by itself.
 
+use licet_engine::report::Report as _;
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -440,7 +441,7 @@ impl SeatHolder {
                         // in force) renews nothing, like a denial.
                         Err(error) => match error.code() {
                             Some(code) => {
-                                Decision::deny(code, super::SERVER_LICENSE_RULE, error.to_string())
+                                Decision::deny(code, super::SERVER_LICENSE_RULE, error.report())
                             }
                             None => continue,
                         },

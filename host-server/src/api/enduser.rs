@@ -9,6 +9,7 @@ use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use licet_engine::certificate::CertificateClaims;
 use licet_engine::policy::Method;
+use licet_engine::report::Report as _;
 use licet_engine::{Action, Code, Fingerprint, ProductRef, Verdict};
 use serde::{Deserialize, Serialize};
 
@@ -126,7 +127,7 @@ pub async fn dongle_challenge(
         .licensing
         .dongle_challenges()
         .issue(state.licensing.now(), nonce)
-        .map_err(|error| AppError::Internal(error.to_string()))?;
+        .map_err(|error| AppError::Internal(error.report()))?;
     Ok(Json(DongleChallengeBody {
         challenge: STANDARD.encode(challenge),
         expires_at,
@@ -304,12 +305,12 @@ pub struct TrialValidateBody {
 }
 
 fn check_field(name: &'static str, value: &str) -> Result<(), AppError> {
-    fields::check_field(name, value).map_err(|error| AppError::InvalidBody(error.to_string()))
+    fields::check_field(name, value).map_err(|error| AppError::InvalidBody(error.report()))
 }
 
 /// Checks the sizes of what a request carries.
 pub(crate) fn check_action(action: &Action) -> Result<(), AppError> {
-    fields::check_action(action).map_err(|error| AppError::InvalidBody(error.to_string()))
+    fields::check_action(action).map_err(|error| AppError::InvalidBody(error.report()))
 }
 
 /// How a route counts against the brute-force limits.

@@ -1,7 +1,10 @@
 //! The one error type of the HTTP API: every refusal is `{ "code", "message", "rule" }` JSON.
 
+use axum::extract::{MatchedPath, Request};
 use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use licet_engine::report::Report as _;
 use licet_engine::{Code, Decision};
 use serde::Serialize;
 
@@ -83,8 +86,8 @@ pub enum AppError {
     /// A concurrent change got in the way; retry (409 `CONFLICT`). The text is logged, not
     /// answered.
     Conflict(String),
-    /// Storage failed (503 `STORAGE_UNAVAILABLE`). The text is not answered; the storage error
-    /// was logged where it became this error.
+    /// Storage failed (503 `STORAGE_UNAVAILABLE`). The storage error and its causes are logged,
+    /// not answered.
     Storage(String),
     /// Something that should not happen (500 `INTERNAL`). The text is logged, not answered.
     Internal(String),
@@ -282,13 +285,22 @@ impl AppError {
     }
 }
 
+impl AppError {
+    /// What is logged and never answered: the cause of a failure the server is to blame for.
+    pub(crate) fn failure(&self) -> Option<Failure> {
+        match self {
+            AppError::Storage(cause) => Some(Failure(format!("storage: {cause}"))),
+            AppError::Internal(cause) => Some(Failure(format!("internal error: {cause}"))),
+            AppError::TransportFailed(cause) => Some(Failure(format!("transport plugin: {cause}"))),
+            _ => None,
+        }
+    }
+}
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        match &self {
-            AppError::Internal(message) => tracing::error!("internal error: {message}"),
-            AppError::TransportFailed(message) => tracing::error!("transport plugin: {message}"),
-            AppError::Conflict(message) => tracing::debug!("conflict: {message}"),
-            _ => {}
+        if let AppError::Conflict(message) = &self {
+            tracing::debug!("conflict: {message}");
         }
         let (status, body) = self.parts();
         let mut response = (status, axum::Json(body)).into_response();
@@ -297,8 +309,33 @@ impl IntoResponse for AppError {
                 response.headers_mut().insert(header::RETRY_AFTER, value);
             }
         }
+        if let Some(failure) = self.failure() {
+            response.extensions_mut().insert(failure);
+        }
         response
     }
+}
+
+/// The cause of a failure the server is to blame for (storage, an internal error, a transport
+/// plugin that trapped), carried from the answer that hides it to [`log_failures`], which logs it
+/// once. It is a response extension and never leaves the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure(pub String);
+
+/// The layer that logs each [`Failure`] once, with the request's method, route pattern and status,
+/// and takes it off the answer.
+pub async fn log_failures(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "-".to_owned(), |path| path.as_str().to_owned());
+    let mut response = next.run(request).await;
+    if let Some(Failure(cause)) = response.extensions_mut().remove::<Failure>() {
+        let status = response.status().as_u16();
+        tracing::error!(%method, route, status, "{cause}");
+    }
+    response
 }
 
 impl From<StoreError> for AppError {
@@ -307,17 +344,14 @@ impl From<StoreError> for AppError {
             StoreError::AlreadyExists(what) => AppError::AlreadyExists(what),
             StoreError::NotFound(what) => AppError::NotFound(what),
             StoreError::Conflict(message) => AppError::Conflict(message),
-            other => {
-                tracing::error!("storage: {other}");
-                AppError::Storage("storage failed; nothing was changed".into())
-            }
+            other => AppError::Storage(other.report()),
         }
     }
 }
 
 impl From<crate::listing::PageError> for AppError {
     fn from(error: crate::listing::PageError) -> Self {
-        AppError::InvalidQuery(error.to_string())
+        AppError::InvalidQuery(error.report())
     }
 }
 
@@ -334,7 +368,7 @@ impl From<ServiceError> for AppError {
                 rule: "exchange.file".into(),
                 message,
             },
-            other => AppError::Internal(other.to_string()),
+            other => AppError::Internal(other.report()),
         }
     }
 }

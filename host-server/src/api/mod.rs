@@ -133,6 +133,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn(error::log_failures))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::metrics::count_requests,

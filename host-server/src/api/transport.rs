@@ -19,6 +19,7 @@
 //! limits; a plugin that refuses what arrived is a 400 `TRANSPORT_REQUEST`, one that traps or hits
 //! a limit a 500 `TRANSPORT_FAILED`.
 
+use licet_engine::report::Report as _;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -109,7 +110,7 @@ pub fn load_transports(config: &Config) -> Result<Transports, StartError> {
     let vendor_key = crate::server::vendor_verifying_key(config)?;
     let host = PluginHost::new(vendor_key).map_err(|error| StartError::Transport {
         path: config.transports[0].clone(),
-        message: error.to_string(),
+        message: error.report(),
     })?;
     let mut plugins = BTreeMap::new();
     for dir in &config.transports {
@@ -117,7 +118,7 @@ pub fn load_transports(config: &Config) -> Result<Transports, StartError> {
             path: dir.clone(),
             message,
         };
-        let plugin = load_one(&host, dir).map_err(|error| failed(error.to_string()))?;
+        let plugin = load_one(&host, dir).map_err(|error| failed(error.report()))?;
         let name = plugin.manifest().name.clone();
         if plugins.insert(name.clone(), Arc::new(plugin)).is_some() {
             return Err(failed(format!("a second transport is named `{name}`")));
@@ -162,7 +163,7 @@ pub(crate) async fn call<T: Send + 'static>(
     let name = plugin.manifest().name.clone();
     tokio::task::spawn_blocking(move || work(&plugin))
         .await
-        .map_err(|error| AppError::Internal(format!("transport `{name}`: {error}")))?
+        .map_err(|error| AppError::Internal(format!("transport `{name}`: {}", error.report())))?
         .map_err(|error| plugin_error(&name, error))
 }
 
@@ -172,7 +173,7 @@ fn plugin_error(name: &str, error: PluginError) -> AppError {
             "the transport `{name}` refused the request ({code}): {message}"
         )),
         PluginError::Transport(_) => AppError::PayloadTooLarge,
-        other => AppError::TransportFailed(other.to_string()),
+        other => AppError::TransportFailed(other.report()),
     }
 }
 
@@ -218,7 +219,7 @@ fn carried(payload: Vec<u8>) -> Result<Carried, AppError> {
             ))
         })?;
     let method = Method::from_bytes(method.as_bytes())
-        .map_err(|error| AppError::Internal(error.to_string()))?;
+        .map_err(|error| AppError::Internal(error.report()))?;
     if method == Method::GET && !envelope.body.is_null() {
         return Err(AppError::TransportRequest(format!(
             "`GET {route}` takes no body"
@@ -243,7 +244,7 @@ fn internal_request(carried: &Carried, arrived: &Request) -> Result<Request, App
             let bytes = if *method == Method::GET {
                 Vec::new()
             } else {
-                serde_json::to_vec(body).map_err(|error| AppError::Internal(error.to_string()))?
+                serde_json::to_vec(body).map_err(|error| AppError::Internal(error.report()))?
             };
             (method.clone(), *route, "application/json", bytes)
         }
@@ -258,7 +259,7 @@ fn internal_request(carried: &Carried, arrived: &Request) -> Result<Request, App
     *request.method_mut() = method;
     *request.uri_mut() = uri
         .parse()
-        .map_err(|error: axum::http::uri::InvalidUri| AppError::Internal(error.to_string()))?;
+        .map_err(|error: axum::http::uri::InvalidUri| AppError::Internal(error.report()))?;
     let headers = request.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     if let Some(authorization) = arrived.headers().get(header::AUTHORIZATION) {
@@ -309,7 +310,7 @@ pub async fn accept(
         .clone()
         .oneshot(inner)
         .await
-        .map_err(|error| AppError::Internal(error.to_string()))?;
+        .map_err(|error| AppError::Internal(error.report()))?;
     let status = answered.status();
     if matches!(carried, Carried::Exchange(_)) && !status.is_success() {
         // A refused exchange file answers as `POST /v1/exchange` does.
@@ -317,7 +318,7 @@ pub async fn accept(
     }
     let answer_body = axum::body::to_bytes(answered.into_body(), MAX_ANSWER)
         .await
-        .map_err(|error| AppError::Internal(error.to_string()))?;
+        .map_err(|error| AppError::Internal(error.report()))?;
     let payload = match carried {
         Carried::Exchange(_) => answer_body.to_vec(),
         Carried::Api { .. } => {
@@ -325,7 +326,7 @@ pub async fn accept(
                 AppError::Internal(format!("the API answered no JSON: {error}"))
             })?;
             serde_json::to_vec(&json!({ "status": status.as_u16(), "body": body }))
-                .map_err(|error| AppError::Internal(error.to_string()))?
+                .map_err(|error| AppError::Internal(error.report()))?
         }
     };
     let answer = call(&plugin, move |plugin| plugin.encode_answer(&payload)).await?;

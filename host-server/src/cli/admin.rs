@@ -8,6 +8,7 @@
 //! ([`EXIT_USAGE`](super::client::EXIT_USAGE)), 3 the server cannot be reached or is not a Licet
 //! server ([`EXIT_UNREACHABLE`](super::client::EXIT_UNREACHABLE)).
 
+use licet_engine::report::Report as _;
 use std::io::{BufRead as _, Write};
 use std::path::Path;
 
@@ -31,8 +32,8 @@ pub fn run(args: &AdminArgs) -> u8 {
         Err(error) => {
             let _ = out.flush();
             match &error {
-                AdminError::Refused { .. } => eprintln!("{error}"),
-                _ => eprintln!("error: {error}"),
+                AdminError::Refused { .. } => eprintln!("{}", error.report()),
+                _ => eprintln!("error: {}", error.report()),
             }
             error.exit_code()
         }

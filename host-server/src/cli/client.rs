@@ -4,6 +4,7 @@
 //! The administrator token comes from a file or the environment ([`AdminToken::locate`]), never
 //! from a command-line argument, so it never lands in a shell's history or in the process list.
 
+use licet_engine::report::Report as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -53,7 +54,7 @@ pub enum AdminError {
     )]
     TokenOnCommandLine,
     /// A token or password file cannot be read.
-    #[error("cannot read {what} `{path}`: {source}")]
+    #[error("cannot read {what} `{path}`")]
     File {
         /// `the token file`, `the password file`.
         what: &'static str,
@@ -95,7 +96,7 @@ pub enum AdminError {
         why: String,
     },
     /// The output cannot be written.
-    #[error("cannot write the output: {0}")]
+    #[error("cannot write the output")]
     Output(#[from] std::io::Error),
 }
 
@@ -200,7 +201,7 @@ impl AdminClient {
         let transport = HttpTransport::new(server, "")
             .map_err(|error| match error {
                 TransportError::InvalidUrl(why) => AdminError::Server(why),
-                other => AdminError::Server(other.to_string()),
+                other => AdminError::Server(other.report()),
             })?
             .with_timeout(TIMEOUT)
             .with_max_response_bytes(MAX_ANSWER_BYTES);
@@ -274,13 +275,13 @@ impl AdminClient {
             TransportError::InvalidReply(why) => AdminError::InvalidAnswer { url, why },
             error @ TransportError::Tls { .. } => AdminError::Unreachable {
                 url,
-                why: error.to_string(),
+                why: error.report(),
             },
             error @ TransportError::TooLarge { .. } => AdminError::InvalidAnswer {
                 url,
-                why: error.to_string(),
+                why: error.report(),
             },
-            error @ TransportError::PlainHttpRefused { .. } => AdminError::Usage(error.to_string()),
+            error @ TransportError::PlainHttpRefused { .. } => AdminError::Usage(error.report()),
             TransportError::Refused {
                 status,
                 code,
@@ -291,7 +292,7 @@ impl AdminClient {
                 message,
             },
             TransportError::InvalidUrl(why) => AdminError::Server(why),
-            other => AdminError::Usage(other.to_string()),
+            other => AdminError::Usage(other.report()),
         }
     }
 

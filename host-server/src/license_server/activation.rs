@@ -9,6 +9,7 @@
 //! in `exchange-state.json` with the engine's [`ExchangeState`], which refuses a response that
 //! answers no pending request of this machine, replays or older ones.
 
+use licet_engine::report::Report as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -167,7 +168,7 @@ impl LicenseServer {
             Ok(text) => text,
             Err(error) => {
                 return Ok(Revalidation::Kept {
-                    reason: error.to_string(),
+                    reason: error.report(),
                 })
             }
         };
@@ -199,7 +200,7 @@ impl LicenseServer {
             let outcome = match self.revalidate(None, &key, now).await {
                 Ok(outcome) => outcome,
                 Err(error) => Revalidation::Kept {
-                    reason: error.to_string(),
+                    reason: error.report(),
                 },
             };
             match &outcome {
@@ -371,19 +372,19 @@ async fn post(
     body: Value,
 ) -> Result<Answer, LicenseServerError> {
     let mut transport = HttpTransport::new(url, product)
-        .map_err(|error| LicenseServerError::Invalid(error.to_string()))?
+        .map_err(|error| LicenseServerError::Invalid(error.report()))?
         .with_timeout(CENTER_TIMEOUT);
     if let Some(pin) = pin {
         transport = transport.with_pinned_certificate(pin.clone());
     }
     let path = path.to_owned();
-    let bytes = serde_json::to_vec(&body)
-        .map_err(|error| LicenseServerError::Invalid(error.to_string()))?;
+    let bytes =
+        serde_json::to_vec(&body).map_err(|error| LicenseServerError::Invalid(error.report()))?;
     let response =
         tokio::task::spawn_blocking(move || transport.post(&path, "application/json", &bytes))
             .await
-            .map_err(|error| LicenseServerError::Unreachable(error.to_string()))?
-            .map_err(|error| LicenseServerError::Unreachable(error.to_string()))?;
+            .map_err(|error| LicenseServerError::Unreachable(error.report()))?
+            .map_err(|error| LicenseServerError::Unreachable(error.report()))?;
     let body = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
     Ok(Answer {
         status: response.status,
@@ -441,7 +442,7 @@ pub async fn run_lifecycle(licensing: Licensing) {
         tokio::select! {
             _ = rescan.tick() => {
                 if let Err(error) = server.reload().await {
-                    tracing::warn!("reading the server licenses failed: {error}");
+                    tracing::warn!("reading the server licenses failed: {}", error.report());
                 }
             }
             _ = revalidate.tick() => {

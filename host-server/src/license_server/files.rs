@@ -3,6 +3,7 @@
 //! (request files written and not answered yet). Every write is atomic: a temporary file in the
 //! same directory, synced, then renamed over the old one.
 
+use licet_engine::report::Report as _;
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
@@ -161,7 +162,7 @@ pub(super) fn write_withdrawn(
     refusal: &Refusal,
 ) -> Result<(), LicenseServerError> {
     let text = serde_json::to_string_pretty(refusal)
-        .map_err(|error| LicenseServerError::Invalid(error.to_string()))?;
+        .map_err(|error| LicenseServerError::Invalid(error.report()))?;
     write_atomic(&key_path(dir, key, WITHDRAWN_SUFFIX)?, text.as_bytes())
 }
 
@@ -192,6 +193,6 @@ pub(super) fn write_exchange_state(
     state: &ExchangeState,
 ) -> Result<(), LicenseServerError> {
     let text = serde_json::to_string_pretty(state)
-        .map_err(|error| LicenseServerError::Invalid(error.to_string()))?;
+        .map_err(|error| LicenseServerError::Invalid(error.report()))?;
     write_atomic(&exchange_state_path(dir), text.as_bytes())
 }

@@ -17,6 +17,7 @@
 //! revalidates periodically; [`status`] is what `licet-server status` and `GET /v1/seats/query`
 //! show.
 
+use licet_engine::report::Report as _;
 pub mod activation;
 mod files;
 pub(crate) mod served;
@@ -63,7 +64,7 @@ impl ServerIdentity for NativeIdentity {
     fn fingerprint(&self, product: &str) -> Result<Fingerprint, String> {
         NativeProbe::for_product(product)
             .fingerprint()
-            .map_err(|error| error.to_string())
+            .map_err(|error| error.report())
     }
 }
 
@@ -85,7 +86,7 @@ impl ServerIdentity for FixedIdentity {
 #[non_exhaustive]
 pub enum LicenseServerError {
     /// A file could not be read or written.
-    #[error("`{path}`: {source}")]
+    #[error("`{path}`")]
     Io {
         /// The file.
         path: PathBuf,
@@ -387,7 +388,10 @@ impl LicenseServer {
         };
         let license = ServerLicense::from_armored(text, &self.vendor).map_err(|error| {
             invalid(
-                format!("it is not a server license signed by the vendor ({error})"),
+                format!(
+                    "it is not a server license signed by the vendor ({})",
+                    error.report()
+                ),
                 None,
             )
         })?;
@@ -425,7 +429,7 @@ impl LicenseServer {
         let live = match &claims.binding {
             Binding::Fingerprint(_) => Some(
                 self.fingerprint(policy)
-                    .map_err(|error| invalid(error.to_string(), Some(claims)))?,
+                    .map_err(|error| invalid(error.report(), Some(claims)))?,
             ),
             Binding::Dongle(_) => None,
         };
@@ -444,7 +448,7 @@ impl LicenseServer {
             })
             .map_err(|error| Refusal {
                 code: error.code(),
-                reason: error.to_string(),
+                reason: error.report(),
                 claims: Some(Box::new(claims.clone())),
             })?;
         let engine_license =
@@ -591,7 +595,7 @@ impl LicenseServer {
             .check_in_force(now)
             .map_err(|error| LicenseServerError::Refused {
                 code: error.code(),
-                reason: error.to_string(),
+                reason: error.report(),
             })?;
         let key = served.license.claims().license_key.clone();
         let _changes = self.changes.lock().await;

@@ -11,6 +11,7 @@
 //!
 //! [`ServerLicense::admits`]: licet_engine::server_license::ServerLicense::admits
 
+use licet_engine::report::Report as _;
 use std::sync::Arc;
 
 use chrono::SubsecRound;
@@ -105,11 +106,7 @@ pub(crate) async fn decide_served<R: Records>(
                 }
                 Some(Entry::Served(license)) => {
                     if let (false, Err(error)) = (ending, license.license.check_in_force(now)) {
-                        refusal = Some(Decision::deny(
-                            error.code(),
-                            LICENSE_RULE,
-                            error.to_string(),
-                        ));
+                        refusal = Some(Decision::deny(error.code(), LICENSE_RULE, error.report()));
                     } else if kind == RequestKind::Checkout && !license.license.claims().kinds.seat
                     {
                         refusal = Some(Decision::deny(
@@ -167,7 +164,7 @@ pub(crate) async fn decide_served<R: Records>(
                     _ => None,
                 });
             if let (true, Some(error)) = (decision.is_allowed(), outside) {
-                decision = Decision::deny(error.code(), ADMITS_RULE, error.to_string());
+                decision = Decision::deny(error.code(), ADMITS_RULE, error.report());
             }
             (decision, served)
         }

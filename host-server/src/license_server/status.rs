@@ -1,6 +1,7 @@
 //! What a license server holds and serves: `licet-server status` (every server license with its
 //! seats, holders and borrowed seats, or why it is refused) and the public `GET /v1/seats/query`.
 
+use licet_engine::report::Report as _;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -174,7 +175,7 @@ pub fn report(
                     .license
                     .check_in_force(now)
                     .err()
-                    .map(|error| (error.code().as_str().to_owned(), error.to_string())),
+                    .map(|error| (error.code().as_str().to_owned(), error.report())),
                 Entry::Refused(refusal) => {
                     Some((refusal.code.as_str().to_owned(), refusal.reason.clone()))
                 }

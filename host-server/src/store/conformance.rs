@@ -7,6 +7,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use licet_engine::report::Report as _;
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
@@ -430,7 +431,7 @@ async fn transcript(store: &Store) -> Lines {
     let duplicate = store
         .execute(Duplicate {})
         .await
-        .map_err(|error| error.to_string());
+        .map_err(|error| error.report());
     lines.push(("duplicate license".to_owned(), format!("{duplicate:?}")));
     for phase in [
         store.execute(Activations {}).await,

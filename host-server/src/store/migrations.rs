@@ -7,6 +7,7 @@
 //! recorded bare versions in `schema_migrations (version, applied_at)`: their versions are entered
 //! into the history without being run again, and that table is dropped.
 
+use licet_engine::report::Report as _;
 use refinery::error::Kind;
 use refinery::{Migration, Runner, Target};
 
@@ -94,7 +95,7 @@ impl From<refinery::Error> for MigrationError {
                 version: i64::from(migration.version()),
                 name: migration.name().to_owned(),
             },
-            _ => MigrationError::Failed(error.to_string()),
+            _ => MigrationError::Failed(licet_engine::report::chain(&error).to_string()),
         }
     }
 }
@@ -103,7 +104,7 @@ impl From<MigrationError> for StoreError {
     fn from(error: MigrationError) -> Self {
         StoreError::Migration {
             version: error.version(),
-            message: error.to_string(),
+            message: error.report(),
         }
     }
 }

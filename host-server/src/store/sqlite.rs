@@ -3,6 +3,7 @@
 //! its own savepoint so a failing one changes nothing. An answer is sent only after its group
 //! committed, so an acknowledged change survives a crash.
 
+use licet_engine::report::Report as _;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -123,17 +124,17 @@ impl SqliteStore {
         let (reply, answer) = oneshot::channel::<Result<J::Output, StoreError>>();
         let work: Work = Box::new(move |conn: &mut Connection| {
             conn.execute_batch("SAVEPOINT request")
-                .map_err(|error| error.to_string())?;
+                .map_err(|error| error.report())?;
             let result = run_ready(job.run(&mut SqliteRecords { conn }));
             let result = match result {
                 Ok(Ok(value)) => {
                     conn.execute_batch("RELEASE request")
-                        .map_err(|error| error.to_string())?;
+                        .map_err(|error| error.report())?;
                     Ok(value)
                 }
                 Ok(Err(error)) | Err(error) => {
                     conn.execute_batch("ROLLBACK TO request; RELEASE request")
-                        .map_err(|error| error.to_string())?;
+                        .map_err(|error| error.report())?;
                     Err(error)
                 }
             };
@@ -264,7 +265,7 @@ fn commit_group(conn: &mut Connection, group: Vec<Work>) -> Synced {
         }
         None => conn.execute_batch("COMMIT").err().map(|error| {
             let _ = conn.execute_batch("ROLLBACK");
-            error.to_string()
+            error.report()
         }),
     };
     (finishers, commit_error)

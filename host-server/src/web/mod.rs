@@ -7,6 +7,7 @@
 //! POST. Every action goes through the same [`crate::service::Licensing`] calls as the JSON API:
 //! the engine decides and the audit log records exactly as it does for API requests.
 
+use licet_engine::report::Report as _;
 pub mod admin;
 pub mod client;
 pub mod data;
@@ -28,7 +29,7 @@ use axum::Router;
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 
-use crate::api::error::AppError;
+use crate::api::error::{AppError, Failure};
 use crate::api::extract::Peer;
 use crate::api::AppState;
 use crate::listener::ArrivedOverTls;
@@ -323,6 +324,8 @@ struct Refusal {
     back_label: String,
     clear: Option<Area>,
     redirect: Option<String>,
+    /// What is logged and not shown: the cause of a failure the server is to blame for.
+    failure: Option<Failure>,
 }
 
 impl WebError {
@@ -336,12 +339,19 @@ impl WebError {
             back_label: "Start page".to_owned(),
             clear: None,
             redirect: None,
+            failure: None,
         }))
     }
 
-    /// Something that should not happen.
-    pub fn internal(detail: impl Into<String>) -> WebError {
-        WebError::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", detail)
+    /// Something that should not happen: the page says so, `cause` is logged.
+    pub fn internal(cause: impl Into<String>) -> WebError {
+        let mut error = WebError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL",
+            "the server failed to answer; the failure is logged",
+        );
+        error.0.failure = Some(Failure(format!("internal error: {}", cause.into())));
+        error
     }
 
     /// A form that could not be read.
@@ -378,7 +388,9 @@ impl WebError {
 impl From<AppError> for WebError {
     fn from(error: AppError) -> Self {
         let (status, body) = error.parts();
-        WebError::new(status, &body.code, body.message)
+        let mut refusal = WebError::new(status, &body.code, body.message);
+        refusal.0.failure = error.failure();
+        refusal
     }
 }
 
@@ -390,7 +402,7 @@ impl From<ServiceError> for WebError {
 
 impl From<session::RandomFailed> for WebError {
     fn from(error: session::RandomFailed) -> Self {
-        WebError::internal(error.to_string())
+        WebError::internal(error.report())
     }
 }
 
@@ -415,6 +427,9 @@ impl IntoResponse for WebError {
         };
         if let Some(area) = refusal.clear {
             session::push_cookie(response.headers_mut(), session::clear_cookie(area, false));
+        }
+        if let Some(failure) = refusal.failure {
+            response.extensions_mut().insert(failure);
         }
         response
     }

@@ -77,7 +77,7 @@ type HmacSha256 = Hmac<Sha256>;
 #[non_exhaustive]
 pub enum CacheError {
     /// The directory or its key could not be created or read.
-    #[error("{0}")]
+    #[error(transparent)]
     Io(#[from] std::io::Error),
     /// Other users may write the directory, or read or write the key.
     #[error("other users may write the cache directory or read its key (it must be private)")]

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum PluginError {
     /// A file could not be read or written.
-    #[error("`{path}`: {source}")]
+    #[error("`{path}`")]
     Io {
         /// The file.
         path: PathBuf,
@@ -210,7 +210,7 @@ pub enum PluginError {
         reason: &'static str,
     },
     /// The compiled-module cache directory cannot be used.
-    #[error("compiled plugin cache `{path}`: {source}")]
+    #[error("compiled plugin cache `{path}`")]
     Cache {
         /// The cache directory.
         path: PathBuf,
@@ -224,9 +224,9 @@ pub enum PluginError {
     #[error("transport: {0}")]
     Transport(String),
     /// An HTTP exchange of a transport failed.
-    #[error("http: {0}")]
+    #[error("http")]
     Http(#[from] crate::http::HttpError),
     /// A HID device could not be used.
-    #[error("hid: {0}")]
+    #[error("hid")]
     Hid(#[from] crate::hid::HidError),
 }

@@ -44,7 +44,7 @@ impl Reading {
 #[non_exhaustive]
 pub enum DongleRefusal {
     /// The answer is not a valid proof of presence for the challenge.
-    #[error("{0}")]
+    #[error(transparent)]
     Proof(#[from] DongleProofError),
     /// The plugin claimed a serial that is not the one derived from the answering key.
     #[error("the plugin claims serial `{claimed}`, but the answering key's serial is `{derived}`")]

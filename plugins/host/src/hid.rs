@@ -28,6 +28,7 @@
 //! key <64 lower-case hex digits of the 32-byte Ed25519 seed>
 //! ```
 
+use licet_engine::report::Report as _;
 use std::collections::VecDeque;
 use std::fmt;
 use std::io::{Read as _, Write as _};
@@ -99,7 +100,7 @@ pub struct HidDeviceInfo {
 impl HidApiBackend {
     /// Initializes hidapi.
     pub fn new() -> Result<HidApiBackend, HidError> {
-        let api = hidapi::HidApi::new().map_err(|error| HidError::Device(error.to_string()))?;
+        let api = hidapi::HidApi::new().map_err(|error| HidError::Device(error.report()))?;
         Ok(HidApiBackend {
             api: Mutex::new(api),
         })
@@ -109,7 +110,7 @@ impl HidApiBackend {
     pub fn list(&self, vendor_id: u16, product_id: u16) -> Result<Vec<HidDeviceInfo>, HidError> {
         let mut api = self.lock()?;
         api.refresh_devices()
-            .map_err(|error| HidError::Device(error.to_string()))?;
+            .map_err(|error| HidError::Device(error.report()))?;
         Ok(api
             .device_list()
             .filter(|info| info.vendor_id() == vendor_id && info.product_id() == product_id)
@@ -135,7 +136,7 @@ impl HidDevice for HidApiDevice {
         self.0
             .write(report)
             .map(|_| ())
-            .map_err(|error| HidError::Device(error.to_string()))
+            .map_err(|error| HidError::Device(error.report()))
     }
 
     fn read(&mut self, timeout: Duration) -> Result<Vec<u8>, HidError> {
@@ -144,7 +145,7 @@ impl HidDevice for HidApiDevice {
         match self.0.read_timeout(&mut buffer, millis) {
             Ok(0) => Err(HidError::Timeout),
             Ok(count) => Ok(buffer[..count.min(buffer.len())].to_vec()),
-            Err(error) => Err(HidError::Device(error.to_string())),
+            Err(error) => Err(HidError::Device(error.report())),
         }
     }
 }
@@ -160,7 +161,7 @@ impl HidBackend for HidApiBackend {
         let api = self.lock()?;
         let device = api
             .open(vendor_id, product_id)
-            .map_err(|error| HidError::Device(error.to_string()))?;
+            .map_err(|error| HidError::Device(error.report()))?;
         Ok(Box::new(HidApiDevice(device)))
     }
 }
@@ -271,7 +272,7 @@ pub enum DongleFileError {
 #[non_exhaustive]
 pub enum SoftwareDongleError {
     /// The file could not be read or written (an existing file is not overwritten unless asked).
-    #[error("`{path}`: {source}")]
+    #[error("`{path}`")]
     Io {
         /// The file.
         path: PathBuf,
@@ -279,7 +280,7 @@ pub enum SoftwareDongleError {
         source: std::io::Error,
     },
     /// The file is not a software dongle file.
-    #[error("`{path}` is not a licet software dongle file: {source}")]
+    #[error("`{path}` is not a licet software dongle file")]
     File {
         /// The file.
         path: PathBuf,
@@ -615,7 +616,7 @@ impl HidBackend for SoftwareDongleFile {
                     product_id,
                 })
             }
-            Err(error) => Err(HidError::Device(error.to_string())),
+            Err(error) => Err(HidError::Device(error.report())),
         }
     }
 }

@@ -16,6 +16,7 @@
 //!   cap on the answer's headers and body, no redirects followed, no proxy, no connection reuse.
 //! - Typed errors ([`HttpError`]).
 
+use licet_engine::report::Report as _;
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -301,7 +302,7 @@ impl PinnedCertificate {
         // The same check rustls applies to a root: a parsable X.509 certificate.
         rustls::RootCertStore::empty()
             .add(CertificateDer::from(der.as_slice()))
-            .map_err(|error| HttpError::InvalidPin(error.to_string()))?;
+            .map_err(|error| HttpError::InvalidPin(error.report()))?;
         Ok(PinnedCertificate { der })
     }
 
@@ -448,12 +449,12 @@ impl HttpAgent {
                 builder
                     .header(http::header::CONTENT_TYPE, content_type)
                     .body(body)
-                    .map_err(|error| HttpError::InvalidRequest(error.to_string()))?,
+                    .map_err(|error| HttpError::InvalidRequest(error.report()))?,
             ),
             None => self.agent.run(
                 builder
                     .body(())
-                    .map_err(|error| HttpError::InvalidRequest(error.to_string()))?,
+                    .map_err(|error| HttpError::InvalidRequest(error.report()))?,
             ),
         };
         let mut answer = answer.map_err(|error| self.classify(server, error, false))?;
@@ -531,20 +532,20 @@ impl HttpAgent {
                     _ => HttpError::Unreachable(format!("`{at}`: {error}")),
                 }
             }
-            ureq::Error::Protocol(error) => HttpError::InvalidReply(error.to_string()),
-            ureq::Error::Http(error) => HttpError::InvalidRequest(error.to_string()),
+            ureq::Error::Protocol(error) => HttpError::InvalidReply(error.report()),
+            ureq::Error::Http(error) => HttpError::InvalidRequest(error.report()),
             ureq::Error::BadUri(why) => HttpError::InvalidUrl(why),
-            other => HttpError::InvalidReply(other.to_string()),
+            other => HttpError::InvalidReply(other.report()),
         }
     }
 
     fn tls_failure(&self, server: &ServerUrl, error: &rustls::Error) -> HttpError {
         let failure = match error {
             rustls::Error::InvalidCertificate(_) if self.settings.pinned_certificate.is_some() => {
-                TlsFailure::PinMismatch(error.to_string())
+                TlsFailure::PinMismatch(error.report())
             }
-            rustls::Error::InvalidCertificate(_) => TlsFailure::Untrusted(error.to_string()),
-            other => TlsFailure::Handshake(other.to_string()),
+            rustls::Error::InvalidCertificate(_) => TlsFailure::Untrusted(error.report()),
+            other => TlsFailure::Handshake(other.report()),
         };
         HttpError::Tls {
             host: server.host.clone(),
@@ -577,7 +578,7 @@ fn checked_request(
         }
     }
     let method = http::Method::from_bytes(method.as_bytes())
-        .map_err(|error| HttpError::InvalidRequest(error.to_string()))?;
+        .map_err(|error| HttpError::InvalidRequest(error.report()))?;
     let mut builder = http::Request::builder()
         .method(method)
         .uri(server.join(path));

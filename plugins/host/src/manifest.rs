@@ -4,6 +4,7 @@
 //! signature over the manifest's exact bytes, base64) and the component the manifest names. The
 //! manifest carries the component's SHA-256, so the signature covers the code too.
 
+use licet_engine::report::Report as _;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -142,7 +143,7 @@ impl Manifest {
         let manifest: Manifest =
             serde_json::from_slice(bytes).map_err(|error| PluginError::Manifest {
                 path: path.to_path_buf(),
-                reason: error.to_string(),
+                reason: error.report(),
             })?;
         manifest.check(path)?;
         Ok(manifest)

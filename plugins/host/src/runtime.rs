@@ -2,6 +2,7 @@
 //! fresh store per call (or a warm instance a host keeps on purpose), and the optional
 //! compiled-module cache.
 
+use licet_engine::report::Report as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -139,7 +140,7 @@ impl hardware::licet::plugin::hid::Host for CallState {
                 self.open_devices += 1;
                 Ok(Ok(handle))
             }
-            Err(error) => Ok(Err(error.to_string())),
+            Err(error) => Ok(Err(error.report())),
         }
     }
 }
@@ -158,7 +159,7 @@ impl hardware::licet::plugin::hid::HostDevice for CallState {
         }
         self.time_left()?;
         let handle = self.table.get_mut(&device)?;
-        Ok(handle.0.write(&report).map_err(|error| error.to_string()))
+        Ok(handle.0.write(&report).map_err(|error| error.report()))
     }
 
     fn read(
@@ -177,7 +178,7 @@ impl hardware::licet::plugin::hid::HostDevice for CallState {
             .min(time_left);
         let started = Instant::now();
         let handle = self.table.get_mut(&device)?;
-        let report = handle.0.read(timeout).map_err(|error| error.to_string());
+        let report = handle.0.read(timeout).map_err(|error| error.report());
         self.hid_wait_left = self.hid_wait_left.saturating_sub(started.elapsed());
         Ok(report)
     }
@@ -286,7 +287,7 @@ impl Runtime {
         if let Err(error) = store.set_fuel(self.limits.fuel) {
             return Err(PluginError::Trapped {
                 plugin: plugin.to_string(),
-                reason: error.to_string(),
+                reason: format!("{error:#}"),
             });
         }
         store.set_epoch_deadline(self.deadline_ticks);
@@ -345,7 +346,7 @@ impl Runtime {
                 },
                 None => PluginError::Trapped {
                     plugin,
-                    reason: error.to_string(),
+                    reason: format!("{error:#}"),
                 },
             },
         }
@@ -525,19 +526,19 @@ impl PluginHostBuilder {
             .total_tables(limits.concurrent_calls.saturating_mul(limits.tables))
             .max_memory_size(limits.memory_bytes);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-        let engine = Engine::new(&config).map_err(|error| engine_error(error.to_string()))?;
+        let engine = Engine::new(&config).map_err(|error| engine_error(format!("{error:#}")))?;
         let transport_linker = Linker::new(&engine);
         let mut hardware_linker = Linker::new(&engine);
         hardware::HardwareCheck::add_to_linker::<CallState, HasSelf<CallState>>(
             &mut hardware_linker,
             |state| state,
         )
-        .map_err(|error| engine_error(error.to_string()))?;
+        .map_err(|error| engine_error(format!("{error:#}")))?;
         v0_1::hardware::HardwareCheck::add_to_linker::<CallState, HasSelf<CallState>>(
             &mut hardware_linker,
             |state| state,
         )
-        .map_err(|error| engine_error(error.to_string()))?;
+        .map_err(|error| engine_error(format!("{error:#}")))?;
         let cache = match &self.cache_dir {
             Some(dir) => {
                 // Everything of the engine's configuration above that compiled code may
@@ -561,7 +562,7 @@ impl PluginHostBuilder {
             }
             None => None,
         };
-        let ticker = Ticker::start(&engine).map_err(|error| engine_error(error.to_string()))?;
+        let ticker = Ticker::start(&engine).map_err(|error| engine_error(error.report()))?;
         Ok(PluginHost {
             runtime: Arc::new(Runtime {
                 engine,

@@ -3,6 +3,7 @@
 //! The vendor key files are the ones `licet keys generate` writes: one line,
 //! `licet-ed25519-secret:` or `licet-ed25519-public:` followed by the 32 key bytes in base64.
 
+use licet_engine::report::Report as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -101,7 +102,7 @@ pub fn sign_plugin(dir: &Path, key: &SigningKey) -> Result<Manifest, PluginError
     let mut signed =
         serde_json::to_vec_pretty(&manifest).map_err(|error| PluginError::Manifest {
             path: manifest_path.clone(),
-            reason: error.to_string(),
+            reason: error.report(),
         })?;
     signed.push(b'\n');
     let signature = SignedKind::PluginManifest.sign(&signed, key);

@@ -6,6 +6,7 @@
 //! into `target/plugin-guests` of the main workspace (a target directory of its own, so the outer
 //! build's lock is not in the way).
 
+use licet_engine::report::Report as _;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -84,7 +85,7 @@ pub fn install_plugin(
 ) -> Result<PathBuf, String> {
     let wasm = guest_wasm(guest)?;
     let dir = into.join(guest);
-    std::fs::create_dir_all(&dir).map_err(|error| error.to_string())?;
+    std::fs::create_dir_all(&dir).map_err(|error| error.report())?;
     let wasm_name = format!("{}.wasm", guest.replace('-', "_"));
     std::fs::copy(&wasm, dir.join(&wasm_name))
         .map_err(|error| format!("`{}`: {error}", wasm.display()))?;
@@ -100,9 +101,9 @@ pub fn install_plugin(
             .collect::<BTreeMap<_, _>>(),
         allow,
     };
-    let json = serde_json::to_vec_pretty(&manifest).map_err(|error| error.to_string())?;
-    std::fs::write(dir.join(MANIFEST_FILE), json).map_err(|error| error.to_string())?;
-    sign_plugin(&dir, key).map_err(|error| error.to_string())?;
+    let json = serde_json::to_vec_pretty(&manifest).map_err(|error| error.report())?;
+    std::fs::write(dir.join(MANIFEST_FILE), json).map_err(|error| error.report())?;
+    sign_plugin(&dir, key).map_err(|error| error.report())?;
     Ok(dir)
 }
 

@@ -3,6 +3,7 @@
 //! license row (`SELECT ... FOR UPDATE`) before it reads anything else, so decisions about one
 //! license are serialized across all replicas.
 
+use licet_engine::report::Report as _;
 mod records;
 mod tls;
 
@@ -44,7 +45,7 @@ impl PgStore {
         let pool = Pool::builder(manager)
             .max_size(max_connections.max(1))
             .build()
-            .map_err(|error| StoreError::PostgresPool(error.to_string()))?;
+            .map_err(|error| StoreError::PostgresPool(error.report()))?;
         let store = PgStore {
             pool,
             security: settings.security,
@@ -63,7 +64,7 @@ impl PgStore {
         self.pool.get().await.map_err(|error| match error {
             PoolError::Backend(error) => StoreError::Postgres(error),
             PoolError::Closed => StoreError::WorkerStopped,
-            other => StoreError::PostgresPool(other.to_string()),
+            other => StoreError::PostgresPool(other.report()),
         })
     }
 
@@ -77,7 +78,7 @@ impl PgStore {
                 transaction
                     .commit()
                     .await
-                    .map_err(|error| StoreError::Commit(error.to_string()))?;
+                    .map_err(|error| StoreError::Commit(error.report()))?;
                 Ok(output)
             }
             Err(error) => {

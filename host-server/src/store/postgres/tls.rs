@@ -4,6 +4,7 @@
 //! certificate is always verified, name included, whatever the mode: `prefer` and `require` both
 //! refuse a certificate that does not verify.
 
+use licet_engine::report::Report as _;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -60,7 +61,7 @@ pub(super) fn settings(url: &str) -> Result<Settings, StoreError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let tls = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|error| StoreError::PostgresTls(error.to_string()))?
+        .map_err(|error| StoreError::PostgresTls(error.report()))?
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Settings {
@@ -128,12 +129,12 @@ fn roots_from(path: &Path) -> Result<RootCertStore, StoreError> {
     };
     let mut roots = RootCertStore::empty();
     let certificates =
-        CertificateDer::pem_file_iter(path).map_err(|error| unreadable(error.to_string()))?;
+        CertificateDer::pem_file_iter(path).map_err(|error| unreadable(error.report()))?;
     for certificate in certificates {
-        let certificate = certificate.map_err(|error| unreadable(error.to_string()))?;
+        let certificate = certificate.map_err(|error| unreadable(error.report()))?;
         roots
             .add(certificate)
-            .map_err(|error| unreadable(error.to_string()))?;
+            .map_err(|error| unreadable(error.report()))?;
     }
     if roots.is_empty() {
         return Err(unreadable("no certificate in the file".to_owned()));
