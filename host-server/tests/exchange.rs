@@ -170,4 +170,32 @@ async fn malformed_files_are_refused_and_the_web_form_answers_a_download() {
         (422, Some("INVALID_BODY")),
         "{body}"
     );
+    // The form is one field, `file`: another field, or a second `file`, is refused.
+    let part = |name: &str| {
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\nx\r\n")
+    };
+    for form in [
+        format!("{}{}--{boundary}--\r\n", part("file"), part("note")),
+        format!("{}{}--{boundary}--\r\n", part("note"), part("file")),
+        format!("{}{}--{boundary}--\r\n", part("file"), part("file")),
+    ] {
+        let (status, body) = raw(
+            &server.router,
+            Request::builder()
+                .method(Method::POST)
+                .uri("/v1/exchange/upload")
+                .header(
+                    header::CONTENT_TYPE,
+                    format!("multipart/form-data; boundary={boundary}"),
+                )
+                .body(Body::from(form))
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (422, Some("INVALID_BODY")),
+            "{body}"
+        );
+    }
 }

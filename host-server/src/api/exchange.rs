@@ -126,25 +126,39 @@ pub async fn exchange(
     answer(&state, &caller, &peer, &body).await
 }
 
-/// `POST /v1/exchange/upload`: the upload form's target (multipart field `file`).
+/// `POST /v1/exchange/upload`: the upload form's target, a form of one field, `file`. Another
+/// field, or a second `file`, is a 422 `INVALID_BODY`, as the OpenAPI document states.
 pub async fn upload(
     State(state): State<AppState>,
     caller: Caller,
     peer: Peer,
     ApiMultipart(mut multipart): ApiMultipart,
 ) -> Result<Response, AppError> {
+    let mut file = None;
     while let Some(field) = multipart
         .next_field()
         .await
         .map_err(|error| multipart_error(&error))?
     {
-        if field.name() == Some("file") {
-            let bytes = field
+        if field.name() != Some("file") {
+            return Err(AppError::InvalidBody(
+                "the form has one field, `file`, and no other".into(),
+            ));
+        }
+        if file.is_some() {
+            return Err(AppError::InvalidBody(
+                "the form has one `file` field, not more".into(),
+            ));
+        }
+        file = Some(
+            field
                 .bytes()
                 .await
-                .map_err(|error| multipart_error(&error))?;
-            return answer(&state, &caller, &peer, &bytes).await;
-        }
+                .map_err(|error| multipart_error(&error))?,
+        );
     }
-    Err(AppError::InvalidBody("the form has no `file` field".into()))
+    match file {
+        Some(bytes) => answer(&state, &caller, &peer, &bytes).await,
+        None => Err(AppError::InvalidBody("the form has no `file` field".into())),
+    }
 }

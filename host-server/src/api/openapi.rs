@@ -584,7 +584,8 @@ fn content(name: &str) -> Value {
         "Metrics" => json!({ crate::metrics::CONTENT_TYPE: { "schema": { "type": "string" } } }),
         "Upload" => {
             json!({ "multipart/form-data": { "schema": { "type": "object", "required": ["file"],
-            "properties": { "file": { "type": "string", "format": "binary" } } } } })
+            "properties": { "file": { "type": "string", "format": "binary" } },
+            "additionalProperties": false } } })
         }
         _ => json!({ "application/json": { "schema": reference(name) } }),
     }
