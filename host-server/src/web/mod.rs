@@ -10,6 +10,7 @@
 pub mod admin;
 pub mod client;
 pub mod data;
+pub mod files;
 pub mod plain;
 pub mod service;
 pub mod session;
