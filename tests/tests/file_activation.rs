@@ -4,7 +4,8 @@
 //! `licet-server` with `transports: [transport-file]` answering them on
 //! `POST /v1/transport/transport-file` and on the service center's upload forms, and the
 //! armored response files loaded through `licet --bundle`. A tampered response file and garbage
-//! uploads are refused and change nothing; without a `files` plugin the files stay exchange files.
+//! uploads are refused and change nothing, a `files` plugin that makes no file is refused with
+//! nothing pending, and without a `files` plugin the files stay exchange files.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -50,14 +51,21 @@ fn server_with_file_transport() -> DemoServer {
 
 /// Writes the product's bundle (fingerprint, and `files` when `with_files`) as `name`.
 fn write_bundle(server: &DemoServer, name: &str, with_files: bool) {
+    let files =
+        with_files.then(|| file_transport(server, &server.dir.path().join("bundle-plugins")));
+    write_bundle_with(server, name, files);
+}
+
+/// Writes the product's bundle with the fingerprint plugin and `files` as its `files` plugin.
+fn write_bundle_with(server: &DemoServer, name: &str, files: Option<PathBuf>) {
     let key = server.vendor_secret();
     let plugins = server.dir.path().join("bundle-plugins");
     let mut roles = vec![(
         PluginRole::Fingerprint,
         DemoServer::fingerprint_plugin(&plugins, &key),
     )];
-    if with_files {
-        roles.push((PluginRole::Files, file_transport(server, &plugins)));
+    if let Some(files) = files {
+        roles.push((PluginRole::Files, files));
     }
     let spec = licet_client::bundle::BundleSpec {
         policy: server.policy.clone(),
@@ -280,6 +288,8 @@ fn manual_files_go_through_the_bundles_file_transport_and_the_center() {
     let request = read(&server, "office.licreq");
     assert!(request.starts_with(REQUEST_BEGIN), "{request}");
     assert!(!request.contains('<'), "{request}");
+    // The request is pending in the signed local state.
+    assert!(server.dir.path().join("office/gstarcad.state").is_file());
     run(&["check"]).expect(1, "NOT_ACTIVATED: ");
 
     // The center answers the request file on its transport route, in the plugin's format.
@@ -502,4 +512,42 @@ fn without_a_files_plugin_the_manual_files_stay_exchange_files() {
     run(&["activate", "--load-response", "plain-resp.xml"])
         .expect(0, "activated from plain-resp.xml");
     run(&["check"]).expect(0, "VALID: ");
+}
+
+#[test]
+fn a_files_plugin_that_makes_no_file_is_refused_and_nothing_is_pending() {
+    let server = server_with_file_transport();
+    let text = install_plugin(
+        &server.dir.path().join("bundle-plugins"),
+        "transport-text",
+        World::Transport,
+        &[],
+        Allow::default(),
+        &server.vendor_secret(),
+    )
+    .unwrap();
+    write_bundle_with(&server, "text-files.licet-bundle", Some(text));
+    let key = server.standalone_key().to_owned();
+    let run = |args: &[&str]| licet(&server, "text-files.licet-bundle", "office", args);
+    let refused = run(&[
+        "activate",
+        "--manual",
+        "--key",
+        &key,
+        "--edition",
+        "professional",
+        "--request-out",
+        "office.licreq",
+    ]);
+    assert_eq!(refused.code, 3, "{refused:#?}");
+    assert!(
+        refused
+            .stderr
+            .contains("transport plugin `transport-text` does not make request files"),
+        "{refused:#?}"
+    );
+    assert!(!server.dir.path().join("office.licreq").exists());
+    // No state was written: nothing is pending.
+    assert!(!server.dir.path().join("office/gstarcad.state").exists());
+    run(&["check"]).expect(1, "NOT_ACTIVATED: ");
 }
