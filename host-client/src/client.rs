@@ -1,15 +1,15 @@
 //! The embeddable client: start-up check, license information, online operations and manual
 //! activation and return by files.
 
+mod carried;
 use licet_engine::report::Report as _;
 mod manual;
 mod memory;
 mod seats;
-mod text;
 
+pub use carried::{load_text_transport, FileRequest, TextBlock};
 pub use manual::RETURN_PENDING_RULE;
 pub use seats::{SeatHold, SeatHolder, SeatLoss};
-pub use text::{load_text_transport, TextBlock};
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -122,12 +122,15 @@ pub enum ClientError {
     #[error(transparent)]
     Bundle(#[from] BundleOpenError),
     /// A transport plugin could not be loaded, or refused what it was given (a text block with
-    /// a typo: the plugin names the line).
+    /// a typo: the plugin names the line; a file that is not its response file).
     #[error(transparent)]
     Plugin(#[from] licet_plugin_host::PluginError),
     /// The transport plugin does not encode requests as text.
     #[error("transport plugin `{0}` does not make text blocks")]
     NotText(String),
+    /// The transport plugin does not encode requests as files.
+    #[error("transport plugin `{0}` does not make request files")]
+    NotFile(String),
     /// The system's random source failed.
     #[error("the system random source failed: {0}")]
     Random(String),

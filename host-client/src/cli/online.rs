@@ -1,6 +1,7 @@
 //! The license's life with the vendor: `licet trial start`, `licet validate`, and `licet
 //! activate` and `licet return`, each online (`--server`) or by request and response files
-//! (`--manual --request-out FILE`, then `--load-response FILE`) or by text blocks
+//! (`--manual --request-out FILE`, then `--load-response FILE`: with a bundle that has a `files`
+//! plugin, the files are that plugin's, else the exchange files themselves) or by text blocks
 //! (`--text-plugin DIR`, then `--text-plugin DIR --text-response`, see [`super::text`]).
 
 use std::io::Write as _;
@@ -9,8 +10,9 @@ use std::path::{Path, PathBuf};
 use clap::ArgGroup;
 
 use super::args::{server_url, ClientArgs, ConnectionArgs, ServerArgs};
-use super::output::{decided, emit, exchange_failure, report_line};
+use super::output::{carried_failure, decided, emit, report_line};
 use super::{usage_error, CliError, Outcome};
+use crate::{Client, ClientError};
 
 /// The trial commands.
 #[derive(Debug, clap::Subcommand)]
@@ -57,7 +59,8 @@ pub(crate) struct ActivateArgs {
     /// Activate online with the product bundle's server.
     #[arg(long, requires_all = ["bundle", "key", "edition"])]
     online: bool,
-    /// Write an activation request file for the vendor (no connection needed).
+    /// Write an activation request file for the vendor (no connection needed); with a bundle
+    /// that has a `files` plugin, the file is that plugin's.
     #[arg(long, requires_all = ["key", "edition", "request_out"])]
     manual: bool,
     /// The license key.
@@ -69,7 +72,8 @@ pub(crate) struct ActivateArgs {
     /// Where to write the request file.
     #[arg(long, value_name = "FILE", requires = "manual")]
     request_out: Option<PathBuf>,
-    /// Load the vendor's activation response file.
+    /// Load the vendor's activation response file (with a bundle that has a `files` plugin, read
+    /// through that plugin).
     #[arg(long, value_name = "FILE")]
     load_response: Option<PathBuf>,
     #[command(flatten)]
@@ -92,13 +96,15 @@ pub(crate) struct ReturnArgs {
     /// Return online to the product bundle's server.
     #[arg(long, requires = "bundle")]
     online: bool,
-    /// Write a return request file for the vendor; the license stops working now.
+    /// Write a return request file for the vendor; the license stops working now. With a bundle
+    /// that has a `files` plugin, the file is that plugin's.
     #[arg(long, requires = "request_out")]
     manual: bool,
     /// Where to write the request file.
     #[arg(long, value_name = "FILE", requires = "manual")]
     request_out: Option<PathBuf>,
-    /// Load the vendor's return response file.
+    /// Load the vendor's return response file (with a bundle that has a `files` plugin, read
+    /// through that plugin).
     #[arg(long, value_name = "FILE")]
     load_response: Option<PathBuf>,
     #[command(flatten)]
@@ -261,14 +267,18 @@ pub(crate) fn run_activate(
             decided(client.activate(&mut *transport, &key, &edition, now))
         }
         Activation::Load(response) => {
-            let file = read_exchange_file(&response)?;
-            match client.load_activation_response(&file, now) {
+            let file = read_response_file(&client, &response)?;
+            let loaded = match client.file_transport() {
+                Some(plugin) => client.load_file_activation_response(plugin, &file, now),
+                None => client.load_activation_response(&file, now),
+            };
+            match loaded {
                 Ok(report) => {
                     emit(&format!("activated from {}\n", response.display()));
                     emit(&report_line(&report));
                     Ok(Outcome::decided(report.decision.is_allowed()))
                 }
-                Err(error) => exchange_failure(error),
+                Err(error) => refused_file(error),
             }
         }
         Activation::Text {
@@ -281,12 +291,22 @@ pub(crate) fn run_activate(
         Activation::TextResponse(plugin) => super::text::activation_response(&client, &plugin, now),
         Activation::Request { key, edition, out } => {
             write_new_file(&out, || {
-                Ok(client.begin_manual_activation(&key, &edition, now)?)
+                Ok(match client.file_transport() {
+                    Some(plugin) => {
+                        client
+                            .begin_file_activation(plugin, &key, &edition, now)?
+                            .bytes
+                    }
+                    None => client
+                        .begin_manual_activation(&key, &edition, now)?
+                        .into_bytes(),
+                })
             })?;
             emit(&format!(
-                "activation request written to {}; send it to the vendor and load the response \
+                "activation request written to {}{}; send it to the vendor and load the response \
                  with `licet activate --load-response FILE`\n",
-                out.display()
+                out.display(),
+                carried_by(&client)
             ));
             Ok(Outcome::Allowed)
         }
@@ -307,8 +327,12 @@ pub(crate) fn run_return(
             decided(client.return_license(&mut *transport, now))
         }
         Return::Load(response) => {
-            let file = read_exchange_file(&response)?;
-            match client.load_return_response(&file, now) {
+            let file = read_response_file(&client, &response)?;
+            let loaded = match client.file_transport() {
+                Some(plugin) => client.load_file_return_response(plugin, &file, now),
+                None => client.load_return_response(&file, now),
+            };
+            match loaded {
                 Ok(()) => {
                     emit(&format!(
                         "returned: the license was removed from this machine ({})\n",
@@ -316,7 +340,7 @@ pub(crate) fn run_return(
                     ));
                     Ok(Outcome::Allowed)
                 }
-                Err(error) => exchange_failure(error),
+                Err(error) => refused_file(error),
             }
         }
         Return::Text(plugin) => super::text::request(&client, &plugin, |plugin| {
@@ -324,20 +348,50 @@ pub(crate) fn run_return(
         }),
         Return::TextResponse(plugin) => super::text::return_response(&client, &plugin, now),
         Return::Request(out) => {
-            write_new_file(&out, || Ok(client.begin_manual_return(now)?))?;
+            write_new_file(&out, || {
+                Ok(match client.file_transport() {
+                    Some(plugin) => client.begin_file_return(plugin, now)?.bytes,
+                    None => client.begin_manual_return(now)?.into_bytes(),
+                })
+            })?;
             emit(&format!(
-                "return request written to {}; the license is not used any more. Send the file \
+                "return request written to {}{}; the license is not used any more. Send the file \
                  to the vendor and load the response with `licet return --load-response FILE`\n",
-                out.display()
+                out.display(),
+                carried_by(&client)
             ));
             Ok(Outcome::Allowed)
         }
     }
 }
 
-/// Reads an exchange file, refusing anything larger than any exchange file before reading it.
-fn read_exchange_file(path: &Path) -> Result<Vec<u8>, CliError> {
-    let max = licet_engine::exchange::MAX_FILE_BYTES;
+/// The largest response file read through the bundle's file transport: an exchange file's
+/// limit, with room for the plugin's framing (base64 and its lines).
+const MAX_CARRIED_FILE_BYTES: usize = 2 * licet_engine::exchange::MAX_FILE_BYTES;
+
+/// ` through the bundle's file transport `NAME`` when the client's bundle has a `files` plugin.
+fn carried_by(client: &Client) -> String {
+    client.file_transport().map_or_else(String::new, |plugin| {
+        format!(
+            " through the bundle's file transport `{}`",
+            plugin.manifest().name
+        )
+    })
+}
+
+/// A response file the bundle's file transport refused (not its response file) is a denial with
+/// `RESPONSE_FILE_INVALID`; a rejected exchange file one with its code.
+fn refused_file(error: ClientError) -> Result<Outcome, CliError> {
+    carried_failure(error, "RESPONSE_FILE_INVALID")
+}
+
+/// Reads a response file: an exchange file, or with a bundle's `files` plugin that plugin's
+/// response file, refusing anything larger than either may be before reading it.
+fn read_response_file(client: &Client, path: &Path) -> Result<Vec<u8>, CliError> {
+    let max = match client.file_transport() {
+        Some(_) => MAX_CARRIED_FILE_BYTES,
+        None => licet_engine::exchange::MAX_FILE_BYTES,
+    };
     let size = std::fs::metadata(path)
         .map_err(CliError::file("read", path))?
         .len();
@@ -354,7 +408,7 @@ fn read_exchange_file(path: &Path) -> Result<Vec<u8>, CliError> {
 /// is only recorded as pending once the file can be written.
 fn write_new_file(
     path: &Path,
-    request: impl FnOnce() -> Result<String, CliError>,
+    request: impl FnOnce() -> Result<Vec<u8>, CliError>,
 ) -> Result<(), CliError> {
     let mut file = std::fs::OpenOptions::new()
         .write(true)
@@ -369,7 +423,7 @@ fn write_new_file(
             return Err(error);
         }
     };
-    file.write_all(text.as_bytes())
+    file.write_all(&text)
         .and_then(|()| file.sync_all())
         .map_err(CliError::file("write", path))
 }

@@ -48,6 +48,19 @@ pub(crate) fn exchange_failure(error: ClientError) -> Result<Outcome, CliError> 
     }
 }
 
+/// What a transport plugin refused (a block with a typo, naming the line; a file that is not its
+/// response file) is a denial with `code`, like a malformed file; anything else as
+/// [`exchange_failure`].
+pub(crate) fn carried_failure(error: ClientError, code: &str) -> Result<Outcome, CliError> {
+    match error {
+        ClientError::Plugin(licet_plugin_host::PluginError::Plugin { message, .. }) => {
+            emit(&format!("{code}: {message}\n"));
+            Ok(Outcome::Denied)
+        }
+        other => exchange_failure(other),
+    }
+}
+
 /// A start-up check as `CODE: sentence`, with a note when an online validation is due.
 pub(crate) fn report_line(report: &CheckReport) -> String {
     let decision = &report.decision;

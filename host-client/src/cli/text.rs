@@ -8,9 +8,9 @@ use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use licet_plugin_host::{PluginError, TransportPlugin};
+use licet_plugin_host::TransportPlugin;
 
-use super::output::{emit, exchange_failure, report_line};
+use super::output::{carried_failure, emit, report_line};
 use super::{CliError, Outcome};
 use crate::client::TextBlock;
 use crate::{Client, ClientError};
@@ -64,13 +64,7 @@ fn read_block() -> Result<String, CliError> {
 
 /// A block the plugin refused (a typo, naming the line) is a denial, like a malformed file.
 fn refused(error: ClientError) -> Result<Outcome, CliError> {
-    match error {
-        ClientError::Plugin(PluginError::Plugin { message, .. }) => {
-            emit(&format!("TEXT_BLOCK_INVALID: {message}\n"));
-            Ok(Outcome::Denied)
-        }
-        other => exchange_failure(other),
-    }
+    carried_failure(error, "TEXT_BLOCK_INVALID")
 }
 
 /// `licet activate --text-plugin DIR --text-response`.

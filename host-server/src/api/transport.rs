@@ -94,6 +94,11 @@ impl Transports {
         }
     }
 
+    /// The transports, in the order of their names.
+    pub fn plugins(&self) -> impl Iterator<Item = &Arc<TransportPlugin>> {
+        self.plugins.values()
+    }
+
     /// The transport of manifest name `name`.
     pub fn get(&self, name: &str) -> Option<&Arc<TransportPlugin>> {
         self.plugins.get(name)

@@ -11,6 +11,7 @@ use licet_engine::report::Report as _;
 pub mod admin;
 pub mod client;
 pub mod data;
+pub mod files;
 pub mod plain;
 pub mod service;
 pub mod session;

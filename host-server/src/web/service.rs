@@ -3,6 +3,10 @@
 //! see their license, download its response files again and return it with a return request
 //! file (License Management). Uploads are decided exactly like `POST /v1/exchange`: the same
 //! parsing, the same rate limits, the same [`Licensing::answer_exchange`] call and audit entry.
+//! A request file one of the server's transports made (a product's bundled `files` plugin) is
+//! read and answered through that transport ([`super::files`]).
+//!
+//! [`Licensing::answer_exchange`]: crate::service::Licensing::answer_exchange
 
 use askama::Template;
 use axum::extract::multipart::MultipartRejection;
@@ -17,7 +21,7 @@ use super::view::{LicenseView, SeatRow};
 use super::{time, Area, Notice, Page, Session, Web, WebActor, WebError, WebForm};
 use crate::api::error::AppError;
 use crate::api::extract::Caller;
-use crate::service::{ExchangeStep, Licensing, ServiceError};
+use crate::service::{ExchangeStep, ServiceError};
 use crate::store::ResponseFileRecord;
 
 /// The sign-in form.
@@ -55,6 +59,8 @@ pub(super) struct ActivationPage {
     pub text: bool,
     /// The response block to a pasted request block.
     pub answer: Option<TextAnswer>,
+    /// Whether the server reads request files its transports made (any file may be chosen).
+    pub carried: bool,
     pub max_kib: usize,
 }
 
@@ -76,6 +82,7 @@ struct LicensesPage {
     in_use: usize,
     responses: Vec<ResponseLink>,
     ready: Option<ResponseLink>,
+    carried: bool,
     max_kib: usize,
 }
 
@@ -217,6 +224,7 @@ pub async fn activation_page(
             ready: None,
             text: super::text::text_plugin(&transports).is_some(),
             answer: None,
+            carried: super::files::carries(&transports),
             max_kib: MAX_FILE_BYTES / 1024,
         },
     ))
@@ -224,6 +232,7 @@ pub async fn activation_page(
 
 async fn licenses_view(
     web: &Web,
+    transports: &super::text::Transports,
     session: &Session,
     key: &str,
     notice: Option<Notice>,
@@ -257,15 +266,19 @@ async fn licenses_view(
             in_use,
             responses,
             ready,
+            carried: super::files::carries(transports),
             max_kib: MAX_FILE_BYTES / 1024,
         },
     ))
 }
 
 /// `GET /service/licenses`: the License Management tab.
-pub async fn licenses_page(web: Web) -> Result<Response, WebError> {
+pub async fn licenses_page(
+    web: Web,
+    transports: super::text::Transports,
+) -> Result<Response, WebError> {
     let (session, key) = signed_in_key(&web)?;
-    licenses_view(&web, &session, &key, None, None).await
+    licenses_view(&web, &transports, &session, &key, None, None).await
 }
 
 /// An uploaded file and the form's CSRF token.
@@ -372,7 +385,21 @@ pub fn response_name(uploaded: Option<&str>, is_return: bool) -> String {
     }
 }
 
+/// Decides an uploaded request file and keeps its response file (see [`decide`]).
 pub(super) async fn decide_upload(
+    web: &Web,
+    key: &str,
+    upload: &Upload,
+    expect: Expect,
+    back: &str,
+) -> Result<ResponseFileRecord, WebError> {
+    let record = decide(web, key, upload, expect, back).await?;
+    keep(web, record).await
+}
+
+/// Decides an uploaded request file of the form `expect` names, exactly as `POST /v1/exchange`
+/// does; the response file, not kept yet.
+pub(super) async fn decide(
     web: &Web,
     key: &str,
     upload: &Upload,
@@ -485,20 +512,27 @@ pub(super) async fn decide_upload(
         .response_file
         .ok_or_else(|| WebError::internal("no response file was made"))?;
     let is_return = expect == Expect::Return;
-    let mut record = ResponseFileRecord {
+    Ok(ResponseFileRecord {
         id: 0,
         license_key: key.to_owned(),
         kind: if is_return { "return" } else { "activation" }.to_owned(),
         name: response_name(upload.name.as_deref(), is_return),
         file,
         created_at: web.now(),
-    };
-    record.id = keep(&web.state.licensing, &record).await?;
-    Ok(record)
+    })
 }
 
-async fn keep(licensing: &Licensing, record: &ResponseFileRecord) -> Result<i64, WebError> {
-    Ok(licensing.keep_response_file(record.clone()).await?)
+/// Keeps a response file for the license's License Management tab; the record with its id.
+pub(super) async fn keep(
+    web: &Web,
+    mut record: ResponseFileRecord,
+) -> Result<ResponseFileRecord, WebError> {
+    record.id = web
+        .state
+        .licensing
+        .keep_response_file(record.clone())
+        .await?;
+    Ok(record)
 }
 
 /// `POST /service/activation`: an activation request file; answers the Activation tab with the
@@ -511,8 +545,9 @@ pub async fn activation_upload(
     let (session, key) = signed_in_key(&web)?;
     let upload = read_upload(multipart, "/service/activation").await?;
     web.check_csrf(&session, upload.csrf.as_deref())?;
-    let record = decide_upload(
+    let record = super::files::decide_any_upload(
         &web,
+        &transports,
         &key,
         &upload,
         Expect::Activation,
@@ -534,6 +569,7 @@ pub async fn activation_upload(
             ready: Some(ready),
             text: super::text::text_plugin(&transports).is_some(),
             answer: None,
+            carried: super::files::carries(&transports),
             max_kib: MAX_FILE_BYTES / 1024,
         },
     ))
@@ -543,16 +579,26 @@ pub async fn activation_upload(
 /// response file to download.
 pub async fn return_upload(
     web: Web,
+    transports: super::text::Transports,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, WebError> {
     let (session, key) = signed_in_key(&web)?;
     let upload = read_upload(multipart, "/service/licenses").await?;
     web.check_csrf(&session, upload.csrf.as_deref())?;
-    let record = decide_upload(&web, &key, &upload, Expect::Return, "/service/licenses").await?;
+    let record = super::files::decide_any_upload(
+        &web,
+        &transports,
+        &key,
+        &upload,
+        Expect::Return,
+        "/service/licenses",
+    )
+    .await?;
     let session = session.rotated(web.now())?;
     let ready = ResponseLink::of(&record);
     licenses_view(
         &web,
+        &transports,
         &session,
         &key,
         Some(Notice::ok(
@@ -585,12 +631,15 @@ pub async fn download(web: Web, Path(id): Path<String>) -> Result<Response, WebE
         .into_iter()
         .find(|record| record.id == id)
         .ok_or_else(not_found)?;
+    // A response file a transport framed is that plugin's text, not XML.
+    let content_type = if record.name.ends_with(".xml") {
+        "application/xml; charset=utf-8"
+    } else {
+        "text/plain; charset=utf-8"
+    };
     let mut response = record.file.into_response();
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/xml; charset=utf-8"),
-    );
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{}\"", record.name)) {
         headers.insert(header::CONTENT_DISPOSITION, value);
     }

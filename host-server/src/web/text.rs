@@ -144,6 +144,7 @@ pub async fn activation_text(
                 .with_notice(Some(Notice::ok(code, sentence, ""))),
             ready: Some(ResponseLink::of(&record)),
             text: true,
+            carried: super::files::carries(&transports),
             answer: Some(TextAnswer {
                 title,
                 block: String::from_utf8_lossy(&answer.body).into_owned(),
