@@ -2,10 +2,11 @@
 //! activation and return by files.
 
 mod carried;
-use licet_engine::report::Report as _;
 mod manual;
 mod memory;
 mod seats;
+
+use licet_engine::report::Report as _;
 
 pub use carried::{load_text_transport, FileRequest, TextBlock};
 pub use manual::RETURN_PENDING_RULE;
