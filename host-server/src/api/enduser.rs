@@ -3,6 +3,7 @@
 //! to act as that account instead.
 
 use axum::extract::State;
+use axum::routing::{post, MethodRouter};
 use axum::Json;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -11,6 +12,7 @@ use licet_engine::certificate::CertificateClaims;
 use licet_engine::policy::Method;
 use licet_engine::report::Report as _;
 use licet_engine::{Action, Code, Fingerprint, ProductRef, Verdict};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::error::AppError;
@@ -440,259 +442,270 @@ pub(crate) fn not_owned(client: &str, key: &str) -> AppError {
     }
 }
 
-/// `POST /v1/activate`: binds a key to a machine (or dongle); answers `ACTIVATED` and a certificate.
-pub async fn activate(
-    State(state): State<AppState>,
-    caller: Caller,
-    peer: Peer,
-    ApiJson(body): ApiJson<ActivateBody>,
-) -> Result<Json<DecisionBody>, AppError> {
-    let action = Action::Activate {
-        key: body.key,
-        target: body.target,
-        machine: body.machine,
-        method: body.method.unwrap_or(Method::Online),
-    };
-    answer(
-        &state,
-        &caller,
-        &peer,
-        action,
-        Attempt::Counted,
-        Extras::dongle(proven_dongle(&state, body.dongle)?),
-    )
-    .await
+/// An end-user request body that asks the engine for one decision: every decision route is
+/// [`decide`] over one of these.
+pub(crate) trait DecisionRequest: DeserializeOwned + Send + 'static {
+    /// How the route counts against the brute-force limits.
+    const ATTEMPT: Attempt;
+
+    /// The engine action the body asks for, and what the service needs beside it.
+    fn action(self, state: &AppState) -> Result<(Action, Extras), AppError>;
 }
 
-/// `POST /v1/validate`: periodic validation; answers `VALID` and a fresh certificate.
-pub async fn validate(
+/// The one handler of the end-user decision routes: the body's action, decided by the engine
+/// and answered as a [`DecisionBody`] (or the refusal's error).
+pub(crate) async fn decide<Body: DecisionRequest>(
     State(state): State<AppState>,
     caller: Caller,
     peer: Peer,
-    ApiJson(body): ApiJson<ValidateBody>,
+    ApiJson(body): ApiJson<Body>,
 ) -> Result<Json<DecisionBody>, AppError> {
-    let action = Action::Validate {
-        key: body.key,
-        machine: body.machine,
-        certificate_serial: body.certificate_serial,
-    };
-    answer(
-        &state,
-        &caller,
-        &peer,
-        action,
-        Attempt::Counted,
-        Extras::dongle(proven_dongle(&state, body.dongle)?),
-    )
-    .await
+    let (action, extras) = body.action(&state)?;
+    answer(&state, &caller, &peer, action, Body::ATTEMPT, extras).await
 }
 
-/// `POST /v1/return`: removes the machine's activation; answers `RETURNED`.
-pub async fn return_license(
-    State(state): State<AppState>,
-    caller: Caller,
-    peer: Peer,
-    ApiJson(body): ApiJson<ReturnBody>,
-) -> Result<Json<DecisionBody>, AppError> {
-    let action = Action::Return {
-        key: body.key,
-        machine: body.machine,
-        method: body.method.unwrap_or(Method::Online),
-        certificate_serial: body.certificate_serial,
-    };
-    answer(
-        &state,
-        &caller,
-        &peer,
-        action,
-        Attempt::Counted,
-        Extras::dongle(proven_dongle(&state, body.dongle)?),
-    )
-    .await
+/// An end-user decision route: where it is, what it does, and the schema of its body in the
+/// OpenAPI document. The router, the document and the routes a transport envelope may name are
+/// made from [`DECISION_ROUTES`].
+#[derive(Debug, Clone, Copy)]
+pub struct DecisionRoute {
+    /// The path; the method is always `POST`.
+    pub path: &'static str,
+    /// What it does, with the code it answers when allowed.
+    pub summary: &'static str,
+    /// The OpenAPI schema of its body.
+    pub schema: &'static str,
+    handler: fn() -> MethodRouter<AppState>,
 }
 
-/// `POST /v1/transfer`: moves an activation; answers `TRANSFERRED` and the new certificate.
-pub async fn transfer(
-    State(state): State<AppState>,
-    caller: Caller,
-    peer: Peer,
-    ApiJson(body): ApiJson<TransferBody>,
-) -> Result<Json<DecisionBody>, AppError> {
-    let action = Action::Transfer {
-        key: body.key,
-        from: body.from,
-        to: body.to,
-    };
-    answer(
-        &state,
-        &caller,
-        &peer,
-        action,
-        Attempt::Counted,
-        Extras::default(),
-    )
-    .await
+impl DecisionRoute {
+    /// The route's `POST` handler.
+    pub(crate) fn handler(&self) -> MethodRouter<AppState> {
+        (self.handler)()
+    }
 }
 
-/// `POST /v1/seats/checkout`: takes (or gets back) a seat; answers `SEAT_GRANTED`.
-pub async fn checkout(
-    State(state): State<AppState>,
-    caller: Caller,
-    peer: Peer,
-    ApiJson(body): ApiJson<CheckoutBody>,
-) -> Result<Json<DecisionBody>, AppError> {
-    let action = Action::Checkout {
-        key: body.key,
-        target: body.target,
-        machine: body.machine,
-        session: body.session,
-    };
-    answer(
-        &state,
-        &caller,
-        &peer,
-        action,
-        Attempt::Checked,
-        Extras::default(),
-    )
-    .await
+/// The end-user decision routes.
+pub const DECISION_ROUTES: [DecisionRoute; 11] = [
+    DecisionRoute {
+        path: "/v1/activate",
+        summary: "Activate a license key on a machine (ACTIVATED)",
+        schema: "ActivateRequest",
+        handler: || post(decide::<ActivateBody>),
+    },
+    DecisionRoute {
+        path: "/v1/validate",
+        summary: "Periodic validation of an activation (VALID)",
+        schema: "ValidateRequest",
+        handler: || post(decide::<ValidateBody>),
+    },
+    DecisionRoute {
+        path: "/v1/return",
+        summary: "Return (remove) the machine's activation (RETURNED)",
+        schema: "ReturnRequest",
+        handler: || post(decide::<ReturnBody>),
+    },
+    DecisionRoute {
+        path: "/v1/transfer",
+        summary: "Move an activation to another machine (TRANSFERRED)",
+        schema: "TransferRequest",
+        handler: || post(decide::<TransferBody>),
+    },
+    DecisionRoute {
+        path: "/v1/seats/checkout",
+        summary: "Take a network seat; the same session gets its seat back (SEAT_GRANTED)",
+        schema: "CheckoutRequest",
+        handler: || post(decide::<CheckoutBody>),
+    },
+    DecisionRoute {
+        path: "/v1/seats/heartbeat",
+        summary: "Renew a seat lease (LEASE_RENEWED)",
+        schema: "SessionRequest",
+        handler: || post(decide::<Heartbeat>),
+    },
+    DecisionRoute {
+        path: "/v1/seats/release",
+        summary: "Give a seat back (SEAT_RELEASED)",
+        schema: "SessionRequest",
+        handler: || post(decide::<Release>),
+    },
+    DecisionRoute {
+        path: "/v1/seats/borrow",
+        summary: "Borrow a seat until a date (BORROWED)",
+        schema: "BorrowRequest",
+        handler: || post(decide::<BorrowBody>),
+    },
+    DecisionRoute {
+        path: "/v1/seats/return-borrowed",
+        summary: "Return a borrowed seat early (BORROW_RETURNED)",
+        schema: "ReturnBorrowedRequest",
+        handler: || post(decide::<ReturnBorrowedBody>),
+    },
+    DecisionRoute {
+        path: "/v1/trials/start",
+        summary: "Start or resume the machine's trial (TRIAL_STARTED)",
+        schema: "TrialStartRequest",
+        handler: || post(decide::<TrialStartBody>),
+    },
+    DecisionRoute {
+        path: "/v1/trials/validate",
+        summary: "Check the machine's trial (VALID)",
+        schema: "TrialValidateRequest",
+        handler: || post(decide::<TrialValidateBody>),
+    },
+];
+
+impl DecisionRequest for ActivateBody {
+    const ATTEMPT: Attempt = Attempt::Counted;
+
+    fn action(self, state: &AppState) -> Result<(Action, Extras), AppError> {
+        let dongle = proven_dongle(state, self.dongle)?;
+        let action = Action::Activate {
+            key: self.key,
+            target: self.target,
+            machine: self.machine,
+            method: self.method.unwrap_or(Method::Online),
+        };
+        Ok((action, Extras::dongle(dongle)))
+    }
 }
 
-/// `POST /v1/seats/heartbeat`: renews a lease; answers `LEASE_RENEWED`.
-pub async fn heartbeat(
-    State(state): State<AppState>,
-    caller: Caller,
-    peer: Peer,
-    ApiJson(body): ApiJson<SessionBody>,
-) -> Result<Json<DecisionBody>, AppError> {
-    let action = Action::Heartbeat {
-        key: body.key,
-        session: body.session,
-    };
-    answer(
-        &state,
-        &caller,
-        &peer,
-        action,
-        Attempt::Checked,
-        Extras::default(),
-    )
-    .await
+impl DecisionRequest for ValidateBody {
+    const ATTEMPT: Attempt = Attempt::Counted;
+
+    fn action(self, state: &AppState) -> Result<(Action, Extras), AppError> {
+        let dongle = proven_dongle(state, self.dongle)?;
+        let action = Action::Validate {
+            key: self.key,
+            machine: self.machine,
+            certificate_serial: self.certificate_serial,
+        };
+        Ok((action, Extras::dongle(dongle)))
+    }
 }
 
-/// `POST /v1/seats/release`: gives a seat back; answers `SEAT_RELEASED`.
-pub async fn release(
-    State(state): State<AppState>,
-    caller: Caller,
-    peer: Peer,
-    ApiJson(body): ApiJson<SessionBody>,
-) -> Result<Json<DecisionBody>, AppError> {
-    let action = Action::Release {
-        key: body.key,
-        session: body.session,
-    };
-    answer(
-        &state,
-        &caller,
-        &peer,
-        action,
-        Attempt::Checked,
-        Extras::default(),
-    )
-    .await
+impl DecisionRequest for ReturnBody {
+    const ATTEMPT: Attempt = Attempt::Counted;
+
+    fn action(self, state: &AppState) -> Result<(Action, Extras), AppError> {
+        let dongle = proven_dongle(state, self.dongle)?;
+        let action = Action::Return {
+            key: self.key,
+            machine: self.machine,
+            method: self.method.unwrap_or(Method::Online),
+            certificate_serial: self.certificate_serial,
+        };
+        Ok((action, Extras::dongle(dongle)))
+    }
 }
 
-/// `POST /v1/seats/borrow`: borrows a seat until a date; answers `BORROWED` and a certificate.
-pub async fn borrow(
-    State(state): State<AppState>,
-    caller: Caller,
-    peer: Peer,
-    ApiJson(body): ApiJson<BorrowBody>,
-) -> Result<Json<DecisionBody>, AppError> {
-    let action = Action::Borrow {
-        key: body.key,
-        target: body.target,
-        machine: body.machine,
-        session: body.session,
-        until: body.until,
-    };
-    answer(
-        &state,
-        &caller,
-        &peer,
-        action,
-        Attempt::Counted,
-        Extras::default(),
-    )
-    .await
+impl DecisionRequest for TransferBody {
+    const ATTEMPT: Attempt = Attempt::Counted;
+
+    fn action(self, _state: &AppState) -> Result<(Action, Extras), AppError> {
+        let action = Action::Transfer {
+            key: self.key,
+            from: self.from,
+            to: self.to,
+        };
+        Ok((action, Extras::default()))
+    }
 }
 
-/// `POST /v1/seats/return-borrowed`: returns a borrowed seat early; answers `BORROW_RETURNED`.
-pub async fn return_borrowed(
-    State(state): State<AppState>,
-    caller: Caller,
-    peer: Peer,
-    ApiJson(body): ApiJson<ReturnBorrowedBody>,
-) -> Result<Json<DecisionBody>, AppError> {
-    let action = Action::ReturnBorrowed {
-        key: body.key,
-        session: body.session,
-        certificate_serial: body.certificate_serial,
-    };
-    answer(
-        &state,
-        &caller,
-        &peer,
-        action,
-        Attempt::Checked,
-        Extras::default(),
-    )
-    .await
+impl DecisionRequest for CheckoutBody {
+    const ATTEMPT: Attempt = Attempt::Checked;
+
+    fn action(self, _state: &AppState) -> Result<(Action, Extras), AppError> {
+        let action = Action::Checkout {
+            key: self.key,
+            target: self.target,
+            machine: self.machine,
+            session: self.session,
+        };
+        Ok((action, Extras::default()))
+    }
 }
 
-/// `POST /v1/trials/start`: starts (or resumes) the machine's trial; answers `TRIAL_STARTED`.
-pub async fn start_trial(
-    State(state): State<AppState>,
-    caller: Caller,
-    peer: Peer,
-    ApiJson(body): ApiJson<TrialStartBody>,
-) -> Result<Json<DecisionBody>, AppError> {
-    let action = Action::StartTrial {
-        target: body.target,
-        machine: body.machine,
-    };
-    answer(
-        &state,
-        &caller,
-        &peer,
-        action,
-        Attempt::Counted,
-        Extras::default(),
-    )
-    .await
+/// `POST /v1/seats/heartbeat`: a [`SessionBody`] renewing its lease.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Heartbeat(pub SessionBody);
+
+/// `POST /v1/seats/release`: a [`SessionBody`] giving its seat back.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Release(pub SessionBody);
+
+impl DecisionRequest for Heartbeat {
+    const ATTEMPT: Attempt = Attempt::Checked;
+
+    fn action(self, _state: &AppState) -> Result<(Action, Extras), AppError> {
+        let Heartbeat(SessionBody { key, session }) = self;
+        Ok((Action::Heartbeat { key, session }, Extras::default()))
+    }
 }
 
-/// `POST /v1/trials/validate`: checks the machine's trial; answers `VALID` and a certificate.
-pub async fn validate_trial(
-    State(state): State<AppState>,
-    caller: Caller,
-    peer: Peer,
-    ApiJson(body): ApiJson<TrialValidateBody>,
-) -> Result<Json<DecisionBody>, AppError> {
-    check_field("product", &body.product)?;
-    let action = Action::ValidateTrial {
-        machine: body.machine,
-    };
-    answer(
-        &state,
-        &caller,
-        &peer,
-        action,
-        Attempt::Checked,
-        Extras {
-            product: Some(body.product),
+impl DecisionRequest for Release {
+    const ATTEMPT: Attempt = Attempt::Checked;
+
+    fn action(self, _state: &AppState) -> Result<(Action, Extras), AppError> {
+        let Release(SessionBody { key, session }) = self;
+        Ok((Action::Release { key, session }, Extras::default()))
+    }
+}
+
+impl DecisionRequest for BorrowBody {
+    const ATTEMPT: Attempt = Attempt::Counted;
+
+    fn action(self, _state: &AppState) -> Result<(Action, Extras), AppError> {
+        let action = Action::Borrow {
+            key: self.key,
+            target: self.target,
+            machine: self.machine,
+            session: self.session,
+            until: self.until,
+        };
+        Ok((action, Extras::default()))
+    }
+}
+
+impl DecisionRequest for ReturnBorrowedBody {
+    const ATTEMPT: Attempt = Attempt::Checked;
+
+    fn action(self, _state: &AppState) -> Result<(Action, Extras), AppError> {
+        let action = Action::ReturnBorrowed {
+            key: self.key,
+            session: self.session,
+            certificate_serial: self.certificate_serial,
+        };
+        Ok((action, Extras::default()))
+    }
+}
+
+impl DecisionRequest for TrialStartBody {
+    const ATTEMPT: Attempt = Attempt::Counted;
+
+    fn action(self, _state: &AppState) -> Result<(Action, Extras), AppError> {
+        let action = Action::StartTrial {
+            target: self.target,
+            machine: self.machine,
+        };
+        Ok((action, Extras::default()))
+    }
+}
+
+impl DecisionRequest for TrialValidateBody {
+    const ATTEMPT: Attempt = Attempt::Checked;
+
+    fn action(self, _state: &AppState) -> Result<(Action, Extras), AppError> {
+        check_field("product", &self.product)?;
+        let action = Action::ValidateTrial {
+            machine: self.machine,
+        };
+        let extras = Extras {
+            product: Some(self.product),
             ..Extras::default()
-        },
-    )
-    .await
+        };
+        Ok((action, extras))
+    }
 }

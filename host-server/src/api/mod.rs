@@ -45,23 +45,18 @@ pub struct AppState {
 
 /// The API router.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    // The end-user decision routes, from their one table.
+    let decisions = enduser::DECISION_ROUTES
+        .iter()
+        .fold(Router::new(), |router, route| {
+            router.route(route.path, route.handler())
+        });
+    decisions
         .route("/v1/health", get(health))
         .route("/metrics", get(crate::metrics::serve))
         .route("/v1/openapi.json", get(openapi::document))
         .route("/v1/public-key", get(public_key))
-        .route("/v1/activate", post(enduser::activate))
-        .route("/v1/validate", post(enduser::validate))
-        .route("/v1/return", post(enduser::return_license))
-        .route("/v1/transfer", post(enduser::transfer))
-        .route("/v1/seats/checkout", post(enduser::checkout))
-        .route("/v1/seats/heartbeat", post(enduser::heartbeat))
-        .route("/v1/seats/release", post(enduser::release))
-        .route("/v1/seats/borrow", post(enduser::borrow))
-        .route("/v1/seats/return-borrowed", post(enduser::return_borrowed))
         .route("/v1/seats/query", get(seats_query))
-        .route("/v1/trials/start", post(enduser::start_trial))
-        .route("/v1/trials/validate", post(enduser::validate_trial))
         .route("/v1/dongle/challenge", post(enduser::dongle_challenge))
         .route("/v1/server/activate", post(server_activation::activate))
         .route("/v1/server/validate", post(server_activation::validate))

@@ -4,6 +4,7 @@ use axum::extract::State;
 use axum::Json;
 use serde_json::{json, Map, Value};
 
+use super::enduser::DECISION_ROUTES;
 use super::AppState;
 use crate::service::Policies;
 
@@ -66,7 +67,7 @@ const fn op(
 
 use Access::{Admin, Client, Public};
 
-/// Every operation of the API.
+/// The operations of the API besides the end-user decision routes (see [`operations`]).
 pub const OPERATIONS: &[Operation] = &[
     op(
         "get",
@@ -96,87 +97,6 @@ pub const OPERATIONS: &[Operation] = &[
         "PublicKey",
     ),
     op(
-        "post",
-        "/v1/activate",
-        "Activate a license key on a machine (ACTIVATED)",
-        Public,
-        Some("ActivateRequest"),
-        200,
-        "Decision",
-    ),
-    op(
-        "post",
-        "/v1/validate",
-        "Periodic validation of an activation (VALID)",
-        Public,
-        Some("ValidateRequest"),
-        200,
-        "Decision",
-    ),
-    op(
-        "post",
-        "/v1/return",
-        "Return (remove) the machine's activation (RETURNED)",
-        Public,
-        Some("ReturnRequest"),
-        200,
-        "Decision",
-    ),
-    op(
-        "post",
-        "/v1/transfer",
-        "Move an activation to another machine (TRANSFERRED)",
-        Public,
-        Some("TransferRequest"),
-        200,
-        "Decision",
-    ),
-    op(
-        "post",
-        "/v1/seats/checkout",
-        "Take a network seat; the same session gets its seat back (SEAT_GRANTED)",
-        Public,
-        Some("CheckoutRequest"),
-        200,
-        "Decision",
-    ),
-    op(
-        "post",
-        "/v1/seats/heartbeat",
-        "Renew a seat lease (LEASE_RENEWED)",
-        Public,
-        Some("SessionRequest"),
-        200,
-        "Decision",
-    ),
-    op(
-        "post",
-        "/v1/seats/release",
-        "Give a seat back (SEAT_RELEASED)",
-        Public,
-        Some("SessionRequest"),
-        200,
-        "Decision",
-    ),
-    op(
-        "post",
-        "/v1/seats/borrow",
-        "Borrow a seat until a date (BORROWED)",
-        Public,
-        Some("BorrowRequest"),
-        200,
-        "Decision",
-    ),
-    op(
-        "post",
-        "/v1/seats/return-borrowed",
-        "Return a borrowed seat early (BORROW_RETURNED)",
-        Public,
-        Some("ReturnBorrowedRequest"),
-        200,
-        "Decision",
-    ),
-    op(
         "get",
         "/v1/seats/query",
         "What a license server serves: each network license with its free and borrowed seats, \
@@ -185,24 +105,6 @@ pub const OPERATIONS: &[Operation] = &[
         None,
         200,
         "SeatQuery",
-    ),
-    op(
-        "post",
-        "/v1/trials/start",
-        "Start or resume the machine's trial (TRIAL_STARTED)",
-        Public,
-        Some("TrialStartRequest"),
-        200,
-        "Decision",
-    ),
-    op(
-        "post",
-        "/v1/trials/validate",
-        "Check the machine's trial (VALID)",
-        Public,
-        Some("TrialValidateRequest"),
-        200,
-        "Decision",
     ),
     op(
         "post",
@@ -648,11 +550,29 @@ fn operation(operation: &Operation) -> Value {
     value
 }
 
+/// Every documented operation: the end-user decision routes of
+/// [`DECISION_ROUTES`](super::enduser::DECISION_ROUTES), which the router is made from too, and
+/// [`OPERATIONS`].
+pub fn operations() -> Vec<Operation> {
+    let decisions = DECISION_ROUTES.iter().map(|route| {
+        op(
+            "post",
+            route.path,
+            route.summary,
+            Access::Public,
+            Some(route.schema),
+            200,
+            "Decision",
+        )
+    });
+    decisions.chain(OPERATIONS.iter().copied()).collect()
+}
+
 /// The OpenAPI document of a server licensing `policies` (products, editions, license types,
 /// features and counters are named as they declare them).
 pub fn openapi(policies: &Policies) -> Value {
     let mut paths = Map::new();
-    for item in OPERATIONS {
+    for item in &operations() {
         let entry = paths
             .entry(item.path.to_owned())
             .or_insert_with(|| Value::Object(Map::new()));

@@ -7,7 +7,7 @@
 //! in `docs/plugins.md`):
 //!
 //! - a JSON envelope `{"method":"POST","route":"/v1/activate","body":{...}}` naming one of the
-//!   end-user routes ([`END_USER_ROUTES`]) is sent through the same router as an internal
+//!   end-user routes (the decision routes and [`OTHER_END_USER_ROUTES`]) is sent through the same router as an internal
 //!   request, with the caller's address (for the rate limits) and `Authorization` header, and
 //!   its answer becomes the payload `{"status":200,"body":{...}}`: the status and JSON body the
 //!   API answered;
@@ -40,23 +40,22 @@ use super::MAX_BODY;
 use crate::config::Config;
 use crate::error::StartError;
 
-/// The routes an envelope may name, with their methods: what `licet_client::http::route`
-/// produces, the dongle challenge and the seat query.
-pub const END_USER_ROUTES: &[(&str, &str)] = &[
-    ("POST", "/v1/activate"),
-    ("POST", "/v1/validate"),
-    ("POST", "/v1/return"),
-    ("POST", "/v1/transfer"),
-    ("POST", "/v1/seats/checkout"),
-    ("POST", "/v1/seats/heartbeat"),
-    ("POST", "/v1/seats/release"),
-    ("POST", "/v1/seats/borrow"),
-    ("POST", "/v1/seats/return-borrowed"),
-    ("POST", "/v1/trials/start"),
-    ("POST", "/v1/trials/validate"),
-    ("POST", "/v1/dongle/challenge"),
-    ("GET", "/v1/seats/query"),
-];
+/// The routes an envelope may name besides the end-user decision routes
+/// ([`DECISION_ROUTES`](super::enduser::DECISION_ROUTES), all `POST`): the dongle challenge and
+/// the seat query.
+pub const OTHER_END_USER_ROUTES: &[(&str, &str)] =
+    &[("POST", "/v1/dongle/challenge"), ("GET", "/v1/seats/query")];
+
+/// The method and route of `envelope`, when it names an end-user route: what
+/// `licet_client::http::route` produces, the dongle challenge and the seat query.
+fn end_user_route(envelope: &Envelope) -> Option<(&'static str, &'static str)> {
+    let decision = super::enduser::DECISION_ROUTES
+        .iter()
+        .map(|route| ("POST", route.path));
+    decision
+        .chain(OTHER_END_USER_ROUTES.iter().copied())
+        .find(|(method, route)| *method == envelope.method && *route == envelope.route)
+}
 
 /// The largest answer of the API read back for a transport (the API's answers are far smaller).
 const MAX_ANSWER: usize = 4 << 20;
@@ -214,15 +213,12 @@ fn carried(payload: Vec<u8>) -> Result<Carried, AppError> {
     let envelope: Envelope = serde_json::from_slice(&payload).map_err(|error| {
         AppError::TransportRequest(format!("the payload is not a request envelope: {error}"))
     })?;
-    let (method, route) = END_USER_ROUTES
-        .iter()
-        .find(|(method, route)| *method == envelope.method && *route == envelope.route)
-        .ok_or_else(|| {
-            AppError::TransportRequest(format!(
-                "`{} {}` is not an end-user route a transport carries",
-                envelope.method, envelope.route
-            ))
-        })?;
+    let (method, route) = end_user_route(&envelope).ok_or_else(|| {
+        AppError::TransportRequest(format!(
+            "`{} {}` is not an end-user route a transport carries",
+            envelope.method, envelope.route
+        ))
+    })?;
     let method = Method::from_bytes(method.as_bytes())
         .map_err(|error| AppError::Internal(error.report()))?;
     if method == Method::GET && !envelope.body.is_null() {
