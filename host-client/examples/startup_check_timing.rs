@@ -181,6 +181,24 @@ fn main() {
         &mut open_and_check,
     );
 
+    // The bundled open in process: the bundle's signature, the policy, a plugin host with its
+    // engine and the fingerprint plugin from the compiled cache, then the check.
+    let bundle_bytes = fs::read(&bundle).unwrap();
+    let vendor_key = vendor().verifying_key().to_bytes();
+    let mut bundled_open = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let begin = Instant::now();
+        let client = Client::open_bundle(&bundled_state, &bundle_bytes, &vendor_key)
+            .unwrap()
+            .with_machine_dir(Some(&in_process_machine));
+        assert!(client.check_at(now).unwrap().decision.is_allowed());
+        bundled_open.push(begin.elapsed());
+    }
+    report(
+        "in process: open the bundle (fingerprint plugin) + check",
+        &mut bundled_open,
+    );
+
     let client = Client::open(&state_dir, &policy_path, &key_path)
         .unwrap()
         .with_machine_dir(Some(&in_process_machine));
