@@ -232,8 +232,10 @@ int32_t licet_set_language(const struct LicetClient *client, const char *languag
 
 // Begins a manual activation of license `key` for `edition` (see `licet activate --manual`):
 // returns the text of the activation request file (XML) to carry to the vendor, and remembers
-// the request as pending in the state. Returns null on failure (see `licet_last_error`). Free the
-// string with `licet_string_free`.
+// the request as pending in the state. A client opened from a bundle with a `files` plugin
+// returns that plugin's request file instead (`transport-file`: the armored `-----BEGIN LICET
+// REQUEST-----` text). Returns null on failure (see `licet_last_error`). Free the string with
+// `licet_string_free`.
 //
 // # Safety
 // `client` must be null or a live pointer from `licet_client_open`; `key` and `edition` null or
@@ -247,7 +249,9 @@ char *licet_manual_activation_request(const struct LicetClient *client,
 // signed by the vendor and answer a pending request of this machine; then its certificate is
 // installed and the start-up check with it is returned as by `licet_check`. A rejected file
 // (malformed, altered, for another machine, replayed, ...) is `LICET_DENIED` with its code (e.g.
-// `EXCHANGE_MALFORMED`) and message; `LICET_ERROR` is any other failure.
+// `EXCHANGE_MALFORMED`) and message; `LICET_ERROR` is any other failure. A client opened from a
+// bundle with a `files` plugin reads the file through that plugin first: a file it cannot read
+// is `LICET_DENIED` with `RESPONSE_FILE_INVALID`.
 //
 // # Safety
 // `client` must be null or a live pointer from `licet_client_open`; `response` null, or
@@ -260,7 +264,8 @@ int32_t licet_manual_activation_load(const struct LicetClient *client,
                                      char **message);
 
 // Begins a manual return of the installed license (see `licet return --manual`): returns the
-// text of the return request file (XML) to carry to the vendor. From now on the start-up check
+// text of the return request file (XML, or the bundle's `files` plugin's file as for
+// `licet_manual_activation_request`) to carry to the vendor. From now on the start-up check
 // denies, until the return response is loaded (the license is gone) or a newer activation
 // response is. Returns null on failure (e.g. no license installed; see `licet_last_error`). Free
 // the string with `licet_string_free`.

@@ -16,7 +16,6 @@
 
 #![deny(missing_docs)]
 
-use licet_engine::report::Report as _;
 mod ffi;
 
 pub use ffi::*;
@@ -25,10 +24,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
-use licet_client::client::{SeatHold, SeatHolder};
+use licet_client::client::{FileRequest, SeatHold, SeatHolder};
 use licet_client::http::PinnedCertificate;
 use licet_client::{CheckReport, Client, ClientError, HttpTransport, Transport};
+use licet_engine::report::Report as _;
 use licet_engine::{Code, Decision};
+use licet_plugin_host::PluginError;
 
 /// What a workflow answered: whether the product may go on, with the engine's code and sentence.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -278,32 +279,65 @@ fn set_language(client: &Client, language: &str) -> Result<(), String> {
         .map_err(|error| error.report())
 }
 
-/// The text of a manual activation request file (`licet activate --manual`).
+/// The code of a response file a bundle's file transport cannot read (not its response file), as
+/// the command line reports it.
+const RESPONSE_FILE_INVALID: &str = "RESPONSE_FILE_INVALID";
+
+/// The text of a manual activation request file (`licet activate --manual`): the bundle's `files`
+/// plugin's request file when the client was opened from a bundle that carries one, else the
+/// exchange file.
 fn manual_activation_request(client: &Client, key: &str, edition: &str) -> Result<String, String> {
-    client
-        .begin_manual_activation(key, edition, Utc::now())
-        .map_err(|error| error.report())
+    match client.file_transport() {
+        Some(plugin) => client
+            .begin_file_activation(plugin, key, edition, Utc::now())
+            .map_err(|error| error.report())
+            .and_then(file_text),
+        None => client
+            .begin_manual_activation(key, edition, Utc::now())
+            .map_err(|error| error.report()),
+    }
 }
 
-/// The text of a manual return request file (`licet return --manual`).
+/// The text of a manual return request file (`licet return --manual`), through the bundle's
+/// `files` plugin as [`manual_activation_request`].
 fn manual_return_request(client: &Client) -> Result<String, String> {
-    client
-        .begin_manual_return(Utc::now())
-        .map_err(|error| error.report())
+    match client.file_transport() {
+        Some(plugin) => client
+            .begin_file_return(plugin, Utc::now())
+            .map_err(|error| error.report())
+            .and_then(file_text),
+        None => client
+            .begin_manual_return(Utc::now())
+            .map_err(|error| error.report()),
+    }
 }
 
-/// Loads an activation response file (`licet activate --load-response`).
+/// A plugin's request file as the text the C functions return.
+fn file_text(file: FileRequest) -> Result<String, String> {
+    String::from_utf8(file.bytes)
+        .map_err(|_| "the bundle's file transport made a request file that is not text".to_owned())
+}
+
+/// Loads an activation response file (`licet activate --load-response`), read by the bundle's
+/// `files` plugin when it carries one.
 fn manual_activation_load(client: &Client, response: &[u8]) -> Result<Answer, String> {
-    client
-        .load_activation_response(response, Utc::now())
+    let loaded = match client.file_transport() {
+        Some(plugin) => client.load_file_activation_response(plugin, response, Utc::now()),
+        None => client.load_activation_response(response, Utc::now()),
+    };
+    loaded
         .map(|report| Answer::from(&report))
         .or_else(exchange_denial)
 }
 
-/// Loads a return response file (`licet return --load-response`).
+/// Loads a return response file (`licet return --load-response`), read by the bundle's `files`
+/// plugin when it carries one.
 fn manual_return_load(client: &Client, response: &[u8]) -> Result<Answer, String> {
-    client
-        .load_return_response(response, Utc::now())
+    let loaded = match client.file_transport() {
+        Some(plugin) => client.load_file_return_response(plugin, response, Utc::now()),
+        None => client.load_return_response(response, Utc::now()),
+    };
+    loaded
         .map(|()| Answer {
             allowed: true,
             code: Code::Returned.as_str().to_owned(),
@@ -320,6 +354,12 @@ fn exchange_denial(error: ClientError) -> Result<Answer, String> {
             allowed: false,
             code: code.as_str().to_owned(),
             message: inner.report(),
+        }),
+        // The bundle's file transport refused the file: not its response file.
+        (_, ClientError::Plugin(PluginError::Plugin { message, .. })) => Ok(Answer {
+            allowed: false,
+            code: RESPONSE_FILE_INVALID.to_owned(),
+            message: message.clone(),
         }),
         _ => Err(error.report()),
     }

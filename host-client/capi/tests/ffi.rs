@@ -666,3 +666,105 @@ fn a_pinned_certificate_must_be_a_certificate_and_can_be_removed() {
     );
     assert_eq!(last_error().as_deref(), Some("`client` is null"));
 }
+
+/// The demo product's bundle with the fingerprint plugin and `transport-file` in the `files` role,
+/// signed by `vendor`.
+fn bundle_with_file_transport(
+    dir: &std::path::Path,
+    vendor: &ed25519_dalek::SigningKey,
+) -> Vec<u8> {
+    use licet_plugin_host::test_support::install_plugin;
+    use licet_plugin_host::{Allow, World};
+    let plugins = dir.join("plugins");
+    let fingerprint = install_plugin(
+        &plugins,
+        "fingerprint",
+        World::HardwareCheck,
+        &[("components", "machine-id,mac,cpu,disk")],
+        Allow::default(),
+        vendor,
+    )
+    .unwrap();
+    let files = install_plugin(
+        &plugins,
+        "transport-file",
+        World::Transport,
+        &[],
+        Allow::default(),
+        vendor,
+    )
+    .unwrap();
+    let spec = licet_client::bundle::BundleSpec {
+        policy: concat!(env!("CARGO_MANIFEST_DIR"), "/../../policies/gstarcad.yaml").into(),
+        servers: vec!["127.0.0.1:1".to_owned()],
+        server_certificate: None,
+        plugins: vec![
+            (licet_engine::bundle::PluginRole::Fingerprint, fingerprint),
+            (licet_engine::bundle::PluginRole::Files, files),
+        ],
+    };
+    licet_client::bundle::build_bundle(&spec, vendor).unwrap()
+}
+
+#[test]
+fn a_bundled_client_makes_and_reads_manual_files_through_the_bundles_file_transport() {
+    let dir = tempfile::tempdir().unwrap();
+    let vendor = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+    let bundle = bundle_with_file_transport(dir.path(), &vendor);
+    let state = c_string(dir.path().join("state").to_str().unwrap());
+    let vendor_key = vendor.verifying_key().to_bytes();
+    // SAFETY: a NUL-terminated path, `bundle.len()` readable bytes and 32 key bytes.
+    let client = unsafe {
+        licet_client_open_bundle(
+            state.as_ptr(),
+            bundle.as_ptr(),
+            bundle.len(),
+            vendor_key.as_ptr(),
+        )
+    };
+    assert!(!client.is_null(), "{:?}", last_error());
+
+    // The request file is the plugin's armored file, not the exchange XML.
+    // SAFETY: a live client and valid literals.
+    let request = take(unsafe {
+        licet_manual_activation_request(client, c"GSTAR-C-0001".as_ptr(), c"plus".as_ptr())
+    })
+    .unwrap_or_else(|| panic!("{:?}", last_error()));
+    assert!(
+        request.starts_with("-----BEGIN LICET REQUEST-----\n"),
+        "{request}"
+    );
+    assert!(!request.contains("<?xml"), "{request}");
+
+    // A file that is not the plugin's response file is a denial the plugin explains; one that
+    // is, holding no exchange response, is refused by the exchange rules.
+    let bare = b"<?xml version=\"1.0\"?><activation-response/>";
+    let armored =
+        b"-----BEGIN LICET RESPONSE-----\nbm90IGEgcmVzcG9uc2U=\n-----END LICET RESPONSE-----\n";
+    // SAFETY (each call): a live client, `len` readable bytes and valid output places.
+    let not_its_file = outcome(|c, m| unsafe {
+        licet_manual_activation_load(client, bare.as_ptr().cast(), bare.len(), c, m)
+    });
+    assert_eq!(not_its_file.result, LICET_DENIED, "{not_its_file:?}");
+    assert_eq!(
+        not_its_file.code.as_deref(),
+        Some("RESPONSE_FILE_INVALID"),
+        "{not_its_file:?}"
+    );
+    assert!(not_its_file.message.is_some());
+    let no_response = outcome(|c, m| unsafe {
+        licet_manual_activation_load(client, armored.as_ptr().cast(), armored.len(), c, m)
+    });
+    assert_eq!(no_response.result, LICET_DENIED, "{no_response:?}");
+    assert_eq!(
+        no_response.code.as_deref(),
+        Some("EXCHANGE_MALFORMED"),
+        "{no_response:?}"
+    );
+    // Nothing was installed.
+    // SAFETY: a live client and valid output places.
+    let checked = outcome(|c, m| unsafe { licet_check(client, c, m) });
+    assert_eq!(checked.code.as_deref(), Some("NOT_ACTIVATED"));
+    // SAFETY: opened above and freed once.
+    unsafe { licet_client_free(client) };
+}
