@@ -8,35 +8,12 @@ mod support;
 
 use std::path::Path;
 
-use licet_client::client::{load_text_transport, FileRequest};
-use licet_client::{Client, ClientError, FixedProbe, Status};
+use licet_client::client::FileRequest;
+use licet_client::{ClientError, Status};
 use licet_engine::state::Term;
-use licet_engine::{Code, Fingerprint};
-use licet_plugin_host::test_support::install_plugin;
-use licet_plugin_host::{Allow, PluginError, TransportPlugin, World};
+use licet_engine::Code;
+use licet_plugin_host::{PluginError, TransportPlugin};
 use support::*;
-
-fn client_on(dir: &Path, machine: Fingerprint) -> Client {
-    Client::new(
-        dir,
-        gstarcad(),
-        vendor_key().verifying_key(),
-        Box::new(FixedProbe::new(machine)),
-    )
-}
-
-fn installed(dir: &Path, guest: &str) -> TransportPlugin {
-    let plugin = install_plugin(
-        dir,
-        guest,
-        World::Transport,
-        &[],
-        Allow::default(),
-        &vendor_key(),
-    )
-    .unwrap();
-    load_text_transport(&plugin, vendor_key().verifying_key()).unwrap()
-}
 
 /// The vendor's side: the request file back into the exchange file, answered, and the response
 /// framed by the plugin, as the server's transport route and upload form do.

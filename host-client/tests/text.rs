@@ -5,37 +5,12 @@
 
 mod support;
 
-use std::path::Path;
-
-use licet_client::client::{load_text_transport, TextBlock};
-use licet_client::{Client, ClientError, FixedProbe, Status};
+use licet_client::client::TextBlock;
+use licet_client::{ClientError, Status};
 use licet_engine::state::Term;
-use licet_engine::{Code, Fingerprint};
-use licet_plugin_host::test_support::install_plugin;
-use licet_plugin_host::{Allow, TransportPlugin, WireReply, World};
+use licet_engine::Code;
+use licet_plugin_host::{TransportPlugin, WireReply};
 use support::*;
-
-fn client_on(dir: &Path, machine: Fingerprint) -> Client {
-    Client::new(
-        dir,
-        gstarcad(),
-        vendor_key().verifying_key(),
-        Box::new(FixedProbe::new(machine)),
-    )
-}
-
-fn installed(dir: &Path, guest: &str) -> TransportPlugin {
-    let plugin = install_plugin(
-        dir,
-        guest,
-        World::Transport,
-        &[],
-        Allow::default(),
-        &vendor_key(),
-    )
-    .unwrap();
-    load_text_transport(&plugin, vendor_key().verifying_key()).unwrap()
-}
 
 /// The vendor's side: the block back into the request file, answered, and the response file
 /// into a block, as the server's transport route does.

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use ed25519_dalek::SigningKey;
-use licet_client::{Reply, Transport, TransportError};
+use licet_client::client::load_text_transport;
+use licet_client::{Client, FixedProbe, Reply, Transport, TransportError};
 use licet_engine::certificate::{self, Binding, Certificate};
 use licet_engine::effects::MemoryRecords;
 use licet_engine::exchange::{
@@ -17,6 +18,8 @@ use licet_engine::exchange::{
 };
 use licet_engine::state::{License, LicenseStatus, Term};
 use licet_engine::{decide, Action, Actor, Decision, Fingerprint, Policy, Request, State};
+use licet_plugin_host::test_support::install_plugin;
+use licet_plugin_host::{Allow, TransportPlugin, World};
 
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -238,4 +241,29 @@ pub fn activation_certificate(
         .unwrap_or_else(|| panic!("activation denied: {decision:?}"))
         .clone();
     certificate::issue(claims, key).to_armored()
+}
+
+/// A client of the GstarCAD policy over `dir`, on a machine with `machine`, trusting the test
+/// vendor.
+pub fn client_on(dir: &Path, machine: Fingerprint) -> Client {
+    Client::new(
+        dir,
+        gstarcad(),
+        vendor_key().verifying_key(),
+        Box::new(FixedProbe::new(machine)),
+    )
+}
+
+/// The shipped plugin `guest`, signed by the test vendor, installed under `dir` and loaded.
+pub fn installed(dir: &Path, guest: &str) -> TransportPlugin {
+    let plugin = install_plugin(
+        dir,
+        guest,
+        World::Transport,
+        &[],
+        Allow::default(),
+        &vendor_key(),
+    )
+    .unwrap();
+    load_text_transport(&plugin, vendor_key().verifying_key()).unwrap()
 }
