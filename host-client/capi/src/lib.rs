@@ -24,7 +24,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
-use licet_client::client::{FileRequest, SeatHold, SeatHolder};
+use licet_client::client::{SeatHold, SeatHolder};
 use licet_client::http::PinnedCertificate;
 use licet_client::{CheckReport, Client, ClientError, HttpTransport, Transport};
 use licet_engine::report::Report as _;
@@ -287,45 +287,32 @@ const RESPONSE_FILE_INVALID: &str = "RESPONSE_FILE_INVALID";
 /// plugin's request file when the client was opened from a bundle that carries one, else the
 /// exchange file.
 fn manual_activation_request(client: &Client, key: &str, edition: &str) -> Result<String, String> {
-    match client.file_transport() {
-        Some(plugin) => client
-            .begin_file_activation(plugin, key, edition, Utc::now())
-            .map_err(|error| error.report())
-            .and_then(file_text),
-        None => client
-            .begin_manual_activation(key, edition, Utc::now())
-            .map_err(|error| error.report()),
-    }
+    client
+        .manual_activation_file(key, edition, Utc::now())
+        .map_err(|error| error.report())
+        .and_then(file_text)
 }
 
-/// The text of a manual return request file (`licet return --manual`), through the bundle's
-/// `files` plugin as [`manual_activation_request`].
+/// The text of a manual return request file (`licet return --manual`), as
+/// [`manual_activation_request`].
 fn manual_return_request(client: &Client) -> Result<String, String> {
-    match client.file_transport() {
-        Some(plugin) => client
-            .begin_file_return(plugin, Utc::now())
-            .map_err(|error| error.report())
-            .and_then(file_text),
-        None => client
-            .begin_manual_return(Utc::now())
-            .map_err(|error| error.report()),
-    }
+    client
+        .manual_return_file(Utc::now())
+        .map_err(|error| error.report())
+        .and_then(file_text)
 }
 
-/// A plugin's request file as the text the C functions return.
-fn file_text(file: FileRequest) -> Result<String, String> {
-    String::from_utf8(file.bytes)
+/// A request file as the text the C functions return.
+fn file_text(file: Vec<u8>) -> Result<String, String> {
+    String::from_utf8(file)
         .map_err(|_| "the bundle's file transport made a request file that is not text".to_owned())
 }
 
 /// Loads an activation response file (`licet activate --load-response`), read by the bundle's
 /// `files` plugin when it carries one.
 fn manual_activation_load(client: &Client, response: &[u8]) -> Result<Answer, String> {
-    let loaded = match client.file_transport() {
-        Some(plugin) => client.load_file_activation_response(plugin, response, Utc::now()),
-        None => client.load_activation_response(response, Utc::now()),
-    };
-    loaded
+    client
+        .load_manual_activation_file(response, Utc::now())
         .map(|report| Answer::from(&report))
         .or_else(exchange_denial)
 }
@@ -333,11 +320,8 @@ fn manual_activation_load(client: &Client, response: &[u8]) -> Result<Answer, St
 /// Loads a return response file (`licet return --load-response`), read by the bundle's `files`
 /// plugin when it carries one.
 fn manual_return_load(client: &Client, response: &[u8]) -> Result<Answer, String> {
-    let loaded = match client.file_transport() {
-        Some(plugin) => client.load_file_return_response(plugin, response, Utc::now()),
-        None => client.load_return_response(response, Utc::now()),
-    };
-    loaded
+    client
+        .load_manual_return_file(response, Utc::now())
         .map(|()| Answer {
             allowed: true,
             code: Code::Returned.as_str().to_owned(),

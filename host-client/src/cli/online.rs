@@ -268,11 +268,7 @@ pub(crate) fn run_activate(
         }
         Activation::Load(response) => {
             let file = read_response_file(&client, &response)?;
-            let loaded = match client.file_transport() {
-                Some(plugin) => client.load_file_activation_response(plugin, &file, now),
-                None => client.load_activation_response(&file, now),
-            };
-            match loaded {
+            match client.load_manual_activation_file(&file, now) {
                 Ok(report) => {
                     emit(&format!("activated from {}\n", response.display()));
                     emit(&report_line(&report));
@@ -291,16 +287,7 @@ pub(crate) fn run_activate(
         Activation::TextResponse(plugin) => super::text::activation_response(&client, &plugin, now),
         Activation::Request { key, edition, out } => {
             write_new_file(&out, || {
-                Ok(match client.file_transport() {
-                    Some(plugin) => {
-                        client
-                            .begin_file_activation(plugin, &key, &edition, now)?
-                            .bytes
-                    }
-                    None => client
-                        .begin_manual_activation(&key, &edition, now)?
-                        .into_bytes(),
-                })
+                Ok(client.manual_activation_file(&key, &edition, now)?)
             })?;
             emit(&format!(
                 "activation request written to {}{}; send it to the vendor and load the response \
@@ -328,11 +315,7 @@ pub(crate) fn run_return(
         }
         Return::Load(response) => {
             let file = read_response_file(&client, &response)?;
-            let loaded = match client.file_transport() {
-                Some(plugin) => client.load_file_return_response(plugin, &file, now),
-                None => client.load_return_response(&file, now),
-            };
-            match loaded {
+            match client.load_manual_return_file(&file, now) {
                 Ok(()) => {
                     emit(&format!(
                         "returned: the license was removed from this machine ({})\n",
@@ -348,12 +331,7 @@ pub(crate) fn run_return(
         }),
         Return::TextResponse(plugin) => super::text::return_response(&client, &plugin, now),
         Return::Request(out) => {
-            write_new_file(&out, || {
-                Ok(match client.file_transport() {
-                    Some(plugin) => client.begin_file_return(plugin, now)?.bytes,
-                    None => client.begin_manual_return(now)?.into_bytes(),
-                })
-            })?;
+            write_new_file(&out, || Ok(client.manual_return_file(now)?))?;
             emit(&format!(
                 "return request written to {}{}; the license is not used any more. Send the file \
                  to the vendor and load the response with `licet return --load-response FILE`\n",

@@ -152,6 +152,57 @@ impl Client {
         self.bundle()?.files.as_ref()
     }
 
+    /// The activation request file this product's users carry: the bundle's `files` plugin's
+    /// file when it has one ([`Client::begin_file_activation`]), else the exchange file
+    /// ([`Client::begin_manual_activation`]).
+    pub fn manual_activation_file(
+        &self,
+        key: &str,
+        edition: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<u8>, ClientError> {
+        match self.file_transport() {
+            Some(plugin) => Ok(self.begin_file_activation(plugin, key, edition, now)?.bytes),
+            None => Ok(self
+                .begin_manual_activation(key, edition, now)?
+                .into_bytes()),
+        }
+    }
+
+    /// Loads an activation response file as [`Client::manual_activation_file`] makes requests:
+    /// through the bundle's `files` plugin when it has one.
+    pub fn load_manual_activation_file(
+        &self,
+        bytes: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<CheckReport, ClientError> {
+        match self.file_transport() {
+            Some(plugin) => self.load_file_activation_response(plugin, bytes, now),
+            None => self.load_activation_response(bytes, now),
+        }
+    }
+
+    /// The return request file this product's users carry, as
+    /// [`Client::manual_activation_file`].
+    pub fn manual_return_file(&self, now: DateTime<Utc>) -> Result<Vec<u8>, ClientError> {
+        match self.file_transport() {
+            Some(plugin) => Ok(self.begin_file_return(plugin, now)?.bytes),
+            None => Ok(self.begin_manual_return(now)?.into_bytes()),
+        }
+    }
+
+    /// Loads a return response file as [`Client::manual_return_file`] makes requests.
+    pub fn load_manual_return_file(
+        &self,
+        bytes: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<(), ClientError> {
+        match self.file_transport() {
+            Some(plugin) => self.load_file_return_response(plugin, bytes, now),
+            None => self.load_return_response(bytes, now),
+        }
+    }
+
     /// Makes an activation request for license `key` and `edition` as a request file of
     /// `plugin`, a transport whose destination is `file` (a bundle's `files` plugin), and
     /// remembers it as pending (as [`Client::begin_manual_activation`] does for the exchange
