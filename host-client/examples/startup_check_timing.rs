@@ -124,41 +124,59 @@ fn main() {
 
     // The same check from a product bundle: the policy and the fingerprint plugin come from the
     // one signed file, the plugin compiled once and then loaded from the state's cache.
-    let bundled_state = dir.path().join("bundled");
-    let bundle = install_bundle(dir.path(), &policy_path, &bundled_state);
-    let bundled_check = || {
-        Command::new(&licet)
-            .arg("check")
-            .arg("--state-dir")
-            .arg(&bundled_state)
-            .arg("--bundle")
-            .arg(&bundle)
-            .arg("--vendor-key")
-            .arg(&key_path)
-            .stdout(Stdio::null())
-            .status()
-            .unwrap()
-    };
-    assert!(bundled_check().success(), "licet check --bundle denied");
-    let mut bundled = Vec::with_capacity(runs);
-    let started = Instant::now();
-    for _ in 0..runs {
-        if started.elapsed() > MAX_TIME {
-            break;
-        }
-        let begin = Instant::now();
-        let status = bundled_check();
-        bundled.push(begin.elapsed());
-        assert!(status.success(), "licet check --bundle denied");
-    }
     let baseline_p50 = median(&mut baseline);
-    report(
+    let bundled_runs = |name: &str, transports: bool, what: &str| {
+        let bundled_state = dir.path().join(name);
+        let bundle = install_bundle(
+            dir.path(),
+            &policy_path,
+            &bundled_state,
+            &format!("{name}.licet-bundle"),
+            transports,
+        );
+        let bundled_check = || {
+            Command::new(&licet)
+                .arg("check")
+                .arg("--state-dir")
+                .arg(&bundled_state)
+                .arg("--bundle")
+                .arg(&bundle)
+                .arg("--vendor-key")
+                .arg(&key_path)
+                .stdout(Stdio::null())
+                .status()
+                .unwrap()
+        };
+        assert!(bundled_check().success(), "licet check --bundle denied");
+        let mut bundled = Vec::with_capacity(runs);
+        let started = Instant::now();
+        for _ in 0..runs {
+            if started.elapsed() > MAX_TIME {
+                break;
+            }
+            let begin = Instant::now();
+            let status = bundled_check();
+            bundled.push(begin.elapsed());
+            assert!(status.success(), "licet check --bundle denied");
+        }
+        report(what, &mut bundled);
+        println!(
+            "{name} check / --version at the median: {:.2}x",
+            median(&mut bundled).as_secs_f64() / baseline_p50.as_secs_f64()
+        );
+        (bundled_state, bundle)
+    };
+    let (bundled_state, bundle) = bundled_runs(
+        "bundled",
+        false,
         "fresh `licet check --bundle` process (fingerprint plugin)",
-        &mut bundled,
     );
-    println!(
-        "bundled check / --version at the median: {:.2}x",
-        median(&mut bundled).as_secs_f64() / baseline_p50.as_secs_f64()
+    // A product's whole bundle: the fingerprint plugin and the transports of online requests and
+    // of request files, which the start-up check does not load.
+    bundled_runs(
+        "full",
+        true,
+        "fresh `licet check --bundle` process (fingerprint, online and files plugins)",
     );
 
     // The in-process runs move the clock hours ahead: their machine ledger stays in the
@@ -336,7 +354,13 @@ fn certify(
 /// Builds the product bundle of `policy_path` with the fingerprint plugin (built and signed with
 /// the timing vendor key) and installs an activation of this machine, as the plugin sees it, in
 /// `state_dir`. Returns the bundle file.
-fn install_bundle(dir: &Path, policy_path: &Path, state_dir: &Path) -> std::path::PathBuf {
+fn install_bundle(
+    dir: &Path,
+    policy_path: &Path,
+    state_dir: &Path,
+    name: &str,
+    transports: bool,
+) -> std::path::PathBuf {
     let plugin = install_plugin(
         dir,
         "fingerprint",
@@ -346,14 +370,42 @@ fn install_bundle(dir: &Path, policy_path: &Path, state_dir: &Path) -> std::path
         &vendor(),
     )
     .unwrap();
+    let mut plugins = vec![(PluginRole::Fingerprint, plugin)];
+    if transports {
+        let url = "http://127.0.0.1:9";
+        let allow = Allow {
+            urls: vec![url.to_owned()],
+            hid: Vec::new(),
+        };
+        let online = install_plugin(
+            dir,
+            "transport-http",
+            World::Transport,
+            &[("server-url", url)],
+            allow,
+            &vendor(),
+        )
+        .unwrap();
+        let files = install_plugin(
+            dir,
+            "transport-file",
+            World::Transport,
+            &[],
+            Allow::default(),
+            &vendor(),
+        )
+        .unwrap();
+        plugins.push((PluginRole::Online, online));
+        plugins.push((PluginRole::Files, files));
+    }
     let spec = BundleSpec {
         policy: policy_path.to_path_buf(),
         servers: vec!["127.0.0.1:9".to_owned()],
         server_certificate: None,
-        plugins: vec![(PluginRole::Fingerprint, plugin)],
+        plugins,
     };
     let bytes = build_bundle(&spec, &vendor()).unwrap();
-    let bundle_path = dir.join("gstarcad.licet-bundle");
+    let bundle_path = dir.join(name);
     fs::write(&bundle_path, &bytes).unwrap();
     let client =
         Client::open_bundle(state_dir, &bytes, &vendor().verifying_key().to_bytes()).unwrap();

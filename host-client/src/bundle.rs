@@ -11,7 +11,7 @@ use licet_engine::report::Report as _;
 use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -241,21 +241,63 @@ pub enum BundleOpenError {
 }
 
 /// An opened bundle: what the client uses besides the policy.
+///
+/// The transport plugins are loaded from the bundle the first time they are used, so a start-up
+/// check pays only for the plugins it runs (the fingerprint and the dongle check).
 pub struct OpenedBundle {
     /// The product's server addresses, the preferred one first.
     pub servers: Vec<String>,
     /// The server certificate the client pins, if the bundle has one.
     pub server_certificate: Option<Vec<u8>>,
-    /// The transport plugin for online requests.
-    pub online: Option<Arc<TransportPlugin>>,
-    /// The transport plugin for request and response files.
-    pub files: Option<TransportPlugin>,
-    /// The transport plugin for text blocks.
-    pub text: Option<TransportPlugin>,
     /// The dongle plugin, when the product uses dongles.
     pub dongle: Option<HardwareCheckPlugin>,
     /// The plugin host they run in.
     pub host: Arc<PluginHost>,
+    online: Option<BundledTransport>,
+    files: Option<BundledTransport>,
+    text: Option<BundledTransport>,
+}
+
+/// A transport plugin of a verified bundle, loaded the first time it is used.
+struct BundledTransport {
+    role: PluginRole,
+    name: String,
+    plugin: BundledPlugin,
+    loaded: OnceLock<Arc<TransportPlugin>>,
+}
+
+impl BundledTransport {
+    fn of(bundle: &mut ProductBundle, role: PluginRole) -> Option<BundledTransport> {
+        let name = bundle.roles.get(&role)?.clone();
+        // A plugin playing two roles is carried once; each role loads its own instance.
+        let plugin = bundle.plugins.get(&name)?.clone();
+        Some(BundledTransport {
+            role,
+            name,
+            plugin,
+            loaded: OnceLock::new(),
+        })
+    }
+
+    fn get(&self, host: &PluginHost) -> Result<&Arc<TransportPlugin>, BundleOpenError> {
+        if let Some(plugin) = self.loaded.get() {
+            return Ok(plugin);
+        }
+        let plugin = match load_role(host, self.role, &self.name, &self.plugin)? {
+            LoadedPlugin::Transport(plugin) => plugin,
+            _ => {
+                return Err(BundleOpenError::Plugin {
+                    role: self.role,
+                    source: PluginError::WrongWorld {
+                        plugin: self.name.clone(),
+                        expected: World::Transport.name(),
+                        found: World::HardwareCheck.name(),
+                    },
+                })
+            }
+        };
+        Ok(self.loaded.get_or_init(|| Arc::new(plugin)))
+    }
 }
 
 impl OpenedBundle {
@@ -286,9 +328,12 @@ impl OpenedBundle {
                 settings.pinned_certificate = Some(PinnedCertificate::from_bytes(certificate)?);
             }
         }
-        if let Some(plugin) = &self.online {
+        if let Some(plugin) = self
+            .online()
+            .map_err(|error| TransportError::Plugin(error.report()))?
+        {
             return Ok(Box::new(
-                PluginTransport::shared(Arc::clone(plugin), product).with_http_settings(settings),
+                PluginTransport::shared(plugin, product).with_http_settings(settings),
             ));
         }
         Ok(Box::new(
@@ -297,22 +342,55 @@ impl OpenedBundle {
     }
 }
 
+impl OpenedBundle {
+    /// The transport plugin for online requests, if the bundle has one.
+    pub fn online(&self) -> Result<Option<Arc<TransportPlugin>>, BundleOpenError> {
+        self.transport_of(self.online.as_ref())
+            .map(|plugin| plugin.map(Arc::clone))
+    }
+
+    /// The transport plugin for request and response files, if the bundle has one.
+    pub fn files(&self) -> Result<Option<&TransportPlugin>, BundleOpenError> {
+        self.transport_of(self.files.as_ref())
+            .map(|plugin| plugin.map(|plugin| &**plugin))
+    }
+
+    /// The transport plugin for text blocks, if the bundle has one.
+    pub fn text(&self) -> Result<Option<&TransportPlugin>, BundleOpenError> {
+        self.transport_of(self.text.as_ref())
+            .map(|plugin| plugin.map(|plugin| &**plugin))
+    }
+
+    /// Whether the bundle has a plugin for `role`.
+    pub fn has(&self, role: PluginRole) -> bool {
+        match role {
+            PluginRole::Fingerprint => true,
+            PluginRole::Dongle => self.dongle.is_some(),
+            PluginRole::Online => self.online.is_some(),
+            PluginRole::Files => self.files.is_some(),
+            PluginRole::Text => self.text.is_some(),
+        }
+    }
+
+    fn transport_of<'a>(
+        &'a self,
+        transport: Option<&'a BundledTransport>,
+    ) -> Result<Option<&'a Arc<TransportPlugin>>, BundleOpenError> {
+        transport
+            .map(|transport| transport.get(&self.host))
+            .transpose()
+    }
+}
+
 impl fmt::Debug for OpenedBundle {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = |plugin: &Option<TransportPlugin>| {
-            plugin.as_ref().map(|plugin| plugin.manifest().name.clone())
-        };
+        let name =
+            |plugin: &Option<BundledTransport>| plugin.as_ref().map(|plugin| plugin.name.clone());
         formatter
             .debug_struct("OpenedBundle")
             .field("servers", &self.servers)
             .field("pinned", &self.server_certificate.is_some())
-            .field(
-                "online",
-                &self
-                    .online
-                    .as_ref()
-                    .map(|plugin| plugin.manifest().name.clone()),
-            )
+            .field("online", &name(&self.online))
             .field("files", &name(&self.files))
             .field("text", &name(&self.text))
             .field("dongle", &self.dongle.is_some())
@@ -334,7 +412,7 @@ pub(crate) fn open(
     ),
     ClientError,
 > {
-    let bundle = ProductBundle::verify(bytes, vendor_key).map_err(BundleOpenError::from)?;
+    let mut bundle = ProductBundle::verify(bytes, vendor_key).map_err(BundleOpenError::from)?;
     let policy = policy_from_text(&bundle.policy_yaml)?;
     if policy.product.id != bundle.product {
         return Err(BundleOpenError::ProductMismatch {
@@ -358,44 +436,45 @@ pub(crate) fn open(
             source,
         })?,
     };
-    let load = |role: PluginRole| -> Result<Option<LoadedPlugin>, BundleOpenError> {
+    let hardware = |role| -> Result<Option<HardwareCheckPlugin>, BundleOpenError> {
         let Some((name, plugin)) = bundle.plugin_for(role) else {
             return Ok(None);
         };
-        let origin = Path::new("bundle").join(name);
-        host.load_bytes(
-            &origin,
-            &plugin.manifest,
-            &plugin.manifest_signature,
-            plugin.wasm.clone(),
-            role_slot(role),
-        )
-        .map(Some)
-        .map_err(|source| BundleOpenError::Plugin { role, source })
-    };
-    let hardware = |role| -> Result<Option<HardwareCheckPlugin>, BundleOpenError> {
-        Ok(match load(role)? {
-            Some(LoadedPlugin::HardwareCheck(plugin)) => Some(plugin),
-            _ => None,
-        })
-    };
-    let transport = |role| -> Result<Option<TransportPlugin>, BundleOpenError> {
-        Ok(match load(role)? {
-            Some(LoadedPlugin::Transport(plugin)) => Some(plugin),
+        Ok(match load_role(&host, role, name, plugin)? {
+            LoadedPlugin::HardwareCheck(plugin) => Some(plugin),
             _ => None,
         })
     };
     let fingerprint = hardware(PluginRole::Fingerprint)?;
+    let dongle = hardware(PluginRole::Dongle)?;
     let opened = OpenedBundle {
-        online: transport(PluginRole::Online)?.map(Arc::new),
-        files: transport(PluginRole::Files)?,
-        text: transport(PluginRole::Text)?,
-        dongle: hardware(PluginRole::Dongle)?,
+        online: BundledTransport::of(&mut bundle, PluginRole::Online),
+        files: BundledTransport::of(&mut bundle, PluginRole::Files),
+        text: BundledTransport::of(&mut bundle, PluginRole::Text),
+        dongle,
         servers: bundle.servers,
         server_certificate: bundle.server_certificate,
         host: Arc::new(host),
     };
     Ok((policy, fingerprint, opened))
+}
+
+/// Loads the bundled `plugin` named `name` in `role`'s slot.
+fn load_role(
+    host: &PluginHost,
+    role: PluginRole,
+    name: &str,
+    plugin: &BundledPlugin,
+) -> Result<LoadedPlugin, BundleOpenError> {
+    let origin = Path::new("bundle").join(name);
+    host.load_bytes(
+        &origin,
+        &plugin.manifest,
+        &plugin.manifest_signature,
+        plugin.wasm.clone(),
+        role_slot(role),
+    )
+    .map_err(|source| BundleOpenError::Plugin { role, source })
 }
 
 /// The machine probe of a bundled product: the host takes the machine's readings, the bundle's

@@ -391,3 +391,80 @@ fn the_command_line_builds_a_bundle_and_a_product_runs_from_it() {
     run(with(&["return", "--online"])).expect(0, "RETURNED: ");
     run(with(&["check"])).expect(1, "NOT_ACTIVATED: ");
 }
+
+#[test]
+fn a_bundled_transport_is_loaded_when_first_used_and_one_of_another_vendor_is_refused_then() {
+    let server = DemoServer::start();
+    let key = vendor_secret(&server);
+    let plugins = server.dir.path().join("plugins");
+    let url = format!("{}/v1/activate", server.url);
+    let spec = BundleSpec {
+        policy: server.policy.clone(),
+        servers: vec![server.url.clone()],
+        server_certificate: None,
+        plugins: vec![
+            (PluginRole::Fingerprint, fingerprint_plugin(&plugins, &key)),
+            (PluginRole::Online, transport_plugin(&plugins, &key, &url)),
+        ],
+    };
+    let bytes = build_bundle(&spec, &key).unwrap();
+    let state = server.dir.path().join("bundled");
+    let client = Client::open_bundle(&state, &bytes, &vendor_public(&server)).unwrap();
+    client.check().unwrap();
+    let opened = client.bundle().unwrap();
+    let loaded = |opened: &licet_client::bundle::OpenedBundle| {
+        let stats = opened.host.cache_stats().unwrap();
+        stats.hits + stats.compiled
+    };
+    // Opening and the start-up check load the fingerprint plugin alone.
+    assert_eq!(loaded(opened), 1);
+    assert!(opened.has(PluginRole::Online));
+    let online = opened.online().unwrap().unwrap();
+    assert_eq!(online.manifest().name, "transport-http");
+    assert_eq!(loaded(opened), 2);
+    // Loaded once: asking again gives the same plugin.
+    assert!(std::sync::Arc::ptr_eq(
+        &online,
+        &opened.online().unwrap().unwrap()
+    ));
+    assert_eq!(loaded(opened), 2);
+
+    // Signed by the vendor, but its online plugin is another vendor's: the product opens and
+    // checks, and the first online request is refused before anything is sent.
+    let stranger = SigningKey::from_bytes(&[0x53; 32]);
+    let foreign_dir = transport_plugin(&server.dir.path().join("foreign"), &stranger, &url);
+    let mut contents = ProductBundle::verify(&bytes, &key.verifying_key()).unwrap();
+    contents.plugins.insert(
+        "transport-http".to_owned(),
+        licet_engine::bundle::BundledPlugin {
+            manifest: std::fs::read(foreign_dir.join("plugin.json")).unwrap(),
+            manifest_signature: base64_signature(&foreign_dir),
+            wasm: std::fs::read(foreign_dir.join("transport_http.wasm")).unwrap(),
+        },
+    );
+    let file = contents.sign(&key).unwrap();
+    let state = server.dir.path().join("foreign-online");
+    let client = Client::open_bundle(&state, &file, &vendor_public(&server)).unwrap();
+    client.check().unwrap();
+    let opened = client.bundle().unwrap();
+    let error = opened.online().unwrap_err();
+    assert!(
+        matches!(
+            error,
+            BundleOpenError::Plugin {
+                role: PluginRole::Online,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    let refused = opened
+        .transport("gstarcad", Default::default())
+        .err()
+        .expect("a foreign online plugin was used");
+    assert!(
+        matches!(refused, licet_client::TransportError::Plugin(_)),
+        "{refused}"
+    );
+    assert!(refused.to_string().contains("online plugin"), "{refused}");
+}

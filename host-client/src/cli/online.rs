@@ -293,7 +293,7 @@ pub(crate) fn run_activate(
                 "activation request written to {}{}; send it to the vendor and load the response \
                  with `licet activate --load-response FILE`\n",
                 out.display(),
-                carried_by(&client)
+                carried_by(&client)?
             ));
             Ok(Outcome::Allowed)
         }
@@ -336,7 +336,7 @@ pub(crate) fn run_return(
                 "return request written to {}{}; the license is not used any more. Send the file \
                  to the vendor and load the response with `licet return --load-response FILE`\n",
                 out.display(),
-                carried_by(&client)
+                carried_by(&client)?
             ));
             Ok(Outcome::Allowed)
         }
@@ -348,13 +348,13 @@ pub(crate) fn run_return(
 const MAX_CARRIED_FILE_BYTES: usize = 2 * licet_engine::exchange::MAX_FILE_BYTES;
 
 /// ` through the bundle's file transport `NAME`` when the client's bundle has a `files` plugin.
-fn carried_by(client: &Client) -> String {
-    client.file_transport().map_or_else(String::new, |plugin| {
+fn carried_by(client: &Client) -> Result<String, CliError> {
+    Ok(client.file_transport()?.map_or_else(String::new, |plugin| {
         format!(
             " through the bundle's file transport `{}`",
             plugin.manifest().name
         )
-    })
+    }))
 }
 
 /// A response file the bundle's file transport refused (not its response file) is a denial with
@@ -366,7 +366,7 @@ fn refused_file(error: ClientError) -> Result<Outcome, CliError> {
 /// Reads a response file: an exchange file, or with a bundle's `files` plugin that plugin's
 /// response file, refusing anything larger than either may be before reading it.
 fn read_response_file(client: &Client, path: &Path) -> Result<Vec<u8>, CliError> {
-    let max = match client.file_transport() {
+    let max = match client.file_transport()? {
         Some(_) => MAX_CARRIED_FILE_BYTES,
         None => licet_engine::exchange::MAX_FILE_BYTES,
     };

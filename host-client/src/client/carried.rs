@@ -147,9 +147,13 @@ impl Client {
     }
 
     /// The bundle's `files` transport plugin, when the client was opened from a bundle that has
-    /// one: the plugin manual request and response files go through.
-    pub fn file_transport(&self) -> Option<&TransportPlugin> {
-        self.bundle()?.files.as_ref()
+    /// one: the plugin manual request and response files go through. It is loaded from the
+    /// bundle the first time it is asked for; one that does not load is an error.
+    pub fn file_transport(&self) -> Result<Option<&TransportPlugin>, ClientError> {
+        match self.bundle() {
+            Some(bundle) => Ok(bundle.files()?),
+            None => Ok(None),
+        }
     }
 
     /// The activation request file this product's users carry: the bundle's `files` plugin's
@@ -161,7 +165,7 @@ impl Client {
         edition: &str,
         now: DateTime<Utc>,
     ) -> Result<Vec<u8>, ClientError> {
-        match self.file_transport() {
+        match self.file_transport()? {
             Some(plugin) => Ok(self.begin_file_activation(plugin, key, edition, now)?.bytes),
             None => Ok(self
                 .begin_manual_activation(key, edition, now)?
@@ -176,7 +180,7 @@ impl Client {
         bytes: &[u8],
         now: DateTime<Utc>,
     ) -> Result<CheckReport, ClientError> {
-        match self.file_transport() {
+        match self.file_transport()? {
             Some(plugin) => self.load_file_activation_response(plugin, bytes, now),
             None => self.load_activation_response(bytes, now),
         }
@@ -185,7 +189,7 @@ impl Client {
     /// The return request file this product's users carry, as
     /// [`Client::manual_activation_file`].
     pub fn manual_return_file(&self, now: DateTime<Utc>) -> Result<Vec<u8>, ClientError> {
-        match self.file_transport() {
+        match self.file_transport()? {
             Some(plugin) => Ok(self.begin_file_return(plugin, now)?.bytes),
             None => Ok(self.begin_manual_return(now)?.into_bytes()),
         }
@@ -197,7 +201,7 @@ impl Client {
         bytes: &[u8],
         now: DateTime<Utc>,
     ) -> Result<(), ClientError> {
-        match self.file_transport() {
+        match self.file_transport()? {
             Some(plugin) => self.load_file_return_response(plugin, bytes, now),
             None => self.load_return_response(bytes, now),
         }
