@@ -16,8 +16,11 @@ use alloc::string::String;
 pub mod dongle;
 
 #[cfg(target_arch = "wasm32")]
+mod arena;
+
+#[cfg(target_arch = "wasm32")]
 #[global_allocator]
-static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+static ALLOCATOR: arena::CallArena = arena::CallArena::new();
 
 /// The canonical ABI's allocator export. On `wasm32-wasip2` wit-bindgen leaves it to the C
 /// library, which a `no_std` plugin does not use, so it is defined here over the global allocator:

@@ -536,3 +536,48 @@ fn a_warm_instance_gives_the_same_fingerprints_as_fresh_ones() {
         .unwrap();
     assert_ne!(other_salt, fresh);
 }
+
+#[test]
+fn a_warm_instance_serves_many_calls_in_a_small_memory() {
+    // A plugin's memory persists across a warm instance's calls: whatever one call leaves
+    // allocated would add up and, under a 2 MiB limit, stop the calls long before the last.
+    let dir = tempfile::tempdir().unwrap();
+    let plugin_dir = plugin(
+        &dir,
+        "fingerprint",
+        World::HardwareCheck,
+        &[],
+        Default::default(),
+    );
+    let limits = licet_plugin_host::Limits {
+        memory_bytes: 2 << 20,
+        ..Default::default()
+    };
+    let host = PluginHost::with_limits(
+        licet_plugin_host::test_support::test_key().verifying_key(),
+        limits,
+    )
+    .unwrap();
+    let check = host
+        .load_hardware_check(&plugin_dir, "fingerprint")
+        .unwrap();
+    let office = tempfile::tempdir().unwrap();
+    fake_machine(office.path(), "00:1b:21:0a:0b:0c");
+    let small = read_machine_at(office.path());
+    // Readings larger than the plugin's call arena: these go to its general allocator.
+    let mut large = read_machine_at(office.path());
+    large.push(Reading::new(
+        "cpu",
+        "/proc/cpuinfo",
+        &"processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t\t: fpu vme de pse\n".repeat(1000),
+    ));
+    let expected_small = check.fingerprint(SALT, &small).unwrap();
+    let expected_large = check.fingerprint(SALT, &large).unwrap();
+    let mut warm = check.warm_instance().unwrap();
+    for round in 0..2_000 {
+        assert_eq!(warm.fingerprint(SALT, &small).unwrap(), expected_small);
+        if round % 10 == 0 {
+            assert_eq!(warm.fingerprint(SALT, &large).unwrap(), expected_large);
+        }
+    }
+}
