@@ -19,8 +19,8 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 use licet_engine::bundle::{BundleError, BundledPlugin, PluginRole, ProductBundle};
 use licet_engine::Fingerprint;
 use licet_plugin_host::{
-    read_machine, verify_plugin, HardwareCheckPlugin, LoadedPlugin, PluginError, PluginHost, Slot,
-    TransportPlugin, World, FINGERPRINT_PLUGIN,
+    read_machine, verify_plugin, HardwareCheckPlugin, Instances, LoadedPlugin, PluginError,
+    PluginHost, Slot, TransportPlugin, World, FINGERPRINT_PLUGIN,
 };
 
 use crate::client::{load_policy, policy_from_text, ClientError};
@@ -421,17 +421,14 @@ pub(crate) fn open(
         }
         .into());
     }
-    // A cache that cannot be opened (a directory others may write, say) costs compilations,
-    // never the start.
-    let cached = cache_dir.and_then(|dir| {
-        PluginHost::builder(*vendor_key)
-            .compiled_cache(dir)
-            .build()
-            .ok()
-    });
+    // A product makes a few plugin calls, one at a time: their instances are allocated when
+    // they run rather than from a pool reserved for many. A cache that cannot be opened (a
+    // directory others may write, say) costs compilations, never the start.
+    let builder = PluginHost::builder(*vendor_key).instances(Instances::OnDemand);
+    let cached = cache_dir.and_then(|dir| builder.clone().compiled_cache(dir).build().ok());
     let host = match cached {
         Some(host) => host,
-        None => PluginHost::new(*vendor_key).map_err(|source| BundleOpenError::Plugin {
+        None => builder.build().map_err(|source| BundleOpenError::Plugin {
             role: PluginRole::Fingerprint,
             source,
         })?,

@@ -301,7 +301,7 @@ impl HardwareCheckPlugin {
         salt: &[u8],
         readings: &[Reading],
     ) -> Result<Fingerprint, PluginError> {
-        let mut store = self.runtime.store(&self.manifest, None);
+        let mut store = self.runtime.store(&self.manifest, None)?;
         let components = self.runtime.run(self.name(), &mut store, |store| {
             self.pre
                 .instantiate(&mut *store)?
@@ -360,7 +360,7 @@ impl HardwareCheckPlugin {
         hid: Arc<dyn HidBackend>,
         challenge: &[u8; CHALLENGE_LEN],
     ) -> Result<VerifiedDongle, PluginError> {
-        let mut store = self.runtime.store(&self.manifest, Some(hid));
+        let mut store = self.runtime.store(&self.manifest, Some(hid))?;
         let answer = self.runtime.run(self.name(), &mut store, |store| {
             self.pre
                 .instantiate(&mut *store)?

@@ -54,7 +54,7 @@ pub use limits::Limits;
 pub use manifest::{
     Allow, HidId, Manifest, Slot, WitVersion, World, DONGLE_PLUGIN, FINGERPRINT_PLUGIN,
 };
-pub use runtime::{LoadedPlugin, PluginHost, PluginHostBuilder};
+pub use runtime::{Instances, LoadedPlugin, PluginHost, PluginHostBuilder};
 pub use signing::{
     read_signing_key, read_verifying_key, sign_plugin, verify_plugin, verify_plugin_bytes,
     VerifiedPlugin,

@@ -75,7 +75,8 @@ pub struct Limits {
     /// The most components a fingerprint may have.
     pub fingerprint_components: usize,
     /// Calls that may run at once across all plugins of one host, warm instances included;
-    /// instance slots are pooled and reused, which keeps a fresh instance cheap. At least 1.
+    /// instance slots are pooled and reused, which keeps a fresh instance cheap (unless the host
+    /// allocates them per call, [`crate::Instances::OnDemand`]). At least 1.
     pub concurrent_calls: u32,
 }
 

@@ -4,6 +4,7 @@
 
 use licet_engine::report::Report as _;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -56,6 +57,28 @@ pub(crate) struct CallState {
     hid_wait_left: Duration,
     /// When the running call must have returned.
     deadline: Instant,
+    /// The call's place among [`Limits::concurrent_calls`], given back with the store.
+    _slot: CallSlot,
+}
+
+/// One of the [`Limits::concurrent_calls`] a host runs at once, held by a store while it lives.
+struct CallSlot(Arc<AtomicU32>);
+
+impl CallSlot {
+    /// A slot of `live` if fewer than `limit` are taken.
+    fn take(live: &Arc<AtomicU32>, limit: u32) -> Option<CallSlot> {
+        live.fetch_update(Ordering::AcqRel, Ordering::Acquire, |taken| {
+            (taken < limit).then_some(taken + 1)
+        })
+        .ok()
+        .map(|_| CallSlot(Arc::clone(live)))
+    }
+}
+
+impl Drop for CallSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl CallState {
@@ -236,6 +259,8 @@ pub(crate) struct Runtime {
     cache: Option<CompiledCache>,
     /// The deadline thread; stops when the last clone of the host goes away.
     ticker: Ticker,
+    /// Stores alive now (calls running and warm instances).
+    live_calls: Arc<AtomicU32>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -249,12 +274,20 @@ impl std::fmt::Debug for Runtime {
 }
 
 impl Runtime {
-    /// A store for `manifest`'s plugin: one fresh call, or a warm instance.
+    /// A store for `manifest`'s plugin: one fresh call, or a warm instance; [`PluginError::Busy`]
+    /// when [`Limits::concurrent_calls`] stores are alive already.
     pub(crate) fn store(
         &self,
         manifest: &Manifest,
         hid: Option<Arc<dyn HidBackend>>,
-    ) -> Store<CallState> {
+    ) -> Result<Store<CallState>, PluginError> {
+        let slot =
+            CallSlot::take(&self.live_calls, self.limits.concurrent_calls).ok_or_else(|| {
+                PluginError::Busy {
+                    plugin: manifest.name.clone(),
+                    concurrent_calls: self.limits.concurrent_calls,
+                }
+            })?;
         let state = CallState {
             limits: self.limits,
             violation: None,
@@ -264,10 +297,11 @@ impl Runtime {
             open_devices: 0,
             hid_wait_left: self.limits.hid_wait,
             deadline: Instant::now() + self.limits.call_time,
+            _slot: slot,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| state as &mut dyn ResourceLimiter);
-        store
+        Ok(store)
     }
 
     pub(crate) fn limits(&self) -> Limits {
@@ -410,7 +444,7 @@ impl<B> Warm<B> {
         manifest: &Manifest,
         instantiate: impl FnOnce(&mut Store<CallState>) -> wasmtime::Result<B>,
     ) -> Result<Warm<B>, PluginError> {
-        let mut store = runtime.store(manifest, None);
+        let mut store = runtime.store(manifest, None)?;
         let bindings = runtime.run(&manifest.name, &mut store, instantiate)?;
         Ok(Warm {
             store,
@@ -485,12 +519,32 @@ pub struct PluginHostBuilder {
     vendor_key: VerifyingKey,
     limits: Limits,
     cache_dir: Option<PathBuf>,
+    instances: Instances,
+}
+
+/// Where the instances of a host's calls live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Instances {
+    /// In slots reserved when the host is built ([`Limits::concurrent_calls`] of them) and reused
+    /// call after call, which keeps a fresh instance cheap: for a host that makes many calls,
+    /// such as a server. The default.
+    Pooled,
+    /// Allocated when a call starts and freed when it ends, with nothing reserved up front: for
+    /// a host that makes a few calls, such as a product's start-up check, which then pays for
+    /// neither building nor tearing down the pool. The limits are the same.
+    OnDemand,
 }
 
 impl PluginHostBuilder {
     /// The limits every call runs under (default: [`Limits::default`]).
     pub fn limits(mut self, limits: Limits) -> PluginHostBuilder {
         self.limits = limits;
+        self
+    }
+
+    /// Where the instances of the host's calls live (default: [`Instances::Pooled`]).
+    pub fn instances(mut self, instances: Instances) -> PluginHostBuilder {
+        self.instances = instances;
         self
     }
 
@@ -525,7 +579,9 @@ impl PluginHostBuilder {
             .total_memories(limits.concurrent_calls.saturating_mul(limits.memories))
             .total_tables(limits.concurrent_calls.saturating_mul(limits.tables))
             .max_memory_size(limits.memory_bytes);
-        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        if self.instances == Instances::Pooled {
+            config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        }
         let engine = Engine::new(&config).map_err(|error| engine_error(format!("{error:#}")))?;
         let transport_linker = Linker::new(&engine);
         let mut hardware_linker = Linker::new(&engine);
@@ -544,9 +600,10 @@ impl PluginHostBuilder {
                 // Everything of the engine's configuration above that compiled code may
                 // depend on, beside what wasmtime's own compatibility hash covers.
                 let settings = format!(
-                    "fuel epoch stack={} memory={} pool={}x{}/{}/{}",
+                    "fuel epoch stack={} memory={} {:?} pool={}x{}/{}/{}",
                     limits.max_wasm_stack,
                     limits.memory_bytes,
+                    self.instances,
                     limits.concurrent_calls,
                     limits.core_instances,
                     limits.tables,
@@ -573,6 +630,7 @@ impl PluginHostBuilder {
                 hardware_linker,
                 cache,
                 ticker,
+                live_calls: Arc::new(AtomicU32::new(0)),
             }),
         })
     }
@@ -599,6 +657,7 @@ impl PluginHost {
             vendor_key,
             limits: Limits::default(),
             cache_dir: None,
+            instances: Instances::Pooled,
         }
     }
 

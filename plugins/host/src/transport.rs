@@ -243,7 +243,7 @@ impl TransportPlugin {
             content_type: content_type.to_string(),
             body: body.to_vec(),
         };
-        let mut store = self.runtime.store(&self.manifest, None);
+        let mut store = self.runtime.store(&self.manifest, None)?;
         let decoded = self.runtime.run(self.name(), &mut store, |store| {
             self.pre
                 .instantiate(&mut *store)?
@@ -260,7 +260,7 @@ impl TransportPlugin {
     /// [`TransportPlugin::decode`].
     pub fn encode_answer(&self, payload: &[u8]) -> Result<Answer, PluginError> {
         self.server_side()?;
-        let mut store = self.runtime.store(&self.manifest, None);
+        let mut store = self.runtime.store(&self.manifest, None)?;
         let encoded = self.runtime.run(self.name(), &mut store, |store| {
             self.pre
                 .instantiate(&mut *store)?
@@ -279,7 +279,7 @@ impl TransportPlugin {
     /// Encodes `payload` for the wire. An HTTP destination outside the manifest's `allow.urls` is
     /// refused.
     pub fn encode(&self, payload: &[u8]) -> Result<WireRequest, PluginError> {
-        let mut store = self.runtime.store(&self.manifest, None);
+        let mut store = self.runtime.store(&self.manifest, None)?;
         let encoded = self.runtime.run(self.name(), &mut store, |store| {
             self.pre
                 .instantiate(&mut *store)?
@@ -326,7 +326,7 @@ impl TransportPlugin {
 
     /// Decodes a reply into the payload bytes for the host's verifier.
     pub fn decode(&self, reply: &WireReply) -> Result<Vec<u8>, PluginError> {
-        let mut store = self.runtime.store(&self.manifest, None);
+        let mut store = self.runtime.store(&self.manifest, None)?;
         let decoded = self.runtime.run(self.name(), &mut store, |store| {
             self.pre
                 .instantiate(&mut *store)?

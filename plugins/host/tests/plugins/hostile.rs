@@ -5,7 +5,7 @@ use std::sync::Arc;
 use ed25519_dalek::SigningKey;
 use licet_plugin_host::test_support::{install_plugin, test_key};
 use licet_plugin_host::{
-    Destination, DongleProofError, DongleRefusal, PluginError, Slot, SoftwareDongle,
+    Destination, DongleProofError, DongleRefusal, Instances, PluginError, Slot, SoftwareDongle,
     TransportPlugin, World,
 };
 
@@ -263,37 +263,67 @@ fn calls_beyond_the_concurrency_limit_are_refused_not_queued() {
         concurrent_calls: 1,
         ..Default::default()
     };
-    let host =
-        licet_plugin_host::PluginHost::with_limits(test_key().verifying_key(), limits).unwrap();
-    let check = host
-        .load_hardware_check(&plugin_dir, "fingerprint")
+    for instances in [Instances::Pooled, Instances::OnDemand] {
+        let host = licet_plugin_host::PluginHost::builder(test_key().verifying_key())
+            .limits(limits)
+            .instances(instances)
+            .build()
+            .unwrap();
+        let check = host
+            .load_hardware_check(&plugin_dir, "fingerprint")
+            .unwrap();
+        let readings = [licet_plugin_host::Reading::new(
+            "machine-id",
+            "/etc/machine-id",
+            "0123456789abcdef0123456789abcdef",
+        )];
+        let warm = check.warm_instance().unwrap();
+        let error = check.fingerprint(b"product salt", &readings).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                PluginError::Busy {
+                    concurrent_calls: 1,
+                    ..
+                }
+            ),
+            "{instances:?}: {error}"
+        );
+        drop(warm);
+        assert_eq!(
+            check
+                .fingerprint(b"product salt", &readings)
+                .unwrap()
+                .components
+                .len(),
+            1,
+            "{instances:?}"
+        );
+    }
+}
+
+#[test]
+fn instances_allocated_on_demand_run_under_the_same_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin_dir = plugin(&dir, "hostile-transport", World::Transport, &[], urls(&[]));
+    let host = licet_plugin_host::PluginHost::builder(test_key().verifying_key())
+        .instances(Instances::OnDemand)
+        .build()
         .unwrap();
-    let readings = [licet_plugin_host::Reading::new(
-        "machine-id",
-        "/etc/machine-id",
-        "0123456789abcdef0123456789abcdef",
-    )];
-    let warm = check.warm_instance().unwrap();
-    let error = check.fingerprint(b"product salt", &readings).unwrap_err();
+    let transport = host.load_transport(&plugin_dir).unwrap();
+    let error = transport.encode(b"loop").unwrap_err();
+    assert!(matches!(error, PluginError::OutOfFuel { .. }), "{error}");
+    let error = transport.encode(b"memory").unwrap_err();
     assert!(
-        matches!(
-            error,
-            PluginError::Busy {
-                concurrent_calls: 1,
-                ..
-            }
-        ),
+        matches!(error, PluginError::MemoryLimit { limit, .. } if limit == 16 << 20),
         "{error}"
     );
-    drop(warm);
-    assert_eq!(
-        check
-            .fingerprint(b"product salt", &readings)
-            .unwrap()
-            .components
-            .len(),
-        1
+    let error = transport.encode(b"recursion").unwrap_err();
+    assert!(
+        matches!(error, PluginError::StackOverflow { .. }),
+        "{error}"
     );
+    still_serves(&transport);
 }
 
 /// A device that never answers: every read waits out its timeout.
