@@ -112,7 +112,7 @@ pub struct QueriedLicense {
     /// Seats free now (none while not serving): the pool less the seats held, as the store
     /// counts them.
     pub free: u32,
-    /// Seats borrowed now, counted up to [`MAX_BORROWED_COUNTED`].
+    /// Seats borrowed now, counted up to 1000 (`MAX_BORROWED_COUNTED`).
     pub borrowed: u32,
     /// The longest borrow, in days; `null` when seats cannot be borrowed.
     pub borrow_max_days: Option<u32>,
