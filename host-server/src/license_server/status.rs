@@ -115,8 +115,10 @@ pub struct QueriedLicense {
     /// Seats borrowed now, counted up to 1000 (`MAX_BORROWED_COUNTED`).
     pub borrowed: u32,
     /// The longest borrow, in days; `null` when seats cannot be borrowed.
+    #[schema(required = true)]
     pub borrow_max_days: Option<u32>,
     /// End of the license's term; `null` for perpetual.
+    #[schema(required = true)]
     pub expires_at: Option<DateTime<Utc>>,
     /// `serving`, or `CODE: why` (SERVER_LICENSE_INVALID, SERVER_LICENSE_EXPIRED, REVOKED).
     pub status: String,
