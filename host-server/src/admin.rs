@@ -73,13 +73,15 @@ pub struct NewLicenses {
 }
 
 /// A seat as administrators see it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = Seat)]
 pub struct SeatView {
     /// The license key.
     pub license_key: String,
     /// The session holding it.
     pub session: String,
     /// The client machine.
+    #[schema(schema_with = crate::api::openapi::schemas::binding)]
     pub binding: Binding,
     /// When it was taken.
     pub leased_at: DateTime<Utc>,
@@ -88,6 +90,7 @@ pub struct SeatView {
     /// When a borrowed seat comes back.
     pub borrowed_until: Option<DateTime<Utc>>,
     /// `held`, `borrowed` or `lapsed`.
+    #[schema(schema_with = crate::api::openapi::schemas::seat_state)]
     pub state: &'static str,
 }
 
@@ -137,6 +140,80 @@ pub struct LicenseDetail {
     pub seats_next: Option<String>,
     /// How many seats are held or borrowed now (the store's count, whatever the size of the pool).
     pub seats_held: u64,
+}
+
+/// The shape [`LicenseDetail`] is serialized in: the license's fields, `seats` the page of seats
+/// and the license's own seat count `seat_count`.
+#[derive(utoipa::ToSchema)]
+#[schema(as = LicenseDetail)]
+#[allow(dead_code)]
+struct LicenseDetailShape {
+    /// The license key (serial number).
+    key: String,
+    /// Product identifier.
+    product: String,
+    /// License type name.
+    license_type: String,
+    /// Edition the key is valid for.
+    edition: String,
+    /// Version the key is valid for.
+    version: String,
+    /// Perpetual or rental.
+    #[schema(schema_with = crate::api::openapi::schemas::output_term)]
+    term: (),
+    /// License-level features.
+    features: BTreeMap<String, bool>,
+    /// License-level counters.
+    counters: BTreeMap<String, i64>,
+    /// Enabled or revoked.
+    #[schema(schema_with = crate::api::openapi::schemas::license_status)]
+    status: (),
+    /// The serial of the dongle a dongle license lives on.
+    dongle: Option<String>,
+    /// The client that owns the license directly.
+    client: Option<String>,
+    /// The order it belongs to (standard model).
+    order: Option<String>,
+    /// Terms fixed at the first activation of a limited license.
+    limited: Option<crate::api::openapi::schemas::LimitedTerms>,
+    /// When it was issued.
+    created_at: DateTime<Utc>,
+    /// Seats of a network license (the license's `seats`; null: the type's default).
+    seat_count: Option<u32>,
+    /// The client owning it, through its order or directly.
+    owner: Option<String>,
+    /// The first 100 activations, by ID.
+    activations: Vec<ActivationRecord>,
+    /// When there are more: the `after` of the next page of
+    /// /v1/admin/licenses/{key}/activations.
+    activations_next: Option<String>,
+    /// The first 100 leases, by session.
+    seats: Vec<SeatView>,
+    /// When there are more: the `after` of the next page of /v1/admin/licenses/{key}/seats.
+    seats_next: Option<String>,
+    /// Seats held or borrowed now, as the store counts them.
+    seats_held: u64,
+}
+
+impl utoipa::PartialSchema for LicenseDetail {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        <LicenseDetailShape as utoipa::PartialSchema>::schema()
+    }
+}
+
+impl utoipa::ToSchema for LicenseDetail {
+    fn name() -> std::borrow::Cow<'static, str> {
+        <LicenseDetailShape as utoipa::ToSchema>::name()
+    }
+
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        <LicenseDetailShape as utoipa::ToSchema>::schemas(schemas);
+    }
 }
 
 impl Serialize for LicenseDetail {

@@ -5,7 +5,6 @@
 //! in one transaction (signing the certificates it asks for and appending to the audit log), and
 //! answers over a versioned JSON HTTP API. Only this crate knows HTTP and SQL.
 #![deny(missing_docs)]
-#![recursion_limit = "512"]
 
 pub mod admin;
 pub mod api;

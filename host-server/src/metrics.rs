@@ -239,6 +239,13 @@ pub async fn count_requests(
 }
 
 /// `GET /metrics`: the server's metrics, for administrators.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    summary = "Prometheus metrics of this server (OpenMetrics text)",
+    responses((status = 200, description = "success", body = String, content_type = CONTENT_TYPE)),
+    security(("administrator" = []))
+)]
 pub async fn serve(State(state): State<AppState>, _admin: Admin) -> Result<Response, AppError> {
     scrape(&state).await
 }

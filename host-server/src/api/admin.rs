@@ -11,18 +11,20 @@ use licet_engine::policy::{LicenseKind, Method, Model};
 use licet_engine::state::Term;
 use licet_engine::{Action, Code};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::enduser::DecisionBody;
 use super::error::AppError;
 use super::extract::{Admin, ApiJson, ApiPath, ApiQuery, Caller, ClientAccount, Peer};
 use super::listing::{page_request, PageAnswer, PageQuery};
+use super::openapi::schemas;
 use super::AppState;
 use crate::admin::{LicenseDetail, NewLicenses, NewOrder, SeatView};
 use crate::service::{binding_as_machine, RequestContext};
 use crate::store::{AuditEntry, ClientRecord, LicenseFilter, LicenseRecord, OrderRecord};
 
 /// A product as administrators see it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ProductView {
     /// Identifier.
     pub id: String,
@@ -33,6 +35,7 @@ pub struct ProductView {
     /// Editions.
     pub editions: Vec<String>,
     /// `standard` or `web`.
+    #[schema(schema_with = schemas::model)]
     pub model: String,
     /// Activations per serial (web model).
     pub activations_per_serial: Option<u32>,
@@ -47,7 +50,7 @@ pub struct ProductView {
 }
 
 /// A license type of a product.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct LicenseTypeView {
     /// `standalone`, `network`, `standalone-dongle` or `network-dongle`.
     pub kind: String,
@@ -56,10 +59,18 @@ pub struct LicenseTypeView {
     /// Whether seats can be borrowed, and for how many days at most.
     pub borrow_max_days: Option<i64>,
     /// Activation methods.
+    #[schema(schema_with = schemas::methods)]
     pub activation: Vec<Method>,
 }
 
 /// `GET /v1/admin/products`.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/products",
+    summary = "Licensed products, their editions, license types, features and counters",
+    responses((status = 200, description = "success", body = Vec<ProductView>)),
+    security(("administrator" = []))
+)]
 pub async fn products(State(state): State<AppState>, _admin: Admin) -> Json<Vec<ProductView>> {
     let views = state
         .licensing
@@ -109,21 +120,32 @@ pub async fn products(State(state): State<AppState>, _admin: Admin) -> Json<Vec<
 }
 
 /// `POST /v1/admin/tokens` body.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = NewToken)]
 pub struct NewTokenBody {
     /// Name of the token's holder.
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,128}$")]
     pub name: String,
 }
 
 /// A token, shown once.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = Token)]
 pub struct TokenBody {
     /// The bearer token; only its hash is stored.
     pub token: String,
 }
 
 /// `POST /v1/admin/tokens`: a new administrator token.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/tokens",
+    summary = "Create an administrator token (shown once)",
+    request_body = NewTokenBody,
+    responses((status = 201, description = "success", body = TokenBody)),
+    security(("administrator" = []))
+)]
 pub async fn create_token(
     State(state): State<AppState>,
     Admin(admin): Admin,
@@ -139,17 +161,19 @@ pub async fn create_token(
 }
 
 /// `POST /v1/admin/clients` body.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = NewClient)]
 pub struct NewClientBody {
     /// Identifier: letters, digits, `-`, `_`, `.`.
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,128}$")]
     pub id: String,
     /// Display name.
     pub name: String,
 }
 
 /// A new client and its token.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct NewClientAnswer {
     /// The client.
     pub client: ClientRecordBody,
@@ -158,7 +182,8 @@ pub struct NewClientAnswer {
 }
 
 /// A client account.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = Client)]
 pub struct ClientRecordBody {
     /// Identifier.
     pub id: String,
@@ -182,6 +207,14 @@ impl From<ClientRecord> for ClientRecordBody {
 }
 
 /// `POST /v1/admin/clients`.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/clients",
+    summary = "Create a client account and its token (shown once)",
+    request_body = NewClientBody,
+    responses((status = 201, description = "success", body = NewClientAnswer)),
+    security(("administrator" = []))
+)]
 pub async fn create_client(
     State(state): State<AppState>,
     Admin(admin): Admin,
@@ -203,6 +236,14 @@ pub async fn create_client(
 }
 
 /// `GET /v1/admin/clients`: a page of clients, by identifier.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/clients",
+    summary = "A page of client accounts, by identifier",
+    params(PageQuery),
+    responses((status = 200, description = "success", body = Vec<ClientRecordBody>, headers(("Licet-Next" = String, description = "present when more rows exist: the `after` of the next page")))),
+    security(("administrator" = []))
+)]
 pub async fn clients(
     State(state): State<AppState>,
     _admin: Admin,
@@ -214,6 +255,14 @@ pub async fn clients(
 }
 
 /// `GET /v1/admin/clients/{id}`.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/clients/{id}",
+    summary = "One client account",
+    params(("id" = String, Path, min_length = 1, description = "the identifier")),
+    responses((status = 200, description = "success", body = ClientRecordBody)),
+    security(("administrator" = []))
+)]
 pub async fn client(
     State(state): State<AppState>,
     _admin: Admin,
@@ -223,6 +272,14 @@ pub async fn client(
 }
 
 /// `POST /v1/admin/clients/{id}/token`: replaces the client's token.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/clients/{id}/token",
+    summary = "Replace a client's token (shown once)",
+    params(("id" = String, Path, min_length = 1, description = "the identifier")),
+    responses((status = 200, description = "success", body = TokenBody)),
+    security(("administrator" = []))
+)]
 pub async fn rotate_client_token(
     State(state): State<AppState>,
     Admin(admin): Admin,
@@ -235,15 +292,26 @@ pub async fn rotate_client_token(
 }
 
 /// `POST /v1/admin/clients/{id}/password` body.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Password)]
 pub struct PasswordBody {
     /// The client's new password for the client interface (10 to 256 characters).
+    #[schema(min_length = 10, max_length = 256)]
     pub password: String,
 }
 
 /// `POST /v1/admin/clients/{id}/password`: sets the client's password of the client interface
 /// (hashed with argon2id and a random salt); audited.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/clients/{id}/password",
+    summary = "Set a client's password of the client interface (hashed with argon2id)",
+    params(("id" = String, Path, min_length = 1, description = "the identifier")),
+    request_body = PasswordBody,
+    responses((status = 200, description = "success", body = ClientRecordBody)),
+    security(("administrator" = []))
+)]
 pub async fn set_client_password(
     State(state): State<AppState>,
     Admin(admin): Admin,
@@ -261,6 +329,14 @@ pub async fn set_client_password(
 
 /// `DELETE /v1/admin/clients/{id}/password`: removes the client's password (it then signs in
 /// with its token only); audited.
+#[utoipa::path(
+    delete,
+    path = "/v1/admin/clients/{id}/password",
+    summary = "Remove a client's password (it signs in with its token only)",
+    params(("id" = String, Path, min_length = 1, description = "the identifier")),
+    responses((status = 200, description = "success", body = ClientRecordBody)),
+    security(("administrator" = []))
+)]
 pub async fn clear_client_password(
     State(state): State<AppState>,
     Admin(admin): Admin,
@@ -276,25 +352,39 @@ pub async fn clear_client_password(
 }
 
 /// `POST /v1/admin/orders` body.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = NewOrder)]
 pub struct NewOrderBody {
     /// Identifier; generated when absent.
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,128}$")]
     pub id: Option<String>,
     /// Owning client.
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,128}$")]
     pub client: String,
     /// Product.
+    #[schema(schema_with = schemas::product)]
     pub product: String,
     /// Order-level features.
     #[serde(default)]
+    #[schema(schema_with = schemas::feature_map)]
     pub features: BTreeMap<String, bool>,
     /// Order-level counters.
     #[serde(default, deserialize_with = "super::extract::integral_counters")]
+    #[schema(schema_with = schemas::counter_map)]
     pub counters: BTreeMap<String, i64>,
 }
 
 /// `POST /v1/admin/orders`.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/orders",
+    summary = "Create an order for a client (standard model)",
+    request_body = NewOrderBody,
+    responses((status = 201, description = "success", body = OrderRecord)),
+    security(("administrator" = []))
+)]
 pub async fn create_order(
     State(state): State<AppState>,
     Admin(admin): Admin,
@@ -319,18 +409,30 @@ pub async fn create_order(
 }
 
 /// Query of `GET /v1/admin/orders`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct OrdersQuery {
     /// Only this client's orders.
+    #[param(nullable = false)]
     pub client: Option<String>,
-    /// Identifiers after this one (paging).
+    /// The rows after this cursor: the previous page's `Licet-Next`.
+    #[param(nullable = false)]
     pub after: Option<String>,
-    /// At most this many (1 to 1000, default 100).
+    /// At most this many rows; outside 1 to 1000 is a 400 `INVALID_QUERY`.
+    #[param(minimum = 1, maximum = 1000, default = 100, nullable = false)]
     pub limit: Option<i64>,
 }
 
 /// `GET /v1/admin/orders`: a page of orders, by identifier.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/orders",
+    summary = "A page of orders, by identifier",
+    params(OrdersQuery),
+    responses((status = 200, description = "success", body = Vec<OrderRecord>, headers(("Licet-Next" = String, description = "present when more rows exist: the `after` of the next page")))),
+    security(("administrator" = []))
+)]
 pub async fn orders(
     State(state): State<AppState>,
     _admin: Admin,
@@ -346,6 +448,14 @@ pub async fn orders(
 }
 
 /// `GET /v1/admin/orders/{id}`.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/orders/{id}",
+    summary = "One order",
+    params(("id" = String, Path, min_length = 1, description = "the identifier")),
+    responses((status = 200, description = "success", body = OrderRecord)),
+    security(("administrator" = []))
+)]
 pub async fn order(
     State(state): State<AppState>,
     _admin: Admin,
@@ -355,18 +465,30 @@ pub async fn order(
 }
 
 /// `PATCH /v1/admin/orders/{id}` body.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Features)]
 pub struct FeaturesBody {
     /// Features to set.
     #[serde(default)]
+    #[schema(schema_with = schemas::feature_map)]
     pub features: BTreeMap<String, bool>,
     /// Counters to set.
     #[serde(default, deserialize_with = "super::extract::integral_counters")]
+    #[schema(schema_with = schemas::counter_map)]
     pub counters: BTreeMap<String, i64>,
 }
 
 /// `PATCH /v1/admin/orders/{id}`: sets order-level features and counters.
+#[utoipa::path(
+    patch,
+    path = "/v1/admin/orders/{id}",
+    summary = "Set order-level features and counters",
+    params(("id" = String, Path, min_length = 1, description = "the identifier")),
+    request_body = FeaturesBody,
+    responses((status = 200, description = "success", body = OrderRecord)),
+    security(("administrator" = []))
+)]
 pub async fn update_order(
     State(state): State<AppState>,
     Admin(admin): Admin,
@@ -384,44 +506,58 @@ pub async fn update_order(
 }
 
 /// `POST /v1/admin/licenses` and `POST /v1/admin/serials` body.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = NewLicenses)]
 pub struct NewLicensesBody {
     /// Product.
+    #[schema(schema_with = schemas::product)]
     pub product: String,
     /// License type.
+    #[schema(schema_with = schemas::license_type)]
     pub license_type: String,
     /// Edition.
+    #[schema(schema_with = schemas::edition)]
     pub edition: String,
     /// Version; the policy's when absent.
     #[serde(default)]
+    #[schema(schema_with = schemas::optional_version)]
     pub version: Option<String>,
     /// Order (standard model).
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 256)]
     pub order: Option<String>,
     /// Owning client of a license outside any order.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 256)]
     pub client: Option<String>,
     /// `"perpetual"` (default) or `{ "rental": { "ends_at": "..." } }`.
     #[serde(default)]
+    #[schema(schema_with = schemas::input_term)]
     pub term: Term,
     /// Seats of a network license.
     #[serde(default, deserialize_with = "super::extract::integral_u32")]
+    #[schema(minimum = 0, maximum = 4294967295u32)]
     pub seats: Option<u32>,
     /// License-level features.
     #[serde(default)]
+    #[schema(schema_with = schemas::feature_map)]
     pub features: BTreeMap<String, bool>,
     /// License-level counters.
     #[serde(default, deserialize_with = "super::extract::integral_counters")]
+    #[schema(schema_with = schemas::counter_map)]
     pub counters: BTreeMap<String, i64>,
     /// Dongle serial of a dongle license.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 256)]
     pub dongle: Option<String>,
     /// The key to use (issuing one license).
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,128}$")]
     pub key: Option<String>,
     /// How many to issue (1 to 1000, default 1).
     #[serde(default, deserialize_with = "super::extract::integral_u32")]
+    #[schema(minimum = 1, maximum = 1000)]
     pub count: Option<u32>,
 }
 
@@ -446,13 +582,22 @@ impl From<NewLicensesBody> for NewLicenses {
 }
 
 /// Issued licenses.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = Issued)]
 pub struct IssuedBody {
     /// The licenses, with their keys.
     pub licenses: Vec<LicenseRecord>,
 }
 
 /// `POST /v1/admin/licenses`: issues license keys.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/licenses",
+    summary = "Issue license keys",
+    request_body = NewLicensesBody,
+    responses((status = 201, description = "success", body = IssuedBody)),
+    security(("administrator" = []))
+)]
 pub async fn issue_licenses(
     State(state): State<AppState>,
     Admin(admin): Admin,
@@ -465,6 +610,14 @@ pub async fn issue_licenses(
 }
 
 /// `POST /v1/admin/serials`: issues serial numbers (web model).
+#[utoipa::path(
+    post,
+    path = "/v1/admin/serials",
+    summary = "Issue serial numbers (web model)",
+    request_body = NewLicensesBody,
+    responses((status = 201, description = "success", body = IssuedBody)),
+    security(("administrator" = []))
+)]
 pub async fn issue_serials(
     State(state): State<AppState>,
     Admin(admin): Admin,
@@ -477,22 +630,37 @@ pub async fn issue_serials(
 }
 
 /// Query of the license listings.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct LicensesQuery {
     /// Only this product.
+    #[param(nullable = false)]
     pub product: Option<String>,
-    /// Only this client's licenses.
+    /// Only this client's licenses (on `/v1/client/licenses`, the calling client's own whatever
+    /// this says).
+    #[param(nullable = false)]
     pub client: Option<String>,
     /// Only this order's licenses.
+    #[param(nullable = false)]
     pub order: Option<String>,
-    /// Keys after this one (paging).
+    /// The rows after this cursor: the previous page's `Licet-Next`.
+    #[param(nullable = false)]
     pub after: Option<String>,
-    /// At most this many (1 to 1000, default 100).
+    /// At most this many rows; outside 1 to 1000 is a 400 `INVALID_QUERY`.
+    #[param(minimum = 1, maximum = 1000, default = 100, nullable = false)]
     pub limit: Option<i64>,
 }
 
 /// `GET /v1/admin/licenses`: a page of licenses, by key.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/licenses",
+    summary = "A page of licenses, by key",
+    params(LicensesQuery),
+    responses((status = 200, description = "success", body = Vec<LicenseRecord>, headers(("Licet-Next" = String, description = "present when more rows exist: the `after` of the next page")))),
+    security(("administrator" = []))
+)]
 pub async fn licenses(
     State(state): State<AppState>,
     _admin: Admin,
@@ -512,6 +680,14 @@ pub async fn licenses(
 
 /// `GET /v1/admin/licenses/{key}`: the license, its owner, the first page of its activations and
 /// of its seats, and the seats held now.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/licenses/{key}",
+    summary = "A license with its owner, the first page of its activations and of its seats (the next pages from .../activations and .../seats) and the seats held now",
+    params(("key" = String, Path, min_length = 1, description = "the license key")),
+    responses((status = 200, description = "success", body = LicenseDetail)),
+    security(("administrator" = []))
+)]
 pub async fn license(
     State(state): State<AppState>,
     _admin: Admin,
@@ -521,21 +697,26 @@ pub async fn license(
 }
 
 /// `PATCH /v1/admin/licenses/{key}` body.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Extend)]
 pub struct ExtendBody {
     /// New expiry (RFC 3339); absent leaves it, `null` is refused.
     #[serde(default, deserialize_with = "super::extract::not_null")]
+    #[schema(value_type = DateTime<Utc>)]
     pub expires_at: Option<DateTime<Utc>>,
     /// Features to set.
     #[serde(default)]
+    #[schema(schema_with = schemas::feature_map)]
     pub features: BTreeMap<String, bool>,
     /// Counters to set.
     #[serde(default, deserialize_with = "super::extract::integral_counters")]
+    #[schema(schema_with = schemas::counter_map)]
     pub counters: BTreeMap<String, i64>,
     /// New seat count of a network license (more seats bought); its license server picks it up
     /// at its next revalidation.
     #[serde(default, deserialize_with = "super::extract::integral_u32")]
+    #[schema(minimum = 0, maximum = 4294967295u32)]
     pub seats: Option<u32>,
 }
 
@@ -561,6 +742,15 @@ async fn admin_decision(
 }
 
 /// `PATCH /v1/admin/licenses/{key}`: extends expiry, features or counters (`EXTENDED`).
+#[utoipa::path(
+    patch,
+    path = "/v1/admin/licenses/{key}",
+    summary = "Extend expiry, features or counters (EXTENDED)",
+    params(("key" = String, Path, min_length = 1, description = "the license key")),
+    request_body = ExtendBody,
+    responses((status = 200, description = "success", body = DecisionBody)),
+    security(("administrator" = []))
+)]
 pub async fn extend_license(
     State(state): State<AppState>,
     Admin(admin): Admin,
@@ -579,6 +769,14 @@ pub async fn extend_license(
 }
 
 /// `POST /v1/admin/licenses/{key}/revoke` (`REVOCATION_APPLIED`).
+#[utoipa::path(
+    post,
+    path = "/v1/admin/licenses/{key}/revoke",
+    summary = "Revoke a license (REVOCATION_APPLIED)",
+    params(("key" = String, Path, min_length = 1, description = "the license key")),
+    responses((status = 200, description = "success", body = DecisionBody)),
+    security(("administrator" = []))
+)]
 pub async fn revoke_license(
     State(state): State<AppState>,
     Admin(admin): Admin,
@@ -590,6 +788,14 @@ pub async fn revoke_license(
 
 /// `DELETE /v1/admin/licenses/{key}/activations/{id}`: removes any activation, limited licenses
 /// included (`RETURNED`).
+#[utoipa::path(
+    delete,
+    path = "/v1/admin/licenses/{key}/activations/{id}",
+    summary = "Remove any activation, limited licenses included (RETURNED)",
+    params(("key" = String, Path, min_length = 1, description = "the license key"), ("id" = i64, Path, minimum = -9223372036854775808i64, maximum = 9223372036854775807i64, description = "the activation's identifier")),
+    responses((status = 200, description = "success", body = DecisionBody)),
+    security(("administrator" = []))
+)]
 pub async fn remove_activation(
     State(state): State<AppState>,
     Admin(admin): Admin,
@@ -619,6 +825,14 @@ async fn removal(
 }
 
 /// `DELETE /v1/admin/licenses/{key}/seats/{session}`: force-releases a seat or borrowed seat.
+#[utoipa::path(
+    delete,
+    path = "/v1/admin/licenses/{key}/seats/{session}",
+    summary = "Force-release a seat or borrowed seat",
+    params(("key" = String, Path, min_length = 1, description = "the license key"), ("session" = String, Path, min_length = 1, description = "the session holding the seat")),
+    responses((status = 200, description = "success", body = DecisionBody)),
+    security(("administrator" = []))
+)]
 pub async fn release_seat(
     State(state): State<AppState>,
     Admin(admin): Admin,
@@ -639,19 +853,31 @@ pub async fn release_seat(
 }
 
 /// Query of `GET /v1/admin/seats`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct SeatsQuery {
     /// Only this product.
+    #[param(nullable = false)]
     pub product: Option<String>,
-    /// The previous page's next cursor, `LICENSE-KEY/SESSION` (paging).
+    /// The rows after this cursor (`LICENSE-KEY/SESSION`): the previous page's `Licet-Next`.
+    #[param(pattern = "^$|/", nullable = false)]
     pub after: Option<String>,
-    /// At most this many (1 to 1000, default 100).
+    /// At most this many rows; outside 1 to 1000 is a 400 `INVALID_QUERY`.
+    #[param(minimum = 1, maximum = 1000, default = 100, nullable = false)]
     pub limit: Option<i64>,
 }
 
 /// `GET /v1/admin/seats`: who holds each seat and each borrowed seat now, by license key then
 /// session.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/seats",
+    summary = "A page of the seats held and borrowed now, by license key then session (cursor `LICENSE-KEY/SESSION`)",
+    params(SeatsQuery),
+    responses((status = 200, description = "success", body = Vec<SeatView>, headers(("Licet-Next" = String, description = "present when more rows exist: the `after` of the next page")))),
+    security(("administrator" = []))
+)]
 pub async fn seats(
     State(state): State<AppState>,
     _admin: Admin,
@@ -667,18 +893,34 @@ pub async fn seats(
 }
 
 /// Query of `GET /v1/admin/audit`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Only entries about this license.
+    #[param(nullable = false)]
     pub license: Option<String>,
-    /// Entries after this position (paging).
+    /// The rows after this ID: the previous page's `Licet-Next`.
+    #[param(
+        minimum = -9223372036854775808i64,
+        maximum = 9223372036854775807i64,
+        nullable = false
+    )]
     pub after: Option<i64>,
-    /// At most this many (1 to 1000, default 100).
+    /// At most this many rows; outside 1 to 1000 is a 400 `INVALID_QUERY`.
+    #[param(minimum = 1, maximum = 1000, default = 100, nullable = false)]
     pub limit: Option<i64>,
 }
 
 /// `GET /v1/admin/audit`: the append-only audit log, oldest first.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/audit",
+    summary = "A page of the append-only audit log, oldest first",
+    params(AuditQuery),
+    responses((status = 200, description = "success", body = Vec<AuditEntry>, headers(("Licet-Next" = String, description = "present when more rows exist: the `after` of the next page")))),
+    security(("administrator" = []))
+)]
 pub async fn audit(
     State(state): State<AppState>,
     _admin: Admin,
@@ -696,6 +938,14 @@ pub async fn audit(
 // ---- client accounts -------------------------------------------------------------------------
 
 /// `GET /v1/client/licenses`: a page of the caller's own licenses, by key.
+#[utoipa::path(
+    get,
+    path = "/v1/client/licenses",
+    summary = "A page of the calling client's licenses, by key",
+    params(LicensesQuery),
+    responses((status = 200, description = "success", body = Vec<LicenseRecord>, headers(("Licet-Next" = String, description = "present when more rows exist: the `after` of the next page")))),
+    security(("client" = []))
+)]
 pub async fn client_licenses(
     State(state): State<AppState>,
     ClientAccount(client): ClientAccount,
@@ -722,6 +972,14 @@ fn not_owner(client: &str, key: &str) -> AppError {
 }
 
 /// `GET /v1/client/licenses/{key}`: one of the caller's licenses.
+#[utoipa::path(
+    get,
+    path = "/v1/client/licenses/{key}",
+    summary = "One of the calling client's licenses",
+    params(("key" = String, Path, min_length = 1, description = "the license key")),
+    responses((status = 200, description = "success", body = LicenseDetail)),
+    security(("client" = []))
+)]
 pub async fn client_license(
     State(state): State<AppState>,
     ClientAccount(client): ClientAccount,
@@ -740,6 +998,14 @@ pub async fn client_license(
 
 /// `DELETE /v1/client/licenses/{key}/activations/{id}`: removes an activation of the caller's
 /// license, as the policy allows end users (`RETURNED`).
+#[utoipa::path(
+    delete,
+    path = "/v1/client/licenses/{key}/activations/{id}",
+    summary = "Remove an activation of an own license as the policy allows (RETURNED)",
+    params(("key" = String, Path, min_length = 1, description = "the license key"), ("id" = i64, Path, minimum = -9223372036854775808i64, maximum = 9223372036854775807i64, description = "the activation's identifier")),
+    responses((status = 200, description = "success", body = DecisionBody)),
+    security(("client" = []))
+)]
 pub async fn client_remove_activation(
     State(state): State<AppState>,
     ClientAccount(client): ClientAccount,

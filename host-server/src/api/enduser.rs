@@ -3,7 +3,7 @@
 //! to act as that account instead.
 
 use axum::extract::State;
-use axum::routing::{post, MethodRouter};
+use axum::routing::post;
 use axum::Json;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -14,9 +14,15 @@ use licet_engine::report::Report as _;
 use licet_engine::{Action, Code, Fingerprint, ProductRef, Verdict};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::path::{HttpMethod, OperationBuilder, PathItem, PathsBuilder};
+use utoipa::openapi::request_body::RequestBodyBuilder;
+use utoipa::openapi::{ContentBuilder, Required, ResponseBuilder};
+use utoipa::{PartialSchema, ToSchema};
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 
 use super::error::AppError;
 use super::extract::{ApiJson, Caller, Peer};
+use super::openapi::schemas;
 use super::AppState;
 use crate::fields;
 use crate::service::{Outcome, RequestContext};
@@ -24,9 +30,11 @@ use crate::service::{Outcome, RequestContext};
 pub use crate::fields::{MAX_COMPONENTS, MAX_FIELD};
 
 /// The answer to an allowed request.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = Decision)]
 pub struct DecisionBody {
     /// Always `allow` (denials are error answers).
+    #[schema(schema_with = schemas::allow)]
     pub verdict: Verdict,
     /// The engine's code, e.g. `ACTIVATED`, `SEAT_GRANTED`.
     pub code: String,
@@ -34,19 +42,25 @@ pub struct DecisionBody {
     pub rule: String,
     /// A sentence.
     pub message: String,
-    /// The signed certificate in armored text, when one was issued.
+    /// The signed certificate in armored text (`-----BEGIN LICET CERTIFICATE-----`), when one
+    /// was issued.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String)]
     pub certificate: Option<String>,
     /// The certificate's claims, for convenience (verify `certificate`, don't trust these).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object)]
     pub claims: Option<CertificateClaims>,
     /// When the seat lease (or borrow) ends, for checkout, heartbeat and borrow.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = DateTime<Utc>)]
     pub lease_expires_at: Option<DateTime<Utc>>,
     /// The vendor-signed server license in armored text: what a license server was granted (its
     /// activation and revalidation), or the license a license server's seat certificate is
-    /// signed under (verify the chain with the vendor key).
+    /// signed under (verify the chain with the vendor key), armored as `-----BEGIN LICET SERVER
+    /// LICENSE-----`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String)]
     pub server_license: Option<String>,
 }
 
@@ -73,17 +87,22 @@ impl DecisionBody {
 }
 
 /// `POST /v1/activate`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ActivateRequest)]
 pub struct ActivateBody {
     /// License key.
+    #[schema(min_length = 1, max_length = 256)]
     pub key: String,
     /// Product, edition and version being activated.
+    #[schema(value_type = schemas::Target)]
     pub target: ProductRef,
     /// Machine fingerprint: component name -> hashed value.
+    #[schema(schema_with = schemas::fingerprint)]
     pub machine: Fingerprint,
     /// `online` (default) or `manual`.
     #[serde(default)]
+    #[schema(schema_with = schemas::method)]
     pub method: Option<Method>,
     /// The machine's dongle answering a challenge of `POST /v1/dongle/challenge` (standalone
     /// dongle licenses).
@@ -92,17 +111,21 @@ pub struct ActivateBody {
 }
 
 /// A dongle's proof of presence: the challenge the server issued and the dongle's answer.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = DongleProof)]
 pub struct DongleProofBody {
     /// The challenge from `POST /v1/dongle/challenge`, base64.
+    #[schema(schema_with = schemas::challenge)]
     pub challenge: String,
-    /// The dongle's public key followed by its signature of the challenge, base64 (96 bytes).
+    /// The dongle's public key and its signature of the challenge, base64 of 96 bytes.
+    #[schema(pattern = "^[A-Za-z0-9+/]{128}$")]
     pub proof: String,
 }
 
 /// `POST /v1/dongle/challenge`: a challenge for the machine's dongle to sign.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = DongleChallenge)]
 pub struct DongleChallengeBody {
     /// 32 bytes, base64.
     pub challenge: String,
@@ -112,6 +135,12 @@ pub struct DongleChallengeBody {
 
 /// `POST /v1/dongle/challenge`: a fresh challenge; the dongle's signed answer goes with the next
 /// activation, validation or return of a standalone dongle license (`dongle`).
+#[utoipa::path(
+    post,
+    path = "/v1/dongle/challenge",
+    summary = "A challenge for the machine's dongle to sign (standalone dongle licenses)",
+    responses((status = 200, description = "success", body = DongleChallengeBody))
+)]
 pub async fn dongle_challenge(
     State(state): State<AppState>,
     peer: Peer,
@@ -183,15 +212,19 @@ fn proof_refusal(error: &crate::dongle::ChallengeError) -> AppError {
 }
 
 /// `POST /v1/validate`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ValidateRequest)]
 pub struct ValidateBody {
     /// License key.
+    #[schema(min_length = 1, max_length = 256)]
     pub key: String,
     /// Machine fingerprint.
+    #[schema(schema_with = schemas::fingerprint)]
     pub machine: Fingerprint,
     /// The serial of the certificate the machine holds, if any (a returned one is refused).
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 256)]
     pub certificate_serial: Option<String>,
     /// The machine's dongle answering a challenge of `POST /v1/dongle/challenge` (standalone
     /// dongle licenses).
@@ -200,19 +233,24 @@ pub struct ValidateBody {
 }
 
 /// `POST /v1/return`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ReturnRequest)]
 pub struct ReturnBody {
     /// License key.
+    #[schema(min_length = 1, max_length = 256)]
     pub key: String,
     /// The machine whose activation is removed.
+    #[schema(schema_with = schemas::fingerprint)]
     pub machine: Fingerprint,
     /// `online` (default) or `manual`.
     #[serde(default)]
+    #[schema(schema_with = schemas::method)]
     pub method: Option<Method>,
     /// The serial of the activation's current certificate; an end user's return without it (or
     /// with another) frees nothing.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 256)]
     pub certificate_serial: Option<String>,
     /// The machine's dongle answering a challenge of `POST /v1/dongle/challenge` (standalone
     /// dongle licenses).
@@ -221,88 +259,115 @@ pub struct ReturnBody {
 }
 
 /// `POST /v1/transfer`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = TransferRequest)]
 pub struct TransferBody {
     /// License key.
+    #[schema(min_length = 1, max_length = 256)]
     pub key: String,
     /// The machine giving the license up.
+    #[schema(schema_with = schemas::fingerprint)]
     pub from: Fingerprint,
     /// The machine receiving it.
+    #[schema(schema_with = schemas::fingerprint)]
     pub to: Fingerprint,
 }
 
 /// `POST /v1/seats/checkout`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = CheckoutRequest)]
 pub struct CheckoutBody {
     /// License key.
+    #[schema(min_length = 1, max_length = 256)]
     pub key: String,
     /// Product, edition and version being run.
+    #[schema(value_type = schemas::Target)]
     pub target: ProductRef,
     /// Client machine.
+    #[schema(schema_with = schemas::fingerprint)]
     pub machine: Fingerprint,
     /// Session identifier; the same session gets the same seat back.
+    #[schema(min_length = 1, max_length = 256)]
     pub session: String,
 }
 
 /// `POST /v1/seats/heartbeat`, `/v1/seats/release`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = SessionRequest)]
 pub struct SessionBody {
     /// License key.
+    #[schema(min_length = 1, max_length = 256)]
     pub key: String,
     /// Session holding the seat.
+    #[schema(min_length = 1, max_length = 256)]
     pub session: String,
 }
 
 /// `POST /v1/seats/return-borrowed`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ReturnBorrowedRequest)]
 pub struct ReturnBorrowedBody {
     /// License key.
+    #[schema(min_length = 1, max_length = 256)]
     pub key: String,
     /// Session holding the borrowed seat.
+    #[schema(min_length = 1, max_length = 256)]
     pub session: String,
     /// The serial of the borrow certificate given back; an end user's return without it (or
     /// with another) frees nothing.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 256)]
     pub certificate_serial: Option<String>,
 }
 
 /// `POST /v1/seats/borrow`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = BorrowRequest)]
 pub struct BorrowBody {
     /// License key.
+    #[schema(min_length = 1, max_length = 256)]
     pub key: String,
     /// Product, edition and version being run.
+    #[schema(value_type = schemas::Target)]
     pub target: ProductRef,
     /// Client machine.
+    #[schema(schema_with = schemas::fingerprint)]
     pub machine: Fingerprint,
     /// Session identifier.
+    #[schema(min_length = 1, max_length = 256)]
     pub session: String,
     /// When the seat comes back by itself (RFC 3339).
     pub until: DateTime<Utc>,
 }
 
 /// `POST /v1/trials/start`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = TrialStartRequest)]
 pub struct TrialStartBody {
     /// Product, edition and version to try.
+    #[schema(value_type = schemas::Target)]
     pub target: ProductRef,
     /// Machine fingerprint.
+    #[schema(schema_with = schemas::fingerprint)]
     pub machine: Fingerprint,
 }
 
 /// `POST /v1/trials/validate`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = TrialValidateRequest)]
 pub struct TrialValidateBody {
     /// Product of the trial.
+    #[schema(schema_with = schemas::product)]
     pub product: String,
     /// Machine fingerprint.
+    #[schema(schema_with = schemas::fingerprint)]
     pub machine: Fingerprint,
 }
 
@@ -464,25 +529,63 @@ pub(crate) async fn decide<Body: DecisionRequest>(
     answer(&state, &caller, &peer, action, Body::ATTEMPT, extras).await
 }
 
-/// An end-user decision route: where it is, what it does, and the schema of its body in the
-/// OpenAPI document. The router, the document and the routes a transport envelope may name are
-/// made from [`DECISION_ROUTES`].
+/// An end-user decision route: where it is, what it does, and its route with its OpenAPI path
+/// item, both made from its body type. The router, the document and the routes a transport
+/// envelope may name are made from [`DECISION_ROUTES`].
 #[derive(Debug, Clone, Copy)]
 pub struct DecisionRoute {
     /// The path; the method is always `POST`.
     pub path: &'static str,
     /// What it does, with the code it answers when allowed.
     pub summary: &'static str,
-    /// The OpenAPI schema of its body.
-    pub schema: &'static str,
-    handler: fn() -> MethodRouter<AppState>,
+    route: fn(&DecisionRoute) -> UtoipaMethodRouter<AppState>,
 }
 
 impl DecisionRoute {
-    /// The route's `POST` handler.
-    pub(crate) fn handler(&self) -> MethodRouter<AppState> {
-        (self.handler)()
+    /// The route's `POST` handler, [`decide`] over its body, with its documentation.
+    pub(crate) fn route(&self) -> UtoipaMethodRouter<AppState> {
+        (self.route)(self)
     }
+}
+
+/// `route` answered by [`decide`] over `Body`, and its path item: the body's schema as the
+/// request, a [`DecisionBody`] as the answer.
+fn decision_route<Body: DecisionRequest + ToSchema>(
+    route: &DecisionRoute,
+) -> UtoipaMethodRouter<AppState> {
+    let mut components = Vec::new();
+    Body::schemas(&mut components);
+    components.push((Body::name().into_owned(), Body::schema()));
+    DecisionBody::schemas(&mut components);
+    components.push((DecisionBody::name().into_owned(), DecisionBody::schema()));
+    let json = |schema| ContentBuilder::new().schema(Some(schema)).build();
+    let operation = OperationBuilder::new()
+        .summary(Some(route.summary))
+        .request_body(Some(
+            RequestBodyBuilder::new()
+                .required(Some(Required::True))
+                .content("application/json", json(schemas::reference::<Body>()))
+                .build(),
+        ))
+        .response(
+            "200",
+            ResponseBuilder::new().description("success").content(
+                "application/json",
+                json(schemas::reference::<DecisionBody>()),
+            ),
+        )
+        .build();
+    let paths = PathsBuilder::new()
+        .path(route.path, PathItem::new(HttpMethod::Post, operation))
+        .build();
+    (components, paths, post(decide::<Body>))
+}
+
+/// `router` with the end-user decision routes of [`DECISION_ROUTES`], each with its path item.
+pub(crate) fn decision_routes(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
+    DECISION_ROUTES
+        .iter()
+        .fold(router, |router, route| router.routes(route.route()))
 }
 
 /// The end-user decision routes.
@@ -490,68 +593,57 @@ pub const DECISION_ROUTES: [DecisionRoute; 11] = [
     DecisionRoute {
         path: "/v1/activate",
         summary: "Activate a license key on a machine (ACTIVATED)",
-        schema: "ActivateRequest",
-        handler: || post(decide::<ActivateBody>),
+        route: decision_route::<ActivateBody>,
     },
     DecisionRoute {
         path: "/v1/validate",
         summary: "Periodic validation of an activation (VALID)",
-        schema: "ValidateRequest",
-        handler: || post(decide::<ValidateBody>),
+        route: decision_route::<ValidateBody>,
     },
     DecisionRoute {
         path: "/v1/return",
         summary: "Return (remove) the machine's activation (RETURNED)",
-        schema: "ReturnRequest",
-        handler: || post(decide::<ReturnBody>),
+        route: decision_route::<ReturnBody>,
     },
     DecisionRoute {
         path: "/v1/transfer",
         summary: "Move an activation to another machine (TRANSFERRED)",
-        schema: "TransferRequest",
-        handler: || post(decide::<TransferBody>),
+        route: decision_route::<TransferBody>,
     },
     DecisionRoute {
         path: "/v1/seats/checkout",
         summary: "Take a network seat; the same session gets its seat back (SEAT_GRANTED)",
-        schema: "CheckoutRequest",
-        handler: || post(decide::<CheckoutBody>),
+        route: decision_route::<CheckoutBody>,
     },
     DecisionRoute {
         path: "/v1/seats/heartbeat",
         summary: "Renew a seat lease (LEASE_RENEWED)",
-        schema: "SessionRequest",
-        handler: || post(decide::<Heartbeat>),
+        route: decision_route::<Heartbeat>,
     },
     DecisionRoute {
         path: "/v1/seats/release",
         summary: "Give a seat back (SEAT_RELEASED)",
-        schema: "SessionRequest",
-        handler: || post(decide::<Release>),
+        route: decision_route::<Release>,
     },
     DecisionRoute {
         path: "/v1/seats/borrow",
         summary: "Borrow a seat until a date (BORROWED)",
-        schema: "BorrowRequest",
-        handler: || post(decide::<BorrowBody>),
+        route: decision_route::<BorrowBody>,
     },
     DecisionRoute {
         path: "/v1/seats/return-borrowed",
         summary: "Return a borrowed seat early (BORROW_RETURNED)",
-        schema: "ReturnBorrowedRequest",
-        handler: || post(decide::<ReturnBorrowedBody>),
+        route: decision_route::<ReturnBorrowedBody>,
     },
     DecisionRoute {
         path: "/v1/trials/start",
         summary: "Start or resume the machine's trial (TRIAL_STARTED)",
-        schema: "TrialStartRequest",
-        handler: || post(decide::<TrialStartBody>),
+        route: decision_route::<TrialStartBody>,
     },
     DecisionRoute {
         path: "/v1/trials/validate",
         summary: "Check the machine's trial (VALID)",
-        schema: "TrialValidateRequest",
-        handler: || post(decide::<TrialValidateBody>),
+        route: decision_route::<TrialValidateBody>,
     },
 ];
 
@@ -635,6 +727,35 @@ pub struct Heartbeat(pub SessionBody);
 #[derive(Debug, Clone, Deserialize)]
 #[serde(transparent)]
 pub struct Release(pub SessionBody);
+
+/// A body that is a [`SessionBody`] on the wire has its schema.
+macro_rules! session_schema {
+    ($body:ty) => {
+        impl utoipa::PartialSchema for $body {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                SessionBody::schema()
+            }
+        }
+
+        impl ToSchema for $body {
+            fn name() -> std::borrow::Cow<'static, str> {
+                SessionBody::name()
+            }
+
+            fn schemas(
+                schemas: &mut Vec<(
+                    String,
+                    utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+                )>,
+            ) {
+                SessionBody::schemas(schemas);
+            }
+        }
+    };
+}
+
+session_schema!(Heartbeat);
+session_schema!(Release);
 
 impl DecisionRequest for Heartbeat {
     const ATTEMPT: Attempt = Attempt::Checked;

@@ -12,9 +12,13 @@ use crate::error::StoreError;
 use crate::service::ServiceError;
 
 /// The body of every error answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[schema(as = Error)]
 pub struct ErrorBody {
-    /// An engine code (`SEATS_EXHAUSTED`, ...) or an API code (`UNAUTHORIZED`, ...).
+    /// An engine code (SEATS_EXHAUSTED, ...) or an API code (MALFORMED_JSON, MALFORMED_BODY,
+    /// INVALID_BODY, INVALID_QUERY, UNAUTHORIZED, ADMIN_REQUIRED, CLIENT_REQUIRED, NOT_FOUND,
+    /// ROUTE_NOT_FOUND, METHOD_NOT_ALLOWED, ALREADY_EXISTS, UNKNOWN_PRODUCT, RATE_LIMITED,
+    /// CONFLICT, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, STORAGE_UNAVAILABLE, INTERNAL).
     pub code: String,
     /// A sentence for people.
     pub message: String,

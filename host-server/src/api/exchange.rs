@@ -31,7 +31,27 @@ file. Upload it here and keep the <b>response file</b> you get back; load it on 
 </html>
 "#;
 
+/// The form of `POST /v1/exchange/upload`: one field, `file`.
+#[derive(Debug, utoipa::ToSchema)]
+#[schema(as = Upload)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct UploadForm {
+    /// The request file.
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+}
+
+/// An exchange file (see docs/exchange-files.md).
+const EXCHANGE_FILE: &str = "application/xml";
+
 /// `GET /v1/exchange`: the upload page.
+#[utoipa::path(
+    get,
+    path = "/v1/exchange",
+    summary = "The manual activation web page (HTML upload form)",
+    responses((status = 200, description = "success", body = String, content_type = "text/html"))
+)]
 pub async fn page() -> Html<&'static str> {
     Html(PAGE)
 }
@@ -117,6 +137,13 @@ async fn answer(
 
 /// `POST /v1/exchange`: the body is an activation or return request file; the answer is the
 /// signed response file (`application/xml`), or a JSON error.
+#[utoipa::path(
+    post,
+    path = "/v1/exchange",
+    summary = "Answer an activation or return request file with the signed response file",
+    request_body(content = String, content_type = EXCHANGE_FILE, description = "an exchange file (see docs/exchange-files.md)"),
+    responses((status = 200, description = "success", body = String, content_type = EXCHANGE_FILE))
+)]
 pub async fn exchange(
     State(state): State<AppState>,
     caller: Caller,
@@ -128,6 +155,13 @@ pub async fn exchange(
 
 /// `POST /v1/exchange/upload`: the upload form's target, a form of one field, `file`. Another
 /// field, or a second `file`, is a 422 `INVALID_BODY`, as the OpenAPI document states.
+#[utoipa::path(
+    post,
+    path = "/v1/exchange/upload",
+    summary = "The upload form's target: multipart field `file`; answers the response file",
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    responses((status = 200, description = "success", body = String, content_type = EXCHANGE_FILE))
+)]
 pub async fn upload(
     State(state): State<AppState>,
     caller: Caller,

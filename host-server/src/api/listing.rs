@@ -7,6 +7,7 @@ use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
+use utoipa::IntoParams;
 
 use super::error::AppError;
 use super::extract::{Admin, ApiPath, ApiQuery};
@@ -40,13 +41,40 @@ pub fn page_request(limit: Option<i64>, after: Option<String>) -> Result<PageReq
 }
 
 /// Query of the listings that take only a page: `limit` and `after`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
-    /// The previous page's next cursor (paging).
+    /// The rows after this cursor: the previous page's `Licet-Next`.
+    #[param(nullable = false)]
     pub after: Option<String>,
-    /// At most this many (1 to 1000, default 100).
+    /// At most this many rows; outside 1 to 1000 is a 400 `INVALID_QUERY`.
+    #[param(minimum = 1, maximum = 1000, default = 100, nullable = false)]
     pub limit: Option<i64>,
+}
+
+/// Query of a listing by stored identifier: `limit` and an `after` identifier.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct IdPageQuery {
+    /// The rows after this ID: the previous page's `Licet-Next`.
+    #[param(
+        minimum = -9223372036854775808i64,
+        maximum = 9223372036854775807i64,
+        nullable = false
+    )]
+    pub after: Option<i64>,
+    /// At most this many rows; outside 1 to 1000 is a 400 `INVALID_QUERY`.
+    #[param(minimum = 1, maximum = 1000, default = 100, nullable = false)]
+    pub limit: Option<i64>,
+}
+
+impl IdPageQuery {
+    /// The page asked for.
+    pub fn page(self) -> Result<PageRequest, AppError> {
+        page_request(self.limit, self.after.map(|after| after.to_string()))
+    }
 }
 
 impl PageQuery {
@@ -57,11 +85,19 @@ impl PageQuery {
 }
 
 /// `GET /v1/admin/licenses/{key}/activations`: the license's activations, by identifier.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/licenses/{key}/activations",
+    summary = "A page of a license's activations, by ID",
+    params(("key" = String, Path, min_length = 1, description = "the license key"), IdPageQuery),
+    responses((status = 200, description = "success", body = Vec<ActivationRecord>, headers(("Licet-Next" = String, description = "present when more rows exist: the `after` of the next page")))),
+    security(("administrator" = []))
+)]
 pub async fn license_activations(
     State(state): State<AppState>,
     _admin: Admin,
     ApiPath(key): ApiPath<String>,
-    ApiQuery(query): ApiQuery<PageQuery>,
+    ApiQuery(query): ApiQuery<IdPageQuery>,
 ) -> Result<PageAnswer<ActivationRecord>, AppError> {
     let page = query.page()?;
     Ok(PageAnswer(
@@ -70,6 +106,14 @@ pub async fn license_activations(
 }
 
 /// `GET /v1/admin/licenses/{key}/seats`: the license's seat leases and borrows, by session.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/licenses/{key}/seats",
+    summary = "A page of a license's seat leases and borrows (lapsed ones until swept), by session",
+    params(("key" = String, Path, min_length = 1, description = "the license key"), PageQuery),
+    responses((status = 200, description = "success", body = Vec<SeatView>, headers(("Licet-Next" = String, description = "present when more rows exist: the `after` of the next page")))),
+    security(("administrator" = []))
+)]
 pub async fn license_seats(
     State(state): State<AppState>,
     _admin: Admin,

@@ -15,11 +15,13 @@ use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::Uri;
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::ratelimit::RateLimiter;
 use crate::service::Licensing;
@@ -43,90 +45,56 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
 }
 
-/// The API router.
+/// The routes of the API with their OpenAPI document: each handler carries its
+/// `#[utoipa::path]`, so a route cannot be added without its documentation. The end-user
+/// decision routes come from their table ([`enduser::decision_routes`]).
+pub fn api() -> OpenApiRouter<AppState> {
+    enduser::decision_routes(OpenApiRouter::with_openapi(openapi::base()))
+        .routes(routes!(health))
+        .routes(routes!(crate::metrics::serve))
+        .routes(routes!(openapi::document))
+        .routes(routes!(public_key))
+        .routes(routes!(seats_query))
+        .routes(routes!(enduser::dongle_challenge))
+        .routes(routes!(server_activation::activate))
+        .routes(routes!(server_activation::validate))
+        .routes(routes!(server_activation::return_license))
+        .routes(routes!(admin::products))
+        .routes(routes!(admin::create_token))
+        .routes(routes!(admin::clients, admin::create_client))
+        .routes(routes!(admin::client))
+        .routes(routes!(admin::rotate_client_token))
+        .routes(routes!(
+            admin::set_client_password,
+            admin::clear_client_password
+        ))
+        .routes(routes!(admin::orders, admin::create_order))
+        .routes(routes!(admin::order, admin::update_order))
+        .routes(routes!(admin::licenses, admin::issue_licenses))
+        .routes(routes!(admin::issue_serials))
+        .routes(routes!(admin::license, admin::extend_license))
+        .routes(routes!(admin::revoke_license))
+        .routes(routes!(listing::license_activations))
+        .routes(routes!(listing::license_seats))
+        .routes(routes!(admin::remove_activation))
+        .routes(routes!(admin::release_seat))
+        .routes(routes!(admin::seats))
+        .routes(routes!(admin::audit))
+        .routes(routes!(admin::client_licenses))
+        .routes(routes!(admin::client_license))
+        .routes(routes!(admin::client_remove_activation))
+        .routes(routes!(exchange::page, exchange::exchange))
+        .routes(routes!(exchange::upload))
+        .routes(routes!(transport::accept))
+}
+
+/// The API router: [`api`]'s routes, the web pages, and the layers every request goes through.
 pub fn router(state: AppState) -> Router {
-    // The end-user decision routes, from their one table.
-    let decisions = enduser::DECISION_ROUTES
-        .iter()
-        .fold(Router::new(), |router, route| {
-            router.route(route.path, route.handler())
-        });
-    decisions
-        .route("/v1/health", get(health))
-        .route("/metrics", get(crate::metrics::serve))
-        .route("/v1/openapi.json", get(openapi::document))
-        .route("/v1/public-key", get(public_key))
-        .route("/v1/seats/query", get(seats_query))
-        .route("/v1/dongle/challenge", post(enduser::dongle_challenge))
-        .route("/v1/server/activate", post(server_activation::activate))
-        .route("/v1/server/validate", post(server_activation::validate))
-        .route("/v1/server/return", post(server_activation::return_license))
-        .route("/v1/admin/products", get(admin::products))
-        .route("/v1/admin/tokens", post(admin::create_token))
-        .route(
-            "/v1/admin/clients",
-            get(admin::clients).post(admin::create_client),
-        )
-        .route("/v1/admin/clients/{id}", get(admin::client))
-        .route(
-            "/v1/admin/clients/{id}/token",
-            post(admin::rotate_client_token),
-        )
-        .route(
-            "/v1/admin/clients/{id}/password",
-            post(admin::set_client_password).delete(admin::clear_client_password),
-        )
-        .route(
-            "/v1/admin/orders",
-            get(admin::orders).post(admin::create_order),
-        )
-        .route(
-            "/v1/admin/orders/{id}",
-            get(admin::order).patch(admin::update_order),
-        )
-        .route(
-            "/v1/admin/licenses",
-            get(admin::licenses).post(admin::issue_licenses),
-        )
-        .route("/v1/admin/serials", post(admin::issue_serials))
-        .route(
-            "/v1/admin/licenses/{key}",
-            get(admin::license).patch(admin::extend_license),
-        )
-        .route(
-            "/v1/admin/licenses/{key}/revoke",
-            post(admin::revoke_license),
-        )
-        .route(
-            "/v1/admin/licenses/{key}/activations",
-            get(listing::license_activations),
-        )
-        .route(
-            "/v1/admin/licenses/{key}/seats",
-            get(listing::license_seats),
-        )
-        .route(
-            "/v1/admin/licenses/{key}/activations/{id}",
-            delete(admin::remove_activation),
-        )
-        .route(
-            "/v1/admin/licenses/{key}/seats/{session}",
-            delete(admin::release_seat),
-        )
-        .route("/v1/admin/seats", get(admin::seats))
-        .route("/v1/admin/audit", get(admin::audit))
-        .route("/v1/client/licenses", get(admin::client_licenses))
-        .route("/v1/client/licenses/{key}", get(admin::client_license))
-        .route(
-            "/v1/client/licenses/{key}/activations/{id}",
-            delete(admin::client_remove_activation),
-        )
-        .route("/v1/exchange", get(exchange::page).post(exchange::exchange))
-        .route("/v1/exchange/upload", post(exchange::upload))
-        .route("/v1/transport/{name}", post(transport::accept))
-        .merge(crate::web::routes())
+    let (api, document) = api().split_for_parts();
+    api.merge(crate::web::routes())
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(Extension(openapi::Document::new(document)))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn(error::log_failures))
         .layer(axum::middleware::from_fn_with_state(
@@ -145,16 +113,23 @@ pub(crate) async fn method_not_allowed() -> AppError {
 }
 
 /// `GET /v1/health`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Health {
     /// `ok`.
     pub status: String,
     /// `sqlite` or `postgres`.
+    #[schema(schema_with = openapi::schemas::storage)]
     pub storage: String,
     /// Licensed products.
     pub products: Vec<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/health",
+    summary = "Server status and licensed products",
+    responses((status = 200, description = "success", body = Health))
+)]
 async fn health(State(state): State<AppState>) -> Json<Health> {
     Json(Health {
         status: "ok".into(),
@@ -164,16 +139,24 @@ async fn health(State(state): State<AppState>) -> Json<Health> {
 }
 
 /// `GET /v1/public-key`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = PublicKey)]
 pub struct PublicKeyBody {
     /// The vendor's public key file line (`licet-ed25519-public:<base64>`).
     pub public_key: String,
     /// On a license server, its own public key, which signs the seat and borrow certificates it
     /// serves (named by its server licenses).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String)]
     pub server_key: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/public-key",
+    summary = "The vendor public key that verifies certificates",
+    responses((status = 200, description = "success", body = PublicKeyBody))
+)]
 async fn public_key(State(state): State<AppState>) -> Json<PublicKeyBody> {
     let line = |key: ed25519_dalek::VerifyingKey| {
         format!("licet-ed25519-public:{}", STANDARD.encode(key.as_bytes()))
@@ -193,6 +176,13 @@ async fn public_key(State(state): State<AppState>) -> Json<PublicKeyBody> {
 /// `GET /v1/seats/query` (no token): what a license server serves, each network license with its
 /// seats, free seats, borrowed seats and status (an activation center answers an empty list).
 /// Refused while the caller's address is rate limited.
+#[utoipa::path(
+    get,
+    path = "/v1/seats/query",
+    summary = "What a license server serves: each network license with its free and borrowed \
+               seats, counted by the store whatever the size of the pool (no lease is listed)",
+    responses((status = 200, description = "success", body = crate::license_server::status::SeatQueryBody))
+)]
 async fn seats_query(
     State(state): State<AppState>,
     peer: extract::Peer,

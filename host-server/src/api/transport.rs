@@ -273,6 +273,14 @@ fn internal_request(carried: &Carried, arrived: &Request) -> Result<Request, App
 }
 
 /// `POST /v1/transport/{name}`.
+#[utoipa::path(
+    post,
+    path = "/v1/transport/{name}",
+    summary = "A request through the transport plugin `name`, in its own encoding: an end-user request envelope or an exchange request file (see docs/plugins.md)",
+    params(("name" = String, Path, min_length = 1, description = "the transport's manifest name")),
+    request_body = Value,
+    responses((status = 200, description = "success", body = Value))
+)]
 pub async fn accept(
     RoutePath(name): RoutePath<String>,
     request: Request,

@@ -89,14 +89,15 @@ pub struct Holder {
 }
 
 /// `GET /v1/seats/query`: what the license server serves.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = SeatQuery)]
 pub struct SeatQueryBody {
     /// One entry per network license.
     pub licenses: Vec<QueriedLicense>,
 }
 
 /// One network license on `GET /v1/seats/query`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct QueriedLicense {
     /// The network license key.
     pub key: String,
@@ -111,13 +112,15 @@ pub struct QueriedLicense {
     /// Seats free now (none while not serving): the pool less the seats held, as the store
     /// counts them.
     pub free: u32,
-    /// Seats borrowed now, counted up to [`MAX_BORROWED_COUNTED`].
+    /// Seats borrowed now, counted up to 1000 (`MAX_BORROWED_COUNTED`).
     pub borrowed: u32,
     /// The longest borrow, in days; `null` when seats cannot be borrowed.
+    #[schema(required = true)]
     pub borrow_max_days: Option<u32>,
     /// End of the license's term; `null` for perpetual.
+    #[schema(required = true)]
     pub expires_at: Option<DateTime<Utc>>,
-    /// `serving`, or `CODE: why`.
+    /// `serving`, or `CODE: why` (SERVER_LICENSE_INVALID, SERVER_LICENSE_EXPIRED, REVOKED).
     pub status: String,
 }
 

@@ -15,10 +15,12 @@ use serde::Serialize;
 use crate::error::StoreError;
 
 /// A license with what only the store knows about it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = License)]
 pub struct LicenseRecord {
     /// The license as the engine sees it.
     #[serde(flatten)]
+    #[schema(value_type = crate::api::openapi::schemas::LicenseFields)]
     pub license: License,
     /// The order it belongs to (standard model).
     pub order: Option<String>,
@@ -40,10 +42,12 @@ pub struct ClientRecord {
 }
 
 /// An order of the standard model.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = Order)]
 pub struct OrderRecord {
     /// The order as the engine sees it.
     #[serde(flatten)]
+    #[schema(value_type = crate::api::openapi::schemas::OrderFields)]
     pub order: Order,
     /// The product ordered.
     pub product: String,
@@ -75,17 +79,20 @@ pub struct SeatUsage {
 }
 
 /// An activation with its stored identifier.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = Activation)]
 pub struct ActivationRecord {
     /// Stored identifier.
     pub id: i64,
     /// The activation.
     #[serde(flatten)]
+    #[schema(value_type = crate::api::openapi::schemas::ActivationFields)]
     pub activation: Activation,
 }
 
 /// One entry of the append-only audit log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = AuditEntry)]
 pub struct AuditEntry {
     /// Position in the log (assigned by the store; 0 before it is stored).
     pub id: i64,
@@ -98,6 +105,7 @@ pub struct AuditEntry {
     /// The license concerned, when any.
     pub license_key: Option<String>,
     /// `allow` or `deny`.
+    #[schema(schema_with = crate::api::openapi::schemas::allow_or_deny)]
     pub verdict: String,
     /// The decision code, or `ADMIN_CHANGE`.
     pub code: String,
@@ -105,7 +113,7 @@ pub struct AuditEntry {
     pub rule: String,
     /// A sentence.
     pub message: String,
-    /// JSON details: the request, the certificate serial, the change.
+    /// JSON details (JSON text): the request, the certificate serial, the change.
     pub detail: String,
 }
 

@@ -1,31 +1,34 @@
-//! The schemas of the OpenAPI document: answers as the server writes them, requests with the
-//! limits the server checks (`crate::fields`, identifiers, base64 keys and proofs) and the names
-//! the loaded policies declare.
+//! The schemas the body types cannot derive by themselves: the engine's types as the API writes
+//! them (fingerprints, targets, terms, bindings, license and order fields), base64 patterns, and
+//! the names the loaded policies declare, which are known only at run time. A field naming one
+//! (a product, an edition, a feature, ...) is marked with [`DECLARED`]; [`Declared::fill`] puts
+//! the policies' names in its place when the document is served.
 
-use serde_json::{json, Value};
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+use utoipa::openapi::extensions::ExtensionsBuilder;
+use utoipa::openapi::schema::{
+    AdditionalProperties, ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat,
+    SchemaType, Type,
+};
+use utoipa::openapi::{KnownFormat, RefOr};
+use utoipa::ToSchema;
 
-use super::reference;
 use crate::fields::{MAX_COMPONENTS, MAX_FIELD};
 use crate::service::Policies;
+
+/// The extension that marks a schema whose values are names the loaded policies declare: its
+/// value is the kind of name (`products`, `versions`, `editions`, `license_types`, `features`,
+/// `counters`).
+pub const DECLARED: &str = "x-licet-declared";
 
 /// Canonical base64 of 32 bytes: 43 characters, the last of them with its two low bits clear,
 /// and one `=`.
 const BASE64_32: &str = "^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$";
 
-/// An object of an answer.
-fn object(required: &[&str], properties: Value) -> Value {
-    json!({ "type": "object", "required": required, "properties": properties })
-}
-
-/// An object of a request: any other property is refused.
-fn closed(required: &[&str], properties: Value) -> Value {
-    json!({ "type": "object", "required": required, "properties": properties,
-            "additionalProperties": false })
-}
-
 /// What the loaded policies declare, across products.
 #[derive(Debug, Default)]
-struct Declared {
+pub(crate) struct Declared {
     products: Vec<String>,
     versions: Vec<String>,
     editions: Vec<String>,
@@ -35,7 +38,8 @@ struct Declared {
 }
 
 impl Declared {
-    fn of(policies: &Policies) -> Declared {
+    /// The names `policies` declare, each kind sorted once.
+    pub(crate) fn of(policies: &Policies) -> Declared {
         let mut declared = Declared::default();
         for policy in policies.values() {
             declared.products.push(policy.product.id.clone());
@@ -66,210 +70,388 @@ impl Declared {
         }
         declared
     }
-}
 
-/// The API's field limit: 1 to `MAX_FIELD` characters.
-fn field() -> Value {
-    json!({ "type": "string", "minLength": 1, "maxLength": MAX_FIELD })
-}
+    fn names(&self, kind: &str) -> Option<&[String]> {
+        Some(match kind {
+            "products" => &self.products,
+            "versions" => &self.versions,
+            "editions" => &self.editions,
+            "license_types" => &self.license_types,
+            "features" => &self.features,
+            "counters" => &self.counters,
+            _ => return None,
+        })
+    }
 
-/// A field that may be left out or sent as `null`.
-fn optional_field() -> Value {
-    json!({ "type": ["string", "null"], "minLength": 1, "maxLength": MAX_FIELD })
-}
-
-/// An identifier of a client, an order or a token's holder.
-fn identifier() -> Value {
-    json!({ "type": "string", "pattern": "^[A-Za-z0-9._-]{1,128}$" })
-}
-
-/// The schemas of the document, for a server licensing `policies`.
-pub(super) fn schemas(policies: &Policies) -> Value {
-    let declared = Declared::of(policies);
-    let string = json!({ "type": "string" });
-    let key = field();
-    let session = field();
-    let product = json!({ "type": "string", "enum": declared.products });
-    let edition = json!({ "type": "string", "enum": declared.editions });
-    let input_machine = json!({ "type": "object", "minProperties": 1, "maxProperties": MAX_COMPONENTS,
-        "propertyNames": { "minLength": 1, "maxLength": MAX_FIELD },
-        "additionalProperties": field(),
-        "description": "fingerprint components: name -> hashed value, e.g. machine-id, mac, cpu, disk" });
-    let input_features = json!({ "type": "object", "propertyNames": { "enum": declared.features },
-        "additionalProperties": { "type": "boolean" } });
-    let input_counters = json!({ "type": "object", "propertyNames": { "enum": declared.counters },
-        "additionalProperties": { "type": "integer", "minimum": i64::MIN, "maximum": i64::MAX } });
-    let input_method = json!({ "type": ["string", "null"], "enum": ["online", "manual", null] });
-    let strict_time = json!({ "type": "string", "format": "date-time" });
-    let input_term = json!({ "description": "\"perpetual\" or { \"rental\": { \"ends_at\": date-time } }",
-        "oneOf": [ { "type": "string", "enum": ["perpetual"] },
-                   { "type": "object", "required": ["rental"], "additionalProperties": false,
-                     "properties": { "rental": { "type": "object", "required": ["ends_at"], "properties": { "ends_at": strict_time } } } } ] });
-    let serial = optional_field();
-    let server_key = json!({ "type": "string", "pattern": BASE64_32,
-        "description": "the license server's Ed25519 public key, base64 of 32 bytes" });
-    let dongle_proof =
-        json!({ "oneOf": [ { "type": "null" }, { "$ref": "#/components/schemas/DongleProof" } ] });
-    let time = json!({ "type": "string", "format": "date-time" });
-    let features = json!({ "type": "object", "additionalProperties": { "type": "boolean" } });
-    let counters = json!({ "type": "object", "additionalProperties": { "type": "integer" } });
-    let term = json!({ "description": "\"perpetual\" or { \"rental\": { \"ends_at\": date-time } }",
-        "oneOf": [ { "type": "string", "enum": ["perpetual"] },
-                   { "type": "object", "properties": { "rental": { "type": "object", "properties": { "ends_at": time } } } } ] });
-    let binding = json!({ "description": "{ \"fingerprint\": { name: value } } or { \"dongle\": serial }", "type": "object" });
-    let license = object(
-        &[
-            "key",
-            "product",
-            "license_type",
-            "edition",
-            "version",
-            "status",
-        ],
-        json!({
-            "key": string, "product": string, "license_type": string, "edition": string, "version": string,
-            "term": term, "seats": { "type": ["integer", "null"] }, "features": features, "counters": counters,
-            "status": { "type": "string", "enum": ["enabled", "revoked"] }, "dongle": { "type": ["string", "null"] },
-            "client": { "type": ["string", "null"] }, "order": { "type": ["string", "null"] },
-            "limited": { "type": ["object", "null"] }, "created_at": time
-        }),
-    );
-    let mut license_detail = license.clone();
-    if let Some(properties) = license_detail["properties"].as_object_mut() {
-        properties.remove("seats");
-        for (name, schema) in [
-            (
-                "seat_count",
-                json!({ "type": ["integer", "null"], "description": "seats of a network license (the license's `seats`; null: the type's default)" }),
-            ),
-            ("owner", json!({ "type": ["string", "null"] })),
-            (
-                "activations",
-                json!({ "description": "the first 100, by ID", "allOf": [reference("ActivationList")] }),
-            ),
-            (
-                "activations_next",
-                json!({ "type": ["string", "null"], "description": "when there are more: the `after` of the next page of /v1/admin/licenses/{key}/activations" }),
-            ),
-            (
-                "seats",
-                json!({ "description": "the first 100 leases, by session", "allOf": [reference("SeatList")] }),
-            ),
-            (
-                "seats_next",
-                json!({ "type": ["string", "null"], "description": "when there are more: the `after` of the next page of /v1/admin/licenses/{key}/seats" }),
-            ),
-            (
-                "seats_held",
-                json!({ "type": "integer", "description": "seats held or borrowed now, as the store counts them" }),
-            ),
-        ] {
-            properties.insert(name.to_owned(), schema);
+    /// Replaces every [`DECLARED`] mark in `value` with the enum of the names it stands for
+    /// (and `null` too where the schema admits null).
+    pub(crate) fn fill(&self, value: &mut Value) {
+        match value {
+            Value::Object(object) => {
+                self.fill_object(object);
+                object.values_mut().for_each(|value| self.fill(value));
+            }
+            Value::Array(items) => items.iter_mut().for_each(|value| self.fill(value)),
+            _ => {}
         }
     }
-    if let Some(required) = license_detail["required"].as_array_mut() {
-        required.extend(["activations", "seats", "seats_held"].map(Value::from));
+
+    fn fill_object(&self, object: &mut Map<String, Value>) {
+        let Some(Value::String(kind)) = object.get(DECLARED) else {
+            return;
+        };
+        let Some(names) = self.names(kind) else {
+            return;
+        };
+        let mut values: Vec<Value> = names
+            .iter()
+            .map(|name| Value::from(name.as_str()))
+            .collect();
+        let nullable = match object.get("type") {
+            Some(Value::Array(types)) => types.iter().any(|kind| kind == "null"),
+            _ => false,
+        };
+        if nullable {
+            values.push(Value::Null);
+        }
+        object.remove(DECLARED);
+        object.insert("enum".to_owned(), Value::Array(values));
     }
-    let seat = object(
-        &[
-            "license_key",
-            "session",
-            "binding",
-            "leased_at",
-            "expires_at",
-            "state",
-        ],
-        json!({
-            "license_key": string, "session": string, "binding": binding, "leased_at": time, "expires_at": time,
-            "borrowed_until": { "type": ["string", "null"], "format": "date-time" },
-            "state": { "type": "string", "enum": ["held", "borrowed", "lapsed"] }
-        }),
-    );
-    let client = object(
-        &["id", "name", "has_token", "created_at"],
-        json!({
-            "id": string, "name": string, "has_token": { "type": "boolean" }, "created_at": time
-        }),
-    );
-    let order = object(
-        &["id", "client", "product"],
-        json!({
-            "id": string, "client": string, "product": string, "features": features, "counters": counters, "created_at": time
-        }),
-    );
-    json!({
-        "Any": {},
-        "Error": object(&["code", "message", "rule"], json!({
-            "code": { "type": "string", "description": "engine code (SEATS_EXHAUSTED, ...) or API code (MALFORMED_JSON, MALFORMED_BODY, INVALID_BODY, INVALID_QUERY, UNAUTHORIZED, ADMIN_REQUIRED, CLIENT_REQUIRED, NOT_FOUND, ROUTE_NOT_FOUND, METHOD_NOT_ALLOWED, ALREADY_EXISTS, UNKNOWN_PRODUCT, RATE_LIMITED, CONFLICT, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, STORAGE_UNAVAILABLE, INTERNAL)" },
-            "message": string, "rule": string
-        })),
-        "Decision": object(&["verdict", "code", "rule", "message"], json!({
-            "verdict": { "type": "string", "enum": ["allow"] }, "code": string, "rule": string, "message": string,
-            "certificate": { "type": "string", "description": "armored signed certificate (-----BEGIN LICET CERTIFICATE-----)" },
-            "claims": { "type": "object", "description": "the certificate's claims, for display; verify the certificate" },
-            "lease_expires_at": time,
-            "server_license": { "type": "string", "description": "armored vendor-signed server license (-----BEGIN LICET SERVER LICENSE-----): granted to a license server, or the license a license server's certificate is signed under" }
-        })),
-        "ServerActivateRequest": closed(&["key", "target", "machine", "server_key"], json!({ "key": key, "target": reference("Target"), "machine": input_machine, "server_key": server_key, "dongle": dongle_proof })),
-        "ServerLicenseRequest": closed(&["key", "machine", "server_key"], json!({ "key": key, "machine": input_machine, "server_key": server_key, "dongle": dongle_proof, "certificate_serial": serial })),
-        "Target": object(&["product", "edition", "version"], json!({ "product": product, "edition": edition, "version": { "type": "string", "enum": declared.versions } })),
-        "ActivateRequest": closed(&["key", "target", "machine"], json!({ "key": key, "target": reference("Target"), "machine": input_machine, "method": input_method, "dongle": dongle_proof })),
-        "ValidateRequest": closed(&["key", "machine"], json!({ "key": key, "machine": input_machine, "certificate_serial": serial, "dongle": dongle_proof })),
-        "ReturnRequest": closed(&["key", "machine"], json!({ "key": key, "machine": input_machine, "method": input_method, "certificate_serial": serial, "dongle": dongle_proof })),
-        "DongleProof": closed(&["challenge", "proof"], json!({
-            "challenge": { "type": "string", "pattern": BASE64_32, "description": "the challenge of POST /v1/dongle/challenge, base64 of 32 bytes" },
-            "proof": { "type": "string", "pattern": "^[A-Za-z0-9+/]{128}$", "description": "the dongle's public key and its signature of the challenge, base64 of 96 bytes" } })),
-        "DongleChallenge": object(&["challenge", "expires_at"], json!({ "challenge": string, "expires_at": { "type": "string", "format": "date-time" } })),
-        "TransferRequest": closed(&["key", "from", "to"], json!({ "key": key, "from": input_machine, "to": input_machine })),
-        "CheckoutRequest": closed(&["key", "target", "machine", "session"], json!({ "key": key, "target": reference("Target"), "machine": input_machine, "session": session })),
-        "SessionRequest": closed(&["key", "session"], json!({ "key": key, "session": session })),
-        "ReturnBorrowedRequest": closed(&["key", "session"], json!({ "key": key, "session": session, "certificate_serial": serial })),
-        "BorrowRequest": closed(&["key", "target", "machine", "session", "until"], json!({ "key": key, "target": reference("Target"), "machine": input_machine, "session": session, "until": strict_time })),
-        "TrialStartRequest": closed(&["target", "machine"], json!({ "target": reference("Target"), "machine": input_machine })),
-        "TrialValidateRequest": closed(&["product", "machine"], json!({ "product": product, "machine": input_machine })),
-        "Health": object(&["status", "storage", "products"], json!({ "status": string, "storage": { "type": "string", "enum": ["sqlite", "postgres"] }, "products": { "type": "array", "items": string } })),
-        "PublicKey": object(&["public_key"], json!({ "public_key": string, "server_key": { "type": "string", "description": "a license server's own public key, which signs the certificates it serves" } })),
-        "SeatQuery": object(&["licenses"], json!({ "licenses": { "type": "array", "items": object(
-            &["key", "product", "edition", "version", "seats", "free", "borrowed", "borrow_max_days", "expires_at", "status"],
-            json!({ "key": string, "product": string, "edition": string, "version": string,
-                    "seats": { "type": "integer" },
-                    "free": { "type": "integer", "description": "the pool less the seats held now, as the store counts them; 0 while not serving" },
-                    "borrowed": { "type": "integer", "description": "seats borrowed now, counted up to 1000" },
-                    "borrow_max_days": { "type": ["integer", "null"] },
-                    "expires_at": { "type": ["string", "null"], "format": "date-time" },
-                    "status": { "type": "string", "description": "`serving`, or `CODE: why` (SERVER_LICENSE_INVALID, SERVER_LICENSE_EXPIRED, REVOKED)" } })) } })),
-        "ProductList": { "type": "array", "items": object(&["id", "name", "version", "editions", "model"], json!({
-            "id": string, "name": string, "version": string, "editions": { "type": "array", "items": string },
-            "model": { "type": "string", "enum": ["standard", "web"] }, "activations_per_serial": { "type": ["integer", "null"] },
-            "features": features, "counters": counters, "license_types": { "type": "object" }, "policy": string })) },
-        "NewToken": closed(&["name"], json!({ "name": identifier() })),
-        "Token": object(&["token"], json!({ "token": string })),
-        "Client": client,
-        "ClientList": { "type": "array", "items": reference("Client") },
-        "Password": closed(&["password"], json!({ "password": { "type": "string", "minLength": 10, "maxLength": 256 } })),
-        "NewClient": closed(&["id", "name"], json!({ "id": identifier(), "name": string })),
-        "NewClientAnswer": object(&["client", "token"], json!({ "client": reference("Client"), "token": string })),
-        "Order": order,
-        "OrderList": { "type": "array", "items": reference("Order") },
-        "NewOrder": closed(&["client", "product"], json!({ "id": { "type": ["string", "null"], "pattern": "^[A-Za-z0-9._-]{1,128}$" }, "client": identifier(), "product": product, "features": input_features, "counters": input_counters })),
-        "Features": closed(&[], json!({ "features": input_features, "counters": input_counters })),
-        "License": license,
-        "LicenseList": { "type": "array", "items": reference("License") },
-        "NewLicenses": closed(&["product", "license_type", "edition"], json!({
-            "product": product, "license_type": { "type": "string", "enum": declared.license_types }, "edition": edition,
-            "version": { "type": ["string", "null"], "enum": declared.versions.iter().map(|v| Value::from(v.as_str())).chain([Value::Null]).collect::<Vec<_>>() }, "order": optional_field(), "client": optional_field(),
-            "term": input_term, "seats": { "type": ["integer", "null"], "minimum": 0, "maximum": u32::MAX }, "features": input_features, "counters": input_counters,
-            "dongle": optional_field(), "key": { "type": ["string", "null"], "pattern": "^[A-Za-z0-9._-]{1,128}$" },
-            "count": { "type": "integer", "minimum": 1, "maximum": crate::admin::MAX_ISSUE } })),
-        "Issued": object(&["licenses"], json!({ "licenses": reference("LicenseList") })),
-        "LicenseDetail": license_detail,
-        "ActivationList": { "type": "array", "items": object(&["id", "binding", "activated_at"], json!({ "id": { "type": "integer" }, "binding": binding, "activated_at": time })) },
-        "Extend": closed(&[], json!({ "expires_at": strict_time, "features": input_features, "counters": input_counters, "seats": { "type": ["integer", "null"], "minimum": 0, "maximum": u32::MAX } })),
-        "Seat": seat,
-        "SeatList": { "type": "array", "items": reference("Seat") },
-        "AuditList": { "type": "array", "items": object(&["id", "at", "actor", "action", "verdict", "code", "rule", "message", "detail"], json!({
-            "id": { "type": "integer" }, "at": time, "actor": string, "action": string, "license_key": { "type": ["string", "null"] },
-            "verdict": { "type": "string", "enum": ["allow", "deny"] }, "code": string, "rule": string, "message": string,
-            "detail": { "type": "string", "description": "JSON text" } })) }
-    })
+}
+
+/// A string that is one of the names of `kind` the policies declare.
+fn declared(kind: &str, nullable: bool) -> ObjectBuilder {
+    let schema_type = if nullable {
+        SchemaType::from_iter([Type::String, Type::Null])
+    } else {
+        SchemaType::Type(Type::String)
+    };
+    ObjectBuilder::new()
+        .schema_type(schema_type)
+        .extensions(Some(ExtensionsBuilder::new().add(DECLARED, kind).build()))
+}
+
+/// A product the policies declare.
+pub fn product() -> Schema {
+    declared("products", false).into()
+}
+
+/// An edition the policies declare.
+pub fn edition() -> Schema {
+    declared("editions", false).into()
+}
+
+/// A version the policies declare.
+pub fn version() -> Schema {
+    declared("versions", false).into()
+}
+
+/// A version the policies declare, or `null`.
+pub fn optional_version() -> Schema {
+    declared("versions", true).into()
+}
+
+/// A license type the policies declare.
+pub fn license_type() -> Schema {
+    declared("license_types", false).into()
+}
+
+/// Features of a request: declared feature names -> on or off.
+pub fn feature_map() -> Schema {
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property_names(Some(declared("features", false)))
+        .additional_properties(Some(ObjectBuilder::new().schema_type(Type::Boolean)))
+        .into()
+}
+
+/// Counters of a request: declared counter names -> integers of 64 bits.
+pub fn counter_map() -> Schema {
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property_names(Some(declared("counters", false)))
+        .additional_properties(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(i64::MIN))
+                .maximum(Some(i64::MAX)),
+        ))
+        .into()
+}
+
+/// A field of the API: 1 to [`MAX_FIELD`] characters.
+fn field() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(MAX_FIELD))
+}
+
+/// A machine fingerprint of a request.
+pub fn fingerprint() -> Schema {
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .min_properties(Some(1))
+        .max_properties(Some(MAX_COMPONENTS))
+        .property_names(Some(field()))
+        .additional_properties(Some(field()))
+        .description(Some(
+            "fingerprint components: name -> hashed value, e.g. machine-id, mac, cpu, disk",
+        ))
+        .into()
+}
+
+/// `online`, `manual` or `null` (the engine's `Method`).
+pub fn method() -> Schema {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .enum_values(Some([
+            Value::from("online"),
+            Value::from("manual"),
+            Value::Null,
+        ]))
+        .into()
+}
+
+/// The activation methods of a license type.
+pub fn methods() -> Schema {
+    ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(["online", "manual"])),
+        )
+        .into()
+}
+
+/// A string that is one of `values`.
+fn one_of(values: &[&str]) -> Schema {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(values.iter().copied()))
+        .into()
+}
+
+/// The verdict of an allowed request.
+pub fn allow() -> Schema {
+    one_of(&["allow"])
+}
+
+/// The verdict of an audit entry.
+pub fn allow_or_deny() -> Schema {
+    one_of(&["allow", "deny"])
+}
+
+/// The storage backend.
+pub fn storage() -> Schema {
+    one_of(&["sqlite", "postgres"])
+}
+
+/// A product's licensing model.
+pub fn model() -> Schema {
+    one_of(&["standard", "web"])
+}
+
+/// A license's status.
+pub fn license_status() -> Schema {
+    one_of(&["enabled", "revoked"])
+}
+
+/// A seat's state.
+pub fn seat_state() -> Schema {
+    one_of(&["held", "borrowed", "lapsed"])
+}
+
+/// An Ed25519 public key of a license server, base64 of 32 bytes.
+pub fn server_key() -> Schema {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(BASE64_32))
+        .description(Some(
+            "the license server's Ed25519 public key, base64 of 32 bytes",
+        ))
+        .into()
+}
+
+/// The challenge of `POST /v1/dongle/challenge`, base64 of 32 bytes.
+pub fn challenge() -> Schema {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(BASE64_32))
+        .description(Some(
+            "the challenge of POST /v1/dongle/challenge, base64 of 32 bytes",
+        ))
+        .into()
+}
+
+fn date_time() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+}
+
+/// A license's term as a request states it (the engine's `Term`): `"perpetual"` or
+/// `{ "rental": { "ends_at": date-time } }`.
+pub fn input_term() -> Schema {
+    term(true)
+}
+
+/// A license's term as an answer writes it.
+pub fn output_term() -> Schema {
+    term(false)
+}
+
+fn term(closed: bool) -> Schema {
+    let ends_at = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property("ends_at", date_time());
+    let ends_at = if closed {
+        ends_at.required("ends_at")
+    } else {
+        ends_at
+    };
+    let rental = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property("rental", ends_at);
+    let rental = if closed {
+        rental
+            .required("rental")
+            .additional_properties(Some(AdditionalProperties::<Schema>::FreeForm(false)))
+    } else {
+        rental
+    };
+    OneOfBuilder::new()
+        .item(one_of(&["perpetual"]))
+        .item(rental)
+        .description(Some(
+            "\"perpetual\" or { \"rental\": { \"ends_at\": date-time } }",
+        ))
+        .into()
+}
+
+/// What an activation or a seat is bound to (the engine's `Binding`).
+pub fn binding() -> Schema {
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some(
+            "{ \"fingerprint\": { name: value } } or { \"dongle\": serial }",
+        ))
+        .into()
+}
+
+/// What an activation or a seat is bound to, or `null`.
+pub fn optional_binding() -> Schema {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Object, Type::Null]))
+        .description(Some(
+            "{ \"fingerprint\": { name: value } } or { \"dongle\": serial }",
+        ))
+        .into()
+}
+
+/// The product, edition and version a request is for (the engine's `ProductRef`).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct Target {
+    /// Product identifier.
+    #[schema(schema_with = product)]
+    product: String,
+    /// Edition, e.g. `professional`.
+    #[schema(schema_with = edition)]
+    edition: String,
+    /// Version, e.g. `2027`.
+    #[schema(schema_with = version)]
+    version: String,
+}
+
+/// The terms a limited license fixed at its first activation (the engine's `LimitedTerms`).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct LimitedTerms {
+    /// Start of the fixed date window.
+    not_before: DateTime<Utc>,
+    /// Expiry.
+    expires_at: DateTime<Utc>,
+    /// Features at first activation.
+    features: std::collections::BTreeMap<String, bool>,
+    /// Counters at first activation.
+    counters: std::collections::BTreeMap<String, i64>,
+}
+
+/// A license as the engine keeps it (the engine's `License`).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct LicenseFields {
+    /// The license key (serial number).
+    key: String,
+    /// Product identifier.
+    product: String,
+    /// License type name.
+    license_type: String,
+    /// Edition the key is valid for.
+    edition: String,
+    /// Version the key is valid for.
+    version: String,
+    /// Perpetual or rental.
+    #[schema(schema_with = output_term, required = false)]
+    term: (),
+    /// Seats of a network license (the type's default seats when `null`).
+    #[schema(required = false)]
+    seats: Option<u32>,
+    /// License-level features.
+    #[schema(required = false)]
+    features: std::collections::BTreeMap<String, bool>,
+    /// License-level counters.
+    #[schema(required = false)]
+    counters: std::collections::BTreeMap<String, i64>,
+    /// Enabled or revoked.
+    #[schema(schema_with = license_status)]
+    status: (),
+    /// The serial of the dongle a dongle license lives on.
+    #[schema(required = false)]
+    dongle: Option<String>,
+    /// The client that owns the license (standard model).
+    #[schema(required = false)]
+    client: Option<String>,
+    /// Terms fixed at the first activation of a limited license.
+    #[schema(required = false)]
+    limited: Option<LimitedTerms>,
+}
+
+/// An order as the engine keeps it (the engine's `Order`).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct OrderFields {
+    /// Order identifier.
+    id: String,
+    /// Owning client.
+    client: String,
+    /// Order-level features.
+    #[schema(required = false)]
+    features: std::collections::BTreeMap<String, bool>,
+    /// Order-level counters.
+    #[schema(required = false)]
+    counters: std::collections::BTreeMap<String, i64>,
+}
+
+/// An activation as the engine keeps it (the engine's `Activation`).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct ActivationFields {
+    /// What the activation is bound to now.
+    #[schema(schema_with = binding)]
+    binding: (),
+    /// When it was made.
+    activated_at: DateTime<Utc>,
+    /// The binding recorded at activation, which drift is measured against.
+    #[schema(schema_with = optional_binding, required = false)]
+    anchor: (),
+    /// The serial of the latest certificate (or server license) issued for it.
+    #[schema(required = false)]
+    certificate_serial: Option<String>,
+}
+
+/// The schema of `T`, as a reference when it has a name.
+pub fn reference<T: ToSchema>() -> RefOr<Schema> {
+    RefOr::Ref(utoipa::openapi::Ref::from_schema_name(T::name()))
 }
