@@ -37,6 +37,24 @@ fn not_owner(client: &str, key: &str) -> AppError {
     }
 }
 
+/// License `key` when `client` owns it; a license it does not own and one that does not exist
+/// get the same refusal.
+async fn owned_license(
+    state: &AppState,
+    client: &str,
+    key: &str,
+) -> Result<LicenseDetail, AppError> {
+    let detail = state
+        .licensing
+        .license_detail(key)
+        .await
+        .map_err(|_| not_owner(client, key))?;
+    if detail.owner.as_deref() != Some(client) {
+        return Err(not_owner(client, key));
+    }
+    Ok(detail)
+}
+
 /// `GET /v1/client/licenses/{key}`: one of the caller's licenses.
 #[utoipa::path(
     get,
@@ -51,15 +69,7 @@ pub async fn client_license(
     ClientAccount(client): ClientAccount,
     ApiPath(key): ApiPath<String>,
 ) -> Result<Json<LicenseDetail>, AppError> {
-    let detail = state
-        .licensing
-        .license_detail(&key)
-        .await
-        .map_err(|_| not_owner(&client, &key))?;
-    if detail.owner.as_deref() != Some(client.as_str()) {
-        return Err(not_owner(&client, &key));
-    }
-    Ok(Json(detail))
+    owned_license(&state, &client, &key).await.map(Json)
 }
 
 /// `DELETE /v1/client/licenses/{key}/activations/{id}`: removes an activation of the caller's
@@ -78,25 +88,7 @@ pub async fn client_remove_activation(
     peer: Peer,
     ApiPath((key, id)): ApiPath<(String, i64)>,
 ) -> Result<Json<DecisionBody>, AppError> {
-    let detail = state
-        .licensing
-        .license_detail(&key)
-        .await
-        .map_err(|_| not_owner(&client, &key))?;
-    if detail.owner.as_deref() != Some(client.as_str()) {
-        return Err(not_owner(&client, &key));
-    }
+    owned_license(&state, &client, &key).await?;
     let (action, dongle) = removal(&state, &key, id).await?;
-    let caller = Caller::Client(client);
-    let context = RequestContext {
-        actor_label: caller.label(&peer),
-        client_dongle: dongle,
-        product: None,
-        server_key: None,
-    };
-    let outcome = state
-        .licensing
-        .decide(caller.actor(), action, context)
-        .await?;
-    DecisionBody::from_outcome(outcome).map(Json)
+    decide_as(&state, Caller::Client(client), &peer, action, dongle).await
 }

@@ -218,14 +218,14 @@ pub struct ExtendBody {
     pub seats: Option<u32>,
 }
 
-async fn admin_decision(
+/// Decides `action` for `caller`, answering the decision or its refusal.
+pub(super) async fn decide_as(
     state: &AppState,
-    admin: String,
+    caller: Caller,
     peer: &Peer,
     action: Action,
     client_dongle: Option<String>,
 ) -> Result<Json<DecisionBody>, AppError> {
-    let caller = Caller::Administrator(admin);
     let context = RequestContext {
         actor_label: caller.label(peer),
         client_dongle,
@@ -263,7 +263,7 @@ pub async fn extend_license(
         counters: body.counters,
         seats: body.seats,
     };
-    admin_decision(&state, admin, &peer, action, None).await
+    decide_as(&state, Caller::Administrator(admin), &peer, action, None).await
 }
 
 /// `POST /v1/admin/licenses/{key}/revoke` (`REVOCATION_APPLIED`).
@@ -281,7 +281,14 @@ pub async fn revoke_license(
     peer: Peer,
     ApiPath(key): ApiPath<String>,
 ) -> Result<Json<DecisionBody>, AppError> {
-    admin_decision(&state, admin, &peer, Action::Revoke { key }, None).await
+    decide_as(
+        &state,
+        Caller::Administrator(admin),
+        &peer,
+        Action::Revoke { key },
+        None,
+    )
+    .await
 }
 
 /// `DELETE /v1/admin/licenses/{key}/activations/{id}`: removes any activation, limited licenses
@@ -301,7 +308,7 @@ pub async fn remove_activation(
     ApiPath((key, id)): ApiPath<(String, i64)>,
 ) -> Result<Json<DecisionBody>, AppError> {
     let (action, dongle) = removal(&state, &key, id).await?;
-    admin_decision(&state, admin, &peer, action, dongle).await
+    decide_as(&state, Caller::Administrator(admin), &peer, action, dongle).await
 }
 
 pub(super) async fn removal(
@@ -347,5 +354,5 @@ pub async fn release_seat(
     } else {
         Action::Release { key, session }
     };
-    admin_decision(&state, admin, &peer, action, None).await
+    decide_as(&state, Caller::Administrator(admin), &peer, action, None).await
 }
