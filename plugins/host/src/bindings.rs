@@ -18,7 +18,7 @@ pub(crate) mod hardware {
         path: "../wit",
         imports: { default: trappable },
         additional_derives: [PartialEq, Eq],
-        with: { "licet:plugin/hid.device": crate::runtime::HidHandle },
+        with: { "licet:plugin/hid.device": crate::call_state::HidHandle },
     });
 }
 
@@ -36,7 +36,7 @@ pub(crate) mod v0_1 {
             world: "hardware-check",
             path: "../wit-0.1.0",
             imports: { default: trappable },
-            with: { "licet:plugin/hid.device": crate::runtime::HidHandle },
+            with: { "licet:plugin/hid.device": crate::call_state::HidHandle },
         });
     }
 }

@@ -23,6 +23,7 @@
 
 mod bindings;
 pub mod cache;
+mod call_state;
 mod deadline;
 pub mod dongle;
 pub mod error;

@@ -14,10 +14,11 @@ use crate::bindings::transport::exports::licet::plugin::{accept, wire};
 use crate::bindings::transport::licet::plugin::types::PluginError as GuestError;
 use crate::bindings::transport::{Transport, TransportPre};
 use crate::bindings::v0_1::transport as v0_1;
+use crate::call_state::CallState;
 use crate::error::PluginError;
 use crate::http::{HttpAgent, HttpRequest, HttpSettings, ServerUrl};
 use crate::manifest::{Manifest, WitVersion};
-use crate::runtime::{CallState, Runtime, Warm};
+use crate::runtime::{Runtime, Warm};
 
 /// Where the host should deliver an encoded request.
 #[derive(Debug, Clone, PartialEq, Eq)]
