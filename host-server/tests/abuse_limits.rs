@@ -1,17 +1,25 @@
 //! Attacks on the rate limits and the audit log through the real router: client tokens are
 //! limited, a stranger's failures on a key do not lock its owner out, made-up seat sessions
 //! cost the address and do not fill the audit log, and a client token cannot tell a foreign key
-//! from a missing one.
+//! from a missing one, and requests for the transport plugins cost the address like bad keys
+//! (an address the limiter refuses gets no plugin call).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{header, Method, Request};
+use axum::{Extension, Router};
 use common::{gstarcad, machine, raw, Backend, TestServer};
+use licet_client::client::load_text_transport;
+use licet_plugin_host::test_support::install_plugin;
+use licet_plugin_host::{read_signing_key, Allow, World};
+use licet_server::api::router;
+use licet_server::api::transport::{Accepting, Transports};
 use licet_server::ratelimit::{Rate, RateLimits};
 use serde_json::{json, Value};
 
@@ -290,4 +298,78 @@ async fn rate_limit_refusals_are_counted_in_the_metrics() {
     let text = body.as_str().unwrap();
     let line = r#"licet_rate_limited_total{route="/v1/activate"} "#;
     assert!(text.lines().any(|l| l == format!("{line}3")), "{text}");
+}
+
+/// `server`'s router accepting requests through the vendor-signed `transport-text` plugin.
+fn with_text_transport(server: &TestServer) -> Router {
+    let vendor_secret = read_signing_key(&server.dir.path().join("vendor.secret")).unwrap();
+    let plugin_dir = install_plugin(
+        &server.dir.path().join("plugins"),
+        "transport-text",
+        World::Transport,
+        &[],
+        Allow::default(),
+        &vendor_secret,
+    )
+    .unwrap();
+    let plugin = load_text_transport(&plugin_dir, vendor_secret.verifying_key()).unwrap();
+    let accepting = Accepting::new(
+        Transports::from_plugins([plugin]),
+        router(server.state.clone()),
+    );
+    router(server.state.clone()).layer(Extension(Arc::new(accepting)))
+}
+
+/// A text block pasted to the transport route from `address`.
+async fn paste_from(app: &Router, address: &str, block: &str) -> (u16, Value) {
+    let peer: SocketAddr = format!("{address}:40000").parse().unwrap();
+    let mut request = Request::builder()
+        .method(Method::POST)
+        .uri("/v1/transport/transport-text")
+        .header(header::CONTENT_TYPE, "text/plain")
+        .body(Body::from(block.to_owned()))
+        .unwrap();
+    request.extensions_mut().insert(ConnectInfo(peer));
+    raw(app, request).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_for_a_transport_costs_the_address_and_a_refused_address_gets_no_plugin_call() {
+    let server = TestServer::start_with(Backend::Sqlite, limits(1000, 3)).await;
+    let app = with_text_transport(&server);
+
+    // Blocks the plugin cannot read cost one attempt each, like keys that do not exist.
+    let garbage = "<script>alert(1)</script>";
+    let mut answers = Vec::new();
+    for _ in 0..6 {
+        let (status, body) = paste_from(&app, "192.0.2.40", garbage).await;
+        answers.push((status, body["code"].as_str().map(str::to_owned)));
+    }
+    let read = answers.iter().filter(|(status, _)| *status != 429).count();
+    assert!(
+        read <= 3,
+        "{read} unreadable blocks reached the plugin: {answers:?}"
+    );
+    assert_eq!(answers.last().unwrap().0, 429, "{answers:?}");
+
+    // An address locked out by made-up keys gets its paste refused before the plugin reads it.
+    let locked = "192.0.2.41";
+    for guess in 0..3 {
+        let (status, body) = post_from(
+            &server,
+            locked,
+            None,
+            "/v1/validate",
+            json!({ "key": format!("GSCAD-GUESS-{guess:04}"), "machine": machine(1) }),
+        )
+        .await;
+        assert_ne!(status, 200, "{body}");
+    }
+    let (status, body) = paste_from(&app, locked, garbage).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["rule"], "api.rate_limit.address", "{body}");
+
+    // Another address still reaches the plugin (its refusal is the plugin's own).
+    let (status, body) = paste_from(&app, "192.0.2.42", garbage).await;
+    assert_eq!(status, 400, "{body}");
 }

@@ -435,10 +435,7 @@ pub(crate) async fn answer(
             Attempt::Counted => state.limiter.attempt(&peer.0, action.key()),
             Attempt::Checked => state.limiter.check(&peer.0),
         };
-        result.map_err(|limit| AppError::RateLimited {
-            retry_after: limit.retry_after,
-            scope: limit.scope,
-        })?;
+        result?;
     }
     let key = action.key().map(str::to_owned);
     let kind = action.kind();

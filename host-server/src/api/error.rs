@@ -342,6 +342,15 @@ pub async fn log_failures(request: Request, next: Next) -> Response {
     response
 }
 
+impl From<crate::ratelimit::Limited> for AppError {
+    fn from(limit: crate::ratelimit::Limited) -> AppError {
+        AppError::RateLimited {
+            retry_after: limit.retry_after,
+            scope: limit.scope,
+        }
+    }
+}
+
 impl From<StoreError> for AppError {
     fn from(error: StoreError) -> Self {
         match error {

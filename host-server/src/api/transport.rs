@@ -26,7 +26,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, Path as RoutePath, Request};
+use axum::extract::{ConnectInfo, Path as RoutePath, Request, State};
 use axum::http::{header, HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
@@ -36,7 +36,8 @@ use serde_json::{json, Value};
 use tower::ServiceExt as _;
 
 use super::error::AppError;
-use super::MAX_BODY;
+use super::extract::Peer;
+use super::{AppState, MAX_BODY};
 use crate::config::Config;
 use crate::error::StartError;
 
@@ -282,6 +283,8 @@ fn internal_request(carried: &Carried, arrived: &Request) -> Result<Request, App
     responses((status = 200, description = "success", body = Value))
 )]
 pub async fn accept(
+    State(state): State<AppState>,
+    peer: Peer,
     RoutePath(name): RoutePath<String>,
     request: Request,
 ) -> Result<Response, AppError> {
@@ -308,10 +311,14 @@ pub async fn accept(
         .await
         .map_err(|_| AppError::PayloadTooLarge)?;
     let arrived = Request::from_parts(parts, Body::empty());
+    // An address the limiter refuses gets no plugin call, and a request the plugin cannot read
+    // costs the address one attempt, as a key that does not exist does.
+    state.limiter.check(&peer.0)?;
     let payload = call(&plugin, move |plugin| {
         plugin.decode_request(&content_type, &body)
     })
-    .await?;
+    .await
+    .inspect_err(|_| state.limiter.penalize(&peer.0))?;
     let carried = carried(payload)?;
     let inner = internal_request(&carried, &arrived)?;
     let answered = accepting

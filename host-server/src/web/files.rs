@@ -19,7 +19,7 @@ use licet_plugin_host::TransportPlugin;
 
 use super::service::{decide, keep, response_name, Expect, Upload};
 use super::text::Transports;
-use super::{Web, WebError};
+use super::{AppError, Web, WebError};
 use crate::api::transport::call;
 use crate::service::ExchangeStep;
 use crate::store::ResponseFileRecord;
@@ -82,6 +82,12 @@ pub(super) async fn decide_any_upload(
     expect: Expect,
     back: &str,
 ) -> Result<ResponseFileRecord, WebError> {
+    // An address the limiter refuses gets no plugin call; the decision below counts the
+    // attempt.
+    web.state
+        .limiter
+        .check(&web.peer.0)
+        .map_err(|limit| WebError::from(AppError::from(limit)).back(back, "Back"))?;
     let carried = match &upload.bytes {
         Some(file) => carrier(transports, file).await,
         None => None,

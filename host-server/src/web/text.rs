@@ -85,6 +85,11 @@ pub async fn activation_text(
             "paste the request block the computer without a connection shows",
         ));
     }
+    // An address the limiter refuses gets no plugin call.
+    web.state
+        .limiter
+        .check(&web.peer.0)
+        .map_err(|limit| WebError::from(AppError::from(limit)).back(BACK, "Back"))?;
     let block = form.block.into_bytes();
     let decoded = call(&plugin, move |plugin| {
         plugin.decode_request("text/plain", &block)
@@ -98,13 +103,7 @@ pub async fn activation_text(
             web.state
                 .limiter
                 .attempt(&web.peer.0, None)
-                .map_err(|limit| {
-                    WebError::from(AppError::RateLimited {
-                        retry_after: limit.retry_after,
-                        scope: limit.scope,
-                    })
-                    .back(BACK, "Back")
-                })?;
+                .map_err(|limit| WebError::from(AppError::from(limit)).back(BACK, "Back"))?;
             return Err(WebError::from(error).back(BACK, "Back"));
         }
     };
