@@ -9,7 +9,7 @@ mod seats;
 use licet_engine::report::Report as _;
 
 pub use carried::{load_text_transport, FileRequest, TextBlock};
-pub use manual::RETURN_PENDING_RULE;
+pub use manual::{CarriedRefusal, RESPONSE_FILE_INVALID, RETURN_PENDING_RULE, TEXT_BLOCK_INVALID};
 pub use seats::{SeatHold, SeatHolder, SeatLoss};
 
 use std::fs;

@@ -24,12 +24,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
-use licet_client::client::{SeatHold, SeatHolder};
+use licet_client::client::{SeatHold, SeatHolder, RESPONSE_FILE_INVALID};
 use licet_client::http::PinnedCertificate;
 use licet_client::{CheckReport, Client, ClientError, HttpTransport, Transport};
 use licet_engine::report::Report as _;
 use licet_engine::{Code, Decision};
-use licet_plugin_host::PluginError;
 
 /// What a workflow answered: whether the product may go on, with the engine's code and sentence.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -279,10 +278,6 @@ fn set_language(client: &Client, language: &str) -> Result<(), String> {
         .map_err(|error| error.report())
 }
 
-/// The code of a response file a bundle's file transport cannot read (not its response file), as
-/// the command line reports it.
-const RESPONSE_FILE_INVALID: &str = "RESPONSE_FILE_INVALID";
-
 /// The text of a manual activation request file (`licet activate --manual`): the bundle's `files`
 /// plugin's request file when the client was opened from a bundle that carries one, else the
 /// exchange file.
@@ -330,22 +325,17 @@ fn manual_return_load(client: &Client, response: &[u8]) -> Result<Answer, String
         .or_else(exchange_denial)
 }
 
-/// A rejected response file is a denial with its code (`EXCHANGE_MALFORMED`, ...), as the command
-/// line reports it; any other failure stays an error.
+/// A rejected response file is a denial with its code (`EXCHANGE_MALFORMED`, ...), and one the
+/// bundle's file transport cannot read is `RESPONSE_FILE_INVALID`, as the command line reports
+/// them; any other failure stays an error.
 fn exchange_denial(error: ClientError) -> Result<Answer, String> {
-    match (error.exchange_code(), &error) {
-        (Some(code), ClientError::Exchange(inner)) => Ok(Answer {
+    match error.carried_refusal(RESPONSE_FILE_INVALID) {
+        Some(refusal) => Ok(Answer {
             allowed: false,
-            code: code.as_str().to_owned(),
-            message: inner.report(),
+            code: refusal.code,
+            message: refusal.message,
         }),
-        // The bundle's file transport refused the file: not its response file.
-        (_, ClientError::Plugin(PluginError::Plugin { message, .. })) => Ok(Answer {
-            allowed: false,
-            code: RESPONSE_FILE_INVALID.to_owned(),
-            message: message.clone(),
-        }),
-        _ => Err(error.report()),
+        None => Err(error.report()),
     }
 }
 

@@ -12,6 +12,7 @@ use clap::ArgGroup;
 use super::args::{server_url, ClientArgs, ConnectionArgs, ServerArgs};
 use super::output::{carried_failure, decided, emit, report_line};
 use super::{usage_error, CliError, Outcome};
+use crate::client::RESPONSE_FILE_INVALID;
 use crate::{Client, ClientError};
 
 /// The trial commands.
@@ -360,7 +361,7 @@ fn carried_by(client: &Client) -> Result<String, CliError> {
 /// A response file the bundle's file transport refused (not its response file) is a denial with
 /// `RESPONSE_FILE_INVALID`; a rejected exchange file one with its code.
 fn refused_file(error: ClientError) -> Result<Outcome, CliError> {
-    carried_failure(error, "RESPONSE_FILE_INVALID")
+    carried_failure(error, RESPONSE_FILE_INVALID)
 }
 
 /// Reads a response file: an exchange file, or with a bundle's `files` plugin that plugin's

@@ -33,31 +33,16 @@ pub(crate) fn decided(result: Result<Decision, ClientError>) -> Result<Outcome, 
     }
 }
 
-/// A rejected response file is a denial with its code; anything else an error.
-pub(crate) fn exchange_failure(error: ClientError) -> Result<Outcome, CliError> {
-    match error.exchange_code() {
-        Some(code) => {
-            let message = match &error {
-                ClientError::Exchange(inner) => licet_engine::report::chain(inner).to_string(),
-                other => licet_engine::report::chain(other).to_string(),
-            };
-            emit(&format!("{code}: {message}\n"));
+/// What a transport plugin refused (a block with a typo, naming the line; a file that is not its
+/// response file) is a denial with `code`, and a rejected exchange file one with its own code
+/// ([`ClientError::carried_refusal`]); anything else an error.
+pub(crate) fn carried_failure(error: ClientError, code: &str) -> Result<Outcome, CliError> {
+    match error.carried_refusal(code) {
+        Some(refusal) => {
+            emit(&format!("{}: {}\n", refusal.code, refusal.message));
             Ok(Outcome::Denied)
         }
         None => Err(error.into()),
-    }
-}
-
-/// What a transport plugin refused (a block with a typo, naming the line; a file that is not its
-/// response file) is a denial with `code`, like a malformed file; anything else as
-/// [`exchange_failure`].
-pub(crate) fn carried_failure(error: ClientError, code: &str) -> Result<Outcome, CliError> {
-    match error {
-        ClientError::Plugin(licet_plugin_host::PluginError::Plugin { message, .. }) => {
-            emit(&format!("{code}: {message}\n"));
-            Ok(Outcome::Denied)
-        }
-        other => exchange_failure(other),
     }
 }
 

@@ -12,7 +12,7 @@ use licet_plugin_host::TransportPlugin;
 
 use super::output::{carried_failure, emit, report_line};
 use super::{CliError, Outcome};
-use crate::client::TextBlock;
+use crate::client::{TextBlock, TEXT_BLOCK_INVALID};
 use crate::{Client, ClientError};
 
 /// The most bytes read from standard input for a block: far more than any response block.
@@ -64,7 +64,7 @@ fn read_block() -> Result<String, CliError> {
 
 /// A block the plugin refused (a typo, naming the line) is a denial, like a malformed file.
 fn refused(error: ClientError) -> Result<Outcome, CliError> {
-    carried_failure(error, "TEXT_BLOCK_INVALID")
+    carried_failure(error, TEXT_BLOCK_INVALID)
 }
 
 /// `licet activate --text-plugin DIR --text-response`.

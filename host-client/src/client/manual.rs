@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use licet_engine::exchange::{
     ActivationRequest, ActivationResponse, Nonce, ReturnRequest, ReturnResponse, Role,
 };
+use licet_engine::report::Report as _;
 use licet_engine::Code;
 
 use super::{CheckReport, Client, ClientError, Loaded, Trust};
@@ -160,7 +161,42 @@ impl Client {
     }
 }
 
+/// The code of a response file the bundle's file transport cannot read (not its response file).
+pub const RESPONSE_FILE_INVALID: &str = "RESPONSE_FILE_INVALID";
+/// The code of a text block the bundle's text transport cannot read (a typo, naming the line).
+pub const TEXT_BLOCK_INVALID: &str = "TEXT_BLOCK_INVALID";
+
+/// A refused response file or text block as the denial both the command line and the C ABI
+/// report: its stable code and the sentence for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CarriedRefusal {
+    /// `EXCHANGE_...` for an exchange file's rejection, else the code the caller named for what
+    /// the transport plugin could not read.
+    pub code: String,
+    /// Why.
+    pub message: String,
+}
+
 impl ClientError {
+    /// A refused response, as a denial: an exchange file's rejection with its code, or what the
+    /// bundle's transport plugin could not read with `unreadable` ([`RESPONSE_FILE_INVALID`],
+    /// [`TEXT_BLOCK_INVALID`]). `None` for any other failure, which stays an error.
+    pub fn carried_refusal(&self, unreadable: &str) -> Option<CarriedRefusal> {
+        match self {
+            ClientError::Exchange(inner) => Some(CarriedRefusal {
+                code: inner.code().as_str().to_owned(),
+                message: inner.report(),
+            }),
+            ClientError::Plugin(licet_plugin_host::PluginError::Plugin { message, .. }) => {
+                Some(CarriedRefusal {
+                    code: unreadable.to_owned(),
+                    message: message.clone(),
+                })
+            }
+            _ => None,
+        }
+    }
+
     /// The engine code of an exchange file's rejection, when that is what the error is.
     pub fn exchange_code(&self) -> Option<Code> {
         match self {
