@@ -8,18 +8,12 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{header, Method, Request};
-use axum::{Extension, Router};
+use axum::Router;
 use common::{gstarcad, machine, raw, Backend, TestServer};
-use licet_client::client::load_text_transport;
-use licet_plugin_host::test_support::install_plugin;
-use licet_plugin_host::{read_signing_key, Allow, World};
-use licet_server::api::router;
-use licet_server::api::transport::{Accepting, Transports};
 use licet_server::ratelimit::{Rate, RateLimits};
 use serde_json::{json, Value};
 
@@ -300,26 +294,6 @@ async fn rate_limit_refusals_are_counted_in_the_metrics() {
     assert!(text.lines().any(|l| l == format!("{line}3")), "{text}");
 }
 
-/// `server`'s router accepting requests through the vendor-signed `transport-text` plugin.
-fn with_text_transport(server: &TestServer) -> Router {
-    let vendor_secret = read_signing_key(&server.dir.path().join("vendor.secret")).unwrap();
-    let plugin_dir = install_plugin(
-        &server.dir.path().join("plugins"),
-        "transport-text",
-        World::Transport,
-        &[],
-        Allow::default(),
-        &vendor_secret,
-    )
-    .unwrap();
-    let plugin = load_text_transport(&plugin_dir, vendor_secret.verifying_key()).unwrap();
-    let accepting = Accepting::new(
-        Transports::from_plugins([plugin]),
-        router(server.state.clone()),
-    );
-    router(server.state.clone()).layer(Extension(Arc::new(accepting)))
-}
-
 /// A text block pasted to the transport route from `address`.
 async fn paste_from(app: &Router, address: &str, block: &str) -> (u16, Value) {
     let peer: SocketAddr = format!("{address}:40000").parse().unwrap();
@@ -336,7 +310,7 @@ async fn paste_from(app: &Router, address: &str, block: &str) -> (u16, Value) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_for_a_transport_costs_the_address_and_a_refused_address_gets_no_plugin_call() {
     let server = TestServer::start_with(Backend::Sqlite, limits(1000, 3)).await;
-    let app = with_text_transport(&server);
+    let (_, _, app) = common::with_text_transport(&server);
 
     // Blocks the plugin cannot read cost one attempt each, like keys that do not exist.
     let garbage = "<script>alert(1)</script>";

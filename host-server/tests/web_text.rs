@@ -7,20 +7,15 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{header, Method, Request};
-use axum::{Extension, Router};
+use axum::Router;
 use chrono::Utc;
 use common::{Backend, TestServer};
 use licet_client::client::load_text_transport;
 use licet_client::{Client, FixedProbe};
 use licet_engine::{Fingerprint, Policy};
-use licet_plugin_host::test_support::install_plugin;
-use licet_plugin_host::{read_signing_key, Allow, World};
-use licet_server::api::router;
-use licet_server::api::transport::{Accepting, Transports};
 use tower::ServiceExt;
 
 /// A cookie-keeping caller of the router.
@@ -125,23 +120,7 @@ fn unescape(html: &str) -> String {
 async fn a_pasted_text_request_is_answered_with_a_response_block() {
     let server = TestServer::start(Backend::Sqlite).await;
     let key = server.standalone_key().await;
-    let vendor_secret = read_signing_key(&server.dir.path().join("vendor.secret")).unwrap();
-    let plugin_dir = install_plugin(
-        &server.dir.path().join("plugins"),
-        "transport-text",
-        World::Transport,
-        &[],
-        Allow::default(),
-        &vendor_secret,
-    )
-    .unwrap();
-    let vendor = vendor_secret.verifying_key();
-    let server_side = load_text_transport(&plugin_dir, vendor).unwrap();
-    let accepting = Accepting::new(
-        Transports::from_plugins([server_side]),
-        router(server.state.clone()),
-    );
-    let app = router(server.state.clone()).layer(Extension(Arc::new(accepting)));
+    let (plugin_dir, vendor, app) = common::with_text_transport(&server);
     let mut browser = Browser {
         router: app,
         cookies: BTreeMap::new(),

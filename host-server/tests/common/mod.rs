@@ -7,7 +7,12 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{header, Method, Request};
-use axum::Router;
+use axum::{Extension, Router};
+use ed25519_dalek::VerifyingKey;
+use licet_client::client::load_text_transport;
+use licet_plugin_host::test_support::install_plugin;
+use licet_plugin_host::{read_signing_key, Allow, World};
+use licet_server::api::transport::{Accepting, Transports};
 use licet_server::api::{router, AppState};
 use licet_server::dongle::SwitchableDongle;
 use licet_server::keys::{generate_key_files, hex, random_bytes, token_hash};
@@ -311,4 +316,28 @@ macro_rules! on_both_backends {
             )*
         }
     };
+}
+
+/// The vendor-signed `transport-text` plugin installed in `server`'s directory, the vendor's
+/// public key, and `server`'s router accepting requests through that plugin (as `licet-server`
+/// does with `transports` in its configuration).
+pub fn with_text_transport(server: &TestServer) -> (PathBuf, VerifyingKey, Router) {
+    let vendor_secret = read_signing_key(&server.dir.path().join("vendor.secret")).unwrap();
+    let plugin_dir = install_plugin(
+        &server.dir.path().join("plugins"),
+        "transport-text",
+        World::Transport,
+        &[],
+        Allow::default(),
+        &vendor_secret,
+    )
+    .unwrap();
+    let vendor = vendor_secret.verifying_key();
+    let plugin = load_text_transport(&plugin_dir, vendor).unwrap();
+    let accepting = Accepting::new(
+        Transports::from_plugins([plugin]),
+        router(server.state.clone()),
+    );
+    let app = router(server.state.clone()).layer(Extension(Arc::new(accepting)));
+    (plugin_dir, vendor, app)
 }
