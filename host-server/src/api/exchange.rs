@@ -75,10 +75,7 @@ async fn answer(
         state
             .limiter
             .attempt(&peer.0, key)
-            .map_err(|limit| AppError::RateLimited {
-                retry_after: limit.retry_after,
-                scope: limit.scope,
-            })?;
+            .map_err(AppError::from)?;
     }
     let step = parsed?;
     let key = step.license_key().to_owned();

@@ -187,13 +187,7 @@ async fn seats_query(
     State(state): State<AppState>,
     peer: extract::Peer,
 ) -> Result<Json<crate::license_server::status::SeatQueryBody>, AppError> {
-    state
-        .limiter
-        .check(&peer.0)
-        .map_err(|limit| AppError::RateLimited {
-            retry_after: limit.retry_after,
-            scope: limit.scope,
-        })?;
+    state.limiter.check(&peer.0).map_err(AppError::from)?;
     Ok(Json(
         crate::license_server::status::seat_query(&state.licensing).await?,
     ))

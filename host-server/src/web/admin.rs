@@ -194,11 +194,7 @@ pub async fn login(web: Web, WebForm(fields): WebForm<Fields>) -> Result<Respons
         return web.sign_in(Area::Admin, WebActor::Administrator(name.clone()), "/admin");
     }
     web.state.limiter.check(&web.peer.0).map_err(|limit| {
-        WebError::from(AppError::RateLimited {
-            retry_after: limit.retry_after,
-            scope: limit.scope,
-        })
-        .back(Area::Admin.login(), "Sign in")
+        WebError::from(AppError::from(limit)).back(Area::Admin.login(), "Sign in")
     })?;
     match web.state.licensing.token_owner(&token).await? {
         Some(TokenOwner::Administrator(name)) => {

@@ -164,11 +164,7 @@ fn refused_login(
 }
 
 fn rate_limited(limit: crate::ratelimit::Limited) -> WebError {
-    WebError::from(AppError::RateLimited {
-        retry_after: limit.retry_after,
-        scope: limit.scope,
-    })
-    .back(Area::Client.login(), "Sign in")
+    WebError::from(AppError::from(limit)).back(Area::Client.login(), "Sign in")
 }
 
 /// `GET /client/login`.

@@ -190,11 +190,7 @@ pub async fn login(web: Web, WebForm(form): WebForm<KeyLogin>) -> Result<Respons
         .limiter
         .attempt(&web.peer.0, Some(&key))
         .map_err(|limit| {
-            WebError::from(AppError::RateLimited {
-                retry_after: limit.retry_after,
-                scope: limit.scope,
-            })
-            .back(Area::Service.login(), "Sign in")
+            WebError::from(AppError::from(limit)).back(Area::Service.login(), "Sign in")
         })?;
     match web.state.licensing.license_detail(&key).await {
         Ok(_) => web.sign_in(Area::Service, WebActor::EndUser(key), "/service/activation"),
@@ -433,13 +429,8 @@ pub(super) async fn decide(
             ),
         ));
     }
-    let limited = |limit: crate::ratelimit::Limited| {
-        WebError::from(AppError::RateLimited {
-            retry_after: limit.retry_after,
-            scope: limit.scope,
-        })
-        .back(back, "Back")
-    };
+    let limited =
+        |limit: crate::ratelimit::Limited| WebError::from(AppError::from(limit)).back(back, "Back");
     let step = match ExchangeStep::parse(file) {
         Ok(step) => step,
         Err(error) => {
