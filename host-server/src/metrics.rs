@@ -1,8 +1,8 @@
 //! Prometheus metrics of one server (`GET /metrics`: administrators on the main listener, anyone
 //! on the optional open metrics address of `metrics.listen`), in the OpenMetrics
 //! text format of `prometheus-client`: requests by route and status, their latency, refusals by
-//! the rate limits, decisions by action and code with the time the service took, the time of
-//! store transactions, and each pooled license's seats, held and borrowed (read at the scrape).
+//! the rate limits, decisions by action and code with the time the service took, transport
+//! plugin calls by outcome with their time, the time of store transactions, and each pooled license's seats, held and borrowed (read at the scrape).
 
 use std::time::Duration;
 
@@ -46,6 +46,39 @@ struct DecisionLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PluginCallLabels {
+    plugin: String,
+    call: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PluginLabel {
+    plugin: String,
+}
+
+/// How a transport plugin's call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PluginOutcome {
+    /// It answered.
+    Ok,
+    /// It refused what it was given (a block with a typo, a file that is not its own).
+    Refused,
+    /// It failed: a trap, a limit, a call the host stopped.
+    Failed,
+}
+
+impl PluginOutcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            PluginOutcome::Ok => "ok",
+            PluginOutcome::Refused => "refused",
+            PluginOutcome::Failed => "failed",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct LicenseLabel {
     license: String,
 }
@@ -71,6 +104,8 @@ pub struct Metrics {
     rate_limited: Family<RouteLabel, Counter>,
     decisions: Family<DecisionLabels, Counter>,
     decision_seconds: HistogramFamily<ActionLabel>,
+    plugin_calls: Family<PluginCallLabels, Counter>,
+    plugin_call_seconds: HistogramFamily<PluginLabel>,
     seats: Family<LicenseLabel, Gauge>,
     seats_held: Family<LicenseLabel, Gauge>,
     seats_borrowed: Family<LicenseLabel, Gauge>,
@@ -121,6 +156,18 @@ impl Metrics {
             "Time the licensing service took for one decision (store included), by action",
             Family::new_with_constructor(latency_histogram),
         );
+        let plugin_calls = register(
+            &mut registry,
+            "plugin_calls",
+            "Calls of the server's transport plugins, by plugin, call and outcome",
+            Family::<PluginCallLabels, Counter>::default(),
+        );
+        let plugin_call_seconds: HistogramFamily<PluginLabel> = register(
+            &mut registry,
+            "plugin_call_duration_seconds",
+            "Time of one transport plugin call, by plugin",
+            Family::new_with_constructor(latency_histogram),
+        );
         let seats = register(
             &mut registry,
             "seats",
@@ -151,6 +198,8 @@ impl Metrics {
             rate_limited,
             decisions,
             decision_seconds,
+            plugin_calls,
+            plugin_call_seconds,
             seats,
             seats_held,
             seats_borrowed,
@@ -207,6 +256,23 @@ impl Metrics {
         self.decision_seconds
             .get_or_create(&ActionLabel {
                 action: action.to_owned(),
+            })
+            .observe(took.as_secs_f64());
+    }
+
+    /// Counts one call of the transport plugin `plugin` (its manifest name): `call` is the export
+    /// (`decode_request`, `encode_answer`).
+    pub fn plugin_call(&self, plugin: &str, call: &str, outcome: PluginOutcome, took: Duration) {
+        self.plugin_calls
+            .get_or_create(&PluginCallLabels {
+                plugin: plugin.to_owned(),
+                call: call.to_owned(),
+                outcome: outcome.as_str().to_owned(),
+            })
+            .inc();
+        self.plugin_call_seconds
+            .get_or_create(&PluginLabel {
+                plugin: plugin.to_owned(),
             })
             .observe(took.as_secs_f64());
     }

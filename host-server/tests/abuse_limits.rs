@@ -339,11 +339,18 @@ async fn garbage_for_a_transport_costs_the_address_and_a_refused_address_gets_no
         .await;
         assert_ne!(status, 200, "{body}");
     }
+    let calls = common::plugin_calls(&server);
     let (status, body) = paste_from(&app, locked, garbage).await;
     assert_eq!(status, 429, "{body}");
     assert_eq!(body["rule"], "api.rate_limit.address", "{body}");
+    assert_eq!(
+        common::plugin_calls(&server),
+        calls,
+        "the plugin read the paste"
+    );
 
     // Another address still reaches the plugin (its refusal is the plugin's own).
     let (status, body) = paste_from(&app, "192.0.2.42", garbage).await;
     assert_eq!(status, 400, "{body}");
+    assert_eq!(common::plugin_calls(&server), calls + 1);
 }

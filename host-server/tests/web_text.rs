@@ -16,6 +16,7 @@ use common::{Backend, TestServer};
 use licet_client::client::load_text_transport;
 use licet_client::{Client, FixedProbe};
 use licet_engine::{Fingerprint, Policy};
+use licet_server::ratelimit::{Rate, RateLimits};
 use tower::ServiceExt;
 
 /// A cookie-keeping caller of the router.
@@ -225,4 +226,66 @@ async fn a_pasted_text_request_is_answered_with_a_response_block() {
         .admin(Method::GET, &format!("/v1/admin/licenses/{key}"), None)
         .await;
     assert_eq!(license["activations"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paste_from_an_address_the_limiter_refuses_reaches_no_plugin() {
+    let limits = RateLimits {
+        per_key: Rate {
+            burst: 1000,
+            per_minute: 1,
+        },
+        per_address: Rate {
+            burst: 3,
+            per_minute: 1,
+        },
+        max_tracked: 1000,
+    };
+    let server = TestServer::start_with(Backend::Sqlite, limits).await;
+    let key = server.standalone_key().await;
+    let (_, _, app) = common::with_text_transport(&server);
+    let mut browser = Browser {
+        router: app.clone(),
+        cookies: BTreeMap::new(),
+    };
+    let login = browser.send(Method::GET, "/service/login", None).await;
+    let signed_in = browser
+        .send(
+            Method::POST,
+            "/service/login",
+            Some(&[("csrf", &login.csrf()), ("key", &key)]),
+        )
+        .await;
+    assert_eq!(signed_in.status, 303, "{}", signed_in.body);
+
+    // The signed-in user's address spends the rest of its attempts on blocks no plugin reads.
+    let garbage = "<script>alert(1)</script>";
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri("/v1/transport/transport-text")
+            .header(header::CONTENT_TYPE, "text/plain")
+            .body(Body::from(garbage))
+            .unwrap();
+        statuses.push(common::raw(&app, request).await.0);
+    }
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+
+    let calls = common::plugin_calls(&server);
+    let tab = browser.send(Method::GET, "/service/activation", None).await;
+    let refused = browser
+        .send(
+            Method::POST,
+            "/service/activation/text",
+            Some(&[("csrf", &tab.csrf()), ("block", garbage)]),
+        )
+        .await;
+    assert_eq!(refused.status, 429, "{}", refused.body);
+    assert!(refused.body.contains("RATE_LIMITED"), "{}", refused.body);
+    assert_eq!(
+        common::plugin_calls(&server),
+        calls,
+        "the plugin read the paste"
+    );
 }

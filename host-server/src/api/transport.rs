@@ -24,6 +24,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Path as RoutePath, Request, State};
@@ -40,6 +41,7 @@ use super::extract::Peer;
 use super::{AppState, MAX_BODY};
 use crate::config::Config;
 use crate::error::StartError;
+use crate::metrics::{Metrics, PluginOutcome};
 
 /// The routes an envelope may name besides the end-user decision routes
 /// ([`DECISION_ROUTES`](super::enduser::DECISION_ROUTES), all `POST`): the dongle challenge and
@@ -161,15 +163,24 @@ impl Accepting {
 
 /// Runs one plugin call on a blocking thread.
 pub(crate) async fn call<T: Send + 'static>(
+    metrics: &Metrics,
     plugin: &Arc<TransportPlugin>,
+    export: &str,
     work: impl FnOnce(&TransportPlugin) -> Result<T, PluginError> + Send + 'static,
 ) -> Result<T, AppError> {
     let plugin = Arc::clone(plugin);
     let name = plugin.manifest().name.clone();
-    tokio::task::spawn_blocking(move || work(&plugin))
+    let started = Instant::now();
+    let result = tokio::task::spawn_blocking(move || work(&plugin))
         .await
-        .map_err(|error| AppError::Internal(format!("transport `{name}`: {}", error.report())))?
-        .map_err(|error| plugin_error(&name, error))
+        .map_err(|error| AppError::Internal(format!("transport `{name}`: {}", error.report())))?;
+    let outcome = match &result {
+        Ok(_) => PluginOutcome::Ok,
+        Err(PluginError::Plugin { .. }) => PluginOutcome::Refused,
+        Err(_) => PluginOutcome::Failed,
+    };
+    metrics.plugin_call(&name, export, outcome, started.elapsed());
+    result.map_err(|error| plugin_error(&name, error))
 }
 
 fn plugin_error(name: &str, error: PluginError) -> AppError {
@@ -314,7 +325,7 @@ pub async fn accept(
     // An address the limiter refuses gets no plugin call, and a request the plugin cannot read
     // costs the address one attempt, as a key that does not exist does.
     state.limiter.check(&peer.0)?;
-    let payload = call(&plugin, move |plugin| {
+    let payload = call(&state.metrics, &plugin, "decode_request", move |plugin| {
         plugin.decode_request(&content_type, &body)
     })
     .await
@@ -345,7 +356,10 @@ pub async fn accept(
                 .map_err(|error| AppError::Internal(error.report()))?
         }
     };
-    let answer = call(&plugin, move |plugin| plugin.encode_answer(&payload)).await?;
+    let answer = call(&state.metrics, &plugin, "encode_answer", move |plugin| {
+        plugin.encode_answer(&payload)
+    })
+    .await?;
     let content_type = HeaderValue::from_str(&answer.content_type).map_err(|_| {
         AppError::TransportFailed(format!(
             "transport `{name}` named the content type {:?}",

@@ -21,6 +21,7 @@ use super::service::{decide, keep, response_name, Expect, Upload};
 use super::text::Transports;
 use super::{AppError, Web, WebError};
 use crate::api::transport::call;
+use crate::metrics::Metrics;
 use crate::service::ExchangeStep;
 use crate::store::ResponseFileRecord;
 
@@ -37,14 +38,18 @@ pub fn carries(transports: &Transports) -> bool {
 /// The transport that reads `file`, and what it read (the exchange request file inside, or what
 /// is wrong with it is then said of that); `None` when `file` is an exchange file itself (or too
 /// large to be a request) or no transport reads it.
-async fn carrier(transports: &Transports, file: &[u8]) -> Option<(Arc<TransportPlugin>, Vec<u8>)> {
+async fn carrier(
+    metrics: &Metrics,
+    transports: &Transports,
+    file: &[u8],
+) -> Option<(Arc<TransportPlugin>, Vec<u8>)> {
     let axum::Extension(accepting) = transports.as_ref()?;
     if file.is_empty() || file.len() > MAX_FILE_BYTES || ExchangeStep::parse(file).is_ok() {
         return None;
     }
     for plugin in accepting.transports().plugins() {
         let body = file.to_vec();
-        let decoded = call(plugin, move |plugin| {
+        let decoded = call(metrics, plugin, "decode_request", move |plugin| {
             plugin.decode_request("text/plain", &body)
         })
         .await;
@@ -89,7 +94,7 @@ pub(super) async fn decide_any_upload(
         .check(&web.peer.0)
         .map_err(|limit| WebError::from(AppError::from(limit)).back(back, "Back"))?;
     let carried = match &upload.bytes {
-        Some(file) => carrier(transports, file).await,
+        Some(file) => carrier(&web.state.metrics, transports, file).await,
         None => None,
     };
     let Some((plugin, file)) = carried else {
@@ -103,9 +108,12 @@ pub(super) async fn decide_any_upload(
     };
     let mut record = decide(web, key, &inner, expect, back).await?;
     let response = record.file.clone();
-    let answer = call(&plugin, move |plugin| {
-        plugin.encode_answer(response.as_bytes())
-    })
+    let answer = call(
+        &web.state.metrics,
+        &plugin,
+        "encode_answer",
+        move |plugin| plugin.encode_answer(response.as_bytes()),
+    )
     .await;
     match answer.map(|answer| String::from_utf8(answer.body)) {
         Ok(Ok(framed)) => {

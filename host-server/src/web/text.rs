@@ -91,9 +91,12 @@ pub async fn activation_text(
         .check(&web.peer.0)
         .map_err(|limit| WebError::from(AppError::from(limit)).back(BACK, "Back"))?;
     let block = form.block.into_bytes();
-    let decoded = call(&plugin, move |plugin| {
-        plugin.decode_request("text/plain", &block)
-    })
+    let decoded = call(
+        &web.state.metrics,
+        &plugin,
+        "decode_request",
+        move |plugin| plugin.decode_request("text/plain", &block),
+    )
     .await;
     let file = match decoded {
         Ok(file) => file,
@@ -118,9 +121,12 @@ pub async fn activation_text(
     };
     let record = decide_upload(&web, &key, &upload, expect, BACK).await?;
     let response = record.file.clone();
-    let answer = call(&plugin, move |plugin| {
-        plugin.encode_answer(response.as_bytes())
-    })
+    let answer = call(
+        &web.state.metrics,
+        &plugin,
+        "encode_answer",
+        move |plugin| plugin.encode_answer(response.as_bytes()),
+    )
     .await
     .map_err(|error| WebError::from(error).back(BACK, "Back"))?;
     let session = session.rotated(web.now())?;

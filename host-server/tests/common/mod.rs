@@ -341,3 +341,13 @@ pub fn with_text_transport(server: &TestServer) -> (PathBuf, VerifyingKey, Route
     let app = router(server.state.clone()).layer(Extension(Arc::new(accepting)));
     (plugin_dir, vendor, app)
 }
+
+/// How many transport plugin calls `server` has counted (`licet_plugin_calls_total`, all labels).
+pub fn plugin_calls(server: &TestServer) -> u64 {
+    let metrics = server.state.metrics.encode().unwrap();
+    metrics
+        .lines()
+        .filter(|line| line.starts_with("licet_plugin_calls_total{"))
+        .map(|line| line.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum()
+}
