@@ -60,6 +60,19 @@ fn encode(text: &str) -> String {
 }
 
 impl Browser {
+    /// Signs in to the service center with the license `key`.
+    async fn sign_in(&mut self, key: &str) {
+        let login = self.send(Method::GET, "/service/login", None).await;
+        let signed_in = self
+            .send(
+                Method::POST,
+                "/service/login",
+                Some(&[("csrf", &login.csrf()), ("key", key)]),
+            )
+            .await;
+        assert_eq!(signed_in.status, 303, "{}", signed_in.body);
+    }
+
     async fn send(&mut self, method: Method, path: &str, form: Option<&[(&str, &str)]>) -> Page {
         let cookie = self
             .cookies
@@ -143,15 +156,7 @@ async fn a_pasted_text_request_is_answered_with_a_response_block() {
         .begin_text_activation(&client_side, &key, "professional", Utc::now())
         .unwrap();
 
-    let login = browser.send(Method::GET, "/service/login", None).await;
-    let signed_in = browser
-        .send(
-            Method::POST,
-            "/service/login",
-            Some(&[("csrf", &login.csrf()), ("key", &key)]),
-        )
-        .await;
-    assert_eq!(signed_in.status, 303, "{}", signed_in.body);
+    browser.sign_in(&key).await;
     let tab = browser.send(Method::GET, "/service/activation", None).await;
     assert!(
         tab.body.contains("action=\"/service/activation/text\""),
@@ -248,15 +253,7 @@ async fn a_paste_from_an_address_the_limiter_refuses_reaches_no_plugin() {
         router: app.clone(),
         cookies: BTreeMap::new(),
     };
-    let login = browser.send(Method::GET, "/service/login", None).await;
-    let signed_in = browser
-        .send(
-            Method::POST,
-            "/service/login",
-            Some(&[("csrf", &login.csrf()), ("key", &key)]),
-        )
-        .await;
-    assert_eq!(signed_in.status, 303, "{}", signed_in.body);
+    browser.sign_in(&key).await;
 
     // The signed-in user's address spends the rest of its attempts on blocks no plugin reads.
     let garbage = "<script>alert(1)</script>";
