@@ -2,7 +2,8 @@
 //! on the optional open metrics address of `metrics.listen`), in the OpenMetrics
 //! text format of `prometheus-client`: requests by route and status, their latency, refusals by
 //! the rate limits, decisions by action and code with the time the service took, transport
-//! plugin calls by outcome with their time, the time of store transactions, and each pooled license's seats, held and borrowed (read at the scrape).
+//! plugin calls by outcome with their time, the time of store transactions, and each pooled
+//! license's seats, held and borrowed (read at the scrape).
 
 use std::time::Duration;
 

@@ -12,7 +12,6 @@ use std::net::SocketAddr;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{header, Method, Request};
-use axum::Router;
 use common::{gstarcad, machine, raw, Backend, TestServer};
 use licet_server::ratelimit::{Rate, RateLimits};
 use serde_json::{json, Value};
@@ -294,19 +293,6 @@ async fn rate_limit_refusals_are_counted_in_the_metrics() {
     assert!(text.lines().any(|l| l == format!("{line}3")), "{text}");
 }
 
-/// A text block pasted to the transport route from `address`.
-async fn paste_from(app: &Router, address: &str, block: &str) -> (u16, Value) {
-    let peer: SocketAddr = format!("{address}:40000").parse().unwrap();
-    let mut request = Request::builder()
-        .method(Method::POST)
-        .uri("/v1/transport/transport-text")
-        .header(header::CONTENT_TYPE, "text/plain")
-        .body(Body::from(block.to_owned()))
-        .unwrap();
-    request.extensions_mut().insert(ConnectInfo(peer));
-    raw(app, request).await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_for_a_transport_costs_the_address_and_a_refused_address_gets_no_plugin_call() {
     let server = TestServer::start_with(Backend::Sqlite, limits(1000, 3)).await;
@@ -316,7 +302,7 @@ async fn garbage_for_a_transport_costs_the_address_and_a_refused_address_gets_no
     let garbage = "<script>alert(1)</script>";
     let mut answers = Vec::new();
     for _ in 0..6 {
-        let (status, body) = paste_from(&app, "192.0.2.40", garbage).await;
+        let (status, body) = common::paste_text(&app, Some("192.0.2.40"), garbage).await;
         answers.push((status, body["code"].as_str().map(str::to_owned)));
     }
     let read = answers.iter().filter(|(status, _)| *status != 429).count();
@@ -340,7 +326,7 @@ async fn garbage_for_a_transport_costs_the_address_and_a_refused_address_gets_no
         assert_ne!(status, 200, "{body}");
     }
     let calls = common::plugin_calls(&server);
-    let (status, body) = paste_from(&app, locked, garbage).await;
+    let (status, body) = common::paste_text(&app, Some(locked), garbage).await;
     assert_eq!(status, 429, "{body}");
     assert_eq!(body["rule"], "api.rate_limit.address", "{body}");
     assert_eq!(
@@ -350,7 +336,7 @@ async fn garbage_for_a_transport_costs_the_address_and_a_refused_address_gets_no
     );
 
     // Another address still reaches the plugin (its refusal is the plugin's own).
-    let (status, body) = paste_from(&app, "192.0.2.42", garbage).await;
+    let (status, body) = common::paste_text(&app, Some("192.0.2.42"), garbage).await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(common::plugin_calls(&server), calls + 1);
 }

@@ -259,13 +259,7 @@ async fn a_paste_from_an_address_the_limiter_refuses_reaches_no_plugin() {
     let garbage = "<script>alert(1)</script>";
     let mut statuses = Vec::new();
     for _ in 0..3 {
-        let request = Request::builder()
-            .method(Method::POST)
-            .uri("/v1/transport/transport-text")
-            .header(header::CONTENT_TYPE, "text/plain")
-            .body(Body::from(garbage))
-            .unwrap();
-        statuses.push(common::raw(&app, request).await.0);
+        statuses.push(common::paste_text(&app, None, garbage).await.0);
     }
     assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
 

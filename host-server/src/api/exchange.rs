@@ -72,10 +72,7 @@ async fn answer(
     let limited = !matches!(caller, Caller::Administrator(_));
     if limited {
         let key = parsed.as_ref().ok().map(ExchangeStep::license_key);
-        state
-            .limiter
-            .attempt(&peer.0, key)
-            .map_err(AppError::from)?;
+        state.limiter.attempt(&peer.0, key)?;
     }
     let step = parsed?;
     let key = step.license_key().to_owned();

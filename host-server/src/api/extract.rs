@@ -301,7 +301,7 @@ impl FromRequestParts<AppState> for Caller {
         // Every unknown token costs the address one attempt; while the address is blocked, no
         // token is looked up in the store at all.
         let peer = Peer::of(parts);
-        state.limiter.check(&peer.0).map_err(AppError::from)?;
+        state.limiter.check(&peer.0)?;
         match state.licensing.token_owner(token).await? {
             Some(TokenOwner::Administrator(name)) => Ok(Caller::Administrator(name)),
             Some(TokenOwner::Client(id)) => Ok(Caller::Client(id)),

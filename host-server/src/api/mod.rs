@@ -187,7 +187,7 @@ async fn seats_query(
     State(state): State<AppState>,
     peer: extract::Peer,
 ) -> Result<Json<crate::license_server::status::SeatQueryBody>, AppError> {
-    state.limiter.check(&peer.0).map_err(AppError::from)?;
+    state.limiter.check(&peer.0)?;
     Ok(Json(
         crate::license_server::status::seat_query(&state.licensing).await?,
     ))

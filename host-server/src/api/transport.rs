@@ -31,7 +31,7 @@ use axum::extract::{ConnectInfo, Path as RoutePath, Request, State};
 use axum::http::{header, HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use licet_plugin_host::{PluginError, PluginHost, TransportPlugin};
+use licet_plugin_host::{Answer, PluginError, PluginHost, TransportPlugin};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tower::ServiceExt as _;
@@ -161,8 +161,33 @@ impl Accepting {
     }
 }
 
-/// Runs one plugin call on a blocking thread.
-pub(crate) async fn call<T: Send + 'static>(
+/// `plugin`'s `decode-request` of an arrival of `content_type`, on a blocking thread, counted.
+pub(crate) async fn decode_request(
+    metrics: &Metrics,
+    plugin: &Arc<TransportPlugin>,
+    content_type: impl AsRef<str> + Send + 'static,
+    body: impl AsRef<[u8]> + Send + 'static,
+) -> Result<Vec<u8>, AppError> {
+    call(metrics, plugin, "decode_request", move |plugin| {
+        plugin.decode_request(content_type.as_ref(), body.as_ref())
+    })
+    .await
+}
+
+/// `plugin`'s `encode-answer` of the answer `payload`, on a blocking thread, counted.
+pub(crate) async fn encode_answer(
+    metrics: &Metrics,
+    plugin: &Arc<TransportPlugin>,
+    payload: impl AsRef<[u8]> + Send + 'static,
+) -> Result<Answer, AppError> {
+    call(metrics, plugin, "encode_answer", move |plugin| {
+        plugin.encode_answer(payload.as_ref())
+    })
+    .await
+}
+
+/// Runs one plugin call on a blocking thread and counts it under `export`.
+async fn call<T: Send + 'static>(
     metrics: &Metrics,
     plugin: &Arc<TransportPlugin>,
     export: &str,
@@ -311,6 +336,10 @@ pub async fn accept(
         .get(&name)
         .cloned()
         .ok_or_else(unknown)?;
+    // An address the limiter refuses gets no plugin call (its body is not even read), and a
+    // request the plugin cannot read costs the address one attempt, as a key that does not
+    // exist does.
+    state.limiter.check(&peer.0)?;
     let content_type = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -322,14 +351,9 @@ pub async fn accept(
         .await
         .map_err(|_| AppError::PayloadTooLarge)?;
     let arrived = Request::from_parts(parts, Body::empty());
-    // An address the limiter refuses gets no plugin call, and a request the plugin cannot read
-    // costs the address one attempt, as a key that does not exist does.
-    state.limiter.check(&peer.0)?;
-    let payload = call(&state.metrics, &plugin, "decode_request", move |plugin| {
-        plugin.decode_request(&content_type, &body)
-    })
-    .await
-    .inspect_err(|_| state.limiter.penalize(&peer.0))?;
+    let payload = decode_request(&state.metrics, &plugin, content_type, body)
+        .await
+        .inspect_err(|_| state.limiter.penalize(&peer.0))?;
     let carried = carried(payload)?;
     let inner = internal_request(&carried, &arrived)?;
     let answered = accepting
@@ -356,10 +380,7 @@ pub async fn accept(
                 .map_err(|error| AppError::Internal(error.report()))?
         }
     };
-    let answer = call(&state.metrics, &plugin, "encode_answer", move |plugin| {
-        plugin.encode_answer(&payload)
-    })
-    .await?;
+    let answer = encode_answer(&state.metrics, &plugin, payload).await?;
     let content_type = HeaderValue::from_str(&answer.content_type).map_err(|_| {
         AppError::TransportFailed(format!(
             "transport `{name}` named the content type {:?}",

@@ -20,7 +20,7 @@ use licet_plugin_host::TransportPlugin;
 use super::service::{decide, keep, response_name, Expect, Upload};
 use super::text::Transports;
 use super::{AppError, Web, WebError};
-use crate::api::transport::call;
+use crate::api::transport::{decode_request, encode_answer};
 use crate::metrics::Metrics;
 use crate::service::ExchangeStep;
 use crate::store::ResponseFileRecord;
@@ -48,11 +48,7 @@ async fn carrier(
         return None;
     }
     for plugin in accepting.transports().plugins() {
-        let body = file.to_vec();
-        let decoded = call(metrics, plugin, "decode_request", move |plugin| {
-            plugin.decode_request("text/plain", &body)
-        })
-        .await;
+        let decoded = decode_request(metrics, plugin, "text/plain", file.to_vec()).await;
         // A transport that hands the bytes on unchanged (`transport-http`) does not read them.
         if let Ok(decoded) = decoded.map_err(drop).and_then(|decoded| {
             if decoded == file {
@@ -108,13 +104,7 @@ pub(super) async fn decide_any_upload(
     };
     let mut record = decide(web, key, &inner, expect, back).await?;
     let response = record.file.clone();
-    let answer = call(
-        &web.state.metrics,
-        &plugin,
-        "encode_answer",
-        move |plugin| plugin.encode_answer(response.as_bytes()),
-    )
-    .await;
+    let answer = encode_answer(&web.state.metrics, &plugin, response).await;
     match answer.map(|answer| String::from_utf8(answer.body)) {
         Ok(Ok(framed)) => {
             record.file = framed;

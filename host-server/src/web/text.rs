@@ -17,7 +17,7 @@ use super::service::{
 };
 use super::{Notice, Page, Web, WebError, WebForm};
 use crate::api::error::AppError;
-use crate::api::transport::{call, Accepting};
+use crate::api::transport::{decode_request, encode_answer, Accepting};
 use crate::service::ExchangeStep;
 
 /// The manifest name of the text transport.
@@ -90,12 +90,11 @@ pub async fn activation_text(
         .limiter
         .check(&web.peer.0)
         .map_err(|limit| WebError::from(AppError::from(limit)).back(BACK, "Back"))?;
-    let block = form.block.into_bytes();
-    let decoded = call(
+    let decoded = decode_request(
         &web.state.metrics,
         &plugin,
-        "decode_request",
-        move |plugin| plugin.decode_request("text/plain", &block),
+        "text/plain",
+        form.block.into_bytes(),
     )
     .await;
     let file = match decoded {
@@ -121,14 +120,9 @@ pub async fn activation_text(
     };
     let record = decide_upload(&web, &key, &upload, expect, BACK).await?;
     let response = record.file.clone();
-    let answer = call(
-        &web.state.metrics,
-        &plugin,
-        "encode_answer",
-        move |plugin| plugin.encode_answer(response.as_bytes()),
-    )
-    .await
-    .map_err(|error| WebError::from(error).back(BACK, "Back"))?;
+    let answer = encode_answer(&web.state.metrics, &plugin, response)
+        .await
+        .map_err(|error| WebError::from(error).back(BACK, "Back"))?;
     let session = session.rotated(web.now())?;
     let (code, title, sentence) = match expect {
         Expect::Return => (

@@ -351,3 +351,21 @@ pub fn plugin_calls(server: &TestServer) -> u64 {
         .map(|line| line.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
         .sum()
 }
+
+/// A text block pasted to `app`'s transport route `POST /v1/transport/transport-text`, from
+/// `address` (the router's own `local` peer when `None`).
+pub async fn paste_text(app: &Router, address: Option<&str>, block: &str) -> (u16, Value) {
+    let mut request = Request::builder()
+        .method(Method::POST)
+        .uri("/v1/transport/transport-text")
+        .header(header::CONTENT_TYPE, "text/plain")
+        .body(Body::from(block.to_owned()))
+        .unwrap();
+    if let Some(address) = address {
+        let peer: std::net::SocketAddr = format!("{address}:40000").parse().unwrap();
+        request
+            .extensions_mut()
+            .insert(axum::extract::ConnectInfo(peer));
+    }
+    raw(app, request).await
+}

@@ -44,7 +44,7 @@ pub async fn dongle_challenge(
     State(state): State<AppState>,
     peer: Peer,
 ) -> Result<Json<DongleChallengeBody>, AppError> {
-    state.limiter.check(&peer.0).map_err(AppError::from)?;
+    state.limiter.check(&peer.0)?;
     let nonce = crate::keys::random_bytes::<8>()
         .map_err(|error| AppError::Internal(format!("no randomness: {error}")))?;
     let (challenge, expires_at) = state
